@@ -1,0 +1,433 @@
+//! Schemas: what a provider, resource or data source accepts and exposes, plus the per-attribute
+//! behaviour the framework automates (defaults, replacement, unknown-marking, validators).
+
+use super::diag::{AttrPath, Diagnostics};
+use crate::protocol::tfplugin6 as pb;
+use crate::protocol::value::{Type, Value};
+use std::sync::Arc;
+
+/// Checks one known, non-null value; `Err` carries the sentence shown to the user.
+pub type Validator = Arc<dyn Fn(&Value) -> Result<(), String> + Send + Sync>;
+
+#[derive(Clone, Default)]
+pub struct Schema {
+    pub version: i64,
+    pub block: Block,
+}
+
+#[derive(Clone, Default)]
+pub struct Block {
+    pub attributes: Vec<Attribute>,
+    pub blocks: Vec<NestedBlock>,
+    pub description: String,
+    pub deprecated: bool,
+}
+
+#[derive(Clone)]
+pub enum AttrKind {
+    Typed(Type),
+    Nested(Nesting, Vec<Attribute>),
+}
+
+/// How nested attributes or blocks repeat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Nesting {
+    Single,
+    List,
+    Set,
+    Map,
+}
+
+#[derive(Clone)]
+pub struct Attribute {
+    pub name: String,
+    pub kind: AttrKind,
+    pub description: String,
+    pub required: bool,
+    pub optional: bool,
+    pub computed: bool,
+    pub sensitive: bool,
+    pub write_only: bool,
+    pub deprecation: Option<String>,
+    /// A change to this attribute destroys and recreates the resource.
+    pub requires_replace: bool,
+    /// A computed attribute keeps its prior value in plans instead of becoming unknown.
+    pub use_state_for_unknown: bool,
+    /// Value planned when the configuration leaves this optional+computed attribute out.
+    pub default: Option<Value>,
+    pub validators: Vec<Validator>,
+}
+
+#[derive(Clone)]
+pub struct NestedBlock {
+    pub name: String,
+    pub nesting: Nesting,
+    pub block: Block,
+    pub min_items: i64,
+    pub max_items: i64,
+    pub requires_replace: bool,
+}
+
+impl Schema {
+    pub fn new(description: &str, attributes: Vec<Attribute>) -> Schema {
+        Schema {
+            version: 0,
+            block: Block { attributes, blocks: Vec::new(), description: description.to_string(), deprecated: false },
+        }
+    }
+    pub fn with_block(mut self, block: NestedBlock) -> Schema {
+        self.block.blocks.push(block);
+        self
+    }
+    pub fn with_version(mut self, version: i64) -> Schema {
+        self.version = version;
+        self
+    }
+    pub fn value_type(&self) -> Type {
+        self.block.value_type()
+    }
+    pub fn to_proto(&self) -> pb::Schema {
+        pb::Schema { version: self.version, block: Some(self.block.to_proto()) }
+    }
+
+    /// Checks the schema is one Terraform accepts; run by tests over every registered type.
+    pub fn check(&self) -> Result<(), String> {
+        self.block.check("")
+    }
+}
+
+impl Block {
+    pub fn value_type(&self) -> Type {
+        let mut attrs = std::collections::BTreeMap::new();
+        for a in &self.attributes {
+            attrs.insert(a.name.clone(), a.value_type());
+        }
+        for b in &self.blocks {
+            let obj = b.block.value_type();
+            attrs.insert(b.name.clone(), wrap(b.nesting, obj));
+        }
+        Type::Object(attrs)
+    }
+
+    pub fn attribute(&self, name: &str) -> Option<&Attribute> {
+        self.attributes.iter().find(|a| a.name == name)
+    }
+
+    fn to_proto(&self) -> pb::schema::Block {
+        let mut attributes: Vec<_> = self.attributes.iter().map(Attribute::to_proto).collect();
+        attributes.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut block_types: Vec<_> = self.blocks.iter().map(NestedBlock::to_proto).collect();
+        block_types.sort_by(|a, b| a.type_name.cmp(&b.type_name));
+        pb::schema::Block {
+            version: 0,
+            attributes,
+            block_types,
+            description: self.description.clone(),
+            description_kind: pb::StringKind::Markdown as i32,
+            deprecated: self.deprecated,
+        }
+    }
+
+    fn check(&self, prefix: &str) -> Result<(), String> {
+        let mut names = std::collections::HashSet::new();
+        for a in &self.attributes {
+            a.check(prefix)?;
+            if !names.insert(a.name.as_str()) {
+                return Err(format!("{prefix}{}: duplicate name", a.name));
+            }
+        }
+        for b in &self.blocks {
+            check_name(prefix, &b.name)?;
+            if !names.insert(b.name.as_str()) {
+                return Err(format!("{prefix}{}: duplicate name", b.name));
+            }
+            b.block.check(&format!("{prefix}{}.", b.name))?;
+        }
+        Ok(())
+    }
+}
+
+fn wrap(nesting: Nesting, obj: Type) -> Type {
+    match nesting {
+        Nesting::Single => obj,
+        Nesting::List => Type::list(obj),
+        Nesting::Set => Type::set(obj),
+        Nesting::Map => Type::map(obj),
+    }
+}
+
+fn check_name(prefix: &str, name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if ok { Ok(()) } else { Err(format!("{prefix}{name}: names are lowercase letters, digits and _")) }
+}
+
+impl Attribute {
+    fn base(name: &str, kind: AttrKind) -> Attribute {
+        Attribute {
+            name: name.to_string(),
+            kind,
+            description: String::new(),
+            required: false,
+            optional: false,
+            computed: false,
+            sensitive: false,
+            write_only: false,
+            deprecation: None,
+            requires_replace: false,
+            use_state_for_unknown: false,
+            default: None,
+            validators: Vec::new(),
+        }
+    }
+    pub fn new(name: &str, ty: Type) -> Attribute {
+        Attribute::base(name, AttrKind::Typed(ty))
+    }
+    pub fn string(name: &str) -> Attribute {
+        Attribute::new(name, Type::String)
+    }
+    pub fn number(name: &str) -> Attribute {
+        Attribute::new(name, Type::Number)
+    }
+    pub fn bool(name: &str) -> Attribute {
+        Attribute::new(name, Type::Bool)
+    }
+    /// Attributes nested inside this one (`nested_type`), e.g. a list of objects.
+    pub fn nested(name: &str, nesting: Nesting, attributes: Vec<Attribute>) -> Attribute {
+        Attribute::base(name, AttrKind::Nested(nesting, attributes))
+    }
+
+    pub fn required(mut self) -> Self {
+        self.required = true;
+        self
+    }
+    pub fn optional(mut self) -> Self {
+        self.optional = true;
+        self
+    }
+    pub fn computed(mut self) -> Self {
+        self.computed = true;
+        self
+    }
+    pub fn sensitive(mut self) -> Self {
+        self.sensitive = true;
+        self
+    }
+    /// Sent by Terraform in config only; never stored in plan or state.
+    pub fn write_only(mut self) -> Self {
+        self.write_only = true;
+        self
+    }
+    pub fn description(mut self, text: &str) -> Self {
+        self.description = text.to_string();
+        self
+    }
+    pub fn deprecated(mut self, message: &str) -> Self {
+        self.deprecation = Some(message.to_string());
+        self
+    }
+    pub fn requires_replace(mut self) -> Self {
+        self.requires_replace = true;
+        self
+    }
+    pub fn use_state_for_unknown(mut self) -> Self {
+        self.use_state_for_unknown = true;
+        self
+    }
+    /// Optional + computed with this value when not configured.
+    pub fn default(mut self, value: impl Into<Value>) -> Self {
+        self.optional = true;
+        self.computed = true;
+        self.default = Some(value.into());
+        self
+    }
+    pub fn validate(mut self, v: impl Fn(&Value) -> Result<(), String> + Send + Sync + 'static) -> Self {
+        self.validators.push(Arc::new(v));
+        self
+    }
+
+    pub fn value_type(&self) -> Type {
+        match &self.kind {
+            AttrKind::Typed(t) => t.clone(),
+            AttrKind::Nested(nesting, attrs) => {
+                let obj = Type::Object(attrs.iter().map(|a| (a.name.clone(), a.value_type())).collect());
+                wrap(*nesting, obj)
+            }
+        }
+    }
+
+    fn to_proto(&self) -> pb::schema::Attribute {
+        let (ty, nested_type) = match &self.kind {
+            AttrKind::Typed(t) => (t.to_json().to_string().into_bytes(), None),
+            AttrKind::Nested(nesting, attrs) => {
+                use pb::schema::object::NestingMode as M;
+                let mut attributes: Vec<_> = attrs.iter().map(Attribute::to_proto).collect();
+                attributes.sort_by(|a, b| a.name.cmp(&b.name));
+                let nesting = match nesting {
+                    Nesting::Single => M::Single,
+                    Nesting::List => M::List,
+                    Nesting::Set => M::Set,
+                    Nesting::Map => M::Map,
+                };
+                #[allow(deprecated)]
+                let obj = pb::schema::Object { attributes, nesting: nesting as i32, min_items: 0, max_items: 0 };
+                (Vec::new(), Some(obj))
+            }
+        };
+        let mut description = self.description.clone();
+        if let Some(d) = &self.deprecation {
+            description = format!("**Deprecated**: {d}\n\n{description}");
+        }
+        pb::schema::Attribute {
+            name: self.name.clone(),
+            r#type: ty,
+            nested_type,
+            description,
+            required: self.required,
+            optional: self.optional,
+            computed: self.computed,
+            sensitive: self.sensitive,
+            description_kind: pb::StringKind::Markdown as i32,
+            deprecated: self.deprecation.is_some(),
+            write_only: self.write_only,
+        }
+    }
+
+    fn check(&self, prefix: &str) -> Result<(), String> {
+        check_name(prefix, &self.name)?;
+        let at = format!("{prefix}{}", self.name);
+        match (self.required, self.optional, self.computed) {
+            (true, false, false) | (false, true, _) | (false, false, true) => {}
+            _ => return Err(format!("{at}: exactly one of required, optional, computed (optional may add computed)")),
+        }
+        if self.write_only && (self.computed || self.default.is_some()) {
+            return Err(format!("{at}: write-only attributes cannot be computed"));
+        }
+        if self.default.is_some() && !(self.optional && self.computed) {
+            return Err(format!("{at}: a default needs optional + computed"));
+        }
+        if let AttrKind::Nested(_, attrs) = &self.kind {
+            for a in attrs {
+                a.check(&format!("{at}."))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl NestedBlock {
+    pub fn new(name: &str, nesting: Nesting, block: Block) -> NestedBlock {
+        NestedBlock { name: name.to_string(), nesting, block, min_items: 0, max_items: 0, requires_replace: false }
+    }
+    /// A block that may appear once (`ramp { ... }`).
+    pub fn single(name: &str, description: &str, attributes: Vec<Attribute>) -> NestedBlock {
+        let block = Block { attributes, blocks: Vec::new(), description: description.to_string(), deprecated: false };
+        NestedBlock::new(name, Nesting::Single, block)
+    }
+    pub fn requires_replace(mut self) -> Self {
+        self.requires_replace = true;
+        self
+    }
+
+    fn to_proto(&self) -> pb::schema::NestedBlock {
+        use pb::schema::nested_block::NestingMode as M;
+        let nesting = match self.nesting {
+            Nesting::Single => M::Single,
+            Nesting::List => M::List,
+            Nesting::Set => M::Set,
+            Nesting::Map => M::Map,
+        };
+        pb::schema::NestedBlock {
+            type_name: self.name.clone(),
+            block: Some(self.block.to_proto()),
+            nesting: nesting as i32,
+            min_items: self.min_items,
+            max_items: self.max_items,
+        }
+    }
+}
+
+/// Runs attribute validators over a configuration value, reporting at each attribute's path.
+/// Unknown and null values are skipped: they are checked again once known.
+pub fn run_validators(block: &Block, value: &Value, path: &AttrPath, diags: &mut Diagnostics) {
+    if value.is_null() || value.is_unknown() {
+        return;
+    }
+    for a in &block.attributes {
+        let v = value.get(&a.name);
+        let p = path.then(&a.name);
+        if v.is_null() || v.is_unknown() {
+            continue;
+        }
+        for check in &a.validators {
+            if let Err(msg) = check(v) {
+                diags.attr_error(p.clone(), format!("Invalid value for {}", a.name), msg);
+            }
+        }
+        if let AttrKind::Nested(nesting, attrs) = &a.kind {
+            let inner = Block { attributes: attrs.clone(), ..Block::default() };
+            for_each_nested(*nesting, v, &p, |ev, ep| run_validators(&inner, ev, ep, diags));
+        }
+    }
+    for b in &block.blocks {
+        let v = value.get(&b.name);
+        let p = path.then(&b.name);
+        for_each_nested(b.nesting, v, &p, |ev, ep| run_validators(&b.block, ev, ep, diags));
+    }
+}
+
+/// Calls `f` for each object inside a nested value, with its path.
+pub fn for_each_nested(nesting: Nesting, v: &Value, path: &AttrPath, mut f: impl FnMut(&Value, &AttrPath)) {
+    match (nesting, v) {
+        (Nesting::Single, v) => f(v, path),
+        (Nesting::List | Nesting::Set, Value::List(items) | Value::Set(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                f(item, &path.index(i));
+            }
+        }
+        (Nesting::Map, Value::Map(m) | Value::Object(m)) => {
+            for (k, item) in m {
+                f(item, &path.key(k));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Ready-made validators.
+pub mod validators {
+    use super::Value;
+    use crate::framework::timeouts::parse_duration;
+
+    pub fn int_between(min: i64, max: i64) -> impl Fn(&Value) -> Result<(), String> + Send + Sync {
+        move |v| match v.as_i64() {
+            Some(i) if (min..=max).contains(&i) => Ok(()),
+            Some(i) => Err(format!("must be between {min} and {max} inclusive, got {i}")),
+            None => Err(format!("must be a whole number between {min} and {max}")),
+        }
+    }
+
+    pub fn one_of(allowed: &'static [&'static str]) -> impl Fn(&Value) -> Result<(), String> + Send + Sync {
+        move |v| match v.as_str() {
+            Some(s) if allowed.contains(&s) => Ok(()),
+            Some(s) => Err(format!("must be one of {}, got {s:?}", allowed.join(", "))),
+            None => Err("must be a string".into()),
+        }
+    }
+
+    /// A Go-style duration such as "30s", "15m" or "1h30m".
+    pub fn duration() -> impl Fn(&Value) -> Result<(), String> + Send + Sync {
+        |v| match v.as_str() {
+            Some(s) => parse_duration(s).map(|_| ()),
+            None => Err("must be a duration string such as \"30s\" or \"15m\"".into()),
+        }
+    }
+
+    pub fn non_empty() -> impl Fn(&Value) -> Result<(), String> + Send + Sync {
+        |v| match v.as_str() {
+            Some(s) if !s.trim().is_empty() => Ok(()),
+            _ => Err("must not be empty".into()),
+        }
+    }
+}

@@ -1,0 +1,490 @@
+//! Adapts a framework [`Provider`] to the tfplugin6 gRPC service: decodes values with each
+//! type's schema, runs validators and plan automation, calls the author's code, and encodes
+//! results, enforcing Terraform's invariants on the way out.
+
+use super::diag::{AttrPath, Diagnostics};
+use super::plan;
+use super::resource::{ApplyRequest, Ctx, DataSource, PlanRequest, Provider, Resource, ValidateRequest};
+use super::schema::{Schema, run_validators};
+use crate::protocol::tfplugin6::{self as pb, provider_server::Provider as GrpcProvider};
+use crate::protocol::value::{Type, Value};
+use crate::protocol::{json, msgpack};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status};
+
+struct Entry<T: ?Sized> {
+    imp: Arc<T>,
+    schema: Schema,
+    ty: Type,
+}
+
+/// The gRPC face of a provider. Schemas are built once, at start.
+pub struct Server<P: Provider> {
+    provider: P,
+    provider_schema: Schema,
+    provider_type: Type,
+    resources: HashMap<String, Entry<dyn Resource<P::Data>>>,
+    data_sources: HashMap<String, Entry<dyn DataSource<P::Data>>>,
+    data: RwLock<Option<Arc<P::Data>>>,
+    stop: CancellationToken,
+}
+
+impl<P: Provider> Server<P> {
+    pub fn new(provider: P) -> Server<P> {
+        let prefix = provider.type_name();
+        let resources = provider
+            .resources()
+            .into_iter()
+            .map(|imp| {
+                let schema = imp.schema();
+                let ty = schema.value_type();
+                (format!("{prefix}_{}", imp.name()), Entry { imp, schema, ty })
+            })
+            .collect();
+        let data_sources = provider
+            .data_sources()
+            .into_iter()
+            .map(|imp| {
+                let schema = imp.schema();
+                let ty = schema.value_type();
+                (format!("{prefix}_{}", imp.name()), Entry { imp, schema, ty })
+            })
+            .collect();
+        let provider_schema = provider.schema();
+        let provider_type = provider_schema.value_type();
+        Server {
+            provider,
+            provider_schema,
+            provider_type,
+            resources,
+            data_sources,
+            data: RwLock::new(None),
+            stop: CancellationToken::new(),
+        }
+    }
+
+    /// Every registered schema, keyed by full type name (for docs and schema checks).
+    pub fn schemas(&self) -> (Schema, Vec<(String, Schema)>, Vec<(String, Schema)>) {
+        let mut r: Vec<_> = self.resources.iter().map(|(k, e)| (k.clone(), e.schema.clone())).collect();
+        let mut d: Vec<_> = self.data_sources.iter().map(|(k, e)| (k.clone(), e.schema.clone())).collect();
+        r.sort_by(|a, b| a.0.cmp(&b.0));
+        d.sort_by(|a, b| a.0.cmp(&b.0));
+        (self.provider_schema.clone(), r, d)
+    }
+
+    /// The token StopProvider cancels; in-flight operations watch it.
+    pub fn stop_token(&self) -> CancellationToken {
+        self.stop.clone()
+    }
+
+    fn ctx(&self) -> Result<Ctx<P::Data>, Diagnostics> {
+        let data = self.data.read().ok().and_then(|d| d.clone());
+        match data {
+            Some(data) => Ok(Ctx { data, cancel: self.stop.child_token() }),
+            None => {
+                let mut d = Diagnostics::new();
+                d.error("Provider not configured", "Terraform did not call ConfigureProvider before this operation");
+                Err(d)
+            }
+        }
+    }
+
+    fn resource(&self, name: &str) -> Result<&Entry<dyn Resource<P::Data>>, Status> {
+        self.resources.get(name).ok_or_else(|| Status::not_found(format!("unknown resource type {name}")))
+    }
+
+    fn data_source(&self, name: &str) -> Result<&Entry<dyn DataSource<P::Data>>, Status> {
+        self.data_sources.get(name).ok_or_else(|| Status::not_found(format!("unknown data source type {name}")))
+    }
+}
+
+fn decode(ty: &Type, dv: Option<&pb::DynamicValue>) -> Result<Value, Status> {
+    let Some(dv) = dv else { return Ok(Value::Null) };
+    if !dv.msgpack.is_empty() {
+        msgpack::decode(ty, &dv.msgpack).map_err(|e| Status::invalid_argument(e.to_string()))
+    } else if !dv.json.is_empty() {
+        json::decode(ty, &dv.json).map_err(Status::invalid_argument)
+    } else {
+        Ok(Value::Null)
+    }
+}
+
+fn encode(ty: &Type, v: Value) -> Option<pb::DynamicValue> {
+    let v = v.conform(ty);
+    Some(pb::DynamicValue { msgpack: msgpack::encode(ty, &v), json: Vec::new() })
+}
+
+fn diags_only(d: Diagnostics) -> Vec<pb::Diagnostic> {
+    d.to_proto()
+}
+
+fn capabilities() -> pb::ServerCapabilities {
+    pb::ServerCapabilities {
+        plan_destroy: true,
+        get_provider_schema_optional: true,
+        move_resource_state: false,
+        generate_resource_config: false,
+    }
+}
+
+#[tonic::async_trait]
+impl<P: Provider> GrpcProvider for Server<P> {
+    async fn get_metadata(
+        &self,
+        _: Request<pb::get_metadata::Request>,
+    ) -> Result<Response<pb::get_metadata::Response>, Status> {
+        use pb::get_metadata as m;
+        let mut resources: Vec<_> = self.resources.keys().cloned().collect();
+        let mut data_sources: Vec<_> = self.data_sources.keys().cloned().collect();
+        resources.sort();
+        data_sources.sort();
+        Ok(Response::new(m::Response {
+            server_capabilities: Some(capabilities()),
+            diagnostics: Vec::new(),
+            data_sources: data_sources.into_iter().map(|type_name| m::DataSourceMetadata { type_name }).collect(),
+            resources: resources.into_iter().map(|type_name| m::ResourceMetadata { type_name }).collect(),
+            functions: Vec::new(),
+            ephemeral_resources: Vec::new(),
+        }))
+    }
+
+    async fn get_provider_schema(
+        &self,
+        _: Request<pb::get_provider_schema::Request>,
+    ) -> Result<Response<pb::get_provider_schema::Response>, Status> {
+        Ok(Response::new(pb::get_provider_schema::Response {
+            provider: Some(self.provider_schema.to_proto()),
+            resource_schemas: self.resources.iter().map(|(k, e)| (k.clone(), e.schema.to_proto())).collect(),
+            data_source_schemas: self.data_sources.iter().map(|(k, e)| (k.clone(), e.schema.to_proto())).collect(),
+            diagnostics: Vec::new(),
+            provider_meta: None,
+            server_capabilities: Some(capabilities()),
+            functions: Default::default(),
+            ephemeral_resource_schemas: Default::default(),
+        }))
+    }
+
+    async fn validate_provider_config(
+        &self,
+        req: Request<pb::validate_provider_config::Request>,
+    ) -> Result<Response<pb::validate_provider_config::Response>, Status> {
+        let config = decode(&self.provider_type, req.get_ref().config.as_ref())?;
+        let mut diags = Diagnostics::new();
+        run_validators(&self.provider_schema.block, &config, &AttrPath::root(), &mut diags);
+        diags.extend(self.provider.validate(&config).await);
+        Ok(Response::new(pb::validate_provider_config::Response { diagnostics: diags_only(diags) }))
+    }
+
+    async fn validate_resource_config(
+        &self,
+        req: Request<pb::validate_resource_config::Request>,
+    ) -> Result<Response<pb::validate_resource_config::Response>, Status> {
+        let req = req.into_inner();
+        let e = self.resource(&req.type_name)?;
+        let config = decode(&e.ty, req.config.as_ref())?;
+        let mut diags = Diagnostics::new();
+        run_validators(&e.schema.block, &config, &AttrPath::root(), &mut diags);
+        diags.extend(e.imp.validate(&ValidateRequest { config }).await);
+        Ok(Response::new(pb::validate_resource_config::Response { diagnostics: diags_only(diags) }))
+    }
+
+    async fn validate_data_resource_config(
+        &self,
+        req: Request<pb::validate_data_resource_config::Request>,
+    ) -> Result<Response<pb::validate_data_resource_config::Response>, Status> {
+        let req = req.into_inner();
+        let e = self.data_source(&req.type_name)?;
+        let config = decode(&e.ty, req.config.as_ref())?;
+        let mut diags = Diagnostics::new();
+        run_validators(&e.schema.block, &config, &AttrPath::root(), &mut diags);
+        diags.extend(e.imp.validate(&ValidateRequest { config }).await);
+        Ok(Response::new(pb::validate_data_resource_config::Response { diagnostics: diags_only(diags) }))
+    }
+
+    async fn upgrade_resource_state(
+        &self,
+        req: Request<pb::upgrade_resource_state::Request>,
+    ) -> Result<Response<pb::upgrade_resource_state::Response>, Status> {
+        let req = req.into_inner();
+        let e = self.resource(&req.type_name)?;
+        let raw = req.raw_state.map(|r| r.json).unwrap_or_default();
+        let json: serde_json::Value = if raw.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_slice(&raw).map_err(|e| Status::invalid_argument(format!("raw state: {e}")))?
+        };
+        let (state, diags) = match e.imp.upgrade_state(req.version, json) {
+            Ok(mut v) => {
+                plan::null_write_only(&e.schema.block, &mut v);
+                (encode(&e.ty, v), Diagnostics::new())
+            }
+            Err(d) => (None, d),
+        };
+        Ok(Response::new(pb::upgrade_resource_state::Response { upgraded_state: state, diagnostics: diags_only(diags) }))
+    }
+
+    async fn get_resource_identity_schemas(
+        &self,
+        _: Request<pb::get_resource_identity_schemas::Request>,
+    ) -> Result<Response<pb::get_resource_identity_schemas::Response>, Status> {
+        Ok(Response::new(pb::get_resource_identity_schemas::Response::default()))
+    }
+
+    async fn upgrade_resource_identity(
+        &self,
+        req: Request<pb::upgrade_resource_identity::Request>,
+    ) -> Result<Response<pb::upgrade_resource_identity::Response>, Status> {
+        Err(Status::unimplemented(format!("{} has no resource identity", req.get_ref().type_name)))
+    }
+
+    async fn configure_provider(
+        &self,
+        req: Request<pb::configure_provider::Request>,
+    ) -> Result<Response<pb::configure_provider::Response>, Status> {
+        let req = req.into_inner();
+        let config = decode(&self.provider_type, req.config.as_ref())?;
+        let diags = match self.provider.configure(config, &req.terraform_version).await {
+            Ok(data) => {
+                if let Ok(mut slot) = self.data.write() {
+                    *slot = Some(Arc::new(data));
+                }
+                Diagnostics::new()
+            }
+            Err(d) => d,
+        };
+        Ok(Response::new(pb::configure_provider::Response { diagnostics: diags_only(diags) }))
+    }
+
+    async fn read_resource(
+        &self,
+        req: Request<pb::read_resource::Request>,
+    ) -> Result<Response<pb::read_resource::Response>, Status> {
+        let req = req.into_inner();
+        let e = self.resource(&req.type_name)?;
+        let current = decode(&e.ty, req.current_state.as_ref())?;
+        let (new_state, diags) = match self.ctx() {
+            Err(d) => (current, d),
+            Ok(ctx) => match e.imp.read(&ctx, current.clone()).await {
+                Ok(mut v) => {
+                    plan::null_write_only(&e.schema.block, &mut v);
+                    (v, Diagnostics::new())
+                }
+                // Keep the state we had: a failed refresh must not drop the resource.
+                Err(d) => (current, d),
+            },
+        };
+        Ok(Response::new(pb::read_resource::Response {
+            new_state: encode(&e.ty, new_state),
+            diagnostics: diags_only(diags),
+            private: req.private,
+            deferred: None,
+            new_identity: None,
+        }))
+    }
+
+    async fn plan_resource_change(
+        &self,
+        req: Request<pb::plan_resource_change::Request>,
+    ) -> Result<Response<pb::plan_resource_change::Response>, Status> {
+        let req = req.into_inner();
+        let e = self.resource(&req.type_name)?;
+        let prior = decode(&e.ty, req.prior_state.as_ref())?;
+        let proposed = decode(&e.ty, req.proposed_new_state.as_ref())?;
+        let config = decode(&e.ty, req.config.as_ref())?;
+        let planned = plan::plan(&e.schema.block, &prior, proposed, &config);
+        let mut pr = PlanRequest {
+            prior,
+            config,
+            planned: planned.state,
+            requires_replace: planned.requires_replace,
+            diags: Diagnostics::new(),
+        };
+        if !pr.planned.is_null() {
+            match self.ctx() {
+                Ok(ctx) => e.imp.modify_plan(&ctx, &mut pr).await,
+                Err(d) => pr.diags.extend(d),
+            }
+            plan::null_write_only(&e.schema.block, &mut pr.planned);
+        }
+        Ok(Response::new(pb::plan_resource_change::Response {
+            planned_state: encode(&e.ty, pr.planned),
+            requires_replace: pr.requires_replace.iter().map(AttrPath::to_proto).collect(),
+            planned_private: req.prior_private,
+            diagnostics: diags_only(pr.diags),
+            legacy_type_system: false,
+            deferred: None,
+            planned_identity: None,
+        }))
+    }
+
+    async fn apply_resource_change(
+        &self,
+        req: Request<pb::apply_resource_change::Request>,
+    ) -> Result<Response<pb::apply_resource_change::Response>, Status> {
+        let req = req.into_inner();
+        let e = self.resource(&req.type_name)?;
+        let prior = decode(&e.ty, req.prior_state.as_ref())?;
+        let planned = decode(&e.ty, req.planned_state.as_ref())?;
+        let config = decode(&e.ty, req.config.as_ref())?;
+        let ctx = match self.ctx() {
+            Ok(c) => c,
+            Err(d) => {
+                return Ok(Response::new(pb::apply_resource_change::Response {
+                    new_state: encode(&e.ty, prior),
+                    diagnostics: diags_only(d),
+                    ..Default::default()
+                }));
+            }
+        };
+        let (mut state, mut diags) = if planned.is_null() {
+            let diags = e.imp.delete(&ctx, prior.clone()).await;
+            // A failed delete leaves the object in place: keep the prior state.
+            (if diags.has_errors() { prior } else { Value::Null }, diags)
+        } else {
+            let apply = ApplyRequest { prior: prior.clone(), planned: planned.clone(), config };
+            let resp = if prior.is_null() { e.imp.create(&ctx, apply).await } else { e.imp.update(&ctx, apply).await };
+            let state = if resp.state.is_unknown() { prior } else { resp.state };
+            (state, resp.diags)
+        };
+        plan::null_write_only(&e.schema.block, &mut state);
+        if !diags.has_errors() && !state.is_null() {
+            let mut bad = Vec::new();
+            plan::inconsistencies(&planned, &state, &AttrPath::root(), &mut bad);
+            for path in bad {
+                diags.attr_error(
+                    path.clone(),
+                    "Provider produced an inconsistent result",
+                    format!("{path} differs from the planned value; this is a bug in the provider"),
+                );
+            }
+            if !state.is_wholly_known() {
+                diags.error("Provider left values unknown after apply", "this is a bug in the provider");
+            }
+        }
+        Ok(Response::new(pb::apply_resource_change::Response {
+            new_state: encode(&e.ty, state),
+            private: req.planned_private,
+            diagnostics: diags_only(diags),
+            legacy_type_system: false,
+            new_identity: None,
+        }))
+    }
+
+    async fn import_resource_state(
+        &self,
+        req: Request<pb::import_resource_state::Request>,
+    ) -> Result<Response<pb::import_resource_state::Response>, Status> {
+        let req = req.into_inner();
+        let e = self.resource(&req.type_name)?;
+        let result = match self.ctx() {
+            Ok(ctx) => e.imp.import(&ctx, &req.id).await,
+            Err(d) => Err(d),
+        };
+        let (imported, diags) = match result {
+            Ok(state) => (
+                vec![pb::import_resource_state::ImportedResource {
+                    type_name: req.type_name.clone(),
+                    state: encode(&e.ty, state),
+                    private: Vec::new(),
+                    identity: None,
+                }],
+                Diagnostics::new(),
+            ),
+            Err(d) => (Vec::new(), d),
+        };
+        Ok(Response::new(pb::import_resource_state::Response {
+            imported_resources: imported,
+            diagnostics: diags_only(diags),
+            deferred: None,
+        }))
+    }
+
+    async fn move_resource_state(
+        &self,
+        _: Request<pb::move_resource_state::Request>,
+    ) -> Result<Response<pb::move_resource_state::Response>, Status> {
+        let mut d = Diagnostics::new();
+        d.error("Move not supported", "resources of this provider cannot be moved from other types");
+        Ok(Response::new(pb::move_resource_state::Response { diagnostics: diags_only(d), ..Default::default() }))
+    }
+
+    async fn read_data_source(
+        &self,
+        req: Request<pb::read_data_source::Request>,
+    ) -> Result<Response<pb::read_data_source::Response>, Status> {
+        let req = req.into_inner();
+        let e = self.data_source(&req.type_name)?;
+        let config = decode(&e.ty, req.config.as_ref())?;
+        let (state, diags) = match self.ctx() {
+            Err(d) => (Value::Null, d),
+            Ok(ctx) => match e.imp.read(&ctx, config).await {
+                Ok(v) => (v, Diagnostics::new()),
+                Err(d) => (Value::Null, d),
+            },
+        };
+        Ok(Response::new(pb::read_data_source::Response {
+            state: if diags.has_errors() { None } else { encode(&e.ty, state) },
+            diagnostics: diags_only(diags),
+            deferred: None,
+        }))
+    }
+
+    async fn validate_ephemeral_resource_config(
+        &self,
+        req: Request<pb::validate_ephemeral_resource_config::Request>,
+    ) -> Result<Response<pb::validate_ephemeral_resource_config::Response>, Status> {
+        Err(Status::not_found(format!("unknown ephemeral resource type {}", req.get_ref().type_name)))
+    }
+
+    async fn open_ephemeral_resource(
+        &self,
+        req: Request<pb::open_ephemeral_resource::Request>,
+    ) -> Result<Response<pb::open_ephemeral_resource::Response>, Status> {
+        Err(Status::not_found(format!("unknown ephemeral resource type {}", req.get_ref().type_name)))
+    }
+
+    async fn renew_ephemeral_resource(
+        &self,
+        req: Request<pb::renew_ephemeral_resource::Request>,
+    ) -> Result<Response<pb::renew_ephemeral_resource::Response>, Status> {
+        Err(Status::not_found(format!("unknown ephemeral resource type {}", req.get_ref().type_name)))
+    }
+
+    async fn close_ephemeral_resource(
+        &self,
+        req: Request<pb::close_ephemeral_resource::Request>,
+    ) -> Result<Response<pb::close_ephemeral_resource::Response>, Status> {
+        Err(Status::not_found(format!("unknown ephemeral resource type {}", req.get_ref().type_name)))
+    }
+
+    async fn get_functions(
+        &self,
+        _: Request<pb::get_functions::Request>,
+    ) -> Result<Response<pb::get_functions::Response>, Status> {
+        Ok(Response::new(pb::get_functions::Response::default()))
+    }
+
+    async fn call_function(
+        &self,
+        req: Request<pb::call_function::Request>,
+    ) -> Result<Response<pb::call_function::Response>, Status> {
+        Ok(Response::new(pb::call_function::Response {
+            result: None,
+            error: Some(pb::FunctionError {
+                text: format!("this provider has no function {:?}", req.get_ref().name),
+                function_argument: None,
+            }),
+        }))
+    }
+
+    async fn stop_provider(
+        &self,
+        _: Request<pb::stop_provider::Request>,
+    ) -> Result<Response<pb::stop_provider::Response>, Status> {
+        tracing::info!("StopProvider: cancelling in-flight operations");
+        self.stop.cancel();
+        Ok(Response::new(pb::stop_provider::Response { error: String::new() }))
+    }
+}

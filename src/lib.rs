@@ -1,0 +1,7 @@
+//! terraform-provider-shard: one service as many identical EKS shards behind one shared ALB.
+//!
+//! Three layers: [`protocol`] (the wire), [`framework`] (what resource authors use), and the
+//! provider itself ([`provider`], [`resources`], [`data_sources`], shared [`clients`]).
+
+pub mod framework;
+pub mod protocol;

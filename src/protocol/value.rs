@@ -1,0 +1,309 @@
+//! Terraform's value model (cty) as plain Rust data: types, numbers and values that may be null
+//! or unknown at any depth. The msgpack and JSON codecs translate these to and from the wire.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// A Terraform type constraint. Serialised as cty's JSON type notation in schemas.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Type {
+    Bool,
+    Number,
+    String,
+    /// `dynamic`: the concrete type travels with the value.
+    Dynamic,
+    List(Box<Type>),
+    Set(Box<Type>),
+    Map(Box<Type>),
+    Object(BTreeMap<String, Type>),
+    Tuple(Vec<Type>),
+}
+
+impl Type {
+    pub fn list(t: Type) -> Type {
+        Type::List(Box::new(t))
+    }
+    pub fn set(t: Type) -> Type {
+        Type::Set(Box::new(t))
+    }
+    pub fn map(t: Type) -> Type {
+        Type::Map(Box::new(t))
+    }
+    pub fn object<I: IntoIterator<Item = (S, Type)>, S: Into<String>>(attrs: I) -> Type {
+        Type::Object(attrs.into_iter().map(|(k, v)| (k.into(), v)).collect())
+    }
+
+    /// cty's JSON type notation, e.g. `"string"` or `["list","number"]`.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::{Value as J, json};
+        match self {
+            Type::Bool => J::from("bool"),
+            Type::Number => J::from("number"),
+            Type::String => J::from("string"),
+            Type::Dynamic => J::from("dynamic"),
+            Type::List(t) => json!(["list", t.to_json()]),
+            Type::Set(t) => json!(["set", t.to_json()]),
+            Type::Map(t) => json!(["map", t.to_json()]),
+            Type::Object(attrs) => {
+                let m: serde_json::Map<String, J> =
+                    attrs.iter().map(|(k, t)| (k.clone(), t.to_json())).collect();
+                json!(["object", m])
+            }
+            Type::Tuple(ts) => json!(["tuple", ts.iter().map(Type::to_json).collect::<Vec<_>>()]),
+        }
+    }
+
+    pub fn from_json(v: &serde_json::Value) -> Result<Type, String> {
+        use serde_json::Value as J;
+        match v {
+            J::String(s) => match s.as_str() {
+                "bool" => Ok(Type::Bool),
+                "number" => Ok(Type::Number),
+                "string" => Ok(Type::String),
+                "dynamic" => Ok(Type::Dynamic),
+                other => Err(format!("unknown primitive type {other:?}")),
+            },
+            J::Array(parts) if parts.len() >= 2 => {
+                let kind = parts[0].as_str().ok_or("type kind must be a string")?;
+                match kind {
+                    "list" => Ok(Type::list(Type::from_json(&parts[1])?)),
+                    "set" => Ok(Type::set(Type::from_json(&parts[1])?)),
+                    "map" => Ok(Type::map(Type::from_json(&parts[1])?)),
+                    "object" => {
+                        let attrs = parts[1].as_object().ok_or("object attributes must be a map")?;
+                        let mut out = BTreeMap::new();
+                        for (k, t) in attrs {
+                            out.insert(k.clone(), Type::from_json(t)?);
+                        }
+                        Ok(Type::Object(out))
+                    }
+                    "tuple" => {
+                        let elems = parts[1].as_array().ok_or("tuple elements must be a list")?;
+                        Ok(Type::Tuple(elems.iter().map(Type::from_json).collect::<Result<_, _>>()?))
+                    }
+                    other => Err(format!("unknown type kind {other:?}")),
+                }
+            }
+            other => Err(format!("malformed type {other}")),
+        }
+    }
+}
+
+/// A Terraform number, canonicalised like cty's msgpack encoder: integers that fit i64 are
+/// `Int`, other exactly representable values are `Float`, anything else keeps its decimal text.
+#[derive(Debug, Clone)]
+pub enum Number {
+    Int(i64),
+    Float(f64),
+    /// Arbitrary-precision decimal text, e.g. "18446744073709551616" or "0.1000000000000000000001".
+    Decimal(String),
+}
+
+impl Number {
+    pub fn from_f64(f: f64) -> Number {
+        if f.fract() == 0.0 && f >= -(2f64.powi(63)) && f < 2f64.powi(63) {
+            Number::Int(f as i64)
+        } else {
+            Number::Float(f)
+        }
+    }
+
+    /// Parses decimal text (Terraform sends numbers that fit neither int64 nor float64 so).
+    pub fn parse(text: &str) -> Option<Number> {
+        if let Ok(i) = text.parse::<i64>() {
+            return Some(Number::Int(i));
+        }
+        // Rust's float parser also takes "inf" and "NaN"; Terraform numbers are finite decimals.
+        if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b)) {
+            return None;
+        }
+        let f: f64 = text.parse().ok()?;
+        // Keep the text whenever f64 would not reproduce it exactly.
+        if f.to_string() == text { Some(Number::from_f64(f)) } else { Some(Number::Decimal(text.to_string())) }
+    }
+
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Number::Int(i) => Some(*i),
+            Number::Float(_) | Number::Decimal(_) => None,
+        }
+    }
+
+    pub fn as_f64(&self) -> f64 {
+        match self {
+            Number::Int(i) => *i as f64,
+            Number::Float(f) => *f,
+            Number::Decimal(s) => s.parse().unwrap_or(f64::NAN),
+        }
+    }
+}
+
+impl PartialEq for Number {
+    fn eq(&self, other: &Number) -> bool {
+        match (self, other) {
+            (Number::Int(a), Number::Int(b)) => a == b,
+            (Number::Decimal(a), Number::Decimal(b)) => a == b,
+            (Number::Float(a), Number::Float(b)) => a.to_bits() == b.to_bits() || a == b,
+            (Number::Int(a), Number::Float(b)) | (Number::Float(b), Number::Int(a)) => *a as f64 == *b,
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for Number {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Number::Int(i) => write!(f, "{i}"),
+            Number::Float(x) => write!(f, "{x}"),
+            Number::Decimal(s) => f.write_str(s),
+        }
+    }
+}
+
+/// A Terraform value. `Unknown` is "known after apply"; refinements Terraform attaches to
+/// unknowns are accepted on input and not reproduced (they are optional hints).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Value {
+    #[default]
+    Null,
+    Unknown,
+    Bool(bool),
+    Number(Number),
+    String(String),
+    List(Vec<Value>),
+    Set(Vec<Value>),
+    Tuple(Vec<Value>),
+    Map(BTreeMap<String, Value>),
+    Object(BTreeMap<String, Value>),
+}
+
+impl Value {
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+    pub fn is_unknown(&self) -> bool {
+        matches!(self, Value::Unknown)
+    }
+    /// True when no unknown appears anywhere inside.
+    pub fn is_wholly_known(&self) -> bool {
+        match self {
+            Value::Unknown => false,
+            Value::List(v) | Value::Set(v) | Value::Tuple(v) => v.iter().all(Value::is_wholly_known),
+            Value::Map(m) | Value::Object(m) => m.values().all(Value::is_wholly_known),
+            _ => true,
+        }
+    }
+    pub fn str(s: impl Into<String>) -> Value {
+        Value::String(s.into())
+    }
+    pub fn int(i: i64) -> Value {
+        Value::Number(Number::Int(i))
+    }
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Value::Number(n) => n.as_i64(),
+            _ => None,
+        }
+    }
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            Value::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+    /// An object's attribute, or a map's element; `Null` for anything else.
+    pub fn get(&self, name: &str) -> &Value {
+        static NULL: Value = Value::Null;
+        match self {
+            Value::Object(m) | Value::Map(m) => m.get(name).unwrap_or(&NULL),
+            _ => &NULL,
+        }
+    }
+    pub fn get_mut(&mut self, name: &str) -> Option<&mut Value> {
+        match self {
+            Value::Object(m) | Value::Map(m) => m.get_mut(name),
+            _ => None,
+        }
+    }
+    /// Elements of a list, set or tuple (empty for anything else).
+    pub fn elements(&self) -> &[Value] {
+        match self {
+            Value::List(v) | Value::Set(v) | Value::Tuple(v) => v,
+            _ => &[],
+        }
+    }
+
+    /// The most specific type this value can be encoded as, for `dynamic` attributes.
+    pub fn infer_type(&self) -> Type {
+        fn common(values: &[Value]) -> Type {
+            let mut types = values.iter().filter(|v| !v.is_null() && !v.is_unknown()).map(Value::infer_type);
+            match types.next() {
+                Some(first) if types.all(|t| t == first) => first,
+                _ => Type::Dynamic,
+            }
+        }
+        match self {
+            Value::Null | Value::Unknown => Type::Dynamic,
+            Value::Bool(_) => Type::Bool,
+            Value::Number(_) => Type::Number,
+            Value::String(_) => Type::String,
+            Value::List(v) => Type::list(common(v)),
+            Value::Set(v) => Type::set(common(v)),
+            Value::Tuple(v) => Type::Tuple(v.iter().map(Value::infer_type).collect()),
+            Value::Map(m) => Type::map(common(&m.values().cloned().collect::<Vec<_>>())),
+            Value::Object(m) => Type::Object(m.iter().map(|(k, v)| (k.clone(), v.infer_type())).collect()),
+        }
+    }
+
+    /// A value of type `ty` with every nested object attribute present (null where missing),
+    /// which is what Terraform requires of every object it receives.
+    pub fn conform(self, ty: &Type) -> Value {
+        match (self, ty) {
+            (Value::Object(mut m) | Value::Map(mut m), Type::Object(attrs)) => {
+                let mut out = BTreeMap::new();
+                for (name, at) in attrs {
+                    let v = m.remove(name).unwrap_or(Value::Null);
+                    out.insert(name.clone(), v.conform(at));
+                }
+                Value::Object(out)
+            }
+            (Value::List(v) | Value::Set(v), Type::Set(t)) => {
+                Value::Set(v.into_iter().map(|e| e.conform(t)).collect())
+            }
+            (Value::List(v) | Value::Set(v), Type::List(t)) => {
+                Value::List(v.into_iter().map(|e| e.conform(t)).collect())
+            }
+            (Value::Map(m) | Value::Object(m), Type::Map(t)) => {
+                Value::Map(m.into_iter().map(|(k, e)| (k, e.conform(t))).collect())
+            }
+            (v, _) => v,
+        }
+    }
+}
+
+impl From<&str> for Value {
+    fn from(s: &str) -> Value {
+        Value::String(s.to_string())
+    }
+}
+impl From<String> for Value {
+    fn from(s: String) -> Value {
+        Value::String(s)
+    }
+}
+impl From<bool> for Value {
+    fn from(b: bool) -> Value {
+        Value::Bool(b)
+    }
+}
+impl From<i64> for Value {
+    fn from(i: i64) -> Value {
+        Value::int(i)
+    }
+}
