@@ -3,5 +3,9 @@
 //! Three layers: [`protocol`] (the wire), [`framework`] (what resource authors use), and the
 //! provider itself ([`provider`], [`resources`], [`data_sources`], shared [`clients`]).
 
+pub mod clients;
+pub mod data_sources;
 pub mod framework;
 pub mod protocol;
+pub mod provider;
+pub mod resources;

@@ -1,0 +1,196 @@
+//! AWS clients built from aws-config's default chain (env, profile, SSO, IRSA, IMDS) plus the
+//! provider's overrides. Built on first use, not at ConfigureProvider: the configuration may
+//! hold values that are unknown until apply, and many runs never call AWS at all.
+
+use crate::framework::Diagnostics;
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use std::time::Duration;
+use tokio::sync::OnceCell;
+
+/// The AWS part of the provider configuration, as given (values may be unknown).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AwsSettings {
+    pub region: Option<String>,
+    pub profile: Option<String>,
+    pub assume_role: Option<AssumeRole>,
+    pub endpoints: Endpoints,
+    /// Names of attributes that were unknown at configure time.
+    pub unknown: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AssumeRole {
+    pub role_arn: String,
+    pub session_name: Option<String>,
+    pub external_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Endpoints {
+    pub elbv2: Option<String>,
+    pub eks: Option<String>,
+    pub sts: Option<String>,
+}
+
+/// Lazily-built SDK clients shared by every resource in this provider process.
+pub struct AwsClients {
+    settings: AwsSettings,
+    sdk: OnceCell<aws_types::SdkConfig>,
+    elbv2: OnceCell<aws_sdk_elasticloadbalancingv2::Client>,
+    eks: OnceCell<aws_sdk_eks::Client>,
+}
+
+impl AwsClients {
+    pub fn new(settings: AwsSettings) -> AwsClients {
+        AwsClients {
+            settings,
+            sdk: OnceCell::new(),
+            elbv2: OnceCell::new(),
+            eks: OnceCell::new(),
+        }
+    }
+
+    pub fn settings(&self) -> &AwsSettings {
+        &self.settings
+    }
+
+    /// Where ELBv2 calls go, for error messages.
+    pub fn elbv2_endpoint(&self) -> String {
+        match &self.settings.endpoints.elbv2 {
+            Some(e) => e.clone(),
+            None => format!(
+                "the regional ELBv2 endpoint{}",
+                self.settings
+                    .region
+                    .as_deref()
+                    .map(|r| format!(" of {r}"))
+                    .unwrap_or_default()
+            ),
+        }
+    }
+
+    async fn sdk(&self) -> Result<&aws_types::SdkConfig, Diagnostics> {
+        if !self.settings.unknown.is_empty() {
+            let mut d = Diagnostics::new();
+            d.error(
+                "Provider configuration is not known yet",
+                format!(
+                    "{} depend on values known only after apply; AWS cannot be called until they are known",
+                    self.settings.unknown.join(", ")
+                ),
+            );
+            return Err(d);
+        }
+        self.sdk
+            .get_or_try_init(|| load_sdk_config(&self.settings))
+            .await
+    }
+
+    pub async fn elbv2(&self) -> Result<&aws_sdk_elasticloadbalancingv2::Client, Diagnostics> {
+        let sdk = self.sdk().await?;
+        Ok(self
+            .elbv2
+            .get_or_init(|| async {
+                let mut b = aws_sdk_elasticloadbalancingv2::config::Builder::from(sdk);
+                if let Some(e) = &self.settings.endpoints.elbv2 {
+                    b = b.endpoint_url(e);
+                }
+                aws_sdk_elasticloadbalancingv2::Client::from_conf(b.build())
+            })
+            .await)
+    }
+
+    pub async fn eks(&self) -> Result<&aws_sdk_eks::Client, Diagnostics> {
+        let sdk = self.sdk().await?;
+        Ok(self
+            .eks
+            .get_or_init(|| async {
+                let mut b = aws_sdk_eks::config::Builder::from(sdk);
+                if let Some(e) = &self.settings.endpoints.eks {
+                    b = b.endpoint_url(e);
+                }
+                aws_sdk_eks::Client::from_conf(b.build())
+            })
+            .await)
+    }
+}
+
+async fn load_sdk_config(s: &AwsSettings) -> Result<aws_types::SdkConfig, Diagnostics> {
+    // Standard retry mode: throttling and 5xx are retried with backoff by the SDK itself.
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::standard().with_max_attempts(5))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .operation_attempt_timeout(Duration::from_secs(30))
+                .build(),
+        );
+    if let Some(region) = &s.region {
+        loader = loader.region(aws_config::Region::new(region.clone()));
+    }
+    if let Some(profile) = &s.profile {
+        loader = loader.profile_name(profile);
+    }
+    let base = loader.load().await;
+    if base.region().is_none() {
+        let mut d = Diagnostics::new();
+        d.attr_error(
+            crate::framework::AttrPath::attr("region"),
+            "No AWS region",
+            "set `region` in the provider block, or AWS_REGION / a profile region in the environment",
+        );
+        return Err(d);
+    }
+    let Some(role) = &s.assume_role else {
+        return Ok(base);
+    };
+    let mut sts_config = base.to_builder();
+    if let Some(e) = &s.endpoints.sts {
+        sts_config.set_endpoint_url(Some(e.clone()));
+    }
+    let mut assume = aws_config::sts::AssumeRoleProvider::builder(&role.role_arn).session_name(
+        role.session_name
+            .clone()
+            .unwrap_or_else(|| "terraform-provider-shard".into()),
+    );
+    if let Some(id) = &role.external_id {
+        assume = assume.external_id(id);
+    }
+    let provider = assume.configure(&sts_config.build()).build().await;
+    Ok(base
+        .to_builder()
+        .credentials_provider(SharedCredentialsProvider::new(provider))
+        .build())
+}
+
+/// An AWS failure as a diagnostic naming the call, the resource and the endpoint, with the
+/// SDK's full error context (never credentials: the SDK does not put them in errors).
+pub fn api_error<E: std::error::Error + 'static>(
+    call: &str,
+    resource: &str,
+    endpoint: &str,
+    err: &aws_smithy_runtime_api::client::result::SdkError<
+        E,
+        aws_smithy_runtime_api::http::Response,
+    >,
+) -> Diagnostics {
+    use aws_smithy_runtime_api::client::result::SdkError;
+    let why = match err {
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => {
+            format!("could not reach {endpoint}")
+        }
+        _ => format!("{endpoint} refused it"),
+    };
+    let mut d = Diagnostics::new();
+    d.error(
+        format!("{call} failed for {resource}"),
+        format!(
+            "{why}: {}",
+            aws_smithy_types::error::display::DisplayErrorContext(err)
+        ),
+    );
+    d
+}

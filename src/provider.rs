@@ -1,0 +1,179 @@
+//! The `shard` provider: its configuration, the data every resource shares, and the registry
+//! of resource and data source types (adding a type = one file + one line here).
+
+use crate::clients::aws::{AssumeRole, AwsClients, AwsSettings, Endpoints};
+use crate::clients::kube::{self, Connection};
+use crate::framework::resource::decode;
+use crate::framework::schema::{Attribute, NestedBlock};
+use crate::framework::{Attr, AttrPath, DataSource, Diagnostics, Provider, Resource, Schema};
+use crate::protocol::value::Value;
+use async_trait::async_trait;
+use serde::Deserialize;
+use std::sync::Arc;
+
+/// Registry address used in docs, examples and the debug reattach line.
+pub const REGISTRY_ADDRESS: &str = "registry.terraform.io/shardkit/shard";
+
+/// What every resource and data source of this provider receives.
+pub struct ShardData {
+    pub aws: AwsClients,
+    /// The Argo CD hub cluster connection, if configured.
+    pub hub: Option<Connection>,
+    pub terraform_version: String,
+}
+
+pub struct ShardProvider;
+
+pub fn resources() -> Vec<Arc<dyn Resource<ShardData>>> {
+    vec![]
+}
+
+pub fn data_sources() -> Vec<Arc<dyn DataSource<ShardData>>> {
+    vec![Arc::new(crate::data_sources::listener::ListenerDataSource)]
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct Config {
+    region: Attr<String>,
+    profile: Attr<String>,
+    assume_role: Option<AssumeRoleConfig>,
+    endpoints: Option<EndpointsConfig>,
+    hub: Option<Connection>,
+}
+
+#[derive(Debug, Deserialize)]
+struct AssumeRoleConfig {
+    role_arn: Attr<String>,
+    session_name: Attr<String>,
+    external_id: Attr<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct EndpointsConfig {
+    elbv2: Attr<String>,
+    eks: Attr<String>,
+    sts: Attr<String>,
+}
+
+fn url_validator(v: &Value) -> Result<(), String> {
+    match v.as_str() {
+        Some(s) if s.starts_with("http://") || s.starts_with("https://") => Ok(()),
+        Some(s) => Err(format!(
+            "{s:?} must be a URL such as https://elasticloadbalancing.eu-west-1.amazonaws.com"
+        )),
+        None => Err("must be a URL string".into()),
+    }
+}
+
+/// Collects known values and the names of unknown ones.
+fn take(attr: Attr<String>, name: &str, unknown: &mut Vec<String>) -> Option<String> {
+    match attr {
+        Attr::Known(v) => Some(v),
+        Attr::Unknown => {
+            unknown.push(name.to_string());
+            None
+        }
+        Attr::Null => None,
+    }
+}
+
+#[async_trait]
+impl Provider for ShardProvider {
+    type Data = ShardData;
+
+    fn type_name(&self) -> &'static str {
+        "shard"
+    }
+
+    fn schema(&self) -> Schema {
+        let endpoint = |name: &str, service: &str| {
+            Attribute::string(name)
+                .optional()
+                .validate(url_validator)
+                .description(&format!(
+                    "Custom {service} endpoint URL (VPC endpoint, LocalStack, moto)."
+                ))
+        };
+        Schema::new(
+            "Manages sharded EKS services behind one shared ALB: per-shard traffic weights, Argo CD \
+             cluster registration and Argo Rollouts gates. AWS credentials come from the default chain \
+             (environment, profile, SSO, IRSA, instance role).",
+            vec![
+                Attribute::string("region").optional().description("AWS region (default: AWS_REGION or the profile's)."),
+                Attribute::string("profile").optional().description("Named profile from the shared AWS config files."),
+            ],
+        )
+        .with_block(NestedBlock::single(
+            "assume_role",
+            "Role to assume for every AWS call.",
+            vec![
+                Attribute::string("role_arn").required().description("ARN of the role to assume."),
+                Attribute::string("session_name").optional().description("Session name (default: terraform-provider-shard)."),
+                Attribute::string("external_id").optional().sensitive().description("External ID the role's trust policy requires."),
+            ],
+        ))
+        .with_block(NestedBlock::single(
+            "endpoints",
+            "Custom service endpoints.",
+            vec![endpoint("elbv2", "Elastic Load Balancing v2"), endpoint("eks", "EKS"), endpoint("sts", "STS")],
+        ))
+        .with_block(kube::connection_block("hub", "The Argo CD hub cluster (where cluster Secrets live).", false))
+    }
+
+    async fn validate(&self, config: &Value) -> Diagnostics {
+        match decode::<Config>("provider configuration", config) {
+            Ok(Config { hub: Some(hub), .. }) => hub.validate(&AttrPath::attr("hub")),
+            Ok(_) => Diagnostics::new(),
+            Err(d) => d,
+        }
+    }
+
+    async fn configure(
+        &self,
+        config: Value,
+        terraform_version: &str,
+    ) -> Result<ShardData, Diagnostics> {
+        let c: Config = decode("provider configuration", &config)?;
+        let mut unknown = Vec::new();
+        let region = take(c.region, "region", &mut unknown);
+        let profile = take(c.profile, "profile", &mut unknown);
+        let assume_role = match c.assume_role {
+            Some(r) => {
+                take(r.role_arn, "assume_role.role_arn", &mut unknown).map(|role_arn| AssumeRole {
+                    role_arn,
+                    session_name: take(r.session_name, "assume_role.session_name", &mut unknown),
+                    external_id: take(r.external_id, "assume_role.external_id", &mut unknown),
+                })
+            }
+            None => None,
+        };
+        let endpoints = match c.endpoints {
+            Some(e) => Endpoints {
+                elbv2: take(e.elbv2, "endpoints.elbv2", &mut unknown),
+                eks: take(e.eks, "endpoints.eks", &mut unknown),
+                sts: take(e.sts, "endpoints.sts", &mut unknown),
+            },
+            None => Endpoints::default(),
+        };
+        tracing::debug!(?region, ?endpoints, unknown = ?unknown, "provider configured");
+        Ok(ShardData {
+            aws: AwsClients::new(AwsSettings {
+                region,
+                profile,
+                assume_role,
+                endpoints,
+                unknown,
+            }),
+            hub: c.hub,
+            terraform_version: terraform_version.to_string(),
+        })
+    }
+
+    fn resources(&self) -> Vec<Arc<dyn Resource<ShardData>>> {
+        resources()
+    }
+
+    fn data_sources(&self) -> Vec<Arc<dyn DataSource<ShardData>>> {
+        data_sources()
+    }
+}
