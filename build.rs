@@ -1,11 +1,7 @@
 //! Compiles proto/ with protox (pure Rust), so a fresh machine needs no system `protoc`.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let files = [
-        "proto/tfplugin6.proto",
-        "proto/go_plugin.proto",
-        "proto/health.proto",
-    ];
+    let files = ["proto/tfplugin6.proto", "proto/go_plugin.proto", "proto/health.proto"];
     for file in files {
         println!("cargo:rerun-if-changed={file}");
     }

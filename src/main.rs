@@ -16,9 +16,7 @@ fn main() -> std::process::ExitCode {
                 return std::process::ExitCode::SUCCESS;
             }
             other => {
-                eprintln!(
-                    "unknown argument {other:?}; usage: terraform-provider-shard [--debug | --version]"
-                );
+                eprintln!("unknown argument {other:?}; usage: terraform-provider-shard [--debug | --version]");
                 return std::process::ExitCode::from(2);
             }
         }
@@ -30,21 +28,14 @@ fn main() -> std::process::ExitCode {
     }
     logging::init("shard_provider", logging::level_from_env("shard"));
     // Two worker threads: the provider is I/O bound and Terraform runs several in parallel.
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("could not start the async runtime: {e}");
             return std::process::ExitCode::from(1);
         }
     };
-    let launch = Launch {
-        debug,
-        provider_address: REGISTRY_ADDRESS.to_string(),
-    };
+    let launch = Launch { debug, provider_address: REGISTRY_ADDRESS.to_string() };
     match runtime.block_on(serve(Server::new(ShardProvider), launch)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e @ ServeError::NotLaunchedByTerraform) => {

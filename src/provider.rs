@@ -58,9 +58,7 @@ struct EndpointsConfig {
 fn url_validator(v: &Value) -> Result<(), String> {
     match v.as_str() {
         Some(s) if s.starts_with("http://") || s.starts_with("https://") => Ok(()),
-        Some(s) => Err(format!(
-            "{s:?} must be a URL such as https://elasticloadbalancing.eu-west-1.amazonaws.com"
-        )),
+        Some(s) => Err(format!("{s:?} must be a URL such as https://elasticloadbalancing.eu-west-1.amazonaws.com")),
         None => Err("must be a URL string".into()),
     }
 }
@@ -90,16 +88,16 @@ impl Provider for ShardProvider {
             Attribute::string(name)
                 .optional()
                 .validate(url_validator)
-                .description(&format!(
-                    "Custom {service} endpoint URL (VPC endpoint, LocalStack, moto)."
-                ))
+                .description(&format!("Custom {service} endpoint URL (VPC endpoint, LocalStack, moto)."))
         };
         Schema::new(
             "Manages sharded EKS services behind one shared ALB: per-shard traffic weights, Argo CD \
              cluster registration and Argo Rollouts gates. AWS credentials come from the default chain \
              (environment, profile, SSO, IRSA, instance role).",
             vec![
-                Attribute::string("region").optional().description("AWS region (default: AWS_REGION or the profile's)."),
+                Attribute::string("region")
+                    .optional()
+                    .description("AWS region (default: AWS_REGION or the profile's)."),
                 Attribute::string("profile").optional().description("Named profile from the shared AWS config files."),
             ],
         )
@@ -108,8 +106,13 @@ impl Provider for ShardProvider {
             "Role to assume for every AWS call.",
             vec![
                 Attribute::string("role_arn").required().description("ARN of the role to assume."),
-                Attribute::string("session_name").optional().description("Session name (default: terraform-provider-shard)."),
-                Attribute::string("external_id").optional().sensitive().description("External ID the role's trust policy requires."),
+                Attribute::string("session_name")
+                    .optional()
+                    .description("Session name (default: terraform-provider-shard)."),
+                Attribute::string("external_id")
+                    .optional()
+                    .sensitive()
+                    .description("External ID the role's trust policy requires."),
             ],
         ))
         .with_block(NestedBlock::single(
@@ -117,7 +120,11 @@ impl Provider for ShardProvider {
             "Custom service endpoints.",
             vec![endpoint("elbv2", "Elastic Load Balancing v2"), endpoint("eks", "EKS"), endpoint("sts", "STS")],
         ))
-        .with_block(kube::connection_block("hub", "The Argo CD hub cluster (where cluster Secrets live).", false))
+        .with_block(kube::connection_block(
+            "hub",
+            "The Argo CD hub cluster (where cluster Secrets live).",
+            false,
+        ))
     }
 
     async fn validate(&self, config: &Value) -> Diagnostics {
@@ -128,23 +135,17 @@ impl Provider for ShardProvider {
         }
     }
 
-    async fn configure(
-        &self,
-        config: Value,
-        terraform_version: &str,
-    ) -> Result<ShardData, Diagnostics> {
+    async fn configure(&self, config: Value, terraform_version: &str) -> Result<ShardData, Diagnostics> {
         let c: Config = decode("provider configuration", &config)?;
         let mut unknown = Vec::new();
         let region = take(c.region, "region", &mut unknown);
         let profile = take(c.profile, "profile", &mut unknown);
         let assume_role = match c.assume_role {
-            Some(r) => {
-                take(r.role_arn, "assume_role.role_arn", &mut unknown).map(|role_arn| AssumeRole {
-                    role_arn,
-                    session_name: take(r.session_name, "assume_role.session_name", &mut unknown),
-                    external_id: take(r.external_id, "assume_role.external_id", &mut unknown),
-                })
-            }
+            Some(r) => take(r.role_arn, "assume_role.role_arn", &mut unknown).map(|role_arn| AssumeRole {
+                role_arn,
+                session_name: take(r.session_name, "assume_role.session_name", &mut unknown),
+                external_id: take(r.external_id, "assume_role.external_id", &mut unknown),
+            }),
             None => None,
         };
         let endpoints = match c.endpoints {
@@ -157,13 +158,7 @@ impl Provider for ShardProvider {
         };
         tracing::debug!(?region, ?endpoints, unknown = ?unknown, "provider configured");
         Ok(ShardData {
-            aws: AwsClients::new(AwsSettings {
-                region,
-                profile,
-                assume_role,
-                endpoints,
-                unknown,
-            }),
+            aws: AwsClients::new(AwsSettings { region, profile, assume_role, endpoints, unknown }),
             hub: c.hub,
             terraform_version: terraform_version.to_string(),
         })

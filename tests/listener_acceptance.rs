@@ -26,7 +26,10 @@ fn two_weighted_target_groups_in_action_order() {
     let tgs: Vec<String> = serde_json::from_value(topo["target_groups"].clone()).unwrap();
     moto.fixture(&["register", &tgs[0], "2"]);
     let ws = Workspace::new(&moto);
-    ws.write(&moto, &format!("data \"shard_listener\" \"l\" {{\n  listener_arn = \"{}\"\n}}\n", topo["listener"].as_str().unwrap()));
+    ws.write(
+        &moto,
+        &format!("data \"shard_listener\" \"l\" {{\n  listener_arn = \"{}\"\n}}\n", topo["listener"].as_str().unwrap()),
+    );
     ws.init();
     ws.apply();
     assert_eq!(tg_list(&ws), vec![(tgs[0].clone(), 70, 2), (tgs[1].clone(), 30, 0)]);
@@ -75,7 +78,10 @@ fn non_forward_listener_is_a_clear_error() {
     let moto = Moto::start();
     let topo = moto.fixture(&["topology", "redirect=1"]);
     let ws = Workspace::new(&moto);
-    ws.write(&moto, &format!("data \"shard_listener\" \"l\" {{\n  listener_arn = \"{}\"\n}}\n", topo["listener"].as_str().unwrap()));
+    ws.write(
+        &moto,
+        &format!("data \"shard_listener\" \"l\" {{\n  listener_arn = \"{}\"\n}}\n", topo["listener"].as_str().unwrap()),
+    );
     ws.init();
     ws.fails(&["plan", "-no-color"], &["Not a forward action", "is redirect, not forward", "listener_arn"]);
 }
@@ -90,7 +96,10 @@ fn malformed_arns_fail_at_plan_on_their_attribute() {
     ws.init();
     // A target group ARN where a listener ARN belongs.
     ws.write(&moto, &format!("data \"shard_listener\" \"l\" {{\n  listener_arn = \"{tg}\"\n}}\n"));
-    ws.fails(&["validate", "-no-color"], &["Invalid value for listener_arn", "is not a listener ARN", "this is a target group ARN", "listener_arn = "]);
+    ws.fails(
+        &["validate", "-no-color"],
+        &["Invalid value for listener_arn", "is not a listener ARN", "this is a target group ARN", "listener_arn = "],
+    );
     // Garbage.
     ws.write(&moto, "data \"shard_listener\" \"l\" {\n  listener_arn = \"listener-1\"\n}\n");
     ws.fails(&["plan", "-no-color"], &["Invalid value for listener_arn", "not an ARN"]);
@@ -112,8 +121,13 @@ fn unreachable_endpoint_names_the_endpoint() {
     let topo = moto.fixture(&["topology", "weights=1,1"]);
     let ws = Workspace::new(&moto);
     let dead = format!("http://127.0.0.1:{}", support::free_port());
-    ws.write(&moto, &format!("data \"shard_listener\" \"l\" {{\n  listener_arn = \"{}\"\n}}\n", topo["listener"].as_str().unwrap()));
-    let main = std::fs::read_to_string(ws.path("main.tf")).unwrap().replace(&format!("elbv2 = \"{}\"", moto.endpoint), &format!("elbv2 = \"{dead}\""));
+    ws.write(
+        &moto,
+        &format!("data \"shard_listener\" \"l\" {{\n  listener_arn = \"{}\"\n}}\n", topo["listener"].as_str().unwrap()),
+    );
+    let main = std::fs::read_to_string(ws.path("main.tf"))
+        .unwrap()
+        .replace(&format!("elbv2 = \"{}\"", moto.endpoint), &format!("elbv2 = \"{dead}\""));
     std::fs::write(ws.path("main.tf"), main).unwrap();
     ws.init();
     let r = ws.fails(&["plan", "-no-color"], &["DescribeListeners failed", &format!("could not reach {dead}")]);

@@ -43,9 +43,7 @@ impl ElbArn {
             ArnKind::ListenerRule => {
                 "arn:aws:elasticloadbalancing:<region>:<account>:listener-rule/app/<lb-name>/<lb-id>/<listener-id>/<rule-id>"
             }
-            ArnKind::TargetGroup => {
-                "arn:aws:elasticloadbalancing:<region>:<account>:targetgroup/<name>/<id>"
-            }
+            ArnKind::TargetGroup => "arn:aws:elasticloadbalancing:<region>:<account>:targetgroup/<name>/<id>",
         };
         let bad = |why: &str| format!("{text:?} is not a {want} ARN ({why}); expected {example}");
         let parts: Vec<&str> = text.splitn(6, ':').collect();
@@ -61,9 +59,7 @@ impl ElbArn {
         if parts[3].is_empty() || parts[4].is_empty() {
             return Err(bad("region and account must be set"));
         }
-        let (prefix, path) = parts[5]
-            .split_once('/')
-            .ok_or_else(|| bad("no resource path"))?;
+        let (prefix, path) = parts[5].split_once('/').ok_or_else(|| bad("no resource path"))?;
         let segments: Vec<&str> = path.split('/').collect();
         if segments.iter().any(|s| s.is_empty()) {
             return Err(bad("empty path segment"));
@@ -73,10 +69,7 @@ impl ElbArn {
             ("listener-rule", 5) => (ArnKind::ListenerRule, Some(segments[0].to_string())),
             ("targetgroup", 2) => (ArnKind::TargetGroup, None),
             _ => {
-                return Err(bad(&format!(
-                    "resource {prefix:?} with {} path segments",
-                    segments.len()
-                )));
+                return Err(bad(&format!("resource {prefix:?} with {} path segments", segments.len())));
             }
         };
         if kind != want {
@@ -111,9 +104,7 @@ impl ElbArn {
 }
 
 /// An attribute validator for ARNs of one kind.
-pub fn validate(
-    kind: ArnKind,
-) -> impl Fn(&crate::protocol::value::Value) -> Result<(), String> + Send + Sync {
+pub fn validate(kind: ArnKind) -> impl Fn(&crate::protocol::value::Value) -> Result<(), String> + Send + Sync {
     move |v| match v.as_str() {
         Some(s) => ElbArn::parse(s, kind).map(|_| ()),
         None => Err(format!("must be a {kind} ARN string")),
@@ -124,20 +115,14 @@ pub fn validate(
 mod tests {
     use super::*;
 
-    const L: &str = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/shared/50dc6c495c0c9188/f2f7dc8efc522ab2";
+    const L: &str =
+        "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/shared/50dc6c495c0c9188/f2f7dc8efc522ab2";
     const R: &str = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener-rule/app/shared/50dc6c495c0c9188/f2f7dc8efc522ab2/9683b2d02a6cabee";
-    const T: &str =
-        "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/shard-1/73e2d6bc24d8a067";
+    const T: &str = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/shard-1/73e2d6bc24d8a067";
 
     #[test]
     fn parses_each_kind_and_refuses_the_others() {
-        assert_eq!(
-            ElbArn::parse(L, ArnKind::Listener)
-                .unwrap()
-                .lb_type
-                .as_deref(),
-            Some("app")
-        );
+        assert_eq!(ElbArn::parse(L, ArnKind::Listener).unwrap().lb_type.as_deref(), Some("app"));
         assert!(ElbArn::parse(R, ArnKind::ListenerRule).is_ok());
         assert!(ElbArn::parse(T, ArnKind::TargetGroup).is_ok());
         let err = ElbArn::parse(T, ArnKind::Listener).unwrap_err();
@@ -148,10 +133,7 @@ mod tests {
             "arn:aws:ec2:eu-west-1:1:listener/app/a/b/c",
             "arn:aws:elasticloadbalancing:::listener/app/a/b/c",
         ] {
-            assert!(
-                ElbArn::parse(bad, ArnKind::Listener).is_err(),
-                "{bad:?} accepted"
-            );
+            assert!(ElbArn::parse(bad, ArnKind::Listener).is_err(), "{bad:?} accepted");
         }
     }
 

@@ -45,12 +45,7 @@ pub struct AwsClients {
 
 impl AwsClients {
     pub fn new(settings: AwsSettings) -> AwsClients {
-        AwsClients {
-            settings,
-            sdk: OnceCell::new(),
-            elbv2: OnceCell::new(),
-            eks: OnceCell::new(),
-        }
+        AwsClients { settings, sdk: OnceCell::new(), elbv2: OnceCell::new(), eks: OnceCell::new() }
     }
 
     pub fn settings(&self) -> &AwsSettings {
@@ -63,11 +58,7 @@ impl AwsClients {
             Some(e) => e.clone(),
             None => format!(
                 "the regional ELBv2 endpoint{}",
-                self.settings
-                    .region
-                    .as_deref()
-                    .map(|r| format!(" of {r}"))
-                    .unwrap_or_default()
+                self.settings.region.as_deref().map(|r| format!(" of {r}")).unwrap_or_default()
             ),
         }
     }
@@ -84,9 +75,7 @@ impl AwsClients {
             );
             return Err(d);
         }
-        self.sdk
-            .get_or_try_init(|| load_sdk_config(&self.settings))
-            .await
+        self.sdk.get_or_try_init(|| load_sdk_config(&self.settings)).await
     }
 
     pub async fn elbv2(&self) -> Result<&aws_sdk_elasticloadbalancingv2::Client, Diagnostics> {
@@ -151,19 +140,13 @@ async fn load_sdk_config(s: &AwsSettings) -> Result<aws_types::SdkConfig, Diagno
     if let Some(e) = &s.endpoints.sts {
         sts_config.set_endpoint_url(Some(e.clone()));
     }
-    let mut assume = aws_config::sts::AssumeRoleProvider::builder(&role.role_arn).session_name(
-        role.session_name
-            .clone()
-            .unwrap_or_else(|| "terraform-provider-shard".into()),
-    );
+    let mut assume = aws_config::sts::AssumeRoleProvider::builder(&role.role_arn)
+        .session_name(role.session_name.clone().unwrap_or_else(|| "terraform-provider-shard".into()));
     if let Some(id) = &role.external_id {
         assume = assume.external_id(id);
     }
     let provider = assume.configure(&sts_config.build()).build().await;
-    Ok(base
-        .to_builder()
-        .credentials_provider(SharedCredentialsProvider::new(provider))
-        .build())
+    Ok(base.to_builder().credentials_provider(SharedCredentialsProvider::new(provider)).build())
 }
 
 /// An AWS failure as a diagnostic naming the call, the resource and the endpoint, with the
@@ -172,10 +155,7 @@ pub fn api_error<E: std::error::Error + 'static>(
     call: &str,
     resource: &str,
     endpoint: &str,
-    err: &aws_smithy_runtime_api::client::result::SdkError<
-        E,
-        aws_smithy_runtime_api::http::Response,
-    >,
+    err: &aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>,
 ) -> Diagnostics {
     use aws_smithy_runtime_api::client::result::SdkError;
     let why = match err {
@@ -187,10 +167,7 @@ pub fn api_error<E: std::error::Error + 'static>(
     let mut d = Diagnostics::new();
     d.error(
         format!("{call} failed for {resource}"),
-        format!(
-            "{why}: {}",
-            aws_smithy_types::error::display::DisplayErrorContext(err)
-        ),
+        format!("{why}: {}", aws_smithy_types::error::display::DisplayErrorContext(err)),
     );
     d
 }

@@ -52,10 +52,7 @@ impl Forward {
         self.target_groups.iter().map(|t| i64::from(t.weight)).sum()
     }
     pub fn weight_of(&self, target_group_arn: &str) -> Option<i32> {
-        self.target_groups
-            .iter()
-            .find(|t| t.arn == target_group_arn)
-            .map(|t| t.weight)
+        self.target_groups.iter().find(|t| t.arn == target_group_arn).map(|t| t.weight)
     }
 }
 
@@ -64,26 +61,13 @@ impl Forward {
 pub fn find_forward(actions: &[Action], owner: &ActionOwner) -> Result<Forward, String> {
     let mut ordered: Vec<(usize, &Action)> = actions.iter().enumerate().collect();
     ordered.sort_by_key(|(i, a)| (a.order().unwrap_or(i32::MAX), *i));
-    let Some((index, action)) = ordered
-        .iter()
-        .find(|(_, a)| a.r#type() == Some(&ActionTypeEnum::Forward))
-    else {
-        let types: Vec<String> = ordered
-            .iter()
-            .map(|(_, a)| {
-                a.r#type()
-                    .map(|t| t.as_str().to_string())
-                    .unwrap_or_default()
-            })
-            .collect();
+    let Some((index, action)) = ordered.iter().find(|(_, a)| a.r#type() == Some(&ActionTypeEnum::Forward)) else {
+        let types: Vec<String> =
+            ordered.iter().map(|(_, a)| a.r#type().map(|t| t.as_str().to_string()).unwrap_or_default()).collect();
         return Err(format!(
             "the action of {} is {}, not forward; only a forward action has target-group weights",
             owner.describe(),
-            if types.is_empty() {
-                "empty".to_string()
-            } else {
-                types.join(" + ")
-            }
+            if types.is_empty() { "empty".to_string() } else { types.join(" + ") }
         ));
     };
     let (target_groups, stickiness) = match action.forward_config() {
@@ -95,36 +79,22 @@ pub fn find_forward(actions: &[Action], owner: &ActionOwner) -> Result<Forward, 
                     weight: t.weight().unwrap_or(1),
                 })
                 .collect(),
-            cfg.target_group_stickiness_config().map(|s| Stickiness {
-                enabled: s.enabled().unwrap_or(false),
-                duration_seconds: s.duration_seconds(),
-            }),
+            cfg.target_group_stickiness_config()
+                .map(|s| Stickiness { enabled: s.enabled().unwrap_or(false), duration_seconds: s.duration_seconds() }),
         ),
         _ => (
             action
                 .target_group_arn()
-                .map(|arn| {
-                    vec![WeightedTargetGroup {
-                        arn: arn.to_string(),
-                        weight: 1,
-                    }]
-                })
+                .map(|arn| vec![WeightedTargetGroup { arn: arn.to_string(), weight: 1 }])
                 .unwrap_or_default(),
             None,
         ),
     };
-    Ok(Forward {
-        index: *index,
-        target_groups,
-        stickiness,
-    })
+    Ok(Forward { index: *index, target_groups, stickiness })
 }
 
 /// Reads the owner's current actions (one Describe call).
-pub async fn read_actions(
-    aws: &AwsClients,
-    owner: &ActionOwner,
-) -> Result<Vec<Action>, Diagnostics> {
+pub async fn read_actions(aws: &AwsClients, owner: &ActionOwner) -> Result<Vec<Action>, Diagnostics> {
     let client = aws.elbv2().await?;
     let endpoint = aws.elbv2_endpoint();
     match owner {
@@ -153,10 +123,7 @@ pub async fn read_actions(
 
 fn not_found(owner: &ActionOwner) -> Diagnostics {
     let mut d = Diagnostics::new();
-    d.error(
-        format!("{} not found", owner.describe()),
-        "ELBv2 returned no such object",
-    );
+    d.error(format!("{} not found", owner.describe()), "ELBv2 returned no such object");
     d
 }
 
@@ -168,24 +135,11 @@ pub struct HealthCounts {
     pub unhealthy: i64,
 }
 
-pub async fn target_health(
-    aws: &AwsClients,
-    target_group_arn: &str,
-) -> Result<HealthCounts, Diagnostics> {
+pub async fn target_health(aws: &AwsClients, target_group_arn: &str) -> Result<HealthCounts, Diagnostics> {
     let client = aws.elbv2().await?;
-    let out = client
-        .describe_target_health()
-        .target_group_arn(target_group_arn)
-        .send()
-        .await
-        .map_err(|e| {
-            api_error(
-                "DescribeTargetHealth",
-                &format!("target group {target_group_arn}"),
-                &aws.elbv2_endpoint(),
-                &e,
-            )
-        })?;
+    let out = client.describe_target_health().target_group_arn(target_group_arn).send().await.map_err(|e| {
+        api_error("DescribeTargetHealth", &format!("target group {target_group_arn}"), &aws.elbv2_endpoint(), &e)
+    })?;
     let mut counts = HealthCounts::default();
     for d in out.target_health_descriptions() {
         match d.target_health().and_then(|h| h.state()) {
@@ -200,9 +154,7 @@ pub async fn target_health(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_sdk_elasticloadbalancingv2::types::{
-        ForwardActionConfig, TargetGroupStickinessConfig, TargetGroupTuple,
-    };
+    use aws_sdk_elasticloadbalancingv2::types::{ForwardActionConfig, TargetGroupStickinessConfig, TargetGroupTuple};
 
     fn owner() -> ActionOwner {
         ActionOwner::Listener("l".into())
@@ -210,51 +162,28 @@ mod tests {
 
     fn forward(tgs: &[(&str, i32)]) -> Action {
         let mut cfg = ForwardActionConfig::builder().target_group_stickiness_config(
-            TargetGroupStickinessConfig::builder()
-                .enabled(true)
-                .duration_seconds(60)
-                .build(),
+            TargetGroupStickinessConfig::builder().enabled(true).duration_seconds(60).build(),
         );
         for (arn, w) in tgs {
-            cfg = cfg.target_groups(
-                TargetGroupTuple::builder()
-                    .target_group_arn(*arn)
-                    .weight(*w)
-                    .build(),
-            );
+            cfg = cfg.target_groups(TargetGroupTuple::builder().target_group_arn(*arn).weight(*w).build());
         }
-        Action::builder()
-            .r#type(ActionTypeEnum::Forward)
-            .forward_config(cfg.build())
-            .build()
+        Action::builder().r#type(ActionTypeEnum::Forward).forward_config(cfg.build()).build()
     }
 
     #[test]
     fn reads_weights_in_action_order() {
         let f = find_forward(&[forward(&[("a", 10), ("b", 90)])], &owner()).unwrap();
         assert_eq!(
-            f.target_groups
-                .iter()
-                .map(|t| (t.arn.as_str(), t.weight))
-                .collect::<Vec<_>>(),
+            f.target_groups.iter().map(|t| (t.arn.as_str(), t.weight)).collect::<Vec<_>>(),
             [("a", 10), ("b", 90)]
         );
         assert_eq!(f.total_weight(), 100);
-        assert_eq!(
-            f.stickiness,
-            Some(Stickiness {
-                enabled: true,
-                duration_seconds: Some(60)
-            })
-        );
+        assert_eq!(f.stickiness, Some(Stickiness { enabled: true, duration_seconds: Some(60) }));
     }
 
     #[test]
     fn forward_after_authentication_is_found() {
-        let auth = Action::builder()
-            .r#type(ActionTypeEnum::AuthenticateOidc)
-            .order(1)
-            .build();
+        let auth = Action::builder().r#type(ActionTypeEnum::AuthenticateOidc).order(1).build();
         let mut fwd = forward(&[("a", 1)]);
         fwd.order = Some(2);
         let f = find_forward(&[auth, fwd], &owner()).unwrap();
@@ -270,17 +199,8 @@ mod tests {
 
     #[test]
     fn single_target_forward_has_weight_one() {
-        let a = Action::builder()
-            .r#type(ActionTypeEnum::Forward)
-            .target_group_arn("tg")
-            .build();
+        let a = Action::builder().r#type(ActionTypeEnum::Forward).target_group_arn("tg").build();
         let f = find_forward(&[a], &owner()).unwrap();
-        assert_eq!(
-            f.target_groups,
-            vec![WeightedTargetGroup {
-                arn: "tg".into(),
-                weight: 1
-            }]
-        );
+        assert_eq!(f.target_groups, vec![WeightedTargetGroup { arn: "tg".into(), weight: 1 }]);
     }
 }

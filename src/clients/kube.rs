@@ -14,9 +14,7 @@ pub fn connection_attributes(token_write_only: bool) -> Vec<Attribute> {
     let mut token = Attribute::string("token")
         .optional()
         .sensitive()
-        .description(
-            "Bearer token for the API server. Never stored in state or plan, never logged.",
-        );
+        .description("Bearer token for the API server. Never stored in state or plan, never logged.");
     if token_write_only {
         token = token.write_only();
     }
@@ -69,14 +67,7 @@ impl std::fmt::Debug for Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Connection")
             .field("host", &self.host)
-            .field(
-                "token",
-                &if self.token.is_null() {
-                    "null"
-                } else {
-                    "[REDACTED]"
-                },
-            )
+            .field("token", &if self.token.is_null() { "null" } else { "[REDACTED]" })
             .field("config_path", &self.config_path)
             .field("config_context", &self.config_context)
             .field("eks_cluster_name", &self.eks_cluster_name)
@@ -89,11 +80,7 @@ impl Connection {
     pub fn validate(&self, path: &AttrPath) -> Diagnostics {
         let mut d = Diagnostics::new();
         let set = |a: &Attr<String>| !a.is_null();
-        let sources = [
-            set(&self.host),
-            set(&self.config_path),
-            set(&self.eks_cluster_name),
-        ];
+        let sources = [set(&self.host), set(&self.config_path), set(&self.eks_cluster_name)];
         if sources.iter().filter(|s| **s).count() > 1 {
             d.attr_error(
                 path.clone(),
@@ -102,11 +89,7 @@ impl Connection {
             );
         }
         if set(&self.config_context) && !set(&self.config_path) {
-            d.attr_error(
-                path.then("config_context"),
-                "config_context needs config_path",
-                "",
-            );
+            d.attr_error(path.then("config_context"), "config_context needs config_path", "");
         }
         if let Attr::Known(host) = &self.host
             && !(host.starts_with("https://") || host.starts_with("http://"))

@@ -47,9 +47,7 @@ pub fn check_rule_belongs(listener_arn: &str, rule_arn: &str) -> Result<(), Stri
     let rule = ElbArn::parse(rule_arn, ArnKind::ListenerRule)?;
     match rule.listener_of_rule() {
         Some(owner) if owner == listener_arn => Ok(()),
-        Some(owner) => Err(format!(
-            "rule {rule_arn} belongs to listener {owner}, not to {listener_arn}"
-        )),
+        Some(owner) => Err(format!("rule {rule_arn} belongs to listener {owner}, not to {listener_arn}")),
         None => Err(format!("{rule_arn} is not a listener rule ARN")),
     }
 }
@@ -77,14 +75,8 @@ pub fn state_of(
             .collect(),
         total_weight: forward.total_weight(),
         stickiness: match &forward.stickiness {
-            Some(s) => StickinessState {
-                enabled: s.enabled,
-                duration_seconds: s.duration_seconds.map(i64::from),
-            },
-            None => StickinessState {
-                enabled: false,
-                duration_seconds: None,
-            },
+            Some(s) => StickinessState { enabled: s.enabled, duration_seconds: s.duration_seconds.map(i64::from) },
+            None => StickinessState { enabled: false, duration_seconds: None },
         },
     }
 }
@@ -122,7 +114,9 @@ impl DataSource<ShardData> for ListenerDataSource {
                 )
                 .computed()
                 .description("Target groups of the forward action, in action order."),
-                Attribute::number("total_weight").computed().description("Sum of all weights; 0 means no traffic is served."),
+                Attribute::number("total_weight")
+                    .computed()
+                    .description("Sum of all weights; 0 means no traffic is served."),
                 Attribute::nested(
                     "stickiness",
                     Nesting::Single,
@@ -139,10 +133,8 @@ impl DataSource<ShardData> for ListenerDataSource {
 
     async fn validate(&self, req: &ValidateRequest) -> Diagnostics {
         let mut d = Diagnostics::new();
-        if let (Some(l), Some(r)) = (
-            req.config.get("listener_arn").as_str(),
-            req.config.get("rule_arn").as_str(),
-        ) && ElbArn::parse(l, ArnKind::Listener).is_ok()
+        if let (Some(l), Some(r)) = (req.config.get("listener_arn").as_str(), req.config.get("rule_arn").as_str())
+            && ElbArn::parse(l, ArnKind::Listener).is_ok()
             && ElbArn::parse(r, ArnKind::ListenerRule).is_ok()
             && let Err(e) = check_rule_belongs(l, r)
         {
@@ -153,8 +145,7 @@ impl DataSource<ShardData> for ListenerDataSource {
 
     async fn read(&self, ctx: &Ctx<ShardData>, config: Value) -> Result<Value, Diagnostics> {
         let c: Config = decode("shard_listener configuration", &config)?;
-        let listener_arn =
-            crate::framework::resource::require_known(&c.listener_arn, "listener_arn")?.clone();
+        let listener_arn = crate::framework::resource::require_known(&c.listener_arn, "listener_arn")?.clone();
         let rule_arn = c.rule_arn.known().cloned();
         let owner = match &rule_arn {
             Some(r) => ActionOwner::Rule(r.clone()),
@@ -164,21 +155,14 @@ impl DataSource<ShardData> for ListenerDataSource {
         let forward = elbv2::find_forward(&actions, &owner).map_err(|e| {
             let mut d = Diagnostics::new();
             d.attr_error(
-                AttrPath::attr(if rule_arn.is_some() {
-                    "rule_arn"
-                } else {
-                    "listener_arn"
-                }),
+                AttrPath::attr(if rule_arn.is_some() { "rule_arn" } else { "listener_arn" }),
                 "Not a forward action",
                 e,
             );
             d
         })?;
         let health = futures::future::try_join_all(
-            forward
-                .target_groups
-                .iter()
-                .map(|t| elbv2::target_health(&ctx.data.aws, &t.arn)),
+            forward.target_groups.iter().map(|t| elbv2::target_health(&ctx.data.aws, &t.arn)),
         )
         .await?;
         encode(&state_of(listener_arn, rule_arn, &forward, &health))

@@ -100,11 +100,7 @@ impl Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let sev = if self.severity == Severity::Error {
-            "Error"
-        } else {
-            "Warning"
-        };
+        let sev = if self.severity == Severity::Error { "Error" } else { "Warning" };
         write!(f, "{sev}: {}", self.summary)?;
         if let Some(p) = &self.path {
             write!(f, " (at {p})")?;
@@ -127,23 +123,13 @@ impl Diagnostics {
     pub fn error(&mut self, summary: impl Into<String>, detail: impl Into<String>) {
         self.push(Severity::Error, summary, detail, None);
     }
-    pub fn attr_error(
-        &mut self,
-        path: AttrPath,
-        summary: impl Into<String>,
-        detail: impl Into<String>,
-    ) {
+    pub fn attr_error(&mut self, path: AttrPath, summary: impl Into<String>, detail: impl Into<String>) {
         self.push(Severity::Error, summary, detail, Some(path));
     }
     pub fn warning(&mut self, summary: impl Into<String>, detail: impl Into<String>) {
         self.push(Severity::Warning, summary, detail, None);
     }
-    pub fn attr_warning(
-        &mut self,
-        path: AttrPath,
-        summary: impl Into<String>,
-        detail: impl Into<String>,
-    ) {
+    pub fn attr_warning(&mut self, path: AttrPath, summary: impl Into<String>, detail: impl Into<String>) {
         self.push(Severity::Warning, summary, detail, Some(path));
     }
     fn push(
@@ -153,12 +139,7 @@ impl Diagnostics {
         detail: impl Into<String>,
         path: Option<AttrPath>,
     ) {
-        self.0.push(Diagnostic {
-            severity,
-            summary: summary.into(),
-            detail: detail.into(),
-            path,
-        });
+        self.0.push(Diagnostic { severity, summary: summary.into(), detail: detail.into(), path });
     }
     pub fn extend(&mut self, other: Diagnostics) {
         self.0.extend(other.0);
@@ -193,10 +174,7 @@ impl fmt::Display for Diagnostics {
 }
 
 /// Turns any error into an error diagnostic (with its whole cause chain as detail).
-pub fn error_diag(
-    summary: impl Into<String>,
-    err: &(dyn std::error::Error + 'static),
-) -> Diagnostic {
+pub fn error_diag(summary: impl Into<String>, err: &(dyn std::error::Error + 'static)) -> Diagnostic {
     let mut detail = err.to_string();
     let mut src = err.source();
     while let Some(s) = src {
@@ -204,10 +182,5 @@ pub fn error_diag(
         detail.push_str(&s.to_string());
         src = s.source();
     }
-    Diagnostic {
-        severity: Severity::Error,
-        summary: summary.into(),
-        detail,
-        path: None,
-    }
+    Diagnostic { severity: Severity::Error, summary: summary.into(), detail, path: None }
 }

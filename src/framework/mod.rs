@@ -11,8 +11,7 @@ pub mod typed;
 
 pub use diag::{AttrPath, Diagnostic, Diagnostics};
 pub use resource::{
-    ApplyRequest, ApplyResponse, Ctx, DataSource, Interrupted, PlanRequest, Provider, Resource,
-    ValidateRequest,
+    ApplyRequest, ApplyResponse, Ctx, DataSource, Interrupted, PlanRequest, Provider, Resource, ValidateRequest,
 };
 pub use schema::{Attribute, Block, NestedBlock, Nesting, Schema, validators};
 pub use typed::Attr;

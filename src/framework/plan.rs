@@ -18,10 +18,7 @@ pub struct Planned {
 /// values for computed attributes the configuration leaves out.
 pub fn plan(block: &Block, prior: &Value, proposed: Value, config: &Value) -> Planned {
     if proposed.is_null() {
-        return Planned {
-            state: Value::Null,
-            requires_replace: Vec::new(),
-        };
+        return Planned { state: Value::Null, requires_replace: Vec::new() };
     }
     let mut state = proposed;
     apply_defaults(block, &mut state, config);
@@ -33,18 +30,9 @@ pub fn plan(block: &Block, prior: &Value, proposed: Value, config: &Value) -> Pl
     }
     let mut requires_replace = Vec::new();
     if !creating {
-        replace_paths(
-            block,
-            prior,
-            &state,
-            &AttrPath::root(),
-            &mut requires_replace,
-        );
+        replace_paths(block, prior, &state, &AttrPath::root(), &mut requires_replace);
     }
-    Planned {
-        state,
-        requires_replace,
-    }
+    Planned { state, requires_replace }
 }
 
 /// Sets the default of every optional+computed attribute the configuration leaves null.
@@ -81,10 +69,7 @@ pub fn null_write_only(block: &Block, state: &mut Value) {
         if let AttrKind::Nested(nesting, attrs) = &a.kind
             && let Some(inner) = state.get_mut(&a.name)
         {
-            let inner_block = Block {
-                attributes: attrs.clone(),
-                ..Block::default()
-            };
+            let inner_block = Block { attributes: attrs.clone(), ..Block::default() };
             for_each_nested_mut(*nesting, inner, |v| null_write_only(&inner_block, v));
         }
     }
@@ -112,24 +97,12 @@ fn mark_unknown(block: &Block, state: &mut Value, config: &Value, prior: &Value,
             && let Some(inner) = state.get_mut(&b.name)
             && !inner.is_null()
         {
-            mark_unknown(
-                &b.block,
-                inner,
-                config.get(&b.name),
-                prior.get(&b.name),
-                creating,
-            );
+            mark_unknown(&b.block, inner, config.get(&b.name), prior.get(&b.name), creating);
         }
     }
 }
 
-fn replace_paths(
-    block: &Block,
-    prior: &Value,
-    planned: &Value,
-    path: &AttrPath,
-    out: &mut Vec<AttrPath>,
-) {
+fn replace_paths(block: &Block, prior: &Value, planned: &Value, path: &AttrPath, out: &mut Vec<AttrPath>) {
     for a in &block.attributes {
         if a.requires_replace && prior.get(&a.name) != planned.get(&a.name) {
             out.push(path.then(&a.name));
@@ -139,13 +112,7 @@ fn replace_paths(
         if b.requires_replace && prior.get(&b.name) != planned.get(&b.name) {
             out.push(path.then(&b.name));
         } else if b.nesting == Nesting::Single {
-            replace_paths(
-                &b.block,
-                prior.get(&b.name),
-                planned.get(&b.name),
-                &path.then(&b.name),
-                out,
-            );
+            replace_paths(&b.block, prior.get(&b.name), planned.get(&b.name), &path.then(&b.name), out);
         }
     }
 }
@@ -170,11 +137,7 @@ pub fn inconsistencies(planned: &Value, applied: &Value, path: &AttrPath, out: &
                 inconsistencies(pv, a.get(k).unwrap_or(&Value::Null), &path.then(k), out);
             }
         }
-        (p, a) if p.is_wholly_known() => {
-            if p != a {
-                out.push(path.clone());
-            }
-        }
+        (p, a) if p.is_wholly_known() && p != a => out.push(path.clone()),
         // Partly unknown collections: only the known parts could be compared; accept.
         _ => {}
     }
@@ -197,20 +160,11 @@ mod tests {
                 Attribute::string("token").optional().write_only(),
             ],
         )
-        .with_block(NestedBlock::single(
-            "ramp",
-            "",
-            vec![Attribute::number("step").required()],
-        ))
+        .with_block(NestedBlock::single("ramp", "", vec![Attribute::number("step").required()]))
     }
 
     fn obj(pairs: &[(&str, Value)]) -> Value {
-        Value::Object(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.clone()))
-                .collect(),
-        )
+        Value::Object(pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect())
     }
 
     #[test]
@@ -229,11 +183,7 @@ mod tests {
         assert_eq!(p.state.get("id"), &Value::Unknown);
         assert_eq!(p.state.get("observed"), &Value::Unknown);
         assert_eq!(p.state.get("mode"), &Value::str("remove"));
-        assert_eq!(
-            p.state.get("token"),
-            &Value::Null,
-            "write-only must not reach the plan"
-        );
+        assert_eq!(p.state.get("token"), &Value::Null, "write-only must not reach the plan");
         assert!(p.requires_replace.is_empty());
     }
 
@@ -255,19 +205,12 @@ mod tests {
         *config.get_mut("observed").unwrap() = Value::Null;
         // Terraform's proposed state: config values plus prior values for computed ones.
         let p = plan(&s.block, &prior, prior.clone(), &config);
-        assert_eq!(
-            p.state, prior,
-            "an unchanged resource must plan exactly its prior state"
-        );
+        assert_eq!(p.state, prior, "an unchanged resource must plan exactly its prior state");
 
         let mut proposed = prior.clone();
         *proposed.get_mut("weight").unwrap() = Value::int(9);
         let p = plan(&s.block, &prior, proposed, &config);
-        assert_eq!(
-            p.state.get("id"),
-            &Value::str("x"),
-            "use_state_for_unknown keeps the id"
-        );
+        assert_eq!(p.state.get("id"), &Value::str("x"), "use_state_for_unknown keeps the id");
         assert_eq!(p.state.get("observed"), &Value::Unknown);
         assert!(p.requires_replace.is_empty());
 
@@ -280,12 +223,7 @@ mod tests {
     #[test]
     fn destroy_plans_null() {
         let s = schema();
-        let p = plan(
-            &s.block,
-            &obj(&[("name", "a".into())]),
-            Value::Null,
-            &Value::Null,
-        );
+        let p = plan(&s.block, &obj(&[("name", "a".into())]), Value::Null, &Value::Null);
         assert_eq!(p.state, Value::Null);
     }
 

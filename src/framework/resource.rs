@@ -37,11 +37,7 @@ impl<D> Ctx<D> {
     }
 
     /// Runs `fut` until it finishes, the deadline passes, or Terraform asks us to stop.
-    pub async fn bounded<T>(
-        &self,
-        limit: Duration,
-        fut: impl Future<Output = T>,
-    ) -> Result<T, Interrupted> {
+    pub async fn bounded<T>(&self, limit: Duration, fut: impl Future<Output = T>) -> Result<T, Interrupted> {
         tokio::select! {
             _ = self.cancel.cancelled() => Err(Interrupted::Cancelled),
             r = tokio::time::timeout(limit, fut) => r.map_err(|_| Interrupted::TimedOut(limit)),
@@ -72,10 +68,7 @@ pub fn encode<T: Serialize>(model: &T) -> Result<Value, Diagnostics> {
 pub fn require_known<'a, T>(attr: &'a Attr<T>, name: &str) -> Result<&'a T, Diagnostics> {
     attr.known().ok_or_else(|| {
         let mut d = Diagnostics::new();
-        d.error(
-            format!("{name} is not known"),
-            format!("{name} must be known when this operation runs"),
-        );
+        d.error(format!("{name} is not known"), format!("{name} must be known when this operation runs"));
         d
     })
 }
@@ -112,10 +105,7 @@ pub struct ApplyResponse {
 
 impl ApplyResponse {
     pub fn ok(state: Value) -> ApplyResponse {
-        ApplyResponse {
-            state,
-            diags: Diagnostics::new(),
-        }
+        ApplyResponse { state, diags: Diagnostics::new() }
     }
     pub fn failed(state: Value, diags: Diagnostics) -> ApplyResponse {
         ApplyResponse { state, diags }
@@ -125,10 +115,7 @@ impl ApplyResponse {
 impl From<Diagnostics> for ApplyResponse {
     /// A failure before anything changed: the prior state stands. The server substitutes it.
     fn from(diags: Diagnostics) -> ApplyResponse {
-        ApplyResponse {
-            state: Value::Unknown,
-            diags,
-        }
+        ApplyResponse { state: Value::Unknown, diags }
     }
 }
 
@@ -156,10 +143,7 @@ pub trait Resource<D: Send + Sync + 'static>: Send + Sync + 'static {
     /// Builds a state from an import id; Terraform calls `read` right after.
     async fn import(&self, _ctx: &Ctx<D>, _id: &str) -> Result<Value, Diagnostics> {
         let mut d = Diagnostics::new();
-        d.error(
-            "Import not supported",
-            format!("{} cannot be imported", self.name()),
-        );
+        d.error("Import not supported", format!("{} cannot be imported", self.name()));
         Err(d)
     }
 
@@ -170,7 +154,10 @@ pub trait Resource<D: Send + Sync + 'static>: Send + Sync + 'static {
             let mut d = Diagnostics::new();
             d.error(
                 "State written by a newer provider",
-                format!("state version {version} is newer than this provider's {}; upgrade the provider", schema.version),
+                format!(
+                    "state version {version} is newer than this provider's {}; upgrade the provider",
+                    schema.version
+                ),
             );
             return Err(d);
         }
@@ -205,11 +192,7 @@ pub trait Provider: Send + Sync + 'static {
     }
     /// Called once per process with the provider configuration (may contain unknowns when it
     /// depends on resources not yet created; build clients lazily).
-    async fn configure(
-        &self,
-        config: Value,
-        terraform_version: &str,
-    ) -> Result<Self::Data, Diagnostics>;
+    async fn configure(&self, config: Value, terraform_version: &str) -> Result<Self::Data, Diagnostics>;
     fn resources(&self) -> Vec<Arc<dyn Resource<Self::Data>>>;
     fn data_sources(&self) -> Vec<Arc<dyn DataSource<Self::Data>>>;
 }

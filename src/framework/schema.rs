@@ -72,12 +72,7 @@ impl Schema {
     pub fn new(description: &str, attributes: Vec<Attribute>) -> Schema {
         Schema {
             version: 0,
-            block: Block {
-                attributes,
-                blocks: Vec::new(),
-                description: description.to_string(),
-                deprecated: false,
-            },
+            block: Block { attributes, blocks: Vec::new(), description: description.to_string(), deprecated: false },
         }
     }
     pub fn with_block(mut self, block: NestedBlock) -> Schema {
@@ -92,10 +87,7 @@ impl Schema {
         self.block.value_type()
     }
     pub fn to_proto(&self) -> pb::Schema {
-        pb::Schema {
-            version: self.version,
-            block: Some(self.block.to_proto()),
-        }
+        pb::Schema { version: self.version, block: Some(self.block.to_proto()) }
     }
 
     /// Checks the schema is one Terraform accepts; run by tests over every registered type.
@@ -167,16 +159,8 @@ fn wrap(nesting: Nesting, obj: Type) -> Type {
 fn check_name(prefix: &str, name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
         && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "{prefix}{name}: names are lowercase letters, digits and _"
-        ))
-    }
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if ok { Ok(()) } else { Err(format!("{prefix}{name}: names are lowercase letters, digits and _")) }
 }
 
 impl Attribute {
@@ -258,10 +242,7 @@ impl Attribute {
         self.default = Some(value.into());
         self
     }
-    pub fn validate(
-        mut self,
-        v: impl Fn(&Value) -> Result<(), String> + Send + Sync + 'static,
-    ) -> Self {
+    pub fn validate(mut self, v: impl Fn(&Value) -> Result<(), String> + Send + Sync + 'static) -> Self {
         self.validators.push(Arc::new(v));
         self
     }
@@ -270,12 +251,7 @@ impl Attribute {
         match &self.kind {
             AttrKind::Typed(t) => t.clone(),
             AttrKind::Nested(nesting, attrs) => {
-                let obj = Type::Object(
-                    attrs
-                        .iter()
-                        .map(|a| (a.name.clone(), a.value_type()))
-                        .collect(),
-                );
+                let obj = Type::Object(attrs.iter().map(|a| (a.name.clone(), a.value_type())).collect());
                 wrap(*nesting, obj)
             }
         }
@@ -295,12 +271,7 @@ impl Attribute {
                     Nesting::Map => M::Map,
                 };
                 #[allow(deprecated)]
-                let obj = pb::schema::Object {
-                    attributes,
-                    nesting: nesting as i32,
-                    min_items: 0,
-                    max_items: 0,
-                };
+                let obj = pb::schema::Object { attributes, nesting: nesting as i32, min_items: 0, max_items: 0 };
                 (Vec::new(), Some(obj))
             }
         };
@@ -329,9 +300,7 @@ impl Attribute {
         match (self.required, self.optional, self.computed) {
             (true, false, false) | (false, true, _) | (false, false, true) => {}
             _ => {
-                return Err(format!(
-                    "{at}: exactly one of required, optional, computed (optional may add computed)"
-                ));
+                return Err(format!("{at}: exactly one of required, optional, computed (optional may add computed)"));
             }
         }
         if self.write_only && (self.computed || self.default.is_some()) {
@@ -351,23 +320,11 @@ impl Attribute {
 
 impl NestedBlock {
     pub fn new(name: &str, nesting: Nesting, block: Block) -> NestedBlock {
-        NestedBlock {
-            name: name.to_string(),
-            nesting,
-            block,
-            min_items: 0,
-            max_items: 0,
-            requires_replace: false,
-        }
+        NestedBlock { name: name.to_string(), nesting, block, min_items: 0, max_items: 0, requires_replace: false }
     }
     /// A block that may appear once (`ramp { ... }`).
     pub fn single(name: &str, description: &str, attributes: Vec<Attribute>) -> NestedBlock {
-        let block = Block {
-            attributes,
-            blocks: Vec::new(),
-            description: description.to_string(),
-            deprecated: false,
-        };
+        let block = Block { attributes, blocks: Vec::new(), description: description.to_string(), deprecated: false };
         NestedBlock::new(name, Nesting::Single, block)
     }
     pub fn requires_replace(mut self) -> Self {
@@ -411,31 +368,19 @@ pub fn run_validators(block: &Block, value: &Value, path: &AttrPath, diags: &mut
             }
         }
         if let AttrKind::Nested(nesting, attrs) = &a.kind {
-            let inner = Block {
-                attributes: attrs.clone(),
-                ..Block::default()
-            };
-            for_each_nested(*nesting, v, &p, |ev, ep| {
-                run_validators(&inner, ev, ep, diags)
-            });
+            let inner = Block { attributes: attrs.clone(), ..Block::default() };
+            for_each_nested(*nesting, v, &p, |ev, ep| run_validators(&inner, ev, ep, diags));
         }
     }
     for b in &block.blocks {
         let v = value.get(&b.name);
         let p = path.then(&b.name);
-        for_each_nested(b.nesting, v, &p, |ev, ep| {
-            run_validators(&b.block, ev, ep, diags)
-        });
+        for_each_nested(b.nesting, v, &p, |ev, ep| run_validators(&b.block, ev, ep, diags));
     }
 }
 
 /// Calls `f` for each object inside a nested value, with its path.
-pub fn for_each_nested(
-    nesting: Nesting,
-    v: &Value,
-    path: &AttrPath,
-    mut f: impl FnMut(&Value, &AttrPath),
-) {
+pub fn for_each_nested(nesting: Nesting, v: &Value, path: &AttrPath, mut f: impl FnMut(&Value, &AttrPath)) {
     match (nesting, v) {
         (Nesting::Single, v) => f(v, path),
         (Nesting::List | Nesting::Set, Value::List(items) | Value::Set(items)) => {
@@ -460,16 +405,12 @@ pub mod validators {
     pub fn int_between(min: i64, max: i64) -> impl Fn(&Value) -> Result<(), String> + Send + Sync {
         move |v| match v.as_i64() {
             Some(i) if (min..=max).contains(&i) => Ok(()),
-            Some(i) => Err(format!(
-                "must be between {min} and {max} inclusive, got {i}"
-            )),
+            Some(i) => Err(format!("must be between {min} and {max} inclusive, got {i}")),
             None => Err(format!("must be a whole number between {min} and {max}")),
         }
     }
 
-    pub fn one_of(
-        allowed: &'static [&'static str],
-    ) -> impl Fn(&Value) -> Result<(), String> + Send + Sync {
+    pub fn one_of(allowed: &'static [&'static str]) -> impl Fn(&Value) -> Result<(), String> + Send + Sync {
         move |v| match v.as_str() {
             Some(s) if allowed.contains(&s) => Ok(()),
             Some(s) => Err(format!("must be one of {}, got {s:?}", allowed.join(", "))),

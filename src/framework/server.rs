@@ -4,9 +4,7 @@
 
 use super::diag::{AttrPath, Diagnostics};
 use super::plan;
-use super::resource::{
-    ApplyRequest, Ctx, DataSource, PlanRequest, Provider, Resource, ValidateRequest,
-};
+use super::resource::{ApplyRequest, Ctx, DataSource, PlanRequest, Provider, Resource, ValidateRequest};
 use super::schema::{Schema, run_validators};
 use crate::protocol::tfplugin6::{self as pb, provider_server::Provider as GrpcProvider};
 use crate::protocol::value::{Type, Value};
@@ -20,6 +18,13 @@ struct Entry<T: ?Sized> {
     imp: Arc<T>,
     schema: Schema,
     ty: Type,
+}
+
+/// A provider's schemas, sorted by type name.
+pub struct Schemas {
+    pub provider: Schema,
+    pub resources: Vec<(String, Schema)>,
+    pub data_sources: Vec<(String, Schema)>,
 }
 
 /// The gRPC face of a provider. Schemas are built once, at start.
@@ -42,10 +47,7 @@ impl<P: Provider> Server<P> {
             .map(|imp| {
                 let schema = imp.schema();
                 let ty = schema.value_type();
-                (
-                    format!("{prefix}_{}", imp.name()),
-                    Entry { imp, schema, ty },
-                )
+                (format!("{prefix}_{}", imp.name()), Entry { imp, schema, ty })
             })
             .collect();
         let data_sources = provider
@@ -54,10 +56,7 @@ impl<P: Provider> Server<P> {
             .map(|imp| {
                 let schema = imp.schema();
                 let ty = schema.value_type();
-                (
-                    format!("{prefix}_{}", imp.name()),
-                    Entry { imp, schema, ty },
-                )
+                (format!("{prefix}_{}", imp.name()), Entry { imp, schema, ty })
             })
             .collect();
         let provider_schema = provider.schema();
@@ -73,21 +72,13 @@ impl<P: Provider> Server<P> {
         }
     }
 
-    /// Every registered schema, keyed by full type name (for docs and schema checks).
-    pub fn schemas(&self) -> (Schema, Vec<(String, Schema)>, Vec<(String, Schema)>) {
-        let mut r: Vec<_> = self
-            .resources
-            .iter()
-            .map(|(k, e)| (k.clone(), e.schema.clone()))
-            .collect();
-        let mut d: Vec<_> = self
-            .data_sources
-            .iter()
-            .map(|(k, e)| (k.clone(), e.schema.clone()))
-            .collect();
-        r.sort_by(|a, b| a.0.cmp(&b.0));
-        d.sort_by(|a, b| a.0.cmp(&b.0));
-        (self.provider_schema.clone(), r, d)
+    /// Every registered schema, by full type name (for docs and schema checks).
+    pub fn schemas(&self) -> Schemas {
+        let mut resources: Vec<_> = self.resources.iter().map(|(k, e)| (k.clone(), e.schema.clone())).collect();
+        let mut data_sources: Vec<_> = self.data_sources.iter().map(|(k, e)| (k.clone(), e.schema.clone())).collect();
+        resources.sort_by(|a, b| a.0.cmp(&b.0));
+        data_sources.sort_by(|a, b| a.0.cmp(&b.0));
+        Schemas { provider: self.provider_schema.clone(), resources, data_sources }
     }
 
     /// The token StopProvider cancels; in-flight operations watch it.
@@ -98,31 +89,21 @@ impl<P: Provider> Server<P> {
     fn ctx(&self) -> Result<Ctx<P::Data>, Diagnostics> {
         let data = self.data.read().ok().and_then(|d| d.clone());
         match data {
-            Some(data) => Ok(Ctx {
-                data,
-                cancel: self.stop.child_token(),
-            }),
+            Some(data) => Ok(Ctx { data, cancel: self.stop.child_token() }),
             None => {
                 let mut d = Diagnostics::new();
-                d.error(
-                    "Provider not configured",
-                    "Terraform did not call ConfigureProvider before this operation",
-                );
+                d.error("Provider not configured", "Terraform did not call ConfigureProvider before this operation");
                 Err(d)
             }
         }
     }
 
     fn resource(&self, name: &str) -> Result<&Entry<dyn Resource<P::Data>>, Status> {
-        self.resources
-            .get(name)
-            .ok_or_else(|| Status::not_found(format!("unknown resource type {name}")))
+        self.resources.get(name).ok_or_else(|| Status::not_found(format!("unknown resource type {name}")))
     }
 
     fn data_source(&self, name: &str) -> Result<&Entry<dyn DataSource<P::Data>>, Status> {
-        self.data_sources
-            .get(name)
-            .ok_or_else(|| Status::not_found(format!("unknown data source type {name}")))
+        self.data_sources.get(name).ok_or_else(|| Status::not_found(format!("unknown data source type {name}")))
     }
 }
 
@@ -139,10 +120,7 @@ fn decode(ty: &Type, dv: Option<&pb::DynamicValue>) -> Result<Value, Status> {
 
 fn encode(ty: &Type, v: Value) -> Option<pb::DynamicValue> {
     let v = v.conform(ty);
-    Some(pb::DynamicValue {
-        msgpack: msgpack::encode(ty, &v),
-        json: Vec::new(),
-    })
+    Some(pb::DynamicValue { msgpack: msgpack::encode(ty, &v), json: Vec::new() })
 }
 
 fn diags_only(d: Diagnostics) -> Vec<pb::Diagnostic> {
@@ -172,14 +150,8 @@ impl<P: Provider> GrpcProvider for Server<P> {
         Ok(Response::new(m::Response {
             server_capabilities: Some(capabilities()),
             diagnostics: Vec::new(),
-            data_sources: data_sources
-                .into_iter()
-                .map(|type_name| m::DataSourceMetadata { type_name })
-                .collect(),
-            resources: resources
-                .into_iter()
-                .map(|type_name| m::ResourceMetadata { type_name })
-                .collect(),
+            data_sources: data_sources.into_iter().map(|type_name| m::DataSourceMetadata { type_name }).collect(),
+            resources: resources.into_iter().map(|type_name| m::ResourceMetadata { type_name }).collect(),
             functions: Vec::new(),
             ephemeral_resources: Vec::new(),
         }))
@@ -191,16 +163,8 @@ impl<P: Provider> GrpcProvider for Server<P> {
     ) -> Result<Response<pb::get_provider_schema::Response>, Status> {
         Ok(Response::new(pb::get_provider_schema::Response {
             provider: Some(self.provider_schema.to_proto()),
-            resource_schemas: self
-                .resources
-                .iter()
-                .map(|(k, e)| (k.clone(), e.schema.to_proto()))
-                .collect(),
-            data_source_schemas: self
-                .data_sources
-                .iter()
-                .map(|(k, e)| (k.clone(), e.schema.to_proto()))
-                .collect(),
+            resource_schemas: self.resources.iter().map(|(k, e)| (k.clone(), e.schema.to_proto())).collect(),
+            data_source_schemas: self.data_sources.iter().map(|(k, e)| (k.clone(), e.schema.to_proto())).collect(),
             diagnostics: Vec::new(),
             provider_meta: None,
             server_capabilities: Some(capabilities()),
@@ -215,16 +179,9 @@ impl<P: Provider> GrpcProvider for Server<P> {
     ) -> Result<Response<pb::validate_provider_config::Response>, Status> {
         let config = decode(&self.provider_type, req.get_ref().config.as_ref())?;
         let mut diags = Diagnostics::new();
-        run_validators(
-            &self.provider_schema.block,
-            &config,
-            &AttrPath::root(),
-            &mut diags,
-        );
+        run_validators(&self.provider_schema.block, &config, &AttrPath::root(), &mut diags);
         diags.extend(self.provider.validate(&config).await);
-        Ok(Response::new(pb::validate_provider_config::Response {
-            diagnostics: diags_only(diags),
-        }))
+        Ok(Response::new(pb::validate_provider_config::Response { diagnostics: diags_only(diags) }))
     }
 
     async fn validate_resource_config(
@@ -237,9 +194,7 @@ impl<P: Provider> GrpcProvider for Server<P> {
         let mut diags = Diagnostics::new();
         run_validators(&e.schema.block, &config, &AttrPath::root(), &mut diags);
         diags.extend(e.imp.validate(&ValidateRequest { config }).await);
-        Ok(Response::new(pb::validate_resource_config::Response {
-            diagnostics: diags_only(diags),
-        }))
+        Ok(Response::new(pb::validate_resource_config::Response { diagnostics: diags_only(diags) }))
     }
 
     async fn validate_data_resource_config(
@@ -252,9 +207,7 @@ impl<P: Provider> GrpcProvider for Server<P> {
         let mut diags = Diagnostics::new();
         run_validators(&e.schema.block, &config, &AttrPath::root(), &mut diags);
         diags.extend(e.imp.validate(&ValidateRequest { config }).await);
-        Ok(Response::new(pb::validate_data_resource_config::Response {
-            diagnostics: diags_only(diags),
-        }))
+        Ok(Response::new(pb::validate_data_resource_config::Response { diagnostics: diags_only(diags) }))
     }
 
     async fn upgrade_resource_state(
@@ -267,8 +220,7 @@ impl<P: Provider> GrpcProvider for Server<P> {
         let json: serde_json::Value = if raw.is_empty() {
             serde_json::Value::Null
         } else {
-            serde_json::from_slice(&raw)
-                .map_err(|e| Status::invalid_argument(format!("raw state: {e}")))?
+            serde_json::from_slice(&raw).map_err(|e| Status::invalid_argument(format!("raw state: {e}")))?
         };
         let (state, diags) = match e.imp.upgrade_state(req.version, json) {
             Ok(mut v) => {
@@ -287,19 +239,14 @@ impl<P: Provider> GrpcProvider for Server<P> {
         &self,
         _: Request<pb::get_resource_identity_schemas::Request>,
     ) -> Result<Response<pb::get_resource_identity_schemas::Response>, Status> {
-        Ok(Response::new(
-            pb::get_resource_identity_schemas::Response::default(),
-        ))
+        Ok(Response::new(pb::get_resource_identity_schemas::Response::default()))
     }
 
     async fn upgrade_resource_identity(
         &self,
         req: Request<pb::upgrade_resource_identity::Request>,
     ) -> Result<Response<pb::upgrade_resource_identity::Response>, Status> {
-        Err(Status::unimplemented(format!(
-            "{} has no resource identity",
-            req.get_ref().type_name
-        )))
+        Err(Status::unimplemented(format!("{} has no resource identity", req.get_ref().type_name)))
     }
 
     async fn configure_provider(
@@ -308,11 +255,7 @@ impl<P: Provider> GrpcProvider for Server<P> {
     ) -> Result<Response<pb::configure_provider::Response>, Status> {
         let req = req.into_inner();
         let config = decode(&self.provider_type, req.config.as_ref())?;
-        let diags = match self
-            .provider
-            .configure(config, &req.terraform_version)
-            .await
-        {
+        let diags = match self.provider.configure(config, &req.terraform_version).await {
             Ok(data) => {
                 if let Ok(mut slot) = self.data.write() {
                     *slot = Some(Arc::new(data));
@@ -321,9 +264,7 @@ impl<P: Provider> GrpcProvider for Server<P> {
             }
             Err(d) => d,
         };
-        Ok(Response::new(pb::configure_provider::Response {
-            diagnostics: diags_only(diags),
-        }))
+        Ok(Response::new(pb::configure_provider::Response { diagnostics: diags_only(diags) }))
     }
 
     async fn read_resource(
@@ -410,30 +351,11 @@ impl<P: Provider> GrpcProvider for Server<P> {
         let (mut state, mut diags) = if planned.is_null() {
             let diags = e.imp.delete(&ctx, prior.clone()).await;
             // A failed delete leaves the object in place: keep the prior state.
-            (
-                if diags.has_errors() {
-                    prior
-                } else {
-                    Value::Null
-                },
-                diags,
-            )
+            (if diags.has_errors() { prior } else { Value::Null }, diags)
         } else {
-            let apply = ApplyRequest {
-                prior: prior.clone(),
-                planned: planned.clone(),
-                config,
-            };
-            let resp = if prior.is_null() {
-                e.imp.create(&ctx, apply).await
-            } else {
-                e.imp.update(&ctx, apply).await
-            };
-            let state = if resp.state.is_unknown() {
-                prior
-            } else {
-                resp.state
-            };
+            let apply = ApplyRequest { prior: prior.clone(), planned: planned.clone(), config };
+            let resp = if prior.is_null() { e.imp.create(&ctx, apply).await } else { e.imp.update(&ctx, apply).await };
+            let state = if resp.state.is_unknown() { prior } else { resp.state };
             (state, resp.diags)
         };
         plan::null_write_only(&e.schema.block, &mut state);
@@ -448,10 +370,7 @@ impl<P: Provider> GrpcProvider for Server<P> {
                 );
             }
             if !state.is_wholly_known() {
-                diags.error(
-                    "Provider left values unknown after apply",
-                    "this is a bug in the provider",
-                );
+                diags.error("Provider left values unknown after apply", "this is a bug in the provider");
             }
         }
         Ok(Response::new(pb::apply_resource_change::Response {
@@ -497,14 +416,8 @@ impl<P: Provider> GrpcProvider for Server<P> {
         _: Request<pb::move_resource_state::Request>,
     ) -> Result<Response<pb::move_resource_state::Response>, Status> {
         let mut d = Diagnostics::new();
-        d.error(
-            "Move not supported",
-            "resources of this provider cannot be moved from other types",
-        );
-        Ok(Response::new(pb::move_resource_state::Response {
-            diagnostics: diags_only(d),
-            ..Default::default()
-        }))
+        d.error("Move not supported", "resources of this provider cannot be moved from other types");
+        Ok(Response::new(pb::move_resource_state::Response { diagnostics: diags_only(d), ..Default::default() }))
     }
 
     async fn read_data_source(
@@ -522,11 +435,7 @@ impl<P: Provider> GrpcProvider for Server<P> {
             },
         };
         Ok(Response::new(pb::read_data_source::Response {
-            state: if diags.has_errors() {
-                None
-            } else {
-                encode(&e.ty, state)
-            },
+            state: if diags.has_errors() { None } else { encode(&e.ty, state) },
             diagnostics: diags_only(diags),
             deferred: None,
         }))
@@ -536,40 +445,28 @@ impl<P: Provider> GrpcProvider for Server<P> {
         &self,
         req: Request<pb::validate_ephemeral_resource_config::Request>,
     ) -> Result<Response<pb::validate_ephemeral_resource_config::Response>, Status> {
-        Err(Status::not_found(format!(
-            "unknown ephemeral resource type {}",
-            req.get_ref().type_name
-        )))
+        Err(Status::not_found(format!("unknown ephemeral resource type {}", req.get_ref().type_name)))
     }
 
     async fn open_ephemeral_resource(
         &self,
         req: Request<pb::open_ephemeral_resource::Request>,
     ) -> Result<Response<pb::open_ephemeral_resource::Response>, Status> {
-        Err(Status::not_found(format!(
-            "unknown ephemeral resource type {}",
-            req.get_ref().type_name
-        )))
+        Err(Status::not_found(format!("unknown ephemeral resource type {}", req.get_ref().type_name)))
     }
 
     async fn renew_ephemeral_resource(
         &self,
         req: Request<pb::renew_ephemeral_resource::Request>,
     ) -> Result<Response<pb::renew_ephemeral_resource::Response>, Status> {
-        Err(Status::not_found(format!(
-            "unknown ephemeral resource type {}",
-            req.get_ref().type_name
-        )))
+        Err(Status::not_found(format!("unknown ephemeral resource type {}", req.get_ref().type_name)))
     }
 
     async fn close_ephemeral_resource(
         &self,
         req: Request<pb::close_ephemeral_resource::Request>,
     ) -> Result<Response<pb::close_ephemeral_resource::Response>, Status> {
-        Err(Status::not_found(format!(
-            "unknown ephemeral resource type {}",
-            req.get_ref().type_name
-        )))
+        Err(Status::not_found(format!("unknown ephemeral resource type {}", req.get_ref().type_name)))
     }
 
     async fn get_functions(
@@ -598,8 +495,6 @@ impl<P: Provider> GrpcProvider for Server<P> {
     ) -> Result<Response<pb::stop_provider::Response>, Status> {
         tracing::info!("StopProvider: cancelling in-flight operations");
         self.stop.cancel();
-        Ok(Response::new(pb::stop_provider::Response {
-            error: String::new(),
-        }))
+        Ok(Response::new(pb::stop_provider::Response { error: String::new() }))
     }
 }

@@ -7,11 +7,7 @@ use std::time::Duration;
 /// Parses a Go-style duration: one or more `<number><unit>` with units ns, us, µs, ms, s, m, h;
 /// a bare "0" is zero. Negative durations are refused.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad = || {
-        format!(
-            "{text:?} is not a duration; use a number with a unit, e.g. \"30s\", \"15m\", \"1h30m\""
-        )
-    };
+    let bad = || format!("{text:?} is not a duration; use a number with a unit, e.g. \"30s\", \"15m\", \"1h30m\"");
     let s = text.trim();
     if s == "0" {
         return Ok(Duration::ZERO);
@@ -22,17 +18,13 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let mut total = 0f64;
     let mut rest = s.strip_prefix('+').unwrap_or(s);
     while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
+        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
         if num_len == 0 {
             return Err(bad());
         }
         let number: f64 = rest[..num_len].parse().map_err(|_| bad())?;
         rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
+        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
         let seconds = match &rest[..unit_len] {
             "ns" => 1e-9,
             "us" | "µs" | "μs" => 1e-6,
@@ -101,11 +93,7 @@ pub fn timeouts_block(ops: &[Op]) -> NestedBlock {
                 .description(&format!("How long {} may take, e.g. \"15m\".", op.name()))
         })
         .collect();
-    NestedBlock::single(
-        "timeouts",
-        "Limits on how long operations may take.",
-        attributes,
-    )
+    NestedBlock::single("timeouts", "Limits on how long operations may take.", attributes)
 }
 
 /// The decoded `timeouts` block; absent entries fall back to the resource's defaults.
@@ -129,9 +117,7 @@ impl Timeouts {
             Op::Update => &self.update,
             Op::Delete => &self.delete,
         };
-        raw.as_deref()
-            .and_then(|s| parse_duration(s).ok())
-            .unwrap_or(default)
+        raw.as_deref().and_then(|s| parse_duration(s).ok()).unwrap_or(default)
     }
 }
 

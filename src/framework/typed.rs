@@ -70,16 +70,11 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Attr<T> {
             }
             // Our deserializer: (state tag, value).
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Attr<T>, A::Error> {
-                let tag: u8 = seq
-                    .next_element()?
-                    .ok_or_else(|| de::Error::custom("missing state"))?;
+                let tag: u8 = seq.next_element()?.ok_or_else(|| de::Error::custom("missing state"))?;
                 Ok(match tag {
                     0 => Attr::Null,
                     1 => Attr::Unknown,
-                    _ => Attr::Known(
-                        seq.next_element()?
-                            .ok_or_else(|| de::Error::custom("missing value"))?,
-                    ),
+                    _ => Attr::Known(seq.next_element()?.ok_or_else(|| de::Error::custom("missing value"))?),
                 })
             }
             // Any other deserializer: null or a value.
@@ -133,12 +128,12 @@ impl<'de> Deserializer<'de> for ValueDe {
             Value::Number(Number::Float(f)) => v.visit_f64(f),
             Value::Number(Number::Decimal(s)) => v.visit_string(s),
             Value::String(s) => v.visit_string(s),
-            Value::List(items) | Value::Set(items) | Value::Tuple(items) => v.visit_seq(
-                de::value::SeqDeserializer::new(items.into_iter().map(ValueDe)),
-            ),
-            Value::Map(m) | Value::Object(m) => v.visit_map(de::value::MapDeserializer::new(
-                m.into_iter().map(|(k, val)| (k, ValueDe(val))),
-            )),
+            Value::List(items) | Value::Set(items) | Value::Tuple(items) => {
+                v.visit_seq(de::value::SeqDeserializer::new(items.into_iter().map(ValueDe)))
+            }
+            Value::Map(m) | Value::Object(m) => {
+                v.visit_map(de::value::MapDeserializer::new(m.into_iter().map(|(k, val)| (k, ValueDe(val)))))
+            }
         }
     }
 
@@ -152,24 +147,16 @@ impl<'de> Deserializer<'de> for ValueDe {
 
     fn deserialize_u64<V: Visitor<'de>>(self, v: V) -> Result<V::Value, ValueError> {
         match self.0 {
-            Value::Number(Number::Decimal(s)) => v.visit_u64(
-                s.parse()
-                    .map_err(|_| ValueError(format!("{s} is not a whole number in range")))?,
-            ),
+            Value::Number(Number::Decimal(s)) => {
+                v.visit_u64(s.parse().map_err(|_| ValueError(format!("{s} is not a whole number in range")))?)
+            }
             other => ValueDe(other).deserialize_any(v),
         }
     }
 
-    fn deserialize_newtype_struct<V: Visitor<'de>>(
-        self,
-        name: &'static str,
-        v: V,
-    ) -> Result<V::Value, ValueError> {
+    fn deserialize_newtype_struct<V: Visitor<'de>>(self, name: &'static str, v: V) -> Result<V::Value, ValueError> {
         if name == ATTR_TOKEN {
-            v.visit_seq(AttrAccess {
-                value: Some(self.0),
-                sent_tag: false,
-            })
+            v.visit_seq(AttrAccess { value: Some(self.0), sent_tag: false })
         } else {
             v.visit_newtype_struct(self)
         }
@@ -183,9 +170,7 @@ impl<'de> Deserializer<'de> for ValueDe {
     ) -> Result<V::Value, ValueError> {
         match self.0 {
             Value::String(s) => v.visit_enum(s.into_deserializer()),
-            other => Err(ValueError(format!(
-                "expected a string naming a variant, found {other:?}"
-            ))),
+            other => Err(ValueError(format!("expected a string naming a variant, found {other:?}"))),
         }
     }
 
@@ -203,10 +188,7 @@ struct AttrAccess {
 
 impl<'de> SeqAccess<'de> for AttrAccess {
     type Error = ValueError;
-    fn next_element_seed<S: DeserializeSeed<'de>>(
-        &mut self,
-        seed: S,
-    ) -> Result<Option<S::Value>, ValueError> {
+    fn next_element_seed<S: DeserializeSeed<'de>>(&mut self, seed: S) -> Result<Option<S::Value>, ValueError> {
         if !self.sent_tag {
             self.sent_tag = true;
             let tag: u8 = match &self.value {
@@ -265,11 +247,7 @@ impl Serializer for ValueSer {
         number(Number::Int(v.into()))
     }
     fn serialize_u64(self, v: u64) -> Result<Value, ValueError> {
-        number(
-            i64::try_from(v)
-                .map(Number::Int)
-                .unwrap_or_else(|_| Number::Decimal(v.to_string())),
-        )
+        number(i64::try_from(v).map(Number::Int).unwrap_or_else(|_| Number::Decimal(v.to_string())))
     }
     fn serialize_f32(self, v: f32) -> Result<Value, ValueError> {
         number(Number::from_f64(v.into()))
@@ -287,9 +265,7 @@ impl Serializer for ValueSer {
         Ok(Value::String(v.to_string()))
     }
     fn serialize_bytes(self, _: &[u8]) -> Result<Value, ValueError> {
-        Err(ValueError(
-            "bytes have no Terraform type; encode them as a string".into(),
-        ))
+        Err(ValueError("bytes have no Terraform type; encode them as a string".into()))
     }
     fn serialize_none(self) -> Result<Value, ValueError> {
         Ok(Value::Null)
@@ -303,19 +279,10 @@ impl Serializer for ValueSer {
     fn serialize_unit_struct(self, _: &'static str) -> Result<Value, ValueError> {
         Ok(Value::Null)
     }
-    fn serialize_unit_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        variant: &'static str,
-    ) -> Result<Value, ValueError> {
+    fn serialize_unit_variant(self, _: &'static str, _: u32, variant: &'static str) -> Result<Value, ValueError> {
         Ok(Value::String(variant.to_string()))
     }
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(
-        self,
-        name: &'static str,
-        v: &T,
-    ) -> Result<Value, ValueError> {
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, name: &'static str, v: &T) -> Result<Value, ValueError> {
         let inner = v.serialize(ValueSer)?;
         if name != ATTR_TOKEN {
             return Ok(inner);
@@ -359,23 +326,13 @@ impl Serializer for ValueSer {
         _: &'static str,
         _: usize,
     ) -> Result<Self::SerializeTupleVariant, ValueError> {
-        Err(ValueError(format!(
-            "{name}: tuple variants have no Terraform type"
-        )))
+        Err(ValueError(format!("{name}: tuple variants have no Terraform type")))
     }
     fn serialize_map(self, _: Option<usize>) -> Result<MapSer, ValueError> {
-        Ok(MapSer {
-            map: BTreeMap::new(),
-            key: None,
-            is_struct: false,
-        })
+        Ok(MapSer { map: BTreeMap::new(), key: None, is_struct: false })
     }
     fn serialize_struct(self, _: &'static str, _: usize) -> Result<MapSer, ValueError> {
-        Ok(MapSer {
-            map: BTreeMap::new(),
-            key: None,
-            is_struct: true,
-        })
+        Ok(MapSer { map: BTreeMap::new(), key: None, is_struct: true })
     }
     fn serialize_struct_variant(
         self,
@@ -384,9 +341,7 @@ impl Serializer for ValueSer {
         _: &'static str,
         _: usize,
     ) -> Result<Self::SerializeStructVariant, ValueError> {
-        Err(ValueError(format!(
-            "{name}: struct variants have no Terraform type"
-        )))
+        Err(ValueError(format!("{name}: struct variants have no Terraform type")))
     }
 }
 
@@ -439,35 +394,22 @@ impl ser::SerializeMap for MapSer {
                 self.key = Some(s);
                 Ok(())
             }
-            other => Err(ValueError(format!(
-                "map keys must be strings, got {other:?}"
-            ))),
+            other => Err(ValueError(format!("map keys must be strings, got {other:?}"))),
         }
     }
     fn serialize_value<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), ValueError> {
-        let key = self
-            .key
-            .take()
-            .ok_or_else(|| ValueError("map value without a key".into()))?;
+        let key = self.key.take().ok_or_else(|| ValueError("map value without a key".into()))?;
         self.map.insert(key, v.serialize(ValueSer)?);
         Ok(())
     }
     fn end(self) -> Result<Value, ValueError> {
-        Ok(if self.is_struct {
-            Value::Object(self.map)
-        } else {
-            Value::Map(self.map)
-        })
+        Ok(if self.is_struct { Value::Object(self.map) } else { Value::Map(self.map) })
     }
 }
 impl ser::SerializeStruct for MapSer {
     type Ok = Value;
     type Error = ValueError;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        k: &'static str,
-        v: &T,
-    ) -> Result<(), ValueError> {
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, k: &'static str, v: &T) -> Result<(), ValueError> {
         self.map.insert(k.to_string(), v.serialize(ValueSer)?);
         Ok(())
     }

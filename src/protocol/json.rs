@@ -5,19 +5,13 @@ use super::value::{Number, Type, Value};
 use serde_json::Value as J;
 
 pub fn decode(ty: &Type, bytes: &[u8]) -> Result<Value, String> {
-    let json: J =
-        serde_json::from_slice(bytes).map_err(|e| format!("malformed state JSON: {e}"))?;
+    let json: J = serde_json::from_slice(bytes).map_err(|e| format!("malformed state JSON: {e}"))?;
     from_json(ty, json, "")
 }
 
 pub fn from_json(ty: &Type, json: J, path: &str) -> Result<Value, String> {
-    let bad = |j: &J| {
-        format!(
-            "at {}: expected {}, found {j}",
-            if path.is_empty() { "(root)" } else { path },
-            ty.to_json()
-        )
-    };
+    let bad =
+        |j: &J| format!("at {}: expected {}, found {j}", if path.is_empty() { "(root)" } else { path }, ty.to_json());
     Ok(match (ty, json) {
         (_, J::Null) => Value::Null,
         (Type::Dynamic, J::Object(mut m)) if m.contains_key("type") && m.contains_key("value") => {
@@ -31,9 +25,7 @@ pub fn from_json(ty: &Type, json: J, path: &str) -> Result<Value, String> {
             (None, Some(f)) => Number::from_f64(f),
             (None, None) => Number::Decimal(n.to_string()),
         }),
-        (Type::Number, J::String(s)) => {
-            Value::Number(Number::parse(&s).ok_or_else(|| bad(&J::String(s.clone())))?)
-        }
+        (Type::Number, J::String(s)) => Value::Number(Number::parse(&s).ok_or_else(|| bad(&J::String(s.clone())))?),
         (Type::String, J::String(s)) => Value::String(s),
         (Type::Bool, J::String(s)) if s == "true" || s == "false" => Value::Bool(s == "true"),
         (Type::List(et), J::Array(items)) => Value::List(items_of(et, items, path)?),
@@ -67,9 +59,5 @@ pub fn from_json(ty: &Type, json: J, path: &str) -> Result<Value, String> {
 }
 
 fn items_of(et: &Type, items: Vec<J>, path: &str) -> Result<Vec<Value>, String> {
-    items
-        .into_iter()
-        .enumerate()
-        .map(|(i, j)| from_json(et, j, &format!("{path}[{i}]")))
-        .collect()
+    items.into_iter().enumerate().map(|(i, j)| from_json(et, j, &format!("{path}[{i}]"))).collect()
 }

@@ -36,12 +36,8 @@ pub fn init(own_crate: &str, level: LevelFilter) {
         return;
     }
     let third_party = level.min(LevelFilter::INFO);
-    let filter = Targets::new()
-        .with_default(third_party)
-        .with_target(own_crate, level);
-    let _ = tracing_subscriber::registry()
-        .with(HclogJson.with_filter(filter))
-        .try_init();
+    let filter = Targets::new().with_default(third_party).with_target(own_crate, level);
+    let _ = tracing_subscriber::registry().with(HclogJson.with_filter(filter)).try_init();
 }
 
 /// Formats events as hclog JSON lines on stderr.
@@ -67,9 +63,8 @@ pub fn format_event(event: &Event<'_>) -> String {
         Level::ERROR => "error",
     };
     let module = meta.target().split("::").next().unwrap_or("provider");
-    let timestamp = time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default();
+    let timestamp =
+        time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
     let mut obj = serde_json::Map::new();
     obj.insert("@level".into(), level.into());
     obj.insert("@message".into(), fields.message.unwrap_or_default().into());
@@ -86,17 +81,9 @@ pub fn format_event(event: &Event<'_>) -> String {
 /// Field names never printed in clear.
 pub fn is_secret_field(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
-    [
-        "token",
-        "password",
-        "secret",
-        "key_data",
-        "private_key",
-        "authorization",
-        "credential",
-    ]
-    .iter()
-    .any(|s| n.contains(s))
+    ["token", "password", "secret", "key_data", "private_key", "authorization", "credential"]
+        .iter()
+        .any(|s| n.contains(s))
 }
 
 #[derive(Default)]
@@ -113,8 +100,7 @@ impl JsonFields {
                 other => other.to_string(),
             });
         } else if is_secret_field(field.name()) {
-            self.extra
-                .push((field.name().to_string(), "[REDACTED]".into()));
+            self.extra.push((field.name().to_string(), "[REDACTED]".into()));
         } else {
             self.extra.push((field.name().to_string(), value));
         }

@@ -25,8 +25,7 @@ pub mod health {
 
 /// go-plugin's handshake cookie for Terraform providers.
 pub const MAGIC_COOKIE_KEY: &str = "TF_PLUGIN_MAGIC_COOKIE";
-pub const MAGIC_COOKIE_VALUE: &str =
-    "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2";
+pub const MAGIC_COOKIE_VALUE: &str = "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2";
 /// The only plugin protocol major version served.
 pub const PROTOCOL_VERSION: u32 = 6;
 /// gRPC message limit both ways; Terraform allows 256 MiB (tonic's decode default is 4 MiB).

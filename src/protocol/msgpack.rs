@@ -15,11 +15,7 @@ pub enum DecodeError {
     #[error("malformed msgpack: {0}")]
     Malformed(String),
     #[error("at {path}: expected {expected}, found {found}")]
-    Mismatch {
-        path: String,
-        expected: String,
-        found: String,
-    },
+    Mismatch { path: String, expected: String, found: String },
 }
 
 pub fn decode(ty: &Type, bytes: &[u8]) -> Result<Value, DecodeError> {
@@ -27,18 +23,13 @@ pub fn decode(ty: &Type, bytes: &[u8]) -> Result<Value, DecodeError> {
         return Ok(Value::Null);
     }
     let mut rd = bytes;
-    let mp =
-        rmpv::decode::read_value(&mut rd).map_err(|e| DecodeError::Malformed(e.to_string()))?;
+    let mp = rmpv::decode::read_value(&mut rd).map_err(|e| DecodeError::Malformed(e.to_string()))?;
     from_mp(ty, mp, &mut String::new())
 }
 
 fn mismatch(path: &str, expected: &Type, found: &Mp) -> DecodeError {
     DecodeError::Mismatch {
-        path: if path.is_empty() {
-            "(root)".into()
-        } else {
-            path.to_string()
-        },
+        path: if path.is_empty() { "(root)".into() } else { path.to_string() },
         expected: expected.to_json().to_string(),
         found: format!("{found}").chars().take(80).collect(),
     }
@@ -58,8 +49,8 @@ fn from_mp(ty: &Type, mp: Mp, path: &mut String) -> Result<Value, DecodeError> {
                 Some(Mp::String(s)) => s.into_bytes(),
                 other => return Err(mismatch(path, ty, &other.unwrap_or(Mp::Nil))),
             };
-            let json: serde_json::Value = serde_json::from_slice(&ty_json)
-                .map_err(|e| DecodeError::Malformed(e.to_string()))?;
+            let json: serde_json::Value =
+                serde_json::from_slice(&ty_json).map_err(|e| DecodeError::Malformed(e.to_string()))?;
             let concrete = Type::from_json(&json).map_err(DecodeError::Malformed)?;
             from_mp(&concrete, val, path)?
         }
@@ -80,9 +71,7 @@ fn from_mp(ty: &Type, mp: Mp, path: &mut String) -> Result<Value, DecodeError> {
         (Type::String, Mp::String(s)) => match s.into_str() {
             Some(s) => Value::String(s),
             None => {
-                return Err(DecodeError::Malformed(format!(
-                    "{path}: string is not UTF-8"
-                )));
+                return Err(DecodeError::Malformed(format!("{path}: string is not UTF-8")));
             }
         },
         (Type::List(et), Mp::Array(items)) => Value::List(elements(et, items, path)?),
@@ -131,12 +120,8 @@ fn from_mp(ty: &Type, mp: Mp, path: &mut String) -> Result<Value, DecodeError> {
 
 fn map_key(k: Mp, path: &str) -> Result<String, DecodeError> {
     match k {
-        Mp::String(s) => s
-            .into_str()
-            .ok_or_else(|| DecodeError::Malformed(format!("{path}: map key is not UTF-8"))),
-        other => Err(DecodeError::Malformed(format!(
-            "{path}: map key {other} is not a string"
-        ))),
+        Mp::String(s) => s.into_str().ok_or_else(|| DecodeError::Malformed(format!("{path}: map key is not UTF-8"))),
+        other => Err(DecodeError::Malformed(format!("{path}: map key {other} is not a string"))),
     }
 }
 
@@ -213,10 +198,7 @@ fn write(buf: &mut Vec<u8>, ty: &Type, value: &Value) {
                 write(buf, t, item);
             }
         }
-        (
-            Type::List(et) | Type::Set(et),
-            Value::List(items) | Value::Set(items) | Value::Tuple(items),
-        ) => {
+        (Type::List(et) | Type::Set(et), Value::List(items) | Value::Set(items) | Value::Tuple(items)) => {
             let _ = e::write_array_len(buf, items.len() as u32);
             for item in items {
                 write(buf, et, item);

@@ -2,14 +2,13 @@
 //! services go-plugin expects next to the provider (health, controller, broker, stdio).
 
 use super::go_plugin::{
-    self, ConnInfo, StdioData, grpc_broker_server::GrpcBroker,
-    grpc_broker_server::GrpcBrokerServer, grpc_controller_server::GrpcController,
-    grpc_controller_server::GrpcControllerServer, grpc_stdio_server::GrpcStdio,
+    self, ConnInfo, StdioData, grpc_broker_server::GrpcBroker, grpc_broker_server::GrpcBrokerServer,
+    grpc_controller_server::GrpcController, grpc_controller_server::GrpcControllerServer, grpc_stdio_server::GrpcStdio,
     grpc_stdio_server::GrpcStdioServer,
 };
 use super::health::{
-    HealthCheckRequest, HealthCheckResponse, health_check_response::ServingStatus,
-    health_server::Health, health_server::HealthServer,
+    HealthCheckRequest, HealthCheckResponse, health_check_response::ServingStatus, health_server::Health,
+    health_server::HealthServer,
 };
 use super::tfplugin6::provider_server::{Provider, ProviderServer};
 use super::{MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE, MAX_MESSAGE_BYTES, PROTOCOL_VERSION, tls};
@@ -89,9 +88,7 @@ pub fn check_handshake_env() -> Result<(), ServeError> {
         return Err(ServeError::NotLaunchedByTerraform);
     }
     if let Ok(offered) = std::env::var("PLUGIN_PROTOCOL_VERSIONS") {
-        let speaks = offered
-            .split(',')
-            .any(|v| v.trim().parse() == Ok(PROTOCOL_VERSION));
+        let speaks = offered.split(',').any(|v| v.trim().parse() == Ok(PROTOCOL_VERSION));
         if !offered.trim().is_empty() && !speaks {
             return Err(ServeError::UnsupportedProtocol { offered });
         }
@@ -100,9 +97,7 @@ pub fn check_handshake_env() -> Result<(), ServeError> {
 }
 
 async fn open_listener() -> Result<Listener, ServeError> {
-    let dir = std::env::var_os("PLUGIN_UNIX_SOCKET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(std::env::temp_dir);
+    let dir = std::env::var_os("PLUGIN_UNIX_SOCKET_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
     let path = dir.join(format!("plugin{}", rand::random::<u64>()));
     match UnixListener::bind(&path) {
         Ok(l) => return Ok(Listener::Unix(l, path)),
@@ -110,25 +105,14 @@ async fn open_listener() -> Result<Listener, ServeError> {
             tracing::warn!(path = %path.display(), error = %e, "unix socket unavailable, using tcp")
         }
     }
-    let env_port = |k: &str, d: u16| {
-        std::env::var(k)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(d)
-    };
-    let (min, max) = (
-        env_port("PLUGIN_MIN_PORT", 10000),
-        env_port("PLUGIN_MAX_PORT", 25000),
-    );
+    let env_port = |k: &str, d: u16| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
+    let (min, max) = (env_port("PLUGIN_MIN_PORT", 10000), env_port("PLUGIN_MAX_PORT", 25000));
     for port in min..=max {
         if let Ok(l) = TcpListener::bind(("127.0.0.1", port)).await {
             return Ok(Listener::Tcp(l));
         }
     }
-    Err(ServeError::Listen(format!(
-        "no free tcp port in {min}..={max} and no unix socket in {}",
-        dir.display()
-    )))
+    Err(ServeError::Listen(format!("no free tcp port in {min}..={max} and no unix socket in {}", dir.display())))
 }
 
 /// Runs the plugin until Terraform calls `GRPCController.Shutdown` (or, in debug mode, Ctrl-C).
@@ -161,15 +145,9 @@ pub async fn serve<P: Provider>(provider: P, launch: Launch) -> Result<(), Serve
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
         )
         .add_service(HealthServer::new(PluginHealth))
-        .add_service(GrpcControllerServer::new(Controller {
-            shutdown: shutdown_tx.clone(),
-        }))
-        .add_service(GrpcBrokerServer::new(Broker {
-            shutdown: shutdown_rx.clone(),
-        }))
-        .add_service(GrpcStdioServer::new(Stdio {
-            shutdown: shutdown_rx.clone(),
-        }));
+        .add_service(GrpcControllerServer::new(Controller { shutdown: shutdown_tx.clone() }))
+        .add_service(GrpcBrokerServer::new(Broker { shutdown: shutdown_rx.clone() }))
+        .add_service(GrpcStdioServer::new(Stdio { shutdown: shutdown_rx.clone() }));
     let mut signal = shutdown_rx.clone();
     let server = services.serve_with_incoming_shutdown(incoming, async move {
         let _ = signal.wait_for(|s| *s).await;
@@ -263,9 +241,7 @@ fn accept_loop(listener: Listener, tls: Option<Arc<rustls::ServerConfig>>) -> In
                 Some(acceptor) => {
                     let acceptor = acceptor.clone();
                     tokio::spawn(async move {
-                        match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
-                            .await
-                        {
+                        match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await {
                             Ok(Ok(tls)) => {
                                 let _ = tx.send(Ok(Conn(Box::new(tls)))).await;
                             }
@@ -292,21 +268,13 @@ impl tonic::transport::server::Connected for Conn {
 }
 
 impl AsyncRead for Conn {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.0).poll_read(cx, buf)
     }
 }
 
 impl AsyncWrite for Conn {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
         Pin::new(&mut self.0).poll_write(cx, buf)
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -334,27 +302,18 @@ type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl Health for PluginHealth {
-    async fn check(
-        &self,
-        req: Request<HealthCheckRequest>,
-    ) -> Result<Response<HealthCheckResponse>, Status> {
+    async fn check(&self, req: Request<HealthCheckRequest>) -> Result<Response<HealthCheckResponse>, Status> {
         match req.into_inner().service.as_str() {
-            "" | "plugin" => Ok(Response::new(HealthCheckResponse {
-                status: ServingStatus::Serving as i32,
-            })),
+            "" | "plugin" => Ok(Response::new(HealthCheckResponse { status: ServingStatus::Serving as i32 })),
             other => Err(Status::not_found(format!("unknown service {other:?}"))),
         }
     }
 
     type WatchStream = BoxStream<HealthCheckResponse>;
 
-    async fn watch(
-        &self,
-        req: Request<HealthCheckRequest>,
-    ) -> Result<Response<Self::WatchStream>, Status> {
+    async fn watch(&self, req: Request<HealthCheckRequest>) -> Result<Response<Self::WatchStream>, Status> {
         let status = self.check(req).await?.into_inner();
-        let stream =
-            futures::stream::once(async move { Ok(status) }).chain(futures::stream::pending());
+        let stream = futures::stream::once(async move { Ok(status) }).chain(futures::stream::pending());
         Ok(Response::new(Box::pin(stream)))
     }
 }
@@ -365,10 +324,7 @@ struct Controller {
 
 #[tonic::async_trait]
 impl GrpcController for Controller {
-    async fn shutdown(
-        &self,
-        _: Request<go_plugin::Empty>,
-    ) -> Result<Response<go_plugin::Empty>, Status> {
+    async fn shutdown(&self, _: Request<go_plugin::Empty>) -> Result<Response<go_plugin::Empty>, Status> {
         tracing::debug!("shutdown requested by Terraform");
         let _ = self.shutdown.send(true);
         Ok(Response::new(go_plugin::Empty {}))
@@ -412,10 +368,7 @@ struct Stdio {
 impl GrpcStdio for Stdio {
     type StreamStdioStream = BoxStream<StdioData>;
 
-    async fn stream_stdio(
-        &self,
-        _: Request<()>,
-    ) -> Result<Response<Self::StreamStdioStream>, Status> {
+    async fn stream_stdio(&self, _: Request<()>) -> Result<Response<Self::StreamStdioStream>, Status> {
         Ok(Response::new(idle_until_shutdown(self.shutdown.clone())))
     }
 }

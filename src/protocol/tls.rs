@@ -40,26 +40,19 @@ pub fn crypto_provider() -> Arc<CryptoProvider> {
 
 /// A self-signed certificate for `localhost` (Terraform dials with that server name and
 /// trusts exactly the certificate we announce), usable as its own CA as go-plugin's is.
-pub fn generate_server_cert() -> Result<(CertificateDer<'static>, PrivateKeyDer<'static>), TlsError>
-{
+pub fn generate_server_cert() -> Result<(CertificateDer<'static>, PrivateKeyDer<'static>), TlsError> {
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
     let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()])?;
-    params
-        .distinguished_name
-        .push(rcgen::DnType::OrganizationName, "HashiCorp");
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "localhost");
+    params.distinguished_name.push(rcgen::DnType::OrganizationName, "HashiCorp");
+    params.distinguished_name.push(rcgen::DnType::CommonName, "localhost");
     params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
     params.key_usages = vec![
         rcgen::KeyUsagePurpose::DigitalSignature,
         rcgen::KeyUsagePurpose::KeyEncipherment,
         rcgen::KeyUsagePurpose::KeyCertSign,
     ];
-    params.extended_key_usages = vec![
-        rcgen::ExtendedKeyUsagePurpose::ServerAuth,
-        rcgen::ExtendedKeyUsagePurpose::ClientAuth,
-    ];
+    params.extended_key_usages =
+        vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth, rcgen::ExtendedKeyUsagePurpose::ClientAuth];
     let now = time::OffsetDateTime::now_utc();
     params.not_before = now - time::Duration::minutes(1);
     params.not_after = now + time::Duration::days(365);
@@ -70,8 +63,8 @@ pub fn generate_server_cert() -> Result<(CertificateDer<'static>, PrivateKeyDer<
 
 /// TLS for serving Terraform: our fresh certificate, and only `client_cert_pem` accepted.
 pub fn server_tls(client_cert_pem: &str) -> Result<ServerTls, TlsError> {
-    let client = CertificateDer::from_pem_slice(client_cert_pem.as_bytes())
-        .map_err(|e| TlsError::ClientCert(e.to_string()))?;
+    let client =
+        CertificateDer::from_pem_slice(client_cert_pem.as_bytes()).map_err(|e| TlsError::ClientCert(e.to_string()))?;
     let provider = crypto_provider();
     let verifier = Arc::new(ExactClientCert {
         expected: client.as_ref().to_vec(),
@@ -84,10 +77,7 @@ pub fn server_tls(client_cert_pem: &str) -> Result<ServerTls, TlsError> {
         .with_single_cert(vec![cert.clone()], key)?;
     // gRPC clients (grpc-go ≥ 1.67 included) insist on ALPN h2.
     config.alpn_protocols = vec![b"h2".to_vec()];
-    Ok(ServerTls {
-        config: Arc::new(config),
-        cert_der: cert.as_ref().to_vec(),
-    })
+    Ok(ServerTls { config: Arc::new(config), cert_der: cert.as_ref().to_vec() })
 }
 
 /// Requires the client to present exactly the announced certificate and to prove it holds its
@@ -112,9 +102,7 @@ impl ClientCertVerifier for ExactClientCert {
         if end_entity.as_ref() == self.expected.as_slice() {
             Ok(ClientCertVerified::assertion())
         } else {
-            Err(rustls::Error::General(
-                "client certificate is not the one Terraform announced".into(),
-            ))
+            Err(rustls::Error::General("client certificate is not the one Terraform announced".into()))
         }
     }
 

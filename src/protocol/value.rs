@@ -45,10 +45,7 @@ impl Type {
             Type::Set(t) => json!(["set", t.to_json()]),
             Type::Map(t) => json!(["map", t.to_json()]),
             Type::Object(attrs) => {
-                let m: serde_json::Map<String, J> = attrs
-                    .iter()
-                    .map(|(k, t)| (k.clone(), t.to_json()))
-                    .collect();
+                let m: serde_json::Map<String, J> = attrs.iter().map(|(k, t)| (k.clone(), t.to_json())).collect();
                 json!(["object", m])
             }
             Type::Tuple(ts) => json!(["tuple", ts.iter().map(Type::to_json).collect::<Vec<_>>()]),
@@ -72,9 +69,7 @@ impl Type {
                     "set" => Ok(Type::set(Type::from_json(&parts[1])?)),
                     "map" => Ok(Type::map(Type::from_json(&parts[1])?)),
                     "object" => {
-                        let attrs = parts[1]
-                            .as_object()
-                            .ok_or("object attributes must be a map")?;
+                        let attrs = parts[1].as_object().ok_or("object attributes must be a map")?;
                         let mut out = BTreeMap::new();
                         for (k, t) in attrs {
                             out.insert(k.clone(), Type::from_json(t)?);
@@ -83,12 +78,7 @@ impl Type {
                     }
                     "tuple" => {
                         let elems = parts[1].as_array().ok_or("tuple elements must be a list")?;
-                        Ok(Type::Tuple(
-                            elems
-                                .iter()
-                                .map(Type::from_json)
-                                .collect::<Result<_, _>>()?,
-                        ))
+                        Ok(Type::Tuple(elems.iter().map(Type::from_json).collect::<Result<_, _>>()?))
                     }
                     other => Err(format!("unknown type kind {other:?}")),
                 }
@@ -123,20 +113,12 @@ impl Number {
             return Some(Number::Int(i));
         }
         // Rust's float parser also takes "inf" and "NaN"; Terraform numbers are finite decimals.
-        if text.is_empty()
-            || !text
-                .bytes()
-                .all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b))
-        {
+        if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b)) {
             return None;
         }
         let f: f64 = text.parse().ok()?;
         // Keep the text whenever f64 would not reproduce it exactly.
-        if f.to_string() == text {
-            Some(Number::from_f64(f))
-        } else {
-            Some(Number::Decimal(text.to_string()))
-        }
+        if f.to_string() == text { Some(Number::from_f64(f)) } else { Some(Number::Decimal(text.to_string())) }
     }
 
     pub fn as_i64(&self) -> Option<i64> {
@@ -161,9 +143,7 @@ impl PartialEq for Number {
             (Number::Int(a), Number::Int(b)) => a == b,
             (Number::Decimal(a), Number::Decimal(b)) => a == b,
             (Number::Float(a), Number::Float(b)) => a.to_bits() == b.to_bits() || a == b,
-            (Number::Int(a), Number::Float(b)) | (Number::Float(b), Number::Int(a)) => {
-                *a as f64 == *b
-            }
+            (Number::Int(a), Number::Float(b)) | (Number::Float(b), Number::Int(a)) => *a as f64 == *b,
             _ => false,
         }
     }
@@ -207,9 +187,7 @@ impl Value {
     pub fn is_wholly_known(&self) -> bool {
         match self {
             Value::Unknown => false,
-            Value::List(v) | Value::Set(v) | Value::Tuple(v) => {
-                v.iter().all(Value::is_wholly_known)
-            }
+            Value::List(v) | Value::Set(v) | Value::Tuple(v) => v.iter().all(Value::is_wholly_known),
             Value::Map(m) | Value::Object(m) => m.values().all(Value::is_wholly_known),
             _ => true,
         }
@@ -263,10 +241,7 @@ impl Value {
     /// The most specific type this value can be encoded as, for `dynamic` attributes.
     pub fn infer_type(&self) -> Type {
         fn common(values: &[Value]) -> Type {
-            let mut types = values
-                .iter()
-                .filter(|v| !v.is_null() && !v.is_unknown())
-                .map(Value::infer_type);
+            let mut types = values.iter().filter(|v| !v.is_null() && !v.is_unknown()).map(Value::infer_type);
             match types.next() {
                 Some(first) if types.all(|t| t == first) => first,
                 _ => Type::Dynamic,
@@ -281,9 +256,7 @@ impl Value {
             Value::Set(v) => Type::set(common(v)),
             Value::Tuple(v) => Type::Tuple(v.iter().map(Value::infer_type).collect()),
             Value::Map(m) => Type::map(common(&m.values().cloned().collect::<Vec<_>>())),
-            Value::Object(m) => {
-                Type::Object(m.iter().map(|(k, v)| (k.clone(), v.infer_type())).collect())
-            }
+            Value::Object(m) => Type::Object(m.iter().map(|(k, v)| (k.clone(), v.infer_type())).collect()),
         }
     }
 
@@ -299,9 +272,7 @@ impl Value {
                 }
                 Value::Object(out)
             }
-            (Value::List(v) | Value::Set(v), Type::Set(t)) => {
-                Value::Set(v.into_iter().map(|e| e.conform(t)).collect())
-            }
+            (Value::List(v) | Value::Set(v), Type::Set(t)) => Value::Set(v.into_iter().map(|e| e.conform(t)).collect()),
             (Value::List(v) | Value::Set(v), Type::List(t)) => {
                 Value::List(v.into_iter().map(|e| e.conform(t)).collect())
             }

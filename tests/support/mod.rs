@@ -82,11 +82,7 @@ impl Moto {
             .env("MOTO_ENDPOINT", &self.endpoint)
             .output()
             .expect("run aws fixture");
-        assert!(
-            out.status.success(),
-            "fixture {args:?} failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "fixture {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
         serde_json::from_slice(&out.stdout).expect("fixture JSON")
     }
 }
@@ -215,7 +211,14 @@ impl Workspace {
 
     pub fn assert_plan_empty(&self) {
         let p = self.run(&["plan", "-detailed-exitcode", "-no-color", "-input=false"]);
-        assert_eq!(p.code, 0, "plan after apply is not empty (exit {}):\n{}\n--- log tail ---\n{}", p.code, p.text(), self.log_tail());
+        assert_eq!(
+            p.code,
+            0,
+            "plan after apply is not empty (exit {}):\n{}\n--- log tail ---\n{}",
+            p.code,
+            p.text(),
+            self.log_tail()
+        );
     }
 
     /// `plan -detailed-exitcode`, returning the run (0 empty, 1 error, 2 changes).

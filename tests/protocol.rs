@@ -1,0 +1,254 @@
+//! The provider binary as go-plugin sees it: handshake, AutoMTLS with Terraform's kind of
+//! client certificate (ECDSA P-521/SHA-512), health, Shutdown and debug mode.
+
+mod support;
+
+use hyper_util::rt::TokioIo;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use shard_provider::protocol::go_plugin::grpc_controller_client::GrpcControllerClient;
+use shard_provider::protocol::health::{HealthCheckRequest, health_client::HealthClient};
+use shard_provider::protocol::tfplugin6::{get_provider_schema, provider_client::ProviderClient};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tonic::transport::{Channel, Endpoint};
+
+const COOKIE: &str = "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2";
+
+/// A client certificate like Terraform's: self-signed ECDSA P-521 with SHA-512, SAN localhost.
+fn terraform_like_cert() -> (String, CertificateDer<'static>, PrivateKeyDer<'static>) {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P521_SHA512).unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".into()]).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let cert = params.self_signed(&key).unwrap();
+    let key_der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+    (cert.pem(), cert.der().clone(), key_der)
+}
+
+struct Plugin {
+    child: Child,
+    network: String,
+    address: String,
+    server_cert: Vec<u8>,
+}
+
+impl Drop for Plugin {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_plugin(client_cert_pem: Option<&str>) -> Plugin {
+    let mut cmd = Command::new(support::provider_binary());
+    cmd.env("TF_PLUGIN_MAGIC_COOKIE", COOKIE)
+        .env("PLUGIN_PROTOCOL_VERSIONS", "5,6")
+        .env_remove("TF_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    if let Some(pem) = client_cert_pem {
+        cmd.env("PLUGIN_CLIENT_CERT", pem);
+    }
+    let mut child = cmd.spawn().expect("start provider");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let parts: Vec<&str> = line.trim_end().split('|').collect();
+    assert_eq!(parts.len(), 6, "handshake line {line:?}");
+    assert_eq!(&parts[..2], ["1", "6"]);
+    assert_eq!(parts[4], "grpc");
+    use base64::Engine as _;
+    let server_cert = if parts[5].is_empty() {
+        Vec::new()
+    } else {
+        assert!(!parts[5].ends_with('='), "certificate must be unpadded base64");
+        base64::engine::general_purpose::STANDARD_NO_PAD.decode(parts[5]).expect("base64 cert")
+    };
+    Plugin { child, network: parts[2].into(), address: parts[3].into(), server_cert }
+}
+
+/// Trusts exactly the announced server certificate, as go-plugin's client does.
+#[derive(Debug)]
+struct Announced(Vec<u8>);
+
+impl ServerCertVerifier for Announced {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        name: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        assert_eq!(name.to_str(), "localhost");
+        if end_entity.as_ref() == self.0.as_slice() {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::General("unexpected server certificate".into()))
+        }
+    }
+    fn verify_tls12_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        let algs = rustls::crypto::aws_lc_rs::default_provider().signature_verification_algorithms;
+        rustls::crypto::verify_tls12_signature(m, c, d, &algs)
+    }
+    fn verify_tls13_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        let algs = rustls::crypto::aws_lc_rs::default_provider().signature_verification_algorithms;
+        rustls::crypto::verify_tls13_signature(m, c, d, &algs)
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        rustls::crypto::aws_lc_rs::default_provider().signature_verification_algorithms.supported_schemes()
+    }
+}
+
+async fn connect(
+    plugin: &Plugin,
+    client: Option<(CertificateDer<'static>, PrivateKeyDer<'static>)>,
+) -> Result<Channel, String> {
+    assert_eq!(plugin.network, "unix");
+    let path = plugin.address.clone();
+    let endpoint = Endpoint::from_static("http://localhost").connect_timeout(Duration::from_secs(5));
+    let tls = if plugin.server_cert.is_empty() {
+        None
+    } else {
+        let builder =
+            rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(Announced(plugin.server_cert.clone())));
+        let mut cfg = match client {
+            Some((cert, key)) => builder.with_client_auth_cert(vec![cert], key).unwrap(),
+            None => builder.with_no_client_auth(),
+        };
+        cfg.alpn_protocols = vec![b"h2".to_vec()];
+        Some(tokio_rustls::TlsConnector::from(Arc::new(cfg)))
+    };
+    let channel = endpoint
+        .connect_with_connector(tower::service_fn(move |_| {
+            let path = path.clone();
+            let tls = tls.clone();
+            async move {
+                let unix = tokio::net::UnixStream::connect(path).await?;
+                let io: Box<dyn IoStream> = match tls {
+                    None => Box::new(unix),
+                    Some(tls) => Box::new(tls.connect(ServerName::try_from("localhost").unwrap(), unix).await?),
+                };
+                Ok::<_, std::io::Error>(TokioIo::new(io))
+            }
+        }))
+        .await
+        .map_err(|e| format!("{e:?}"))?;
+    // The TLS 1.3 server verifies the client certificate after the client's handshake
+    // completes, so a refusal surfaces on the first call.
+    HealthClient::new(channel.clone())
+        .check(HealthCheckRequest { service: "plugin".into() })
+        .await
+        .map_err(|e| format!("{e:?}"))?;
+    Ok(channel)
+}
+
+trait IoStream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin> IoStream for T {}
+
+#[test]
+fn without_the_magic_cookie_it_explains_and_exits_1() {
+    let out = Command::new(support::provider_binary()).env_remove("TF_PLUGIN_MAGIC_COOKIE").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("This binary is a plugin") && err.contains("run it through terraform"), "{err}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn refuses_a_protocol_it_does_not_speak() {
+    let out = Command::new(support::provider_binary())
+        .env("TF_PLUGIN_MAGIC_COOKIE", COOKIE)
+        .env("PLUGIN_PROTOCOL_VERSIONS", "4,5")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("speaks only version 6"));
+}
+
+#[tokio::test]
+async fn mutual_tls_accepts_only_terraforms_certificate() {
+    let (pem, cert, key) = terraform_like_cert();
+    let plugin = start_plugin(Some(&pem));
+    assert!(!plugin.server_cert.is_empty(), "AutoMTLS must announce a certificate");
+
+    let channel = connect(&plugin, Some((cert, key))).await.expect("Terraform's certificate is accepted");
+    let schema = ProviderClient::new(channel)
+        .get_provider_schema(get_provider_schema::Request {})
+        .await
+        .expect("GetProviderSchema")
+        .into_inner();
+    assert!(schema.data_source_schemas.contains_key("shard_listener"));
+
+    // Another certificate of the same kind, and no certificate at all, are both refused.
+    let (_, other_cert, other_key) = terraform_like_cert();
+    let err = connect(&plugin, Some((other_cert, other_key))).await.expect_err("foreign certificate refused");
+    assert!(!err.is_empty());
+    connect(&plugin, None).await.expect_err("client without certificate refused");
+}
+
+#[tokio::test]
+async fn shutdown_stops_the_process() {
+    let (pem, cert, key) = terraform_like_cert();
+    let mut plugin = start_plugin(Some(&pem));
+    let channel = connect(&plugin, Some((cert, key))).await.unwrap();
+    GrpcControllerClient::new(channel).shutdown(shard_provider::protocol::go_plugin::Empty {}).await.expect("Shutdown");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = plugin.child.try_wait().unwrap() {
+            assert!(status.success(), "exit status {status}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "provider still running after Shutdown");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!std::path::Path::new(&plugin.address).exists(), "socket file left behind");
+}
+
+#[tokio::test]
+async fn debug_mode_prints_a_reattach_line_and_serves_plaintext() {
+    let mut child = Command::new(support::provider_binary())
+        .arg("--debug")
+        .env_remove("TF_PLUGIN_MAGIC_COOKIE")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut reattach = None;
+    for _ in 0..5 {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        if let Some(v) = line.trim().strip_prefix("TF_REATTACH_PROVIDERS=") {
+            reattach = Some(v.trim_matches('\'').to_string());
+            break;
+        }
+    }
+    let reattach: serde_json::Value = serde_json::from_str(&reattach.expect("reattach line")).unwrap();
+    let entry = &reattach["registry.terraform.io/shardkit/shard"];
+    assert_eq!(entry["ProtocolVersion"], 6);
+    assert_eq!(entry["Pid"], child.id());
+    let plugin = Plugin {
+        child,
+        network: entry["Addr"]["Network"].as_str().unwrap().into(),
+        address: entry["Addr"]["String"].as_str().unwrap().into(),
+        server_cert: Vec::new(),
+    };
+    connect(&plugin, None).await.expect("plaintext in debug mode");
+}

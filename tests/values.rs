@@ -1,0 +1,159 @@
+//! The msgpack and JSON value codecs: property round-trips over random schema types, and the
+//! exact wire forms Terraform sends (refined unknowns, big numbers, dynamic values).
+
+use proptest::prelude::*;
+use shard_provider::protocol::value::{Number, Type, Value};
+use shard_provider::protocol::{json, msgpack};
+use std::collections::BTreeMap;
+
+fn arb_type() -> impl Strategy<Value = Type> {
+    let leaf = prop_oneof![Just(Type::Bool), Just(Type::Number), Just(Type::String), Just(Type::Dynamic)];
+    leaf.prop_recursive(4, 24, 4, |inner| {
+        prop_oneof![
+            inner.clone().prop_map(Type::list),
+            inner.clone().prop_map(Type::set),
+            inner.clone().prop_map(Type::map),
+            prop::collection::btree_map("[a-z_]{1,6}", inner.clone(), 0..4).prop_map(Type::Object),
+            prop::collection::vec(inner, 0..3).prop_map(Type::Tuple),
+        ]
+    })
+}
+
+fn arb_number() -> impl Strategy<Value = Number> {
+    prop_oneof![
+        any::<i64>().prop_map(Number::Int),
+        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Number::from_f64),
+        "[1-9][0-9]{25,40}".prop_map(Number::Decimal),
+        "[1-9][0-9]{0,3}\\.[0-9]{25,30}1".prop_map(Number::Decimal),
+    ]
+}
+
+/// A value of type `ty`, with nulls and unknowns anywhere.
+fn arb_value(ty: Type) -> BoxedStrategy<Value> {
+    let concrete: BoxedStrategy<Value> = match ty {
+        Type::Bool => any::<bool>().prop_map(Value::Bool).boxed(),
+        Type::Number => arb_number().prop_map(Value::Number).boxed(),
+        Type::String => ".{0,12}".prop_map(Value::String).boxed(),
+        Type::Dynamic => {
+            prop_oneof![Just(Type::Bool), Just(Type::Number), Just(Type::String), Just(Type::list(Type::String))]
+                .prop_flat_map(arb_value)
+                .boxed()
+        }
+        Type::List(t) => prop::collection::vec(arb_value(*t), 0..4).prop_map(Value::List).boxed(),
+        Type::Set(t) => prop::collection::vec(arb_value(*t), 0..4).prop_map(Value::Set).boxed(),
+        Type::Map(t) => prop::collection::btree_map("[a-z]{0,5}", arb_value(*t), 0..4).prop_map(Value::Map).boxed(),
+        Type::Object(attrs) => {
+            let parts: Vec<_> =
+                attrs.into_iter().map(|(k, t)| arb_value(t).prop_map(move |v| (k.clone(), v))).collect();
+            parts.prop_map(|kv| Value::Object(kv.into_iter().collect::<BTreeMap<_, _>>())).boxed()
+        }
+        Type::Tuple(ts) => ts.into_iter().map(arb_value).collect::<Vec<_>>().prop_map(Value::Tuple).boxed(),
+    };
+    prop_oneof![1 => Just(Value::Null), 1 => Just(Value::Unknown), 6 => concrete].boxed()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn msgpack_round_trips_any_value_of_any_type((ty, value) in arb_type().prop_flat_map(|t| (Just(t.clone()), arb_value(t)))) {
+        let bytes = msgpack::encode(&ty, &value);
+        let back = msgpack::decode(&ty, &bytes).expect("decode what we encoded");
+        prop_assert_eq!(back, value);
+    }
+
+    #[test]
+    fn type_json_round_trips(ty in arb_type()) {
+        prop_assert_eq!(Type::from_json(&ty.to_json()).unwrap(), ty);
+    }
+}
+
+#[test]
+fn refined_and_other_extension_unknowns_read_as_unknown() {
+    // ext 12 with a map payload {1: true (not null), 2: "arn:" (string prefix)}.
+    let mut payload = Vec::new();
+    rmp::encode::write_map_len(&mut payload, 2).unwrap();
+    rmp::encode::write_uint(&mut payload, 1).unwrap();
+    rmp::encode::write_bool(&mut payload, true).unwrap();
+    rmp::encode::write_uint(&mut payload, 2).unwrap();
+    rmp::encode::write_str(&mut payload, "arn:").unwrap();
+    let mut refined = Vec::new();
+    rmp::encode::write_ext_meta(&mut refined, payload.len() as u32, 12).unwrap();
+    refined.extend_from_slice(&payload);
+    assert_eq!(msgpack::decode(&Type::String, &refined).unwrap(), Value::Unknown);
+
+    for code in [0i8, 5, 42] {
+        let mut other = Vec::new();
+        rmp::encode::write_ext_meta(&mut other, 1, code).unwrap();
+        other.push(0);
+        assert_eq!(msgpack::decode(&Type::Number, &other).unwrap(), Value::Unknown);
+    }
+    // Unknown nested in an object.
+    let ty = Type::object([("a", Type::String), ("b", Type::Number)]);
+    let mut obj = Vec::new();
+    rmp::encode::write_map_len(&mut obj, 2).unwrap();
+    rmp::encode::write_str(&mut obj, "a").unwrap();
+    obj.extend_from_slice(&refined);
+    rmp::encode::write_str(&mut obj, "b").unwrap();
+    rmp::encode::write_sint(&mut obj, 3).unwrap();
+    let v = msgpack::decode(&ty, &obj).unwrap();
+    assert_eq!(v.get("a"), &Value::Unknown);
+    assert_eq!(v.get("b"), &Value::int(3));
+}
+
+#[test]
+fn numbers_arrive_as_int_float_or_decimal_text() {
+    let mut big = Vec::new();
+    rmp::encode::write_u64(&mut big, u64::MAX).unwrap();
+    assert_eq!(msgpack::decode(&Type::Number, &big).unwrap(), Value::Number(Number::Decimal(u64::MAX.to_string())));
+
+    let text = "123456789012345678901234567890.000000000000000000001";
+    let mut s = Vec::new();
+    rmp::encode::write_str(&mut s, text).unwrap();
+    let v = msgpack::decode(&Type::Number, &s).unwrap();
+    assert_eq!(v, Value::Number(Number::Decimal(text.into())));
+    assert_eq!(msgpack::encode(&Type::Number, &v), s, "decimal text must go back out unchanged");
+
+    let mut f = Vec::new();
+    rmp::encode::write_f64(&mut f, 42.0).unwrap();
+    assert_eq!(msgpack::decode(&Type::Number, &f).unwrap(), Value::int(42), "integral floats are integers");
+
+    let mut bad = Vec::new();
+    rmp::encode::write_str(&mut bad, "NaN").unwrap();
+    assert!(msgpack::decode(&Type::Number, &bad).is_err());
+}
+
+#[test]
+fn objects_always_carry_every_attribute() {
+    let ty = Type::object([("a", Type::String), ("b", Type::list(Type::object([("c", Type::Bool)])))]);
+    let v = Value::Object(BTreeMap::from([("b".to_string(), Value::List(vec![Value::Object(BTreeMap::new())]))]));
+    let bytes = msgpack::encode(&ty, &v);
+    let mut rd = bytes.as_slice();
+    let raw = rmpv::decode::read_value(&mut rd).unwrap();
+    let rmpv::Value::Map(entries) = raw else { panic!("not a map") };
+    assert_eq!(entries.len(), 2, "missing attribute `a` must be written as nil");
+    let back = msgpack::decode(&ty, &bytes).unwrap();
+    assert_eq!(back.get("a"), &Value::Null);
+    assert_eq!(back.get("b").elements()[0].get("c"), &Value::Null);
+}
+
+#[test]
+fn dynamic_values_carry_their_type() {
+    let v = Value::List(vec![Value::str("x")]);
+    let bytes = msgpack::encode(&Type::Dynamic, &v);
+    let mut rd = bytes.as_slice();
+    let rmpv::Value::Array(parts) = rmpv::decode::read_value(&mut rd).unwrap() else { panic!() };
+    assert_eq!(parts.len(), 2);
+    let rmpv::Value::Binary(ty) = &parts[0] else { panic!("type must be JSON bytes") };
+    assert_eq!(std::str::from_utf8(ty).unwrap(), r#"["list","string"]"#);
+    assert_eq!(msgpack::decode(&Type::Dynamic, &bytes).unwrap(), v);
+}
+
+#[test]
+fn stored_json_state_ignores_removed_attributes() {
+    let ty = Type::object([("weight", Type::Number), ("id", Type::String), ("new", Type::Bool)]);
+    let v = json::decode(&ty, br#"{"weight": 50, "id": "x", "removed_long_ago": true}"#).unwrap();
+    assert_eq!(v.get("weight"), &Value::int(50));
+    assert_eq!(v.get("new"), &Value::Null);
+    assert!(matches!(v, Value::Object(ref m) if m.len() == 3));
+}
