@@ -25,7 +25,7 @@ pub struct ShardData {
 pub struct ShardProvider;
 
 pub fn resources() -> Vec<Arc<dyn Resource<ShardData>>> {
-    vec![]
+    vec![Arc::new(crate::resources::weight::WeightResource::default())]
 }
 
 pub fn data_sources() -> Vec<Arc<dyn DataSource<ShardData>>> {

@@ -93,32 +93,34 @@ pub fn find_forward(actions: &[Action], owner: &ActionOwner) -> Result<Forward, 
     Ok(Forward { index: *index, target_groups, stickiness })
 }
 
-/// Reads the owner's current actions (one Describe call).
-pub async fn read_actions(aws: &AwsClients, owner: &ActionOwner) -> Result<Vec<Action>, Diagnostics> {
+/// Reads the owner's current actions (one Describe call); `None` when the listener or rule
+/// does not exist (any more).
+pub async fn find_actions(aws: &AwsClients, owner: &ActionOwner) -> Result<Option<Vec<Action>>, Diagnostics> {
     let client = aws.elbv2().await?;
     let endpoint = aws.elbv2_endpoint();
     match owner {
         ActionOwner::Listener(arn) => {
-            let out = client
-                .describe_listeners()
-                .listener_arns(arn)
-                .send()
-                .await
-                .map_err(|e| api_error("DescribeListeners", &owner.describe(), &endpoint, &e))?;
-            let listener = out.listeners().first().ok_or_else(|| not_found(owner))?;
-            Ok(listener.default_actions().to_vec())
+            tracing::debug!(aws_call = "DescribeListeners", listener = %arn);
+            match client.describe_listeners().listener_arns(arn).send().await {
+                Ok(out) => Ok(out.listeners().first().map(|l| l.default_actions().to_vec())),
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_listener_not_found_exception()) => Ok(None),
+                Err(e) => Err(api_error("DescribeListeners", &owner.describe(), &endpoint, &e)),
+            }
         }
         ActionOwner::Rule(arn) => {
-            let out = client
-                .describe_rules()
-                .rule_arns(arn)
-                .send()
-                .await
-                .map_err(|e| api_error("DescribeRules", &owner.describe(), &endpoint, &e))?;
-            let rule = out.rules().first().ok_or_else(|| not_found(owner))?;
-            Ok(rule.actions().to_vec())
+            tracing::debug!(aws_call = "DescribeRules", rule = %arn);
+            match client.describe_rules().rule_arns(arn).send().await {
+                Ok(out) => Ok(out.rules().first().map(|r| r.actions().to_vec())),
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_rule_not_found_exception()) => Ok(None),
+                Err(e) => Err(api_error("DescribeRules", &owner.describe(), &endpoint, &e)),
+            }
         }
     }
+}
+
+/// Like [`find_actions`], but a missing owner is an error.
+pub async fn read_actions(aws: &AwsClients, owner: &ActionOwner) -> Result<Vec<Action>, Diagnostics> {
+    find_actions(aws, owner).await?.ok_or_else(|| not_found(owner))
 }
 
 fn not_found(owner: &ActionOwner) -> Diagnostics {
@@ -202,5 +204,303 @@ mod tests {
         let a = Action::builder().r#type(ActionTypeEnum::Forward).target_group_arn("tg").build();
         let f = find_forward(&[a], &owner()).unwrap();
         assert_eq!(f.target_groups, vec![WeightedTargetGroup { arn: "tg".into(), weight: 1 }]);
+    }
+}
+
+/// A change to one target group's entry in a forward action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryChange {
+    /// Set the weight, adding the target group at the end if absent.
+    Set(i32),
+    /// Take the target group out of the action.
+    Remove,
+}
+
+/// ALB's limit on target groups in one forward action.
+pub const MAX_TARGET_GROUPS_PER_FORWARD: usize = 5;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EditError {
+    #[error(
+        "the forward action of {owner} already has {MAX_TARGET_GROUPS_PER_FORWARD} target groups, ALB's limit for one action; \
+         put further shards behind a listener rule of their own, or split cells across load balancers with Route 53 weighted records"
+    )]
+    TooManyTargetGroups { owner: String },
+    #[error(
+        "{target_group} is the only target group of the forward action of {owner}; an action needs at least one, \
+         so it cannot be removed (use on_destroy = \"zero\" or \"retain\")"
+    )]
+    LastTargetGroup { owner: String, target_group: String },
+    #[error(
+        "this change leaves every target group of {owner} at weight 0, so the listener would serve no traffic; \
+         raise another shard's weight first, or set allow_total_outage = true if an outage is intended"
+    )]
+    TotalOutage { owner: String },
+}
+
+/// The target-group list after `change`, keeping every other entry, its weight and its order.
+/// `allow_total_outage = false` refuses a result where every weight is 0.
+pub fn edit_entries(
+    current: &[WeightedTargetGroup],
+    target_group: &str,
+    change: EntryChange,
+    allow_total_outage: bool,
+    owner: &str,
+) -> Result<Vec<WeightedTargetGroup>, EditError> {
+    let mut next: Vec<WeightedTargetGroup> = current.to_vec();
+    let position = next.iter().position(|t| t.arn == target_group);
+    match (change, position) {
+        (EntryChange::Set(w), Some(i)) => next[i].weight = w,
+        (EntryChange::Set(w), None) => {
+            if next.len() >= MAX_TARGET_GROUPS_PER_FORWARD {
+                return Err(EditError::TooManyTargetGroups { owner: owner.to_string() });
+            }
+            next.push(WeightedTargetGroup { arn: target_group.to_string(), weight: w });
+        }
+        (EntryChange::Remove, Some(i)) => {
+            if next.len() == 1 {
+                return Err(EditError::LastTargetGroup {
+                    owner: owner.to_string(),
+                    target_group: target_group.to_string(),
+                });
+            }
+            next.remove(i);
+        }
+        (EntryChange::Remove, None) => {}
+    }
+    if !allow_total_outage && next != current && next.iter().all(|t| t.weight == 0) {
+        return Err(EditError::TotalOutage { owner: owner.to_string() });
+    }
+    Ok(next)
+}
+
+/// The actions with the forward action's target groups replaced; everything else (other
+/// actions, order, stickiness) kept. Also makes the list valid to send back to ELBv2.
+pub fn with_target_groups(
+    actions: &[Action],
+    forward_index: usize,
+    target_groups: &[WeightedTargetGroup],
+) -> Vec<Action> {
+    use aws_sdk_elasticloadbalancingv2::types::{ForwardActionConfig, TargetGroupTuple};
+    actions
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let mut a = a.clone();
+            if i == forward_index {
+                let stickiness = a.forward_config.as_ref().and_then(|f| f.target_group_stickiness_config.clone());
+                let tuples = target_groups
+                    .iter()
+                    .map(|t| TargetGroupTuple::builder().target_group_arn(&t.arn).weight(t.weight).build())
+                    .collect();
+                a.forward_config = Some(
+                    ForwardActionConfig::builder()
+                        .set_target_groups(Some(tuples))
+                        .set_target_group_stickiness_config(stickiness)
+                        .build(),
+                );
+                // ELBv2 rejects TargetGroupArn beside a multi-group ForwardConfig.
+                a.target_group_arn = None;
+            }
+            // Describe never returns the OIDC client secret; ask ELBv2 to keep the stored one.
+            if let Some(oidc) = a.authenticate_oidc_config.as_mut()
+                && oidc.client_secret.is_none()
+            {
+                oidc.use_existing_client_secret = Some(true);
+            }
+            a
+        })
+        .collect()
+}
+
+/// Replaces the owner's actions (one Modify call) and returns the actions ELBv2 now holds,
+/// taken from the Modify response (the read-back).
+pub async fn write_actions(
+    aws: &AwsClients,
+    owner: &ActionOwner,
+    actions: Vec<Action>,
+) -> Result<Vec<Action>, Diagnostics> {
+    let client = aws.elbv2().await?;
+    let endpoint = aws.elbv2_endpoint();
+    match owner {
+        ActionOwner::Listener(arn) => {
+            tracing::debug!(aws_call = "ModifyListener", listener = %arn);
+            let out = client
+                .modify_listener()
+                .listener_arn(arn)
+                .set_default_actions(Some(actions))
+                .send()
+                .await
+                .map_err(|e| api_error("ModifyListener", &owner.describe(), &endpoint, &e))?;
+            Ok(out.listeners().first().map(|l| l.default_actions().to_vec()).unwrap_or_default())
+        }
+        ActionOwner::Rule(arn) => {
+            tracing::debug!(aws_call = "ModifyRule", rule = %arn);
+            let out = client
+                .modify_rule()
+                .rule_arn(arn)
+                .set_actions(Some(actions))
+                .send()
+                .await
+                .map_err(|e| api_error("ModifyRule", &owner.describe(), &endpoint, &e))?;
+            Ok(out.rules().first().map(|r| r.actions().to_vec()).unwrap_or_default())
+        }
+    }
+}
+
+/// What a target group and the listener's load balancer are, for compatibility checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    pub vpc_id: Option<String>,
+    /// `application`, `network`, `gateway`.
+    pub lb_type: Option<String>,
+    /// Target group protocol (HTTP, HTTPS, TCP, …); None for Lambda target groups.
+    pub protocol: Option<String>,
+}
+
+/// The listener's load balancer placement and the target group's (three Describe calls).
+pub async fn placements(
+    aws: &AwsClients,
+    listener_arn: &str,
+    target_group_arn: &str,
+) -> Result<(Placement, Placement), Diagnostics> {
+    let client = aws.elbv2().await?;
+    let endpoint = aws.elbv2_endpoint();
+    let listener = format!("listener {listener_arn}");
+    tracing::debug!(aws_call = "DescribeListeners", %listener_arn);
+    let l = client
+        .describe_listeners()
+        .listener_arns(listener_arn)
+        .send()
+        .await
+        .map_err(|e| api_error("DescribeListeners", &listener, &endpoint, &e))?;
+    let lb_arn = l.listeners().first().and_then(|l| l.load_balancer_arn()).unwrap_or_default().to_string();
+    tracing::debug!(aws_call = "DescribeLoadBalancers", %lb_arn);
+    let lb = client
+        .describe_load_balancers()
+        .load_balancer_arns(&lb_arn)
+        .send()
+        .await
+        .map_err(|e| api_error("DescribeLoadBalancers", &format!("load balancer {lb_arn}"), &endpoint, &e))?;
+    let lb = lb.load_balancers().first();
+    tracing::debug!(aws_call = "DescribeTargetGroups", %target_group_arn);
+    let tg =
+        client.describe_target_groups().target_group_arns(target_group_arn).send().await.map_err(|e| {
+            api_error("DescribeTargetGroups", &format!("target group {target_group_arn}"), &endpoint, &e)
+        })?;
+    let tg = tg.target_groups().first();
+    Ok((
+        Placement {
+            vpc_id: lb.and_then(|l| l.vpc_id()).map(str::to_string),
+            lb_type: lb.and_then(|l| l.r#type()).map(|t| t.as_str().to_string()),
+            protocol: None,
+        },
+        Placement {
+            vpc_id: tg.and_then(|t| t.vpc_id()).map(str::to_string),
+            lb_type: None,
+            protocol: tg.and_then(|t| t.protocol()).map(|p| p.as_str().to_string()),
+        },
+    ))
+}
+
+/// Why a target group cannot join the listener's forward action, if it cannot.
+pub fn placement_mismatch(lb: &Placement, tg: &Placement) -> Option<String> {
+    if let (Some(a), Some(b)) = (&lb.vpc_id, &tg.vpc_id)
+        && a != b
+    {
+        return Some(format!("the target group is in {b} but the listener's load balancer is in {a}"));
+    }
+    let alb = lb.lb_type.as_deref().is_none_or(|t| t == "application");
+    match tg.protocol.as_deref() {
+        Some(p) if alb && !matches!(p, "HTTP" | "HTTPS") => Some(format!(
+            "the target group uses {p}, which only a network or gateway load balancer can forward to; an application load balancer needs HTTP or HTTPS"
+        )),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod edit_tests {
+    use super::*;
+
+    fn tgs(pairs: &[(&str, i32)]) -> Vec<WeightedTargetGroup> {
+        pairs.iter().map(|(a, w)| WeightedTargetGroup { arn: a.to_string(), weight: *w }).collect()
+    }
+
+    #[test]
+    fn set_changes_only_this_entry_and_keeps_order() {
+        let next =
+            edit_entries(&tgs(&[("a", 10), ("b", 20), ("c", 30)]), "b", EntryChange::Set(0), false, "l").unwrap();
+        assert_eq!(next, tgs(&[("a", 10), ("b", 0), ("c", 30)]));
+        let added = edit_entries(&tgs(&[("a", 10)]), "z", EntryChange::Set(5), false, "l").unwrap();
+        assert_eq!(added, tgs(&[("a", 10), ("z", 5)]));
+    }
+
+    #[test]
+    fn limits_and_guards() {
+        let five = tgs(&[("a", 1), ("b", 1), ("c", 1), ("d", 1), ("e", 1)]);
+        assert!(matches!(
+            edit_entries(&five, "f", EntryChange::Set(1), false, "l"),
+            Err(EditError::TooManyTargetGroups { .. })
+        ));
+        assert!(matches!(
+            edit_entries(&tgs(&[("a", 5)]), "a", EntryChange::Remove, true, "l"),
+            Err(EditError::LastTargetGroup { .. })
+        ));
+        assert!(matches!(
+            edit_entries(&tgs(&[("a", 5), ("b", 0)]), "a", EntryChange::Set(0), false, "l"),
+            Err(EditError::TotalOutage { .. })
+        ));
+        assert!(edit_entries(&tgs(&[("a", 5), ("b", 0)]), "a", EntryChange::Set(0), true, "l").is_ok());
+        assert!(matches!(
+            edit_entries(&tgs(&[("a", 5), ("b", 0)]), "a", EntryChange::Remove, false, "l"),
+            Err(EditError::TotalOutage { .. })
+        ));
+        // Removing what is absent is a no-op, even on an all-zero action.
+        assert_eq!(edit_entries(&tgs(&[("a", 0)]), "x", EntryChange::Remove, false, "l").unwrap(), tgs(&[("a", 0)]));
+    }
+
+    #[test]
+    fn rewriting_keeps_other_actions_and_stickiness() {
+        use aws_sdk_elasticloadbalancingv2::types::{
+            AuthenticateOidcActionConfig, ForwardActionConfig, TargetGroupStickinessConfig, TargetGroupTuple,
+        };
+        let oidc = Action::builder()
+            .r#type(ActionTypeEnum::AuthenticateOidc)
+            .order(1)
+            .authenticate_oidc_config(AuthenticateOidcActionConfig::builder().client_id("c").build())
+            .build();
+        let fwd = Action::builder()
+            .r#type(ActionTypeEnum::Forward)
+            .order(2)
+            .target_group_arn("a")
+            .forward_config(
+                ForwardActionConfig::builder()
+                    .target_groups(TargetGroupTuple::builder().target_group_arn("a").weight(1).build())
+                    .target_group_stickiness_config(
+                        TargetGroupStickinessConfig::builder().enabled(true).duration_seconds(9).build(),
+                    )
+                    .build(),
+            )
+            .build();
+        let out = with_target_groups(&[oidc, fwd], 1, &tgs(&[("a", 1), ("b", 2)]));
+        assert_eq!(out[0].r#type(), Some(&ActionTypeEnum::AuthenticateOidc));
+        assert_eq!(out[0].authenticate_oidc_config().unwrap().use_existing_client_secret(), Some(true));
+        assert_eq!(out[1].target_group_arn(), None);
+        assert_eq!(out[1].order(), Some(2));
+        let f = find_forward(&out, &ActionOwner::Listener("l".into())).unwrap();
+        assert_eq!(f.target_groups, tgs(&[("a", 1), ("b", 2)]));
+        assert_eq!(f.stickiness, Some(Stickiness { enabled: true, duration_seconds: Some(9) }));
+    }
+
+    #[test]
+    fn placement_checks() {
+        let alb = Placement { vpc_id: Some("vpc-1".into()), lb_type: Some("application".into()), protocol: None };
+        let ok = Placement { vpc_id: Some("vpc-1".into()), lb_type: None, protocol: Some("HTTP".into()) };
+        assert_eq!(placement_mismatch(&alb, &ok), None);
+        let other_vpc = Placement { vpc_id: Some("vpc-2".into()), ..ok.clone() };
+        assert!(placement_mismatch(&alb, &other_vpc).unwrap().contains("vpc-2"));
+        let tcp = Placement { protocol: Some("TCP".into()), ..ok };
+        assert!(placement_mismatch(&alb, &tcp).unwrap().contains("TCP"));
     }
 }

@@ -5,3 +5,4 @@ pub mod arn;
 pub mod aws;
 pub mod elbv2;
 pub mod kube;
+pub mod listener_lock;

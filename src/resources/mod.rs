@@ -1,1 +1,3 @@
 //! Managed resource types, one file each.
+
+pub mod weight;
