@@ -111,6 +111,15 @@ impl Run {
     pub fn text(&self) -> String {
         format!("{}\n{}", self.stdout, self.stderr)
     }
+
+    /// Output with Terraform's diagnostic frame (│) and line wrapping undone, for matching.
+    pub fn flat(&self) -> String {
+        flatten(&self.text())
+    }
+}
+
+pub fn flatten(text: &str) -> String {
+    text.replace(['│', '╷', '╵'], " ").split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 impl Workspace {
@@ -230,11 +239,34 @@ impl Workspace {
     pub fn fails(&self, args: &[&str], needles: &[&str]) -> Run {
         let r = self.run(args);
         assert_ne!(r.code, 0, "terraform {args:?} should have failed:\n{}", r.text());
-        let text = r.text();
+        let text = r.flat();
         for n in needles {
-            assert!(text.contains(n), "output of {args:?} lacks {n:?}:\n{text}");
+            assert!(text.contains(n), "output of {args:?} lacks {n:?}:\n{}", r.text());
         }
         r
+    }
+
+    /// The attributes each planned resource change alters: (address, [attribute names]).
+    pub fn planned_changes(&self) -> Vec<(String, Vec<String>)> {
+        self.ok(&["plan", "-no-color", "-input=false", "-out=tfplan"]);
+        let r = self.ok(&["show", "-json", "-no-color", "tfplan"]);
+        let plan: Json = serde_json::from_str(&r.stdout).expect("plan JSON");
+        plan["resource_changes"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|c| c["change"]["actions"] != serde_json::json!(["no-op"]))
+            .map(|c| {
+                let before = c["change"]["before"].as_object().cloned().unwrap_or_default();
+                let after = c["change"]["after"].as_object().cloned().unwrap_or_default();
+                let mut keys: Vec<String> =
+                    before.keys().chain(after.keys()).filter(|k| before.get(*k) != after.get(*k)).cloned().collect();
+                keys.sort();
+                keys.dedup();
+                (c["address"].as_str().unwrap_or_default().to_string(), keys)
+            })
+            .collect()
     }
 
     pub fn destroy(&self) {

@@ -1,0 +1,423 @@
+//! `shard_weight` against moto with the real Terraform CLI: ownership across directories,
+//! racing applies, the lock, drift, import, health gate, outage guard, ramps, rules, destroy
+//! modes and the bad-input matrix.
+
+mod support;
+use serde_json::Value as Json;
+use support::{Moto, Workspace};
+
+struct Ingress {
+    listener: String,
+    rule: Option<String>,
+    tgs: Vec<String>,
+    vpc: String,
+}
+
+fn ingress(moto: &Moto, opts: &[&str]) -> Ingress {
+    let mut args = vec!["topology"];
+    args.extend_from_slice(opts);
+    let t = moto.fixture(&args);
+    Ingress {
+        listener: t["listener"].as_str().unwrap().into(),
+        rule: t["rule"].as_str().map(str::to_string),
+        tgs: serde_json::from_value(t["target_groups"].clone()).unwrap(),
+        vpc: t["vpc"].as_str().unwrap().into(),
+    }
+}
+
+/// (target group, weight) of the forward action of a listener or rule, in order.
+fn weights(moto: &Moto, owner: &str) -> Vec<(String, i64)> {
+    let actions = moto.fixture(&["actions", owner]);
+    let fwd = actions.as_array().unwrap().iter().find(|a| a["Type"] == "forward").expect("forward action").clone();
+    fwd["ForwardConfig"]["TargetGroups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["TargetGroupArn"].as_str().unwrap().to_string(), t["Weight"].as_i64().unwrap()))
+        .collect()
+}
+
+fn weight_of(moto: &Moto, owner: &str, tg: &str) -> Option<i64> {
+    weights(moto, owner).into_iter().find(|(a, _)| a == tg).map(|(_, w)| w)
+}
+
+fn no_lock_left(moto: &Moto, listener: &str) {
+    let rules = moto.fixture(&["rules", listener]);
+    assert!(
+        !rules.as_array().unwrap().iter().any(|r| r["Priority"] == "50000"),
+        "a lock rule was left behind: {rules:#}"
+    );
+}
+
+fn shard(listener: &str, tg: &str, weight: i64, extra: &str) -> String {
+    format!(
+        "resource \"shard_weight\" \"this\" {{\n  listener_arn     = \"{listener}\"\n  target_group_arn = \"{tg}\"\n  weight           = {weight}\n{extra}\n}}\n"
+    )
+}
+
+const NO_GATE: &str = "  min_healthy_targets = 0";
+
+#[test]
+fn each_shard_directory_owns_only_its_entry() {
+    let moto = Moto::start();
+    let ing = ingress(&moto, &["weights=50,50,50", "stickiness=300"]);
+    let before_sticky =
+        moto.fixture(&["actions", &ing.listener])[0]["ForwardConfig"]["TargetGroupStickinessConfig"].clone();
+    let a = Workspace::new(&moto);
+    let b = Workspace::new(&moto);
+    a.write(&moto, &shard(&ing.listener, &ing.tgs[0], 10, NO_GATE));
+    b.write(&moto, &shard(&ing.listener, &ing.tgs[1], 20, NO_GATE));
+    a.init();
+    b.init();
+    a.apply();
+    b.apply();
+    let expect = |w0, w1| vec![(ing.tgs[0].clone(), w0), (ing.tgs[1].clone(), w1), (ing.tgs[2].clone(), 50)];
+    assert_eq!(weights(&moto, &ing.listener), expect(10, 20));
+
+    a.write(&moto, &shard(&ing.listener, &ing.tgs[0], 35, NO_GATE));
+    a.apply();
+    assert_eq!(weights(&moto, &ing.listener), expect(35, 20));
+    b.write(&moto, &shard(&ing.listener, &ing.tgs[1], 0, NO_GATE));
+    b.apply();
+    assert_eq!(weights(&moto, &ing.listener), expect(35, 0));
+    // A's plan is still empty: B's change is not A's business.
+    a.assert_plan_empty();
+
+    a.destroy(); // on_destroy = "remove"
+    assert_eq!(weights(&moto, &ing.listener), vec![(ing.tgs[1].clone(), 0), (ing.tgs[2].clone(), 50)]);
+    b.assert_plan_empty();
+    assert_eq!(
+        moto.fixture(&["actions", &ing.listener])[0]["ForwardConfig"]["TargetGroupStickinessConfig"],
+        before_sticky
+    );
+    no_lock_left(&moto, &ing.listener);
+}
+
+#[test]
+fn racing_applies_lose_no_update() {
+    let moto = Moto::start();
+    let ing = ingress(&moto, &["weights=1,1,1,1,1", "rule=1:1:1:1:1"]);
+    let rule = ing.rule.clone().unwrap();
+    // Ten shard directories: five on the default action, five on the rule, one listener lock.
+    let dirs: Vec<(Workspace, String, Option<String>)> = (0..10)
+        .map(|i| {
+            let ws = Workspace::new(&moto);
+            let owner = if i < 5 { None } else { Some(rule.clone()) };
+            ws.init();
+            (ws, ing.tgs[i % 5].clone(), owner)
+        })
+        .collect();
+    for round in 0..2 {
+        let weight_for = |i: usize| (round * 100 + i * 7 + 3) as i64;
+        for (i, (ws, tg, owner)) in dirs.iter().enumerate() {
+            let extra = match owner {
+                Some(r) => format!("{NO_GATE}\n  rule_arn = \"{r}\""),
+                None => NO_GATE.to_string(),
+            };
+            ws.write(&moto, &shard(&ing.listener, tg, weight_for(i), &extra));
+        }
+        let children: Vec<_> = dirs
+            .iter()
+            .map(|(ws, _, _)| {
+                ws.command(&["apply", "-auto-approve", "-no-color", "-input=false"])
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for (child, (ws, _, _)) in children.into_iter().zip(&dirs) {
+            let out = child.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "racing apply failed in {}:\n{}\n{}",
+                ws.dir.display(),
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let default: Vec<i64> = weights(&moto, &ing.listener).iter().map(|t| t.1).collect();
+        let on_rule: Vec<i64> = weights(&moto, &rule).iter().map(|t| t.1).collect();
+        assert_eq!(
+            default,
+            (0..5).map(weight_for).collect::<Vec<_>>(),
+            "round {round}: lost update on the default action"
+        );
+        assert_eq!(on_rule, (5..10).map(weight_for).collect::<Vec<_>>(), "round {round}: lost update on the rule");
+        no_lock_left(&moto, &ing.listener);
+    }
+    for (ws, _, _) in &dirs {
+        ws.assert_plan_empty();
+    }
+}
+
+#[test]
+fn a_crashed_holders_lock_is_broken_after_its_ttl() {
+    let moto = Moto::start();
+    let ing = ingress(&moto, &["weights=5,5"]);
+    let ws = Workspace::new(&moto);
+    ws.init();
+    // Expired already: broken at once.
+    moto.fixture(&["stale-lock", &ing.listener, "-30"]);
+    ws.write(&moto, &shard(&ing.listener, &ing.tgs[0], 11, NO_GATE));
+    ws.apply();
+    assert_eq!(weight_of(&moto, &ing.listener, &ing.tgs[0]), Some(11));
+    no_lock_left(&moto, &ing.listener);
+    // Still valid for 4 more seconds: the apply waits it out, then breaks it.
+    moto.fixture(&["stale-lock", &ing.listener, "4"]);
+    ws.write(&moto, &shard(&ing.listener, &ing.tgs[0], 12, NO_GATE));
+    let started = std::time::Instant::now();
+    ws.apply();
+    assert!(started.elapsed() >= std::time::Duration::from_secs(3), "the live lock was not respected");
+    assert_eq!(weight_of(&moto, &ing.listener, &ing.tgs[0]), Some(12));
+    no_lock_left(&moto, &ing.listener);
+    // A foreign rule at the reserved priority is reported, and nothing is written.
+    moto.fixture(&["foreign-rule", &ing.listener, "50000"]);
+    ws.write(&moto, &shard(&ing.listener, &ing.tgs[0], 13, NO_GATE));
+    ws.fails(&["apply", "-auto-approve", "-no-color"], &["priority reserved by shard_weight", "50000"]);
+    assert_eq!(weight_of(&moto, &ing.listener, &ing.tgs[0]), Some(12));
+}
+
+#[test]
+fn drift_is_a_diff_on_weight_only_and_apply_repairs_it() {
+    let moto = Moto::start();
+    let ing = ingress(&moto, &["weights=5,5"]);
+    let ws = Workspace::new(&moto);
+    ws.write(&moto, &shard(&ing.listener, &ing.tgs[0], 40, NO_GATE));
+    ws.init();
+    ws.apply();
+    moto.fixture(&["set-weights", &ing.listener, &format!("{}=7", ing.tgs[0]), &format!("{}=5", ing.tgs[1])]);
+    let plan = ws.plan();
+    assert_eq!(plan.code, 2, "drift must show as a change:\n{}", plan.text());
+    assert!(plan.stdout.contains("~ weight") && plan.stdout.contains("7 -> 40"), "{}", plan.stdout);
+    assert_eq!(ws.planned_changes(), vec![("shard_weight.this".to_string(), vec!["weight".to_string()])]);
+    ws.apply();
+    assert_eq!(weights(&moto, &ing.listener), vec![(ing.tgs[0].clone(), 40), (ing.tgs[1].clone(), 5)]);
+    // Removed out of band: the next plan recreates it.
+    moto.fixture(&["set-weights", &ing.listener, &format!("{}=5", ing.tgs[1])]);
+    let plan = ws.plan();
+    assert_eq!(plan.code, 2);
+    assert!(plan.stdout.contains("will be created"), "{}", plan.stdout);
+    ws.apply();
+    assert_eq!(weight_of(&moto, &ing.listener, &ing.tgs[0]), Some(40));
+}
+
+#[test]
+fn import_round_trips_by_command_and_by_block() {
+    let moto = Moto::start();
+    let ing = ingress(&moto, &["weights=30,70"]);
+    let id = format!("{},{}", ing.listener, ing.tgs[1]);
+    let ws = Workspace::new(&moto);
+    ws.write(&moto, &shard(&ing.listener, &ing.tgs[1], 70, ""));
+    ws.init();
+    ws.ok(&["import", "-no-color", "shard_weight.this", &id]);
+    ws.assert_plan_empty();
+    assert_eq!(ws.state_of("shard_weight.this")["id"], id.as_str());
+
+    let block = Workspace::new(&moto);
+    block.write(
+        &moto,
+        &format!(
+            "import {{\n  to = shard_weight.this\n  id = \"{id}\"\n}}\n{}",
+            shard(&ing.listener, &ing.tgs[1], 70, "")
+        ),
+    );
+    block.init();
+    let r = block.apply();
+    assert!(r.stdout.contains("1 imported"), "{}", r.stdout);
+
+    // A target group that is not in the action cannot be imported.
+    let stray = moto.fixture(&["target-group", &format!("vpc={}", ing.vpc)]);
+    let bad = Workspace::new(&moto);
+    let stray_tg = stray["arn"].as_str().unwrap();
+    bad.write(&moto, &shard(&ing.listener, stray_tg, 1, ""));
+    bad.init();
+    bad.fails(
+        &["import", "-no-color", "shard_weight.this", &format!("{},{stray_tg}", ing.listener)],
+        &["target group not in the action", stray_tg],
+    );
+}
+
+#[test]
+fn health_gate_waits_then_fails_and_passes_once_targets_are_healthy() {
+    let moto = Moto::start();
+    let ing = ingress(&moto, &["weights=50", "groups=2"]);
+    let ws = Workspace::new(&moto);
+    ws.write(&moto, &shard(&ing.listener, &ing.tgs[1], 20, "  timeouts {\n    create = \"3s\"\n  }"));
+    ws.init();
+    let started = std::time::Instant::now();
+    ws.fails(
+        &["apply", "-auto-approve", "-no-color"],
+        &["Target group not healthy", "0 healthy target(s)", "needs 1", "min_healthy_targets"],
+    );
+    assert!(started.elapsed() >= std::time::Duration::from_secs(3), "did not wait for the timeout");
+    assert_eq!(weight_of(&moto, &ing.listener, &ing.tgs[1]), None, "nothing written while unhealthy");
+    assert!(ws.show()["values"]["root_module"]["resources"].is_null(), "a failed create leaves no state");
+    moto.fixture(&["register", &ing.tgs[1], "1"]);
+    ws.apply();
+    assert_eq!(weight_of(&moto, &ing.listener, &ing.tgs[1]), Some(20));
+}
+
+#[test]
+fn the_outage_guard_refuses_all_zero_before_writing() {
+    let moto = Moto::start();
+    let ing = ingress(&moto, &["weights=50,0"]);
+    let ws = Workspace::new(&moto);
+    ws.write(&moto, &shard(&ing.listener, &ing.tgs[0], 50, NO_GATE));
+    ws.init();
+    ws.apply();
+    ws.write(&moto, &shard(&ing.listener, &ing.tgs[0], 0, NO_GATE));
+    ws.fails(
+        &["plan", "-no-color"],
+        &["Change refused", "every target group", "weight 0", "allow_total_outage", "weight"],
+    );
+    assert_eq!(weight_of(&moto, &ing.listener, &ing.tgs[0]), Some(50));
+    ws.write(&moto, &shard(&ing.listener, &ing.tgs[0], 0, &format!("{NO_GATE}\n  allow_total_outage = true")));
+    ws.apply();
+    assert_eq!(weight_of(&moto, &ing.listener, &ing.tgs[0]), Some(0));
+}
+
+#[test]
+fn ramp_moves_in_steps_and_drain_delay_waits() {
+    let moto = Moto::start();
+    let ing = ingress(&moto, &["weights=5,5"]);
+    moto.fixture(&["register", &ing.tgs[0], "1"]);
+    let ws = Workspace::new(&moto);
+    ws.write(&moto, &shard(&ing.listener, &ing.tgs[0], 10, ""));
+    ws.init();
+    ws.apply();
+    ws.write(&moto, &shard(&ing.listener, &ing.tgs[0], 40, "  ramp {\n    step = 10\n    interval = \"1s\"\n  }"));
+    let log_before = support::read(&ws.path("terraform.log")).matches("forward action updated").count();
+    let started = std::time::Instant::now();
+    ws.apply();
+    let steps = support::read(&ws.path("terraform.log")).matches("forward action updated").count() - log_before;
+    assert_eq!(steps, 3, "10 → 20 → 30 → 40 is three writes");
+    assert!(started.elapsed() >= std::time::Duration::from_secs(2), "two intervals between three steps");
+    assert_eq!(weight_of(&moto, &ing.listener, &ing.tgs[0]), Some(40));
+
+    ws.write(&moto, &shard(&ing.listener, &ing.tgs[0], 0, "  drain_delay = \"3s\""));
+    let started = std::time::Instant::now();
+    ws.apply();
+    assert!(started.elapsed() >= std::time::Duration::from_secs(3), "drain delay not honoured");
+    assert_eq!(weight_of(&moto, &ing.listener, &ing.tgs[0]), Some(0));
+}
+
+#[test]
+fn a_failed_ramp_check_rolls_back_to_where_it_started() {
+    let moto = Moto::start();
+    let ing = ingress(&moto, &["weights=5,5"]);
+    moto.fixture(&["register", &ing.tgs[0], "1"]);
+    let ws = Workspace::new(&moto);
+    ws.write(&moto, &shard(&ing.listener, &ing.tgs[0], 10, ""));
+    ws.init();
+    ws.apply();
+    ws.write(&moto, &shard(&ing.listener, &ing.tgs[0], 60, "  ramp {\n    step = 10\n    interval = \"2s\"\n  }"));
+    let child = ws
+        .command(&["apply", "-auto-approve", "-no-color"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The first step (20) happens at once; take the targets away during the first interval.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while weight_of(&moto, &ing.listener, &ing.tgs[0]) != Some(20) {
+        assert!(std::time::Instant::now() < deadline, "the ramp never started");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    moto.fixture(&["deregister", &ing.tgs[0]]);
+    let out = child.wait_with_output().unwrap();
+    let text =
+        support::flatten(&format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)));
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("Ramp stopped and rolled back") && text.contains("back to 10"), "{text}");
+    assert!(text.contains("0 healthy target(s)"), "{text}");
+    assert_eq!(weight_of(&moto, &ing.listener, &ing.tgs[0]), Some(10));
+    assert_eq!(ws.state_of("shard_weight.this")["weight"], 10, "state records the restored weight");
+    no_lock_left(&moto, &ing.listener);
+}
+
+#[test]
+fn a_rule_action_instead_of_the_default_action() {
+    let moto = Moto::start();
+    let ing = ingress(&moto, &["weights=5,5", "rule=1:2"]);
+    let rule = ing.rule.clone().unwrap();
+    let default_before = moto.fixture(&["actions", &ing.listener]);
+    let ws = Workspace::new(&moto);
+    ws.write(&moto, &shard(&ing.listener, &ing.tgs[1], 99, &format!("{NO_GATE}\n  rule_arn = \"{rule}\"")));
+    ws.init();
+    ws.apply();
+    assert_eq!(weights(&moto, &rule), vec![(ing.tgs[0].clone(), 1), (ing.tgs[1].clone(), 99)]);
+    assert_eq!(moto.fixture(&["actions", &ing.listener]), default_before, "default action untouched");
+    assert_eq!(ws.state_of("shard_weight.this")["id"], format!("{rule},{}", ing.tgs[1]).as_str());
+    ws.destroy();
+    assert_eq!(weights(&moto, &rule), vec![(ing.tgs[0].clone(), 1)]);
+}
+
+#[test]
+fn on_destroy_remove_zero_and_retain() {
+    let moto = Moto::start();
+    let ing = ingress(&moto, &["weights=5,5,5,5"]);
+    for (i, mode) in ["remove", "zero", "retain"].iter().enumerate() {
+        let ws = Workspace::new(&moto);
+        ws.write(&moto, &shard(&ing.listener, &ing.tgs[i], 42, &format!("{NO_GATE}\n  on_destroy = \"{mode}\"")));
+        ws.init();
+        ws.apply();
+        assert_eq!(weight_of(&moto, &ing.listener, &ing.tgs[i]), Some(42));
+        ws.destroy();
+        let expected = match *mode {
+            "remove" => None,
+            "zero" => Some(0),
+            _ => Some(42),
+        };
+        assert_eq!(weight_of(&moto, &ing.listener, &ing.tgs[i]), expected, "on_destroy = {mode}");
+    }
+    assert_eq!(weight_of(&moto, &ing.listener, &ing.tgs[3]), Some(5), "bystander untouched");
+}
+
+#[test]
+fn bad_input_fails_at_plan_on_its_attribute_and_writes_nothing() {
+    let moto = Moto::start();
+    let ing = ingress(&moto, &["weights=1,1,1,1,1", "rule=1"]);
+    let other = ingress(&moto, &["weights=1", "rule=1"]);
+    let other_vpc_tg = moto.fixture(&["target-group"])["arn"].as_str().unwrap().to_string();
+    let tcp_tg = moto.fixture(&["target-group", &format!("vpc={}", ing.vpc), "protocol=TCP"])["arn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let sixth = moto.fixture(&["target-group", &format!("vpc={}", ing.vpc)])["arn"].as_str().unwrap().to_string();
+    let before = (moto.fixture(&["actions", &ing.listener]), moto.fixture(&["rules", &ing.listener]));
+    let l = ing.listener.as_str();
+    let tg = ing.tgs[0].as_str();
+    let cases: Vec<(String, Vec<&str>)> = vec![
+        (shard(l, tg, 1000, ""), vec!["Invalid value for weight", "between 0 and 999", "weight"]),
+        (shard(l, tg, -1, ""), vec!["Invalid value for weight", "between 0 and 999"]),
+        (
+            shard("arn:aws:elasticloadbalancing:us-east-1:1:loadbalancer/app/x/y", tg, 1, ""),
+            vec!["Invalid value for listener_arn", "not a listener ARN"],
+        ),
+        (shard(l, "tg-1", 1, ""), vec!["Invalid value for target_group_arn", "not a target group ARN"]),
+        (
+            shard(l, tg, 1, &format!("  rule_arn = \"{}\"", other.rule.as_ref().unwrap())),
+            vec!["Rule of another listener", "rule_arn"],
+        ),
+        (shard(l, &sixth, 1, NO_GATE), vec!["Change refused", "already has 5 target groups", "Route 53"]),
+        (shard(l, &other_vpc_tg, 1, NO_GATE), vec!["Target group cannot join this listener", "is in vpc-"]),
+        (shard(l, &tcp_tg, 1, NO_GATE), vec!["Target group cannot join this listener", "uses TCP"]),
+        (shard(l, tg, 1, "  drain_delay = \"soon\""), vec!["Invalid value for drain_delay", "not a duration"]),
+        (shard(l, tg, 1, "  on_destroy = \"delete\""), vec!["Invalid value for on_destroy", "remove, zero, retain"]),
+        (shard(l, tg, 1, "  ramp {\n    step = 0\n    interval = \"1s\"\n  }"), vec!["Invalid value for step"]),
+        (
+            format!("{}{}", shard(l, tg, 1, NO_GATE), shard(l, tg, 2, NO_GATE).replace("\"this\"", "\"again\"")),
+            vec!["Duplicate shard_weight", "also manages"],
+        ),
+    ];
+    let ws = Workspace::new(&moto);
+    ws.init();
+    for (hcl, needles) in &cases {
+        ws.write(&moto, hcl);
+        ws.fails(&["plan", "-no-color", "-input=false"], needles);
+    }
+    let after = (moto.fixture(&["actions", &ing.listener]), moto.fixture(&["rules", &ing.listener]));
+    assert_eq!(before, after, "a refused plan must not write anything");
+    let _: Json = after.0;
+}
