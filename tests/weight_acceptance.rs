@@ -292,6 +292,14 @@ fn ramp_moves_in_steps_and_drain_delay_waits() {
     ws.apply();
     let steps = support::read(&ws.path("terraform.log")).matches("forward action updated").count() - log_before;
     assert_eq!(steps, 3, "10 → 20 → 30 → 40 is three writes");
+    // go-plugin parsed our hclog JSON lines and logged them at their own level.
+    let log = support::read(&ws.path("terraform.log"));
+    assert!(
+        log.contains("[INFO]  provider.terraform-provider-shard: forward action updated"),
+        "provider lines not parsed"
+    );
+    assert!(log.contains("[DEBUG] provider.terraform-provider-shard: aws call: aws_call=ModifyListener"));
+    assert!(!log.contains("\"@level\""), "a provider log line was not valid hclog JSON");
     assert!(started.elapsed() >= std::time::Duration::from_secs(2), "two intervals between three steps");
     assert_eq!(weight_of(&moto, &ing.listener, &ing.tgs[0]), Some(40));
 
@@ -420,4 +428,39 @@ fn bad_input_fails_at_plan_on_its_attribute_and_writes_nothing() {
     let after = (moto.fixture(&["actions", &ing.listener]), moto.fixture(&["rules", &ing.listener]));
     assert_eq!(before, after, "a refused plan must not write anything");
     let _: Json = after.0;
+}
+
+#[test]
+fn ctrl_c_cancels_a_health_wait_and_writes_nothing() {
+    let moto = Moto::start();
+    let ing = ingress(&moto, &["weights=50", "groups=2"]);
+    let ws = Workspace::new(&moto);
+    ws.write(&moto, &shard(&ing.listener, &ing.tgs[1], 20, ""));
+    ws.init();
+    let child = ws
+        .command(&["apply", "-auto-approve", "-no-color"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the provider is polling target health, then press Ctrl-C.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !support::read(&ws.path("terraform.log")).contains("DescribeTargetHealth") {
+        assert!(std::time::Instant::now() < deadline, "the health wait never started");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let pressed = std::time::Instant::now();
+    let kill = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    let text =
+        support::flatten(&format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)));
+    assert!(!out.status.success());
+    assert!(
+        text.contains("Cancelled while waiting for healthy targets") && text.contains("the weight was not changed"),
+        "{text}"
+    );
+    assert!(pressed.elapsed() < std::time::Duration::from_secs(10), "Ctrl-C took {:?}", pressed.elapsed());
+    assert_eq!(weight_of(&moto, &ing.listener, &ing.tgs[1]), None);
+    no_lock_left(&moto, &ing.listener);
 }

@@ -100,7 +100,7 @@ pub async fn find_actions(aws: &AwsClients, owner: &ActionOwner) -> Result<Optio
     let endpoint = aws.elbv2_endpoint();
     match owner {
         ActionOwner::Listener(arn) => {
-            tracing::debug!(aws_call = "DescribeListeners", listener = %arn);
+            tracing::debug!(aws_call = "DescribeListeners", listener = %arn, "aws call");
             match client.describe_listeners().listener_arns(arn).send().await {
                 Ok(out) => Ok(out.listeners().first().map(|l| l.default_actions().to_vec())),
                 Err(e) if e.as_service_error().is_some_and(|s| s.is_listener_not_found_exception()) => Ok(None),
@@ -108,7 +108,7 @@ pub async fn find_actions(aws: &AwsClients, owner: &ActionOwner) -> Result<Optio
             }
         }
         ActionOwner::Rule(arn) => {
-            tracing::debug!(aws_call = "DescribeRules", rule = %arn);
+            tracing::debug!(aws_call = "DescribeRules", rule = %arn, "aws call");
             match client.describe_rules().rule_arns(arn).send().await {
                 Ok(out) => Ok(out.rules().first().map(|r| r.actions().to_vec())),
                 Err(e) if e.as_service_error().is_some_and(|s| s.is_rule_not_found_exception()) => Ok(None),
@@ -139,6 +139,7 @@ pub struct HealthCounts {
 
 pub async fn target_health(aws: &AwsClients, target_group_arn: &str) -> Result<HealthCounts, Diagnostics> {
     let client = aws.elbv2().await?;
+    tracing::debug!(aws_call = "DescribeTargetHealth", %target_group_arn, "aws call");
     let out = client.describe_target_health().target_group_arn(target_group_arn).send().await.map_err(|e| {
         api_error("DescribeTargetHealth", &format!("target group {target_group_arn}"), &aws.elbv2_endpoint(), &e)
     })?;
@@ -324,7 +325,7 @@ pub async fn write_actions(
     let endpoint = aws.elbv2_endpoint();
     match owner {
         ActionOwner::Listener(arn) => {
-            tracing::debug!(aws_call = "ModifyListener", listener = %arn);
+            tracing::debug!(aws_call = "ModifyListener", listener = %arn, "aws call");
             let out = client
                 .modify_listener()
                 .listener_arn(arn)
@@ -335,7 +336,7 @@ pub async fn write_actions(
             Ok(out.listeners().first().map(|l| l.default_actions().to_vec()).unwrap_or_default())
         }
         ActionOwner::Rule(arn) => {
-            tracing::debug!(aws_call = "ModifyRule", rule = %arn);
+            tracing::debug!(aws_call = "ModifyRule", rule = %arn, "aws call");
             let out = client
                 .modify_rule()
                 .rule_arn(arn)
@@ -367,7 +368,7 @@ pub async fn placements(
     let client = aws.elbv2().await?;
     let endpoint = aws.elbv2_endpoint();
     let listener = format!("listener {listener_arn}");
-    tracing::debug!(aws_call = "DescribeListeners", %listener_arn);
+    tracing::debug!(aws_call = "DescribeListeners", %listener_arn, "aws call");
     let l = client
         .describe_listeners()
         .listener_arns(listener_arn)
@@ -375,7 +376,7 @@ pub async fn placements(
         .await
         .map_err(|e| api_error("DescribeListeners", &listener, &endpoint, &e))?;
     let lb_arn = l.listeners().first().and_then(|l| l.load_balancer_arn()).unwrap_or_default().to_string();
-    tracing::debug!(aws_call = "DescribeLoadBalancers", %lb_arn);
+    tracing::debug!(aws_call = "DescribeLoadBalancers", %lb_arn, "aws call");
     let lb = client
         .describe_load_balancers()
         .load_balancer_arns(&lb_arn)
@@ -383,7 +384,7 @@ pub async fn placements(
         .await
         .map_err(|e| api_error("DescribeLoadBalancers", &format!("load balancer {lb_arn}"), &endpoint, &e))?;
     let lb = lb.load_balancers().first();
-    tracing::debug!(aws_call = "DescribeTargetGroups", %target_group_arn);
+    tracing::debug!(aws_call = "DescribeTargetGroups", %target_group_arn, "aws call");
     let tg =
         client.describe_target_groups().target_group_arns(target_group_arn).send().await.map_err(|e| {
             api_error("DescribeTargetGroups", &format!("target group {target_group_arn}"), &endpoint, &e)

@@ -85,7 +85,7 @@ impl ListenerLock {
                 expires_unix: now_unix() + LOCK_TTL.as_secs(),
                 holder: holder_name(),
             };
-            tracing::debug!(aws_call = "CreateRule", purpose = "lock", %listener_arn, owner = %info.owner);
+            tracing::debug!(aws_call = "CreateRule", purpose = "lock", %listener_arn, owner = %info.owner, "aws call");
             let attempt = client
                 .create_rule()
                 .listener_arn(listener_arn)
@@ -156,7 +156,7 @@ impl ListenerLock {
     async fn break_if_stale(aws: &AwsClients, listener_arn: &str) -> Result<bool, Diagnostics> {
         let client = aws.elbv2().await?;
         let endpoint = aws.elbv2_endpoint();
-        tracing::debug!(aws_call = "DescribeRules", purpose = "lock", %listener_arn);
+        tracing::debug!(aws_call = "DescribeRules", purpose = "lock", %listener_arn, "aws call");
         let rules = client
             .describe_rules()
             .listener_arn(listener_arn)
@@ -182,7 +182,7 @@ impl ListenerLock {
         }
         let arn = rule.rule_arn().unwrap_or_default();
         tracing::warn!(%listener_arn, holder = %info.holder, "breaking an expired listener lock");
-        tracing::debug!(aws_call = "DeleteRule", purpose = "break stale lock", rule = %arn);
+        tracing::debug!(aws_call = "DeleteRule", purpose = "break stale lock", rule = %arn, "aws call");
         match client.delete_rule().rule_arn(arn).send().await {
             Ok(_) => Ok(true),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_rule_not_found_exception()) => Ok(true),
@@ -193,7 +193,7 @@ impl ListenerLock {
     /// Releases the lock. A failure is logged, not fatal: the lock expires after its TTL.
     pub async fn release(self, aws: &AwsClients) {
         let Ok(client) = aws.elbv2().await else { return };
-        tracing::debug!(aws_call = "DeleteRule", purpose = "unlock", rule = %self.rule_arn);
+        tracing::debug!(aws_call = "DeleteRule", purpose = "unlock", rule = %self.rule_arn, "aws call");
         if let Err(e) = client.delete_rule().rule_arn(&self.rule_arn).send().await {
             tracing::warn!(
                 listener = %self.listener_arn,

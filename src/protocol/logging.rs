@@ -40,6 +40,9 @@ pub fn init(own_crate: &str, level: LevelFilter) {
     let _ = tracing_subscriber::registry().with(HclogJson.with_filter(filter)).try_init();
 }
 
+const HCLOG_TIME: &[time::format_description::BorrowedFormatItem<'static>] =
+    time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
+
 /// Formats events as hclog JSON lines on stderr.
 pub struct HclogJson;
 
@@ -63,8 +66,9 @@ pub fn format_event(event: &Event<'_>) -> String {
         Level::ERROR => "error",
     };
     let module = meta.target().split("::").next().unwrap_or("provider");
-    let timestamp =
-        time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+    // go-plugin parses exactly hclog's layout 2006-01-02T15:04:05.000000Z07:00 (microseconds);
+    // a line it cannot parse is shown raw instead of at its level.
+    let timestamp = time::OffsetDateTime::now_utc().format(HCLOG_TIME).unwrap_or_default();
     let mut obj = serde_json::Map::new();
     obj.insert("@level".into(), level.into());
     obj.insert("@message".into(), fields.message.unwrap_or_default().into());
@@ -130,5 +134,44 @@ impl Visit for JsonFields {
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
         self.put(field, value.to_string().into());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    struct Capture(Arc<Mutex<Vec<String>>>);
+    impl<S: Subscriber> Layer<S> for Capture {
+        fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+            self.0.lock().unwrap().push(format_event(event));
+        }
+    }
+
+    #[test]
+    fn lines_are_hclog_json_with_levels_and_redacted_secrets() {
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let subscriber = tracing_subscriber::registry().with(Capture(lines.clone()));
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::warn!(token = "s3cr3t", listener = "l-1", "lock held");
+            tracing::trace!("fine detail");
+        });
+        let lines = lines.lock().unwrap();
+        assert_eq!(lines.len(), 2);
+        assert!(lines.iter().all(|l| l.ends_with('\n') && l.matches('\n').count() == 1));
+        let first: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+        assert_eq!(first["@level"], "warn");
+        assert_eq!(first["@message"], "lock held");
+        assert_eq!(first["@module"], "provider.shard_provider");
+        assert_eq!(first["listener"], "l-1");
+        assert_eq!(first["token"], "[REDACTED]");
+        assert!(!lines[0].contains("s3cr3t"));
+        // Exactly hclog's layout: microseconds and Z.
+        let ts = first["@timestamp"].as_str().unwrap();
+        assert_eq!(ts.len(), "2006-01-02T15:04:05.000000Z".len(), "{ts}");
+        assert!(ts.ends_with('Z') && ts.as_bytes()[19] == b'.');
+        let second: serde_json::Value = serde_json::from_str(&lines[1]).unwrap();
+        assert_eq!(second["@level"], "trace");
     }
 }
