@@ -33,8 +33,41 @@ export TF_CLI_CONFIG_FILE="$work/cli.tfrc"
 tf() { "$root/.bench/bin/terraform" "$@"; }
 
 cp -r "$root/examples/sandbox/traffic" "$work/traffic"
-echo "== traffic: terraform apply (shard_listener)"
-(cd "$work/traffic" && tf init -no-color -input=false >/dev/null 2>&1 &&
-  tf apply -auto-approve -no-color -input=false \
-    -var "aws_endpoint=$MOTO_ENDPOINT" -var "listener_arn=$listener" 2>/dev/null | sed -n '/^Outputs:/,$p')
+readout() {
+  (cd "$work/traffic" && tf apply -auto-approve -no-color -input=false \
+    -var "aws_endpoint=$MOTO_ENDPOINT" -var "listener_arn=$listener" 2>/dev/null | sed -n '/^Outputs:/,$p' | tail -n +2)
+}
+(cd "$work/traffic" && tf init -no-color -input=false >/dev/null 2>&1)
+
+# shard <n> <weight> [ramp step]: apply shard-<n>/ (its own directory and state).
+shard() {
+  local n=$1 weight=$2 step=${3:-0} tg
+  tg=$(echo "$topo" | "$root/.bench/venv/bin/python3" -c "import json,sys; print(json.load(sys.stdin)['target_groups'][$n - 1])")
+  if [ ! -d "$work/shard-$n" ]; then
+    mkdir -p "$work/shard-$n" && cp "$root/examples/sandbox/shard/main.tf" "$work/shard-$n/"
+    (cd "$work/shard-$n" && tf init -no-color -input=false >"$work/shard-$n/init.log" 2>&1) ||
+      { cat "$work/shard-$n/init.log"; exit 1; }
+  fi
+  (cd "$work/shard-$n" && tf apply -auto-approve -no-color -input=false -var "aws_endpoint=$MOTO_ENDPOINT" -var "listener_arn=$listener" \
+      -var "target_group_arn=$tg" -var "weight=$weight" -var "ramp_step=$step" >"$work/shard-$n/apply.log" 2>&1) ||
+    { cat "$work/shard-$n/apply.log"; exit 1; }
+}
+
+echo "== before: the ingress stack's initial split"
+readout
+echo "== three shard directories apply at the same time (33/33/34)"
+pids=()
+for spec in "1 33" "2 33" "3 34"; do
+  # shellcheck disable=SC2086
+  shard $spec &
+  pids+=($!)
+done
+for pid in "${pids[@]}"; do wait "$pid"; done
+readout
+echo "== maintenance: take shard-2 out of traffic (drains, then returns)"
+shard 2 0
+readout
+echo "== shard-2 upgraded: ramp it back to 33 in steps of 11, checking health at each step"
+shard 2 33 11
+readout
 echo "sandbox files: $work"

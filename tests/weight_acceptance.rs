@@ -213,6 +213,14 @@ fn import_round_trips_by_command_and_by_block() {
     ws.ok(&["import", "-no-color", "shard_weight.this", &id]);
     ws.assert_plan_empty();
     assert_eq!(ws.state_of("shard_weight.this")["id"], id.as_str());
+    // Changing only settings writes nothing to AWS (no lock, no Modify).
+    ws.write(&moto, &shard(&ing.listener, &ing.tgs[1], 70, "  on_destroy = \"retain\"\n  drain_delay = \"1s\""));
+    let writes =
+        |log: &str| log.matches("aws_call=ModifyListener").count() + log.matches("aws_call=CreateRule").count();
+    let before = writes(&support::read(&ws.path("terraform.log")));
+    ws.apply();
+    assert_eq!(writes(&support::read(&ws.path("terraform.log"))), before, "a settings-only update called AWS writes");
+    assert_eq!(ws.state_of("shard_weight.this")["on_destroy"], "retain");
 
     let block = Workspace::new(&moto);
     block.write(

@@ -79,6 +79,8 @@ impl ListenerLock {
         let client = aws.elbv2().await?;
         let endpoint = aws.elbv2_endpoint();
         let mut backoff = Duration::from_millis(50);
+        // Looking for a stale lock costs a DescribeRules; under contention once a second is plenty.
+        let mut last_inspection: Option<Instant> = None;
         loop {
             let info = LockInfo {
                 owner: format!("{:032x}", rand::random::<u128>()),
@@ -121,8 +123,11 @@ impl ListenerLock {
                     return Ok(ListenerLock { rule_arn, listener_arn: listener_arn.to_string() });
                 }
                 Err(e) if e.as_service_error().is_some_and(|s| s.is_priority_in_use_exception()) => {
-                    if Self::break_if_stale(aws, listener_arn).await? {
-                        continue;
+                    if last_inspection.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                        last_inspection = Some(Instant::now());
+                        if Self::break_if_stale(aws, listener_arn).await? {
+                            continue;
+                        }
                     }
                 }
                 Err(e) => {

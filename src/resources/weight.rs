@@ -208,19 +208,28 @@ async fn converge(ctx: &Ctx<ShardData>, m: &Model, prior: Option<&Model>, op: Op
     state.id = Attr::Known(m.id());
     let target = m.weight as i32;
 
-    let start = match elbv2::read_actions(&ctx.data.aws, &owner).await {
-        Ok(actions) => match elbv2::find_forward(&actions, &owner) {
-            Ok(f) => f.weight_of(&m.target_group_arn),
-            Err(e) => return diag("Not a forward action", e).into(),
-        },
-        Err(d) => return d.into(),
+    // Where the entry starts. A ramp needs the live weight; a single step can go by the
+    // refreshed prior state (absent on create), which saves a Describe call per change.
+    let start = if m.ramp.is_some() {
+        match elbv2::read_actions(&ctx.data.aws, &owner).await {
+            Ok(actions) => match elbv2::find_forward(&actions, &owner) {
+                Ok(f) => f.weight_of(&m.target_group_arn),
+                Err(e) => return diag("Not a forward action", e).into(),
+            },
+            Err(d) => return d.into(),
+        }
+    } else {
+        prior.map(|p| p.weight as i32)
     };
     let steps: Vec<i64> = match &m.ramp {
         Some(r) => ramp_steps(i64::from(start.unwrap_or(0)), m.weight, r.step),
+        // Only settings changed (gate, drain, destroy mode): nothing to write.
+        None if start == Some(target) => Vec::new(),
         None => vec![m.weight],
     };
     let interval = m.ramp.as_ref().and_then(|r| parse_duration(&r.interval).ok()).unwrap_or(Duration::ZERO);
     let mut current = start;
+    let mut was_serving = start.unwrap_or(0) > 0;
     for (i, step) in steps.iter().enumerate() {
         let step = *step as i32;
         let raising = step > current.unwrap_or(0);
@@ -239,7 +248,13 @@ async fn converge(ctx: &Ctx<ShardData>, m: &Model, prior: Option<&Model>, op: Op
             }
         }
         match locked_edit(ctx, m, EntryChange::Set(step), deadline).await {
-            Ok(_) => current = Some(step),
+            Ok(before) => {
+                // The live weight before the first write decides whether a drain is due.
+                if i == 0 {
+                    was_serving = before.unwrap_or(0) > 0;
+                }
+                current = Some(step);
+            }
             Err(mut d) => {
                 if i == 0 {
                     return d.into();
@@ -262,7 +277,6 @@ async fn converge(ctx: &Ctx<ShardData>, m: &Model, prior: Option<&Model>, op: Op
             );
         }
     }
-    let was_serving = start.unwrap_or(0) > 0;
     if target == 0 && was_serving && !m.drain_delay().is_zero() {
         tracing::info!(delay = %m.drain_delay, "draining before returning");
         if let Err(e) = ctx.sleep(m.drain_delay()).await {
