@@ -133,3 +133,30 @@ fn unreachable_endpoint_names_the_endpoint() {
     let r = ws.fails(&["plan", "-no-color"], &["DescribeListeners failed", &format!("could not reach {dead}")]);
     assert!(!r.text().contains("panicked"), "{}", r.text());
 }
+
+#[test]
+fn assume_role_goes_through_the_sts_endpoint() {
+    let moto = Moto::start();
+    let topo = moto.fixture(&["topology", "weights=3,4"]);
+    let ws = Workspace::new(&moto);
+    let hcl = format!(
+        "terraform {{\n  required_providers {{\n    shard = {{ source = \"shardkit/shard\" }}\n  }}\n}}\n\
+         provider \"shard\" {{\n  region = \"us-east-1\"\n  assume_role {{\n    role_arn = \"arn:aws:iam::123456789012:role/shard-traffic\"\n    session_name = \"acc\"\n    external_id = \"ext-123\"\n  }}\n  endpoints {{\n    elbv2 = \"{0}\"\n    sts = \"{0}\"\n  }}\n}}\n\
+         data \"shard_listener\" \"l\" {{\n  listener_arn = \"{1}\"\n}}\n",
+        moto.endpoint,
+        topo["listener"].as_str().unwrap()
+    );
+    std::fs::write(ws.path("main.tf"), hcl).unwrap();
+    ws.init();
+    ws.apply();
+    assert_eq!(ws.state_of("data.shard_listener.l")["total_weight"], 7);
+    let log = support::read(&ws.path("terraform.log"));
+    assert!(!log.contains("ext-123"), "the external id must not be logged");
+    // The role really is assumed through the sts endpoint: with that endpoint dead, reading fails.
+    let dead = format!("http://127.0.0.1:{}", support::free_port());
+    let main = std::fs::read_to_string(ws.path("main.tf"))
+        .unwrap()
+        .replace(&format!("sts = \"{}\"", moto.endpoint), &format!("sts = \"{dead}\""));
+    std::fs::write(ws.path("main.tf"), main).unwrap();
+    ws.fails(&["plan", "-no-color"], &["DescribeListeners failed", "could not get AWS credentials"]);
+}

@@ -327,7 +327,7 @@ fn a_failed_ramp_check_rolls_back_to_where_it_started() {
     ws.write(&moto, &shard(&ing.listener, &ing.tgs[0], 10, ""));
     ws.init();
     ws.apply();
-    ws.write(&moto, &shard(&ing.listener, &ing.tgs[0], 60, "  ramp {\n    step = 10\n    interval = \"2s\"\n  }"));
+    ws.write(&moto, &shard(&ing.listener, &ing.tgs[0], 60, "  ramp {\n    step = 10\n    interval = \"4s\"\n  }"));
     let child = ws
         .command(&["apply", "-auto-approve", "-no-color"])
         .stdout(std::process::Stdio::piped())
@@ -470,5 +470,65 @@ fn ctrl_c_cancels_a_health_wait_and_writes_nothing() {
     );
     assert!(pressed.elapsed() < std::time::Duration::from_secs(10), "Ctrl-C took {:?}", pressed.elapsed());
     assert_eq!(weight_of(&moto, &ing.listener, &ing.tgs[1]), None);
+    no_lock_left(&moto, &ing.listener);
+}
+
+#[test]
+fn provider_settings_unknown_at_plan_do_not_break_planning() {
+    let moto = Moto::start();
+    let ing = ingress(&moto, &["weights=5,5"]);
+    let ws = Workspace::new(&moto);
+    // The endpoint comes from a resource created in the same run, so it is unknown at plan.
+    let hcl = format!(
+        "terraform {{\n  required_providers {{\n    shard = {{ source = \"shardkit/shard\" }}\n  }}\n}}\n\
+         resource \"terraform_data\" \"endpoint\" {{\n  input = \"{}\"\n}}\n\
+         provider \"shard\" {{\n  region = \"us-east-1\"\n  endpoints {{\n    elbv2 = terraform_data.endpoint.output\n  }}\n}}\n{}",
+        moto.endpoint,
+        shard(&ing.listener, &ing.tgs[0], 25, NO_GATE)
+    );
+    std::fs::write(ws.path("main.tf"), hcl).unwrap();
+    ws.init();
+    let plan = ws.plan();
+    assert_eq!(plan.code, 2, "plan must succeed with changes:\n{}", plan.text());
+    ws.apply();
+    assert_eq!(weight_of(&moto, &ing.listener, &ing.tgs[0]), Some(25));
+}
+
+#[test]
+fn ctrl_c_during_a_ramp_keeps_the_last_completed_step() {
+    let moto = Moto::start();
+    let ing = ingress(&moto, &["weights=5,5"]);
+    let ws = Workspace::new(&moto);
+    ws.write(&moto, &shard(&ing.listener, &ing.tgs[0], 10, NO_GATE));
+    ws.init();
+    ws.apply();
+    ws.write(
+        &moto,
+        &shard(
+            &ing.listener,
+            &ing.tgs[0],
+            90,
+            &format!("{NO_GATE}\n  ramp {{\n    step = 20\n    interval = \"1m\"\n  }}"),
+        ),
+    );
+    let child = ws
+        .command(&["apply", "-auto-approve", "-no-color"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while weight_of(&moto, &ing.listener, &ing.tgs[0]) != Some(30) {
+        assert!(std::time::Instant::now() < deadline, "the ramp never took its first step");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text =
+        support::flatten(&format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)));
+    assert!(!out.status.success());
+    assert!(text.contains("Ramp cancelled") && text.contains("stays at 30, the last completed step"), "{text}");
+    assert_eq!(weight_of(&moto, &ing.listener, &ing.tgs[0]), Some(30));
+    assert_eq!(ws.state_of("shard_weight.this")["weight"], 30, "state records the step reached");
     no_lock_left(&moto, &ing.listener);
 }

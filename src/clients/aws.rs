@@ -150,7 +150,7 @@ async fn load_sdk_config(s: &AwsSettings) -> Result<aws_types::SdkConfig, Diagno
 }
 
 /// An AWS failure as a diagnostic naming the call, the resource and the endpoint, with the
-/// SDK's full error context (never credentials: the SDK does not put them in errors).
+/// error's cause chain (never credentials: the SDK does not put them in errors).
 pub fn api_error<E: std::error::Error + 'static>(
     call: &str,
     resource: &str,
@@ -158,16 +158,32 @@ pub fn api_error<E: std::error::Error + 'static>(
     err: &aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>,
 ) -> Diagnostics {
     use aws_smithy_runtime_api::client::result::SdkError;
-    let why = match err {
-        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => {
-            format!("could not reach {endpoint}")
+    let chain = cause_chain(err);
+    let why = if chain.contains("loading credentials") {
+        "could not get AWS credentials (from assume_role through the sts endpoint, or the default chain)".to_string()
+    } else {
+        match err {
+            SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => format!("could not reach {endpoint}"),
+            SdkError::ServiceError(_) => format!("{endpoint} refused it"),
+            _ => format!("the request to {endpoint} failed"),
         }
-        _ => format!("{endpoint} refused it"),
     };
     let mut d = Diagnostics::new();
-    d.error(
-        format!("{call} failed for {resource}"),
-        format!("{why}: {}", aws_smithy_types::error::display::DisplayErrorContext(err)),
-    );
+    d.error(format!("{call} failed for {resource}"), format!("{why}: {chain}"));
     d
+}
+
+/// "outer: cause: root cause", skipping repeated messages. Service errors show their code and
+/// message (e.g. "ListenerNotFound: One or more listeners not found").
+fn cause_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = next {
+        let text = e.to_string();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
 }

@@ -450,6 +450,11 @@ impl Resource<ShardData> for WeightResource {
                 return;
             }
         }
+        // With provider settings still unknown (e.g. an endpoint created in this run), AWS cannot
+        // be asked yet; apply runs the same checks under the lock before writing.
+        if !ctx.data.aws.settings().unknown.is_empty() {
+            return;
+        }
         let creating = prior.is_none();
         let lowering_to_zero = m.weight == 0 && prior.as_ref().is_none_or(|p| p.weight != 0);
         if !creating && !lowering_to_zero {
