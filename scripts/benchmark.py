@@ -188,10 +188,13 @@ def main():
         with ThreadPoolExecutor(max_workers=20) as pool:
             logs = list(pool.map(lambda dd: b.tf(dd, "apply", "-auto-approve", log="race.log"), dirs))
         wall = time.perf_counter() - start
-        creates = sum(api_calls(l).get("CreateRule", 0) for l in logs)
+        totals = {}
+        for l in logs:
+            for k, v in api_calls(l).items():
+                totals[k] = totals.get(k, 0) + v
         report += ["## 20 parallel shard applies on one listener", "",
-                   f"wall time {wall:.1f} s for 20 `terraform apply` processes (each also plans and starts 2 provider "
-                   f"processes); lock attempts (CreateRule) {creates} for 20 writes", ""]
+                   f"wall time {wall:.1f} s for 20 `terraform apply` processes (each plans, then applies; 2 provider "
+                   f"processes each); AWS calls in total: {json.dumps(totals, sort_keys=True)}", ""]
     finally:
         b.close()
     print("\n".join(report))

@@ -127,18 +127,28 @@ async fn configured() -> Arc<Server<TestProvider>> {
     server
 }
 
-async fn plan(server: &Server<TestProvider>, prior: &Value, config: &Value) -> pb::plan_resource_change::Response {
+/// PlanResourceChange as Terraform calls it: `proposed` is config merged with prior computed values.
+async fn plan_change(
+    server: &Server<TestProvider>,
+    prior: &Value,
+    proposed: &Value,
+    config: &Value,
+) -> pb::plan_resource_change::Response {
     server
         .plan_resource_change(Request::new(pb::plan_resource_change::Request {
             type_name: "test_sleeper".into(),
             prior_state: dv(prior),
-            proposed_new_state: dv(&config.clone()),
+            proposed_new_state: dv(proposed),
             config: dv(config),
             ..Default::default()
         }))
         .await
         .unwrap()
         .into_inner()
+}
+
+async fn plan(server: &Server<TestProvider>, prior: &Value, config: &Value) -> pb::plan_resource_change::Response {
+    plan_change(server, prior, config, config).await
 }
 
 async fn apply(
@@ -199,17 +209,7 @@ async fn plan_automation_and_write_only_over_the_wire() {
     let mut proposed = config.clone();
     *proposed.get_mut("id").unwrap() = Value::str("id-a");
     *proposed.get_mut("secret").unwrap() = Value::Null;
-    let again = server
-        .plan_resource_change(Request::new(pb::plan_resource_change::Request {
-            type_name: "test_sleeper".into(),
-            prior_state: dv(&state),
-            proposed_new_state: dv(&proposed),
-            config: dv(&config),
-            ..Default::default()
-        }))
-        .await
-        .unwrap()
-        .into_inner();
+    let again = plan_change(&server, &state, &proposed, &config).await;
     assert_eq!(msgpack::decode(&ty(), &again.planned_state.unwrap().msgpack).unwrap(), state);
     assert!(again.requires_replace.is_empty());
 
@@ -217,17 +217,7 @@ async fn plan_automation_and_write_only_over_the_wire() {
     *proposed.get_mut("name").unwrap() = "b".into();
     let mut renamed = config.clone();
     *renamed.get_mut("name").unwrap() = "b".into();
-    let replace = server
-        .plan_resource_change(Request::new(pb::plan_resource_change::Request {
-            type_name: "test_sleeper".into(),
-            prior_state: dv(&state),
-            proposed_new_state: dv(&proposed),
-            config: dv(&renamed),
-            ..Default::default()
-        }))
-        .await
-        .unwrap()
-        .into_inner();
+    let replace = plan_change(&server, &state, &proposed, &renamed).await;
     assert_eq!(replace.requires_replace.len(), 1);
 }
 

@@ -4,6 +4,7 @@
 
 mod support;
 use serde_json::Value as Json;
+use std::time::{Duration, Instant};
 use support::{Moto, Workspace};
 
 struct Ingress {
@@ -116,25 +117,11 @@ fn racing_applies_lose_no_update() {
             };
             ws.write(&moto, &shard(&ing.listener, tg, weight_for(i), &extra));
         }
-        let children: Vec<_> = dirs
-            .iter()
-            .map(|(ws, _, _)| {
-                ws.command(&["apply", "-auto-approve", "-no-color", "-input=false"])
-                    .stdout(std::process::Stdio::piped())
-                    .stderr(std::process::Stdio::piped())
-                    .spawn()
-                    .unwrap()
-            })
-            .collect();
+        let children: Vec<_> =
+            dirs.iter().map(|(ws, _, _)| ws.spawn(&["apply", "-auto-approve", "-no-color", "-input=false"])).collect();
         for (child, (ws, _, _)) in children.into_iter().zip(&dirs) {
-            let out = child.wait_with_output().unwrap();
-            assert!(
-                out.status.success(),
-                "racing apply failed in {}:\n{}\n{}",
-                ws.dir.display(),
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
+            let (ok, text) = support::finish(child);
+            assert!(ok, "racing apply failed in {}:\n{text}", ws.dir.display());
         }
         let default: Vec<i64> = weights(&moto, &ing.listener).iter().map(|t| t.1).collect();
         let on_rule: Vec<i64> = weights(&moto, &rule).iter().map(|t| t.1).collect();
@@ -166,9 +153,9 @@ fn a_crashed_holders_lock_is_broken_after_its_ttl() {
     // Still valid for 4 more seconds: the apply waits it out, then breaks it.
     moto.fixture(&["stale-lock", &ing.listener, "4"]);
     ws.write(&moto, &shard(&ing.listener, &ing.tgs[0], 12, NO_GATE));
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     ws.apply();
-    assert!(started.elapsed() >= std::time::Duration::from_secs(3), "the live lock was not respected");
+    assert!(started.elapsed() >= Duration::from_secs(3), "the live lock was not respected");
     assert_eq!(weight_of(&moto, &ing.listener, &ing.tgs[0]), Some(12));
     no_lock_left(&moto, &ing.listener);
     // A foreign rule at the reserved priority is reported, and nothing is written.
@@ -253,12 +240,12 @@ fn health_gate_waits_then_fails_and_passes_once_targets_are_healthy() {
     let ws = Workspace::new(&moto);
     ws.write(&moto, &shard(&ing.listener, &ing.tgs[1], 20, "  timeouts {\n    create = \"3s\"\n  }"));
     ws.init();
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     ws.fails(
         &["apply", "-auto-approve", "-no-color"],
         &["Target group not healthy", "0 healthy target(s)", "needs 1", "min_healthy_targets"],
     );
-    assert!(started.elapsed() >= std::time::Duration::from_secs(3), "did not wait for the timeout");
+    assert!(started.elapsed() >= Duration::from_secs(3), "did not wait for the timeout");
     assert_eq!(weight_of(&moto, &ing.listener, &ing.tgs[1]), None, "nothing written while unhealthy");
     assert!(ws.show()["values"]["root_module"]["resources"].is_null(), "a failed create leaves no state");
     moto.fixture(&["register", &ing.tgs[1], "1"]);
@@ -296,7 +283,7 @@ fn ramp_moves_in_steps_and_drain_delay_waits() {
     ws.apply();
     ws.write(&moto, &shard(&ing.listener, &ing.tgs[0], 40, "  ramp {\n    step = 10\n    interval = \"1s\"\n  }"));
     let log_before = support::read(&ws.path("terraform.log")).matches("forward action updated").count();
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     ws.apply();
     let steps = support::read(&ws.path("terraform.log")).matches("forward action updated").count() - log_before;
     assert_eq!(steps, 3, "10 → 20 → 30 → 40 is three writes");
@@ -306,15 +293,20 @@ fn ramp_moves_in_steps_and_drain_delay_waits() {
         log.contains("[INFO]  provider.terraform-provider-shard: forward action updated"),
         "provider lines not parsed"
     );
-    assert!(log.contains("[DEBUG] provider.terraform-provider-shard: aws call: aws_call=ModifyListener"));
+    // go-plugin prints the fields in map order, so look for the line, not the exact text.
+    assert!(
+        log.lines().any(|l| l.contains("[DEBUG] provider.terraform-provider-shard: aws call:")
+            && l.contains("aws_call=ModifyListener")),
+        "AWS calls are not logged at DEBUG"
+    );
     assert!(!log.contains("\"@level\""), "a provider log line was not valid hclog JSON");
-    assert!(started.elapsed() >= std::time::Duration::from_secs(2), "two intervals between three steps");
+    assert!(started.elapsed() >= Duration::from_secs(2), "two intervals between three steps");
     assert_eq!(weight_of(&moto, &ing.listener, &ing.tgs[0]), Some(40));
 
     ws.write(&moto, &shard(&ing.listener, &ing.tgs[0], 0, "  drain_delay = \"3s\""));
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     ws.apply();
-    assert!(started.elapsed() >= std::time::Duration::from_secs(3), "drain delay not honoured");
+    assert!(started.elapsed() >= Duration::from_secs(3), "drain delay not honoured");
     assert_eq!(weight_of(&moto, &ing.listener, &ing.tgs[0]), Some(0));
 }
 
@@ -328,23 +320,14 @@ fn a_failed_ramp_check_rolls_back_to_where_it_started() {
     ws.init();
     ws.apply();
     ws.write(&moto, &shard(&ing.listener, &ing.tgs[0], 60, "  ramp {\n    step = 10\n    interval = \"4s\"\n  }"));
-    let child = ws
-        .command(&["apply", "-auto-approve", "-no-color"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = ws.spawn(&["apply", "-auto-approve", "-no-color"]);
     // The first step (20) happens at once; take the targets away during the first interval.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while weight_of(&moto, &ing.listener, &ing.tgs[0]) != Some(20) {
-        assert!(std::time::Instant::now() < deadline, "the ramp never started");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    support::wait_until(Duration::from_secs(20), "the ramp never started", || {
+        weight_of(&moto, &ing.listener, &ing.tgs[0]) == Some(20)
+    });
     moto.fixture(&["deregister", &ing.tgs[0]]);
-    let out = child.wait_with_output().unwrap();
-    let text =
-        support::flatten(&format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)));
-    assert!(!out.status.success(), "{text}");
+    let (ok, text) = support::finish(child);
+    assert!(!ok, "{text}");
     assert!(text.contains("Ramp stopped and rolled back") && text.contains("back to 10"), "{text}");
     assert!(text.contains("0 healthy target(s)"), "{text}");
     assert_eq!(weight_of(&moto, &ing.listener, &ing.tgs[0]), Some(10));
@@ -445,30 +428,20 @@ fn ctrl_c_cancels_a_health_wait_and_writes_nothing() {
     let ws = Workspace::new(&moto);
     ws.write(&moto, &shard(&ing.listener, &ing.tgs[1], 20, ""));
     ws.init();
-    let child = ws
-        .command(&["apply", "-auto-approve", "-no-color"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = ws.spawn(&["apply", "-auto-approve", "-no-color"]);
     // Wait until the provider is polling target health, then press Ctrl-C.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !support::read(&ws.path("terraform.log")).contains("DescribeTargetHealth") {
-        assert!(std::time::Instant::now() < deadline, "the health wait never started");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    let pressed = std::time::Instant::now();
-    let kill = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
-    assert!(kill.success());
-    let out = child.wait_with_output().unwrap();
-    let text =
-        support::flatten(&format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)));
-    assert!(!out.status.success());
+    support::wait_until(Duration::from_secs(30), "the health wait never started", || {
+        support::read(&ws.path("terraform.log")).contains("DescribeTargetHealth")
+    });
+    let pressed = Instant::now();
+    support::interrupt(&child);
+    let (ok, text) = support::finish(child);
+    assert!(!ok, "{text}");
     assert!(
         text.contains("Cancelled while waiting for healthy targets") && text.contains("the weight was not changed"),
         "{text}"
     );
-    assert!(pressed.elapsed() < std::time::Duration::from_secs(10), "Ctrl-C took {:?}", pressed.elapsed());
+    assert!(pressed.elapsed() < Duration::from_secs(10), "Ctrl-C took {:?}", pressed.elapsed());
     assert_eq!(weight_of(&moto, &ing.listener, &ing.tgs[1]), None);
     no_lock_left(&moto, &ing.listener);
 }
@@ -511,24 +484,56 @@ fn ctrl_c_during_a_ramp_keeps_the_last_completed_step() {
             &format!("{NO_GATE}\n  ramp {{\n    step = 20\n    interval = \"1m\"\n  }}"),
         ),
     );
-    let child = ws
-        .command(&["apply", "-auto-approve", "-no-color"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while weight_of(&moto, &ing.listener, &ing.tgs[0]) != Some(30) {
-        assert!(std::time::Instant::now() < deadline, "the ramp never took its first step");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
-    let out = child.wait_with_output().unwrap();
-    let text =
-        support::flatten(&format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)));
-    assert!(!out.status.success());
+    let child = ws.spawn(&["apply", "-auto-approve", "-no-color"]);
+    support::wait_until(Duration::from_secs(30), "the ramp never took its first step", || {
+        weight_of(&moto, &ing.listener, &ing.tgs[0]) == Some(30)
+    });
+    support::interrupt(&child);
+    let (ok, text) = support::finish(child);
+    assert!(!ok, "{text}");
     assert!(text.contains("Ramp cancelled") && text.contains("stays at 30, the last completed step"), "{text}");
     assert_eq!(weight_of(&moto, &ing.listener, &ing.tgs[0]), Some(30));
     assert_eq!(ws.state_of("shard_weight.this")["weight"], 30, "state records the step reached");
     no_lock_left(&moto, &ing.listener);
+}
+
+#[test]
+fn changing_the_target_group_replaces_the_entry() {
+    let moto = Moto::start();
+    let ing = ingress(&moto, &["weights=5,5,5"]);
+    let ws = Workspace::new(&moto);
+    ws.write(&moto, &shard(&ing.listener, &ing.tgs[0], 40, NO_GATE));
+    ws.init();
+    ws.apply();
+    ws.write(&moto, &shard(&ing.listener, &ing.tgs[2], 40, NO_GATE));
+    let plan = ws.plan();
+    assert_eq!(plan.code, 2, "{}", plan.text());
+    assert!(
+        plan.stdout.contains("must be replaced") && plan.stdout.contains("# forces replacement"),
+        "{}",
+        plan.stdout
+    );
+    ws.apply();
+    assert_eq!(weights(&moto, &ing.listener), vec![(ing.tgs[1].clone(), 5), (ing.tgs[2].clone(), 40)]);
+}
+
+#[test]
+fn the_timeout_bounds_a_ramp() {
+    let moto = Moto::start();
+    let ing = ingress(&moto, &["weights=5,5"]);
+    let ws = Workspace::new(&moto);
+    ws.write(&moto, &shard(&ing.listener, &ing.tgs[0], 10, NO_GATE));
+    ws.init();
+    ws.apply();
+    let ramp = format!(
+        "{NO_GATE}\n  ramp {{\n    step = 10\n    interval = \"20s\"\n  }}\n  timeouts {{\n    update = \"2s\"\n  }}"
+    );
+    ws.write(&moto, &shard(&ing.listener, &ing.tgs[0], 50, &ramp));
+    let started = Instant::now();
+    let r =
+        ws.fails(&["apply", "-auto-approve", "-no-color"], &["Ramp timed out", "stays at 20, the last completed step"]);
+    assert!(started.elapsed() < Duration::from_secs(15), "the 20 s interval was not cut by the 2 s timeout");
+    assert!(!r.text().is_empty());
+    assert_eq!(weight_of(&moto, &ing.listener, &ing.tgs[0]), Some(20));
+    assert_eq!(ws.state_of("shard_weight.this")["weight"], 20);
 }

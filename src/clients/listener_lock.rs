@@ -30,8 +30,16 @@ pub struct LockInfo {
 }
 
 impl LockInfo {
-    fn to_values(&self) -> Vec<String> {
-        vec![self.owner.clone(), format!("expires={}", self.expires_unix), format!("holder={}", self.holder)]
+    /// The lock rule's condition: the header that no real request carries, holding our record.
+    fn condition(&self) -> RuleCondition {
+        let values =
+            vec![self.owner.clone(), format!("expires={}", self.expires_unix), format!("holder={}", self.holder)];
+        RuleCondition::builder()
+            .field("http-header")
+            .http_header_config(
+                HttpHeaderConditionConfig::builder().http_header_name(LOCK_HEADER).set_values(Some(values)).build(),
+            )
+            .build()
     }
 
     /// Reads a rule's lock information, if it is a lock rule.
@@ -92,17 +100,7 @@ impl ListenerLock {
                 .create_rule()
                 .listener_arn(listener_arn)
                 .priority(LOCK_PRIORITY)
-                .conditions(
-                    RuleCondition::builder()
-                        .field("http-header")
-                        .http_header_config(
-                            HttpHeaderConditionConfig::builder()
-                                .http_header_name(LOCK_HEADER)
-                                .set_values(Some(info.to_values()))
-                                .build(),
-                        )
-                        .build(),
-                )
+                .conditions(info.condition())
                 .actions(
                     Action::builder()
                         .r#type(ActionTypeEnum::FixedResponse)
@@ -216,20 +214,7 @@ mod tests {
     #[test]
     fn lock_information_round_trips_through_a_rule() {
         let info = LockInfo { owner: "abc".into(), expires_unix: 1_700_000_000, holder: "ci-7:42".into() };
-        let rule = Rule::builder()
-            .priority("50000")
-            .conditions(
-                RuleCondition::builder()
-                    .field("http-header")
-                    .http_header_config(
-                        HttpHeaderConditionConfig::builder()
-                            .http_header_name(LOCK_HEADER)
-                            .set_values(Some(info.to_values()))
-                            .build(),
-                    )
-                    .build(),
-            )
-            .build();
+        let rule = Rule::builder().priority("50000").conditions(info.condition()).build();
         assert_eq!(LockInfo::of_rule(&rule), Some(info.clone()));
         assert!(info.expired(1_700_000_001));
         assert!(!info.expired(1_699_999_999));

@@ -123,10 +123,6 @@ fn encode(ty: &Type, v: Value) -> Option<pb::DynamicValue> {
     Some(pb::DynamicValue { msgpack: msgpack::encode(ty, &v), json: Vec::new() })
 }
 
-fn diags_only(d: Diagnostics) -> Vec<pb::Diagnostic> {
-    d.to_proto()
-}
-
 fn capabilities() -> pb::ServerCapabilities {
     pb::ServerCapabilities {
         plan_destroy: true,
@@ -181,7 +177,7 @@ impl<P: Provider> GrpcProvider for Server<P> {
         let mut diags = Diagnostics::new();
         run_validators(&self.provider_schema.block, &config, &AttrPath::root(), &mut diags);
         diags.extend(self.provider.validate(&config).await);
-        Ok(Response::new(pb::validate_provider_config::Response { diagnostics: diags_only(diags) }))
+        Ok(Response::new(pb::validate_provider_config::Response { diagnostics: diags.to_proto() }))
     }
 
     async fn validate_resource_config(
@@ -194,7 +190,7 @@ impl<P: Provider> GrpcProvider for Server<P> {
         let mut diags = Diagnostics::new();
         run_validators(&e.schema.block, &config, &AttrPath::root(), &mut diags);
         diags.extend(e.imp.validate(&ValidateRequest { config }).await);
-        Ok(Response::new(pb::validate_resource_config::Response { diagnostics: diags_only(diags) }))
+        Ok(Response::new(pb::validate_resource_config::Response { diagnostics: diags.to_proto() }))
     }
 
     async fn validate_data_resource_config(
@@ -207,7 +203,7 @@ impl<P: Provider> GrpcProvider for Server<P> {
         let mut diags = Diagnostics::new();
         run_validators(&e.schema.block, &config, &AttrPath::root(), &mut diags);
         diags.extend(e.imp.validate(&ValidateRequest { config }).await);
-        Ok(Response::new(pb::validate_data_resource_config::Response { diagnostics: diags_only(diags) }))
+        Ok(Response::new(pb::validate_data_resource_config::Response { diagnostics: diags.to_proto() }))
     }
 
     async fn upgrade_resource_state(
@@ -229,10 +225,7 @@ impl<P: Provider> GrpcProvider for Server<P> {
             }
             Err(d) => (None, d),
         };
-        Ok(Response::new(pb::upgrade_resource_state::Response {
-            upgraded_state: state,
-            diagnostics: diags_only(diags),
-        }))
+        Ok(Response::new(pb::upgrade_resource_state::Response { upgraded_state: state, diagnostics: diags.to_proto() }))
     }
 
     async fn get_resource_identity_schemas(
@@ -264,7 +257,7 @@ impl<P: Provider> GrpcProvider for Server<P> {
             }
             Err(d) => d,
         };
-        Ok(Response::new(pb::configure_provider::Response { diagnostics: diags_only(diags) }))
+        Ok(Response::new(pb::configure_provider::Response { diagnostics: diags.to_proto() }))
     }
 
     async fn read_resource(
@@ -287,7 +280,7 @@ impl<P: Provider> GrpcProvider for Server<P> {
         };
         Ok(Response::new(pb::read_resource::Response {
             new_state: encode(&e.ty, new_state),
-            diagnostics: diags_only(diags),
+            diagnostics: diags.to_proto(),
             private: req.private,
             deferred: None,
             new_identity: None,
@@ -322,7 +315,7 @@ impl<P: Provider> GrpcProvider for Server<P> {
             planned_state: encode(&e.ty, pr.planned),
             requires_replace: pr.requires_replace.iter().map(AttrPath::to_proto).collect(),
             planned_private: req.prior_private,
-            diagnostics: diags_only(pr.diags),
+            diagnostics: pr.diags.to_proto(),
             legacy_type_system: false,
             deferred: None,
             planned_identity: None,
@@ -343,7 +336,7 @@ impl<P: Provider> GrpcProvider for Server<P> {
             Err(d) => {
                 return Ok(Response::new(pb::apply_resource_change::Response {
                     new_state: encode(&e.ty, prior),
-                    diagnostics: diags_only(d),
+                    diagnostics: d.to_proto(),
                     ..Default::default()
                 }));
             }
@@ -376,7 +369,7 @@ impl<P: Provider> GrpcProvider for Server<P> {
         Ok(Response::new(pb::apply_resource_change::Response {
             new_state: encode(&e.ty, state),
             private: req.planned_private,
-            diagnostics: diags_only(diags),
+            diagnostics: diags.to_proto(),
             legacy_type_system: false,
             new_identity: None,
         }))
@@ -406,7 +399,7 @@ impl<P: Provider> GrpcProvider for Server<P> {
         };
         Ok(Response::new(pb::import_resource_state::Response {
             imported_resources: imported,
-            diagnostics: diags_only(diags),
+            diagnostics: diags.to_proto(),
             deferred: None,
         }))
     }
@@ -417,7 +410,7 @@ impl<P: Provider> GrpcProvider for Server<P> {
     ) -> Result<Response<pb::move_resource_state::Response>, Status> {
         let mut d = Diagnostics::new();
         d.error("Move not supported", "resources of this provider cannot be moved from other types");
-        Ok(Response::new(pb::move_resource_state::Response { diagnostics: diags_only(d), ..Default::default() }))
+        Ok(Response::new(pb::move_resource_state::Response { diagnostics: d.to_proto(), ..Default::default() }))
     }
 
     async fn read_data_source(
@@ -436,7 +429,7 @@ impl<P: Provider> GrpcProvider for Server<P> {
         };
         Ok(Response::new(pb::read_data_source::Response {
             state: if diags.has_errors() { None } else { encode(&e.ty, state) },
-            diagnostics: diags_only(diags),
+            diagnostics: diags.to_proto(),
             deferred: None,
         }))
     }

@@ -199,6 +199,16 @@ async fn wait_healthy(
     }
 }
 
+/// Sleeps `d`, unless Terraform stops us first or the operation's deadline comes before the end.
+async fn pause(ctx: &Ctx<ShardData>, d: Duration, deadline: Instant, limit: Duration) -> Result<(), Interrupted> {
+    let remaining = deadline.saturating_duration_since(Instant::now());
+    if d > remaining {
+        ctx.sleep(remaining).await?;
+        return Err(Interrupted::TimedOut(limit));
+    }
+    ctx.sleep(d).await
+}
+
 /// Drives the entry from its current weight to the model's weight: health gate, optional ramp,
 /// drain delay. Returns the response with the state that matches reality.
 async fn converge(ctx: &Ctx<ShardData>, m: &Model, prior: Option<&Model>, op: Op) -> ApplyResponse {
@@ -244,7 +254,7 @@ async fn converge(ctx: &Ctx<ShardData>, m: &Model, prior: Option<&Model>, op: Op
                 if i == 0 {
                     return d.into();
                 }
-                return roll_back(ctx, m, start, current, deadline, &mut d, prior).await;
+                return roll_back(ctx, m, start, current, deadline, &mut d).await;
             }
         }
         match locked_edit(ctx, m, EntryChange::Set(step), deadline).await {
@@ -259,11 +269,11 @@ async fn converge(ctx: &Ctx<ShardData>, m: &Model, prior: Option<&Model>, op: Op
                 if i == 0 {
                     return d.into();
                 }
-                return roll_back(ctx, m, start, current, deadline, &mut d, prior).await;
+                return roll_back(ctx, m, start, current, deadline, &mut d).await;
             }
         }
         if i + 1 < steps.len()
-            && let Err(e) = ctx.sleep(interval).await
+            && let Err(e) = pause(ctx, interval, deadline, m.timeout(op)).await
         {
             state.weight = i64::from(step);
             return ApplyResponse::failed(
@@ -279,7 +289,7 @@ async fn converge(ctx: &Ctx<ShardData>, m: &Model, prior: Option<&Model>, op: Op
     }
     if target == 0 && was_serving && !m.drain_delay().is_zero() {
         tracing::info!(delay = %m.drain_delay, "draining before returning");
-        if let Err(e) = ctx.sleep(m.drain_delay()).await {
+        if let Err(e) = pause(ctx, m.drain_delay(), deadline, m.timeout(op)).await {
             return ApplyResponse::failed(
                 encode(&state).unwrap_or_default(),
                 diag(format!("Drain delay {e}"), "the weight is 0; in-flight requests may not have finished"),
@@ -300,7 +310,6 @@ async fn roll_back(
     reached: Option<i32>,
     deadline: Instant,
     why: &mut Diagnostics,
-    prior: Option<&Model>,
 ) -> ApplyResponse {
     let change = match start {
         Some(w) => EntryChange::Set(w),
@@ -322,14 +331,14 @@ async fn roll_back(
             );
             d.extend(std::mem::take(why));
             // State reflects the restored weight (or nothing, if the entry was new).
-            let state = match (start, prior) {
-                (Some(w), _) => {
+            let state = match start {
+                Some(w) => {
                     let mut s = m.clone();
                     s.id = Attr::Known(m.id());
                     s.weight = i64::from(w);
                     encode(&s).unwrap_or_default()
                 }
-                (None, _) => Value::Null,
+                None => Value::Null,
             };
             ApplyResponse::failed(state, d)
         }
@@ -567,7 +576,7 @@ impl Resource<ShardData> for WeightResource {
             Ok(before) => {
                 if before.unwrap_or(0) > 0
                     && !m.drain_delay().is_zero()
-                    && let Err(e) = ctx.sleep(m.drain_delay()).await
+                    && let Err(e) = pause(ctx, m.drain_delay(), deadline, m.timeout(Op::Delete)).await
                 {
                     let mut d = Diagnostics::new();
                     d.warning(

@@ -186,6 +186,11 @@ impl Workspace {
         }
     }
 
+    /// Starts a command in the background (for racing it or pressing Ctrl-C).
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        self.command(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start terraform")
+    }
+
     /// The tail of Terraform's debug log (includes the provider's lines).
     pub fn log_tail(&self) -> String {
         let log = std::fs::read_to_string(self.dir.join("terraform.log")).unwrap_or_default();
@@ -293,6 +298,28 @@ impl Workspace {
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.join(name)
     }
+}
+
+/// Waits for a background Terraform and returns (success, flattened output).
+pub fn finish(child: Child) -> (bool, String) {
+    let out = child.wait_with_output().expect("wait for terraform");
+    let text = flatten(&format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)));
+    (out.status.success(), text)
+}
+
+/// Polls `cond` until it holds, failing with `what` after `limit`.
+pub fn wait_until(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !cond() {
+        assert!(Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Ctrl-C for a background Terraform.
+pub fn interrupt(child: &Child) {
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill -INT");
+    assert!(status.success());
 }
 
 pub fn read(path: &Path) -> String {
