@@ -537,3 +537,33 @@ fn the_timeout_bounds_a_ramp() {
     assert_eq!(weight_of(&moto, &ing.listener, &ing.tgs[0]), Some(20));
     assert_eq!(ws.state_of("shard_weight.this")["weight"], 20);
 }
+
+#[test]
+fn import_by_identity_and_identity_in_state() {
+    let moto = Moto::start();
+    let ing = ingress(&moto, &["weights=30,70", "rule=4:6"]);
+    let rule = ing.rule.clone().unwrap();
+    let ws = Workspace::new(&moto);
+    ws.write(
+        &moto,
+        &format!(
+            "import {{\n  to = shard_weight.this\n  identity = {{\n    listener_arn = \"{l}\"\n    rule_arn = \"{rule}\"\n    target_group_arn = \"{tg}\"\n  }}\n}}\n{}",
+            shard(&ing.listener, &ing.tgs[1], 6, &format!("  rule_arn = \"{rule}\"")),
+            l = ing.listener,
+            tg = ing.tgs[1],
+        ),
+    );
+    ws.init();
+    let r = ws.apply();
+    assert!(r.stdout.contains("1 imported"), "{}", r.stdout);
+    assert_eq!(ws.state_of("shard_weight.this")["id"], format!("{rule},{}", ing.tgs[1]).as_str());
+    // Terraform keeps the identity the provider reported beside the state.
+    let state: Json = serde_json::from_str(&support::read(&ws.path("terraform.tfstate"))).unwrap();
+    let identity = &state["resources"][0]["instances"][0]["identity"];
+    assert_eq!(identity["target_group_arn"], ing.tgs[1].as_str(), "{state:#}");
+    assert_eq!(identity["rule_arn"], rule.as_str());
+    // A weight change keeps the identity (Terraform rejects an identity that changes).
+    ws.write(&moto, &shard(&ing.listener, &ing.tgs[1], 8, &format!("  rule_arn = \"{rule}\"")));
+    ws.apply();
+    assert_eq!(weights(&moto, &rule), vec![(ing.tgs[0].clone(), 4), (ing.tgs[1].clone(), 8)]);
+}

@@ -2,7 +2,7 @@
 //! responses carry values plus diagnostics. Terraform's protocol details stay in `server`.
 
 use super::diag::Diagnostics;
-use super::schema::Schema;
+use super::schema::{IdentitySchema, Schema};
 use super::typed::{self, Attr};
 use crate::protocol::value::Value;
 use async_trait::async_trait;
@@ -144,6 +144,18 @@ pub trait Resource<D: Send + Sync + 'static>: Send + Sync + 'static {
     async fn import(&self, _ctx: &Ctx<D>, _id: &str) -> Result<Value, Diagnostics> {
         let mut d = Diagnostics::new();
         d.error("Import not supported", format!("{} cannot be imported", self.name()));
+        Err(d)
+    }
+
+    /// The resource's identity, if it has one (import by identity, Terraform 1.12+).
+    fn identity(&self) -> Option<IdentitySchema> {
+        None
+    }
+
+    /// The import id for an identity given in `import { identity = { ... } }`.
+    fn import_id(&self, _identity: &Value) -> Result<String, Diagnostics> {
+        let mut d = Diagnostics::new();
+        d.error("Import by identity not supported", format!("{} has no identity", self.name()));
         Err(d)
     }
 

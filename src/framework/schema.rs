@@ -433,3 +433,72 @@ pub mod validators {
         }
     }
 }
+
+/// A resource's identity (Terraform 1.12+): the attributes that name its remote object for good.
+/// Terraform stores it beside the state and accepts it in `import { identity = { ... } }`.
+/// Identity attributes are taken from the state by name, so they must be state attributes too.
+#[derive(Clone)]
+pub struct IdentitySchema {
+    pub version: i64,
+    pub attributes: Vec<IdentityAttribute>,
+}
+
+#[derive(Clone)]
+pub struct IdentityAttribute {
+    pub name: String,
+    pub ty: Type,
+    /// Must be given when importing by identity (otherwise optional).
+    pub required_for_import: bool,
+    pub description: String,
+}
+
+impl IdentityAttribute {
+    pub fn string(name: &str, required_for_import: bool, description: &str) -> IdentityAttribute {
+        IdentityAttribute { name: name.into(), ty: Type::String, required_for_import, description: description.into() }
+    }
+}
+
+impl IdentitySchema {
+    pub fn value_type(&self) -> Type {
+        Type::Object(self.attributes.iter().map(|a| (a.name.clone(), a.ty.clone())).collect())
+    }
+
+    pub fn to_proto(&self) -> pb::ResourceIdentitySchema {
+        pb::ResourceIdentitySchema {
+            version: self.version,
+            identity_attributes: self
+                .attributes
+                .iter()
+                .map(|a| pb::resource_identity_schema::IdentityAttribute {
+                    name: a.name.clone(),
+                    r#type: a.ty.to_json().to_string().into_bytes(),
+                    required_for_import: a.required_for_import,
+                    optional_for_import: !a.required_for_import,
+                    description: a.description.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    /// The identity of a state; None for a null state or one with unknown identity values.
+    pub fn of_state(&self, state: &Value) -> Option<Value> {
+        if state.is_null() || state.is_unknown() {
+            return None;
+        }
+        let identity =
+            Value::Object(self.attributes.iter().map(|a| (a.name.clone(), state.get(&a.name).clone())).collect());
+        identity.is_wholly_known().then_some(identity)
+    }
+
+    /// Checks every identity attribute is a state attribute of the same type.
+    pub fn check(&self, schema: &Schema) -> Result<(), String> {
+        for a in &self.attributes {
+            match schema.block.attribute(&a.name) {
+                Some(s) if s.value_type() == a.ty => {}
+                Some(_) => return Err(format!("identity attribute {} has another type than in the schema", a.name)),
+                None => return Err(format!("identity attribute {} is not a schema attribute", a.name)),
+            }
+        }
+        Ok(())
+    }
+}

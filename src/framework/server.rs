@@ -5,7 +5,7 @@
 use super::diag::{AttrPath, Diagnostics};
 use super::plan;
 use super::resource::{ApplyRequest, Ctx, DataSource, PlanRequest, Provider, Resource, ValidateRequest};
-use super::schema::{Schema, run_validators};
+use super::schema::{IdentitySchema, Schema, run_validators};
 use crate::protocol::tfplugin6::{self as pb, provider_server::Provider as GrpcProvider};
 use crate::protocol::value::{Type, Value};
 use crate::protocol::{json, msgpack};
@@ -18,6 +18,16 @@ struct Entry<T: ?Sized> {
     imp: Arc<T>,
     schema: Schema,
     ty: Type,
+    identity: Option<IdentitySchema>,
+}
+
+impl<T: ?Sized> Entry<T> {
+    /// The identity data to send with a state, for resources that have an identity.
+    fn identity_of(&self, state: &Value) -> Option<pb::ResourceIdentityData> {
+        let schema = self.identity.as_ref()?;
+        let identity = schema.of_state(state)?;
+        Some(pb::ResourceIdentityData { identity_data: encode(&schema.value_type(), identity) })
+    }
 }
 
 /// A provider's schemas, sorted by type name.
@@ -47,7 +57,8 @@ impl<P: Provider> Server<P> {
             .map(|imp| {
                 let schema = imp.schema();
                 let ty = schema.value_type();
-                (format!("{prefix}_{}", imp.name()), Entry { imp, schema, ty })
+                let identity = imp.identity();
+                (format!("{prefix}_{}", imp.name()), Entry { imp, schema, ty, identity })
             })
             .collect();
         let data_sources = provider
@@ -56,7 +67,7 @@ impl<P: Provider> Server<P> {
             .map(|imp| {
                 let schema = imp.schema();
                 let ty = schema.value_type();
-                (format!("{prefix}_{}", imp.name()), Entry { imp, schema, ty })
+                (format!("{prefix}_{}", imp.name()), Entry { imp, schema, ty, identity: None })
             })
             .collect();
         let provider_schema = provider.schema();
@@ -232,14 +243,39 @@ impl<P: Provider> GrpcProvider for Server<P> {
         &self,
         _: Request<pb::get_resource_identity_schemas::Request>,
     ) -> Result<Response<pb::get_resource_identity_schemas::Response>, Status> {
-        Ok(Response::new(pb::get_resource_identity_schemas::Response::default()))
+        Ok(Response::new(pb::get_resource_identity_schemas::Response {
+            identity_schemas: self
+                .resources
+                .iter()
+                .filter_map(|(k, e)| e.identity.as_ref().map(|i| (k.clone(), i.to_proto())))
+                .collect(),
+            diagnostics: Vec::new(),
+        }))
     }
 
     async fn upgrade_resource_identity(
         &self,
         req: Request<pb::upgrade_resource_identity::Request>,
     ) -> Result<Response<pb::upgrade_resource_identity::Response>, Status> {
-        Err(Status::unimplemented(format!("{} has no resource identity", req.get_ref().type_name)))
+        let req = req.into_inner();
+        let e = self.resource(&req.type_name)?;
+        let Some(schema) = &e.identity else {
+            return Err(Status::not_found(format!("{} has no resource identity", req.type_name)));
+        };
+        let raw = req.raw_identity.map(|r| r.json).unwrap_or_default();
+        let ty = schema.value_type();
+        let (identity, diags) = match json::decode(&ty, &raw) {
+            Ok(v) => (Some(pb::ResourceIdentityData { identity_data: encode(&ty, v) }), Diagnostics::new()),
+            Err(err) => {
+                let mut d = Diagnostics::new();
+                d.error("Could not read the stored identity", err);
+                (None, d)
+            }
+        };
+        Ok(Response::new(pb::upgrade_resource_identity::Response {
+            upgraded_identity: identity,
+            diagnostics: diags.to_proto(),
+        }))
     }
 
     async fn configure_provider(
@@ -278,12 +314,13 @@ impl<P: Provider> GrpcProvider for Server<P> {
                 Err(d) => (current, d),
             },
         };
+        let new_identity = e.identity_of(&new_state);
         Ok(Response::new(pb::read_resource::Response {
             new_state: encode(&e.ty, new_state),
             diagnostics: diags.to_proto(),
             private: req.private,
             deferred: None,
-            new_identity: None,
+            new_identity,
         }))
     }
 
@@ -311,6 +348,8 @@ impl<P: Provider> GrpcProvider for Server<P> {
             }
             plan::null_write_only(&e.schema.block, &mut pr.planned);
         }
+        // Unknown identity values (a create whose ARNs come from other resources) send none.
+        let planned_identity = e.identity_of(&pr.planned);
         Ok(Response::new(pb::plan_resource_change::Response {
             planned_state: encode(&e.ty, pr.planned),
             requires_replace: pr.requires_replace.iter().map(AttrPath::to_proto).collect(),
@@ -318,7 +357,7 @@ impl<P: Provider> GrpcProvider for Server<P> {
             diagnostics: pr.diags.to_proto(),
             legacy_type_system: false,
             deferred: None,
-            planned_identity: None,
+            planned_identity,
         }))
     }
 
@@ -366,12 +405,13 @@ impl<P: Provider> GrpcProvider for Server<P> {
                 diags.error("Provider left values unknown after apply", "this is a bug in the provider");
             }
         }
+        let new_identity = e.identity_of(&state);
         Ok(Response::new(pb::apply_resource_change::Response {
             new_state: encode(&e.ty, state),
             private: req.planned_private,
             diagnostics: diags.to_proto(),
             legacy_type_system: false,
-            new_identity: None,
+            new_identity,
         }))
     }
 
@@ -381,17 +421,25 @@ impl<P: Provider> GrpcProvider for Server<P> {
     ) -> Result<Response<pb::import_resource_state::Response>, Status> {
         let req = req.into_inner();
         let e = self.resource(&req.type_name)?;
-        let result = match self.ctx() {
-            Ok(ctx) => e.imp.import(&ctx, &req.id).await,
-            Err(d) => Err(d),
+        // `import { identity = { ... } }` sends an identity instead of an id.
+        let id = match (&e.identity, req.id.is_empty(), &req.identity) {
+            (Some(schema), true, Some(identity)) => {
+                let value = decode(&schema.value_type(), identity.identity_data.as_ref())?;
+                e.imp.import_id(&value)
+            }
+            _ => Ok(req.id.clone()),
+        };
+        let result = match (self.ctx(), id) {
+            (Ok(ctx), Ok(id)) => e.imp.import(&ctx, &id).await,
+            (Err(d), _) | (_, Err(d)) => Err(d),
         };
         let (imported, diags) = match result {
             Ok(state) => (
                 vec![pb::import_resource_state::ImportedResource {
                     type_name: req.type_name.clone(),
+                    identity: e.identity_of(&state),
                     state: encode(&e.ty, state),
                     private: Vec::new(),
-                    identity: None,
                 }],
                 Diagnostics::new(),
             ),

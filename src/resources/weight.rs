@@ -9,7 +9,7 @@ use crate::clients::elbv2::{self, ActionOwner, EntryChange};
 use crate::clients::listener_lock::ListenerLock;
 use crate::data_sources::listener::check_rule_belongs;
 use crate::framework::resource::{decode, encode};
-use crate::framework::schema::{Attribute, NestedBlock, validators};
+use crate::framework::schema::{Attribute, IdentityAttribute, IdentitySchema, NestedBlock, validators};
 use crate::framework::timeouts::{Op, Timeouts, format_duration, parse_duration, timeouts_block};
 use crate::framework::{
     ApplyRequest, ApplyResponse, Attr, AttrPath, Ctx, Diagnostics, Interrupted, PlanRequest, Resource, Schema,
@@ -242,10 +242,11 @@ async fn converge(ctx: &Ctx<ShardData>, m: &Model, prior: Option<&Model>, op: Op
     let mut was_serving = start.unwrap_or(0) > 0;
     for (i, step) in steps.iter().enumerate() {
         let step = *step as i32;
+        let from_zero = current.unwrap_or(0) == 0;
         let raising = step > current.unwrap_or(0);
-        if raising && m.min_healthy_targets > 0 {
-            // The first rise from zero waits for health; later ramp steps re-check once.
-            let gate = if current.unwrap_or(0) == 0 {
+        // A rise from zero waits for health; a ramp re-checks once before every later step up.
+        if raising && m.min_healthy_targets > 0 && (from_zero || m.ramp.is_some()) {
+            let gate = if from_zero {
                 wait_healthy(ctx, &m.target_group_arn, m.min_healthy_targets, deadline).await
             } else {
                 wait_healthy(ctx, &m.target_group_arn, m.min_healthy_targets, Instant::now()).await
@@ -418,6 +419,29 @@ impl Resource<ShardData> for WeightResource {
             ],
         ))
         .with_block(timeouts_block(&[Op::Create, Op::Update, Op::Delete]))
+    }
+
+    fn identity(&self) -> Option<IdentitySchema> {
+        Some(IdentitySchema {
+            version: 0,
+            attributes: vec![
+                IdentityAttribute::string("listener_arn", true, "The shared listener."),
+                IdentityAttribute::string(
+                    "rule_arn",
+                    false,
+                    "The listener rule, when the entry is in a rule's action.",
+                ),
+                IdentityAttribute::string("target_group_arn", true, "This shard's target group."),
+            ],
+        })
+    }
+
+    fn import_id(&self, identity: &Value) -> Result<String, Diagnostics> {
+        let get = |name: &str| identity.get(name).as_str().map(str::to_string);
+        let (Some(listener), Some(tg)) = (get("listener_arn"), get("target_group_arn")) else {
+            return Err(diag("Incomplete identity", "listener_arn and target_group_arn are required"));
+        };
+        Ok(resource_id(&get("rule_arn").unwrap_or(listener), &tg))
     }
 
     async fn validate(&self, req: &ValidateRequest) -> Diagnostics {
