@@ -567,3 +567,35 @@ fn import_by_identity_and_identity_in_state() {
     ws.apply();
     assert_eq!(weights(&moto, &rule), vec![(ing.tgs[0].clone(), 4), (ing.tgs[1].clone(), 8)]);
 }
+
+#[test]
+fn throttling_is_retried_and_a_persistent_outage_leaves_the_listener_as_it_was() {
+    let moto = Moto::start();
+    let ing = ingress(&moto, &["weights=5,5"]);
+    // AWS throttles the first two writes: the SDK's standard retry mode gets through.
+    let throttled = support::FaultProxy::start(&moto, "ModifyListener=throttle:2");
+    let ws = Workspace::new(&moto);
+    ws.write_via(&throttled.endpoint, &shard(&ing.listener, &ing.tgs[0], 33, NO_GATE));
+    ws.init();
+    ws.apply();
+    assert_eq!(throttled.calls("ModifyListener"), 3, "two throttled attempts and one that passed");
+    assert_eq!(weight_of(&moto, &ing.listener, &ing.tgs[0]), Some(33));
+
+    // ModifyListener keeps failing: the apply fails naming the call and the listener, nothing is
+    // half-written, and the lock is released.
+    let down = support::FaultProxy::start(&moto, "ModifyListener=fail");
+    let before = moto.fixture(&["actions", &ing.listener]);
+    ws.write_via(&down.endpoint, &shard(&ing.listener, &ing.tgs[0], 44, NO_GATE));
+    ws.fails(
+        &["apply", "-auto-approve", "-no-color"],
+        &["ModifyListener failed for listener", &ing.listener, "ServiceUnavailable", "injected outage"],
+    );
+    assert_eq!(down.calls("ModifyListener"), 5, "the SDK's standard mode makes 5 attempts");
+    assert_eq!(moto.fixture(&["actions", &ing.listener]), before, "the listener is exactly as it was");
+    no_lock_left(&moto, &ing.listener);
+    assert_eq!(ws.state_of("shard_weight.this")["weight"], 33, "state still matches reality");
+    // Once AWS recovers, the same apply converges.
+    ws.write(&moto, &shard(&ing.listener, &ing.tgs[0], 44, NO_GATE));
+    ws.apply();
+    assert_eq!(weight_of(&moto, &ing.listener, &ing.tgs[0]), Some(44));
+}

@@ -143,15 +143,21 @@ pub async fn target_health(aws: &AwsClients, target_group_arn: &str) -> Result<H
     let out = client.describe_target_health().target_group_arn(target_group_arn).send().await.map_err(|e| {
         api_error("DescribeTargetHealth", &format!("target group {target_group_arn}"), &aws.elbv2_endpoint(), &e)
     })?;
+    Ok(count_health(out.target_health_descriptions()))
+}
+
+/// Healthy vs. registered-but-not-healthy. Draining targets are on their way out (AWS keeps them
+/// for the deregistration delay; moto drops them at once) and count as neither.
+pub fn count_health(descriptions: &[aws_sdk_elasticloadbalancingv2::types::TargetHealthDescription]) -> HealthCounts {
     let mut counts = HealthCounts::default();
-    for d in out.target_health_descriptions() {
+    for d in descriptions {
         match d.target_health().and_then(|h| h.state()) {
             Some(TargetHealthStateEnum::Healthy) => counts.healthy += 1,
             Some(TargetHealthStateEnum::Draining) => {}
             _ => counts.unhealthy += 1,
         }
     }
-    Ok(counts)
+    counts
 }
 
 #[cfg(test)]
@@ -198,6 +204,22 @@ mod tests {
         let redirect = Action::builder().r#type(ActionTypeEnum::Redirect).build();
         let err = find_forward(&[redirect], &owner()).unwrap_err();
         assert!(err.contains("redirect, not forward"), "{err}");
+    }
+
+    #[test]
+    fn draining_targets_count_as_neither_healthy_nor_unhealthy() {
+        use aws_sdk_elasticloadbalancingv2::types::{TargetHealth, TargetHealthDescription};
+        let with = |s: TargetHealthStateEnum| {
+            TargetHealthDescription::builder().target_health(TargetHealth::builder().state(s).build()).build()
+        };
+        let all = [
+            with(TargetHealthStateEnum::Healthy),
+            with(TargetHealthStateEnum::Draining),
+            with(TargetHealthStateEnum::Initial),
+            with(TargetHealthStateEnum::Unhealthy),
+            with(TargetHealthStateEnum::Healthy),
+        ];
+        assert_eq!(count_health(&all), HealthCounts { healthy: 2, unhealthy: 2 });
     }
 
     #[test]

@@ -112,3 +112,42 @@ impl Connection {
         d
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_settings_are_checked_together() {
+        let hub = AttrPath::attr("hub");
+        let ok = Connection { host: Attr::Known("https://10.0.0.1:6443".into()), ..Default::default() };
+        assert!(ok.validate(&hub).is_empty());
+        let unknown_host = Connection { host: Attr::Unknown, config_path: Attr::Null, ..Default::default() };
+        assert!(unknown_host.validate(&hub).is_empty(), "unknown values are checked later");
+        let both = Connection {
+            host: Attr::Known("https://x".into()),
+            config_path: Attr::Known("~/.kube/config".into()),
+            ..Default::default()
+        };
+        assert!(both.validate(&hub).to_string().contains("exactly one of host, config_path or eks_cluster_name"));
+        let bad = Connection {
+            host: Attr::Known("10.0.0.1".into()),
+            cluster_ca_certificate: Attr::Known("LS0tLS1CRUdJTi...".into()),
+            config_context: Attr::Known("hub".into()),
+            ..Default::default()
+        };
+        let text = bad.validate(&hub).to_string();
+        assert!(
+            text.contains("hub.host")
+                && text.contains("hub.cluster_ca_certificate")
+                && text.contains("hub.config_context"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn debug_output_hides_the_token() {
+        let c = Connection { token: Attr::Known("eyJhbGciOi-secret".into()), ..Default::default() };
+        assert!(!format!("{c:?}").contains("secret"));
+    }
+}

@@ -94,6 +94,51 @@ impl Drop for Moto {
     }
 }
 
+/// tests/fixtures/fault_proxy.py in front of moto, injecting throttling or outages per ELBv2 action.
+pub struct FaultProxy {
+    child: Child,
+    pub endpoint: String,
+}
+
+impl FaultProxy {
+    /// `rules`: e.g. "ModifyListener=throttle:2" or "ModifyListener=fail".
+    pub fn start(moto: &Moto, rules: &str) -> FaultProxy {
+        let port = free_port();
+        let child = Command::new(project_root().join(".bench/venv/bin/python3"))
+            .arg(project_root().join("tests/fixtures/fault_proxy.py"))
+            .args([&port.to_string(), &moto.endpoint, rules])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start fault proxy");
+        let proxy = FaultProxy { child, endpoint: format!("http://127.0.0.1:{port}") };
+        wait_until(Duration::from_secs(20), "fault proxy did not start", || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        proxy
+    }
+
+    /// How many calls of each ELBv2 action reached the proxy.
+    pub fn calls(&self, action: &str) -> u64 {
+        let addr = self.endpoint.trim_start_matches("http://");
+        let mut stream = std::net::TcpStream::connect(addr).expect("connect to fault proxy");
+        use std::io::{Read, Write};
+        write!(stream, "GET /__faults HTTP/1.0\r\nHost: {addr}\r\n\r\n").expect("ask fault proxy");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("read fault proxy");
+        let body = response.split("\r\n\r\n").nth(1).unwrap_or("{}");
+        let seen: Json = serde_json::from_str(body).expect("fault proxy JSON");
+        seen[action].as_u64().unwrap_or(0)
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// One Terraform working directory with its own state, logs and CLI config.
 pub struct Workspace {
     pub dir: PathBuf,
@@ -160,10 +205,14 @@ impl Workspace {
 
     /// Writes main.tf: the given HCL after a provider block pointing at moto.
     pub fn write(&self, moto: &Moto, body: &str) {
+        self.write_via(&moto.endpoint, body)
+    }
+
+    /// Like `write`, with every AWS endpoint at `endpoint` (e.g. a fault-injecting proxy).
+    pub fn write_via(&self, endpoint: &str, body: &str) {
         let hcl = format!(
             "terraform {{\n  required_providers {{\n    shard = {{ source = \"shardkit/shard\" }}\n  }}\n}}\n\n\
-             provider \"shard\" {{\n  region = \"us-east-1\"\n  endpoints {{\n    elbv2 = \"{0}\"\n    eks = \"{0}\"\n    sts = \"{0}\"\n  }}\n}}\n\n{body}\n",
-            moto.endpoint
+             provider \"shard\" {{\n  region = \"us-east-1\"\n  endpoints {{\n    elbv2 = \"{endpoint}\"\n    eks = \"{endpoint}\"\n    sts = \"{endpoint}\"\n  }}\n}}\n\n{body}\n"
         );
         std::fs::write(self.dir.join("main.tf"), hcl).expect("write main.tf");
     }
