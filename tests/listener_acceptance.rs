@@ -160,3 +160,38 @@ fn assume_role_goes_through_the_sts_endpoint() {
     std::fs::write(ws.path("main.tf"), main).unwrap();
     ws.fails(&["plan", "-no-color"], &["DescribeListeners failed", "could not get AWS credentials"]);
 }
+
+#[test]
+fn secrets_stay_out_of_logs_state_and_plan() {
+    let moto = Moto::start();
+    let topo = moto.fixture(&["topology", "weights=1,2"]);
+    let ws = Workspace::new(&moto).with_env("TF_LOG", "TRACE").with_env("TF_LOG_PROVIDER", "TRACE");
+    let token = "hub-token-7f3a9c1e5b";
+    let external_id = "external-id-2d8e4f6a";
+    let hcl = format!(
+        "terraform {{\n  required_providers {{\n    shard = {{ source = \"shardkit/shard\" }}\n  }}\n}}\n\
+         provider \"shard\" {{\n  region = \"us-east-1\"\n  assume_role {{\n    role_arn = \"arn:aws:iam::123456789012:role/r\"\n    external_id = \"{external_id}\"\n  }}\n\
+           endpoints {{\n    elbv2 = \"{0}\"\n    sts = \"{0}\"\n  }}\n  hub {{\n    host = \"https://127.0.0.1:6443\"\n    token = \"{token}\"\n  }}\n}}\n\
+         data \"shard_listener\" \"l\" {{\n  listener_arn = \"{1}\"\n}}\n",
+        moto.endpoint,
+        topo["listener"].as_str().unwrap()
+    );
+    std::fs::write(ws.path("main.tf"), hcl).unwrap();
+    ws.init();
+    ws.ok(&["plan", "-no-color", "-out=tfplan"]);
+    let mut plan: serde_json::Value =
+        serde_json::from_str(&ws.ok(&["show", "-json", "-no-color", "tfplan"]).stdout).unwrap();
+    // `configuration` echoes the HCL source, where these literals were written by hand; what we
+    // check is every value Terraform planned or stored.
+    plan.as_object_mut().unwrap().remove("configuration");
+    let plan_json = plan.to_string();
+    ws.apply();
+    let log = support::read(&ws.path("terraform.log"));
+    assert!(log.contains("provider.terraform-provider-shard"), "provider logs were captured");
+    let state = support::read(&ws.path("terraform.tfstate"));
+    for secret in [token, external_id] {
+        assert!(!log.contains(secret), "{secret} appears in the TRACE log");
+        assert!(!state.contains(secret), "{secret} appears in the state");
+        assert!(!plan_json.contains(secret), "{secret} appears in the plan");
+    }
+}
