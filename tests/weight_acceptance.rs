@@ -58,6 +58,20 @@ fn shard(listener: &str, tg: &str, weight: i64, extra: &str) -> String {
 
 const NO_GATE: &str = "  min_healthy_targets = 0";
 
+/// An ingress, and one shard directory applied for its first target group (after registering
+/// `healthy` targets there).
+fn applied_shard(moto: &Moto, opts: &[&str], healthy: u32, weight: i64, extra: &str) -> (Ingress, Workspace) {
+    let ing = ingress(moto, opts);
+    if healthy > 0 {
+        moto.fixture(&["register", &ing.tgs[0], &healthy.to_string()]);
+    }
+    let ws = Workspace::new(moto);
+    ws.write(moto, &shard(&ing.listener, &ing.tgs[0], weight, extra));
+    ws.init();
+    ws.apply();
+    (ing, ws)
+}
+
 #[test]
 fn each_shard_directory_owns_only_its_entry() {
     let moto = Moto::start();
@@ -168,11 +182,7 @@ fn a_crashed_holders_lock_is_broken_after_its_ttl() {
 #[test]
 fn drift_is_a_diff_on_weight_only_and_apply_repairs_it() {
     let moto = Moto::start();
-    let ing = ingress(&moto, &["weights=5,5"]);
-    let ws = Workspace::new(&moto);
-    ws.write(&moto, &shard(&ing.listener, &ing.tgs[0], 40, NO_GATE));
-    ws.init();
-    ws.apply();
+    let (ing, ws) = applied_shard(&moto, &["weights=5,5"], 0, 40, NO_GATE);
     moto.fixture(&["set-weights", &ing.listener, &format!("{}=7", ing.tgs[0]), &format!("{}=5", ing.tgs[1])]);
     let plan = ws.plan();
     assert_eq!(plan.code, 2, "drift must show as a change:\n{}", plan.text());
@@ -256,11 +266,7 @@ fn health_gate_waits_then_fails_and_passes_once_targets_are_healthy() {
 #[test]
 fn the_outage_guard_refuses_all_zero_before_writing() {
     let moto = Moto::start();
-    let ing = ingress(&moto, &["weights=50,0"]);
-    let ws = Workspace::new(&moto);
-    ws.write(&moto, &shard(&ing.listener, &ing.tgs[0], 50, NO_GATE));
-    ws.init();
-    ws.apply();
+    let (ing, ws) = applied_shard(&moto, &["weights=50,0"], 0, 50, NO_GATE);
     ws.write(&moto, &shard(&ing.listener, &ing.tgs[0], 0, NO_GATE));
     ws.fails(
         &["plan", "-no-color"],
@@ -275,12 +281,7 @@ fn the_outage_guard_refuses_all_zero_before_writing() {
 #[test]
 fn ramp_moves_in_steps_and_drain_delay_waits() {
     let moto = Moto::start();
-    let ing = ingress(&moto, &["weights=5,5"]);
-    moto.fixture(&["register", &ing.tgs[0], "1"]);
-    let ws = Workspace::new(&moto);
-    ws.write(&moto, &shard(&ing.listener, &ing.tgs[0], 10, ""));
-    ws.init();
-    ws.apply();
+    let (ing, ws) = applied_shard(&moto, &["weights=5,5"], 1, 10, "");
     ws.write(&moto, &shard(&ing.listener, &ing.tgs[0], 40, "  ramp {\n    step = 10\n    interval = \"1s\"\n  }"));
     let log_before = support::read(&ws.path("terraform.log")).matches("forward action updated").count();
     let started = Instant::now();
@@ -313,12 +314,7 @@ fn ramp_moves_in_steps_and_drain_delay_waits() {
 #[test]
 fn a_failed_ramp_check_rolls_back_to_where_it_started() {
     let moto = Moto::start();
-    let ing = ingress(&moto, &["weights=5,5"]);
-    moto.fixture(&["register", &ing.tgs[0], "1"]);
-    let ws = Workspace::new(&moto);
-    ws.write(&moto, &shard(&ing.listener, &ing.tgs[0], 10, ""));
-    ws.init();
-    ws.apply();
+    let (ing, ws) = applied_shard(&moto, &["weights=5,5"], 1, 10, "");
     ws.write(&moto, &shard(&ing.listener, &ing.tgs[0], 60, "  ramp {\n    step = 10\n    interval = \"4s\"\n  }"));
     let child = ws.spawn(&["apply", "-auto-approve", "-no-color"]);
     // The first step (20) happens at once; take the targets away during the first interval.
@@ -470,11 +466,7 @@ fn provider_settings_unknown_at_plan_do_not_break_planning() {
 #[test]
 fn ctrl_c_during_a_ramp_keeps_the_last_completed_step() {
     let moto = Moto::start();
-    let ing = ingress(&moto, &["weights=5,5"]);
-    let ws = Workspace::new(&moto);
-    ws.write(&moto, &shard(&ing.listener, &ing.tgs[0], 10, NO_GATE));
-    ws.init();
-    ws.apply();
+    let (ing, ws) = applied_shard(&moto, &["weights=5,5"], 0, 10, NO_GATE);
     ws.write(
         &moto,
         &shard(
@@ -500,11 +492,7 @@ fn ctrl_c_during_a_ramp_keeps_the_last_completed_step() {
 #[test]
 fn changing_the_target_group_replaces_the_entry() {
     let moto = Moto::start();
-    let ing = ingress(&moto, &["weights=5,5,5"]);
-    let ws = Workspace::new(&moto);
-    ws.write(&moto, &shard(&ing.listener, &ing.tgs[0], 40, NO_GATE));
-    ws.init();
-    ws.apply();
+    let (ing, ws) = applied_shard(&moto, &["weights=5,5,5"], 0, 40, NO_GATE);
     ws.write(&moto, &shard(&ing.listener, &ing.tgs[2], 40, NO_GATE));
     let plan = ws.plan();
     assert_eq!(plan.code, 2, "{}", plan.text());
@@ -520,11 +508,7 @@ fn changing_the_target_group_replaces_the_entry() {
 #[test]
 fn the_timeout_bounds_a_ramp() {
     let moto = Moto::start();
-    let ing = ingress(&moto, &["weights=5,5"]);
-    let ws = Workspace::new(&moto);
-    ws.write(&moto, &shard(&ing.listener, &ing.tgs[0], 10, NO_GATE));
-    ws.init();
-    ws.apply();
+    let (ing, ws) = applied_shard(&moto, &["weights=5,5"], 0, 10, NO_GATE);
     let ramp = format!(
         "{NO_GATE}\n  ramp {{\n    step = 10\n    interval = \"20s\"\n  }}\n  timeouts {{\n    update = \"2s\"\n  }}"
     );
