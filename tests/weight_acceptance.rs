@@ -503,6 +503,11 @@ fn changing_the_target_group_replaces_the_entry() {
     );
     ws.apply();
     assert_eq!(weights(&moto, &ing.listener), vec![(ing.tgs[1].clone(), 5), (ing.tgs[2].clone(), 40)]);
+    // A forced replacement is planned twice by Terraform; it is not a duplicate.
+    let r = ws.ok(&["apply", "-auto-approve", "-no-color", "-replace=shard_weight.this"]);
+    assert!(r.stdout.contains("1 added, 0 changed, 1 destroyed"), "{}", r.stdout);
+    ws.assert_plan_empty();
+    assert_eq!(weights(&moto, &ing.listener), vec![(ing.tgs[1].clone(), 5), (ing.tgs[2].clone(), 40)]);
 }
 
 #[test]

@@ -32,7 +32,8 @@ pub struct WeightResource {
     /// (action owner, target group) keys planned in this process, to catch two resources of one
     /// configuration managing the same entry (Terraform plans a whole configuration in one
     /// provider process).
-    claims: Mutex<HashMap<(String, String), u32>>,
+    /// Per key: (plans of existing instances, plans of new ones).
+    claims: Mutex<HashMap<(String, String), (u32, u32)>>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -465,12 +466,15 @@ impl Resource<ShardData> for WeightResource {
         let same_object = prior
             .as_ref()
             .is_some_and(|p| (p.owner().arn(), p.target_group_arn.as_str()) == (key.0.as_str(), key.1.as_str()));
-        // A replacement is planned twice (update, then create); only the create claims the key.
-        if prior.is_none() || same_object {
+        // A replacement is planned twice in one process (as an update with a prior state, then as a
+        // create without one), so only two claims of the same kind are certainly two resources.
+        let replacing = prior.is_some() && !same_object;
+        if !replacing {
             let mut claims = self.claims.lock().unwrap_or_else(|p| p.into_inner());
-            let n = claims.entry(key.clone()).or_insert(0);
-            *n += 1;
-            if *n > 1 {
+            let (existing, new) = claims.entry(key.clone()).or_insert((0, 0));
+            let count = if prior.is_some() { existing } else { new };
+            *count += 1;
+            if *count > 1 {
                 req.diags.attr_error(
                     AttrPath::attr("target_group_arn"),
                     "Duplicate shard_weight",
