@@ -106,6 +106,8 @@ fn each_shard_directory_owns_only_its_entry() {
         before_sticky
     );
     no_lock_left(&moto, &ing.listener);
+    b.destroy();
+    assert_eq!(weights(&moto, &ing.listener), vec![(ing.tgs[2].clone(), 50)]);
 }
 
 #[test]
@@ -150,6 +152,16 @@ fn racing_applies_lose_no_update() {
     for (ws, _, _) in &dirs {
         ws.assert_plan_empty();
     }
+    // Destroying all ten at once removes every entry but the last of each action (an action
+    // keeps at least one target group), and loses nothing either.
+    let children: Vec<_> = dirs.iter().map(|(ws, _, _)| ws.spawn(&["destroy", "-auto-approve", "-no-color"])).collect();
+    let results: Vec<(bool, String)> = children.into_iter().map(support::finish).collect();
+    let failed: Vec<&String> = results.iter().filter(|(ok, _)| !ok).map(|(_, t)| t).collect();
+    assert_eq!(failed.len(), 2, "exactly the last entry of each action cannot be removed: {failed:?}");
+    assert!(failed.iter().all(|t| t.contains("is the only target group")), "{failed:?}");
+    assert_eq!(weights(&moto, &ing.listener).len(), 1);
+    assert_eq!(weights(&moto, &rule).len(), 1);
+    no_lock_left(&moto, &ing.listener);
 }
 
 #[test]
@@ -197,6 +209,8 @@ fn drift_is_a_diff_on_weight_only_and_apply_repairs_it() {
     assert!(plan.stdout.contains("will be created"), "{}", plan.stdout);
     ws.apply();
     assert_eq!(weight_of(&moto, &ing.listener, &ing.tgs[0]), Some(40));
+    ws.destroy();
+    assert_eq!(weights(&moto, &ing.listener), vec![(ing.tgs[1].clone(), 5)]);
 }
 
 #[test]
@@ -241,6 +255,9 @@ fn import_round_trips_by_command_and_by_block() {
         &["import", "-no-color", "shard_weight.this", &format!("{},{stray_tg}", ing.listener)],
         &["target group not in the action", stray_tg],
     );
+    block.destroy();
+    ws.destroy();
+    assert_eq!(weights(&moto, &ing.listener), vec![(ing.tgs[0].clone(), 30)]);
 }
 
 #[test]
@@ -261,6 +278,8 @@ fn health_gate_waits_then_fails_and_passes_once_targets_are_healthy() {
     moto.fixture(&["register", &ing.tgs[1], "1"]);
     ws.apply();
     assert_eq!(weight_of(&moto, &ing.listener, &ing.tgs[1]), Some(20));
+    ws.destroy();
+    assert_eq!(weight_of(&moto, &ing.listener, &ing.tgs[1]), None);
 }
 
 #[test]
@@ -276,6 +295,8 @@ fn the_outage_guard_refuses_all_zero_before_writing() {
     ws.write(&moto, &shard(&ing.listener, &ing.tgs[0], 0, &format!("{NO_GATE}\n  allow_total_outage = true")));
     ws.apply();
     assert_eq!(weight_of(&moto, &ing.listener, &ing.tgs[0]), Some(0));
+    ws.destroy();
+    assert_eq!(weights(&moto, &ing.listener), vec![(ing.tgs[1].clone(), 0)]);
 }
 
 #[test]
@@ -309,6 +330,8 @@ fn ramp_moves_in_steps_and_drain_delay_waits() {
     ws.apply();
     assert!(started.elapsed() >= Duration::from_secs(3), "drain delay not honoured");
     assert_eq!(weight_of(&moto, &ing.listener, &ing.tgs[0]), Some(0));
+    ws.destroy();
+    assert_eq!(weight_of(&moto, &ing.listener, &ing.tgs[0]), None);
 }
 
 #[test]
@@ -461,6 +484,8 @@ fn provider_settings_unknown_at_plan_do_not_break_planning() {
     assert_eq!(plan.code, 2, "plan must succeed with changes:\n{}", plan.text());
     ws.apply();
     assert_eq!(weight_of(&moto, &ing.listener, &ing.tgs[0]), Some(25));
+    ws.destroy();
+    assert_eq!(weight_of(&moto, &ing.listener, &ing.tgs[0]), None);
 }
 
 #[test]
@@ -508,6 +533,8 @@ fn changing_the_target_group_replaces_the_entry() {
     assert!(r.stdout.contains("1 added, 0 changed, 1 destroyed"), "{}", r.stdout);
     ws.assert_plan_empty();
     assert_eq!(weights(&moto, &ing.listener), vec![(ing.tgs[1].clone(), 5), (ing.tgs[2].clone(), 40)]);
+    ws.destroy();
+    assert_eq!(weights(&moto, &ing.listener), vec![(ing.tgs[1].clone(), 5)]);
 }
 
 #[test]
@@ -525,6 +552,8 @@ fn the_timeout_bounds_a_ramp() {
     assert!(!r.text().is_empty());
     assert_eq!(weight_of(&moto, &ing.listener, &ing.tgs[0]), Some(20));
     assert_eq!(ws.state_of("shard_weight.this")["weight"], 20);
+    ws.destroy();
+    assert_eq!(weight_of(&moto, &ing.listener, &ing.tgs[0]), None);
 }
 
 #[test]
@@ -555,6 +584,8 @@ fn import_by_identity_and_identity_in_state() {
     ws.write(&moto, &shard(&ing.listener, &ing.tgs[1], 8, &format!("  rule_arn = \"{rule}\"")));
     ws.apply();
     assert_eq!(weights(&moto, &rule), vec![(ing.tgs[0].clone(), 4), (ing.tgs[1].clone(), 8)]);
+    ws.destroy();
+    assert_eq!(weights(&moto, &rule), vec![(ing.tgs[0].clone(), 4)]);
 }
 
 #[test]
@@ -587,4 +618,6 @@ fn throttling_is_retried_and_a_persistent_outage_leaves_the_listener_as_it_was()
     ws.write(&moto, &shard(&ing.listener, &ing.tgs[0], 44, NO_GATE));
     ws.apply();
     assert_eq!(weight_of(&moto, &ing.listener, &ing.tgs[0]), Some(44));
+    ws.destroy();
+    assert_eq!(weights(&moto, &ing.listener), vec![(ing.tgs[1].clone(), 5)]);
 }
