@@ -263,3 +263,35 @@ fn every_shard_schema_is_one_terraform_accepts() {
         }
     }
 }
+
+#[test]
+fn the_registry_docs_cover_every_attribute() {
+    let server = Server::new(shard_provider::provider::ShardProvider);
+    let shard_provider::framework::server::Schemas { provider, resources, data_sources } = server.schemas();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
+    let mut pages = vec![("index.md".to_string(), provider)];
+    pages.extend(resources.into_iter().map(|(n, s)| (format!("resources/{}.md", n.trim_start_matches("shard_")), s)));
+    pages.extend(
+        data_sources.into_iter().map(|(n, s)| (format!("data-sources/{}.md", n.trim_start_matches("shard_")), s)),
+    );
+    for (page, schema) in pages {
+        let text = std::fs::read_to_string(root.join(&page)).unwrap_or_else(|_| panic!("docs/{page} is missing"));
+        fn names(b: &shard_provider::framework::Block, out: &mut Vec<String>) {
+            for a in &b.attributes {
+                out.push(a.name.clone());
+                if let shard_provider::framework::schema::AttrKind::Nested(_, inner) = &a.kind {
+                    out.extend(inner.iter().map(|i| i.name.clone()));
+                }
+            }
+            for nb in &b.blocks {
+                out.push(nb.name.clone());
+                names(&nb.block, out);
+            }
+        }
+        let mut all = Vec::new();
+        names(&schema.block, &mut all);
+        for name in all {
+            assert!(text.contains(&format!("`{name}`")), "docs/{page} does not document `{name}`");
+        }
+    }
+}
