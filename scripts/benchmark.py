@@ -7,8 +7,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-ROOT = sys.argv[1]
-BIN = os.path.join(ROOT, "target/release/terraform-provider-shard")
+ROOT, BIN = sys.argv[1], sys.argv[2]
 TF = os.path.join(ROOT, ".bench/bin/terraform")
 PY = os.path.join(ROOT, ".bench/venv/bin/python3")
 FIXTURE = os.path.join(ROOT, "tests/fixtures/aws_fixture.py")

@@ -5,4 +5,4 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bash "$root/scripts/bench-setup.sh"
 cargo build --release --quiet --bin terraform-provider-shard --manifest-path "$root/Cargo.toml"
-exec "$root/.bench/venv/bin/python3" "$root/scripts/benchmark.py" "$root" "$@"
+exec "$root/.bench/venv/bin/python3" "$root/scripts/benchmark.py" "$root" "${CARGO_TARGET_DIR:-$root/target}/release/terraform-provider-shard"

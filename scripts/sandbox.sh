@@ -5,6 +5,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bash "$root/scripts/bench-setup.sh"
 cargo build --quiet --bin terraform-provider-shard --manifest-path "$root/Cargo.toml"
+target_dir=${CARGO_TARGET_DIR:-$root/target}
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/shard-sandbox.XXXXXX")
 port=$("$root/.bench/venv/bin/python3" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -25,7 +26,7 @@ done
 
 cat >"$work/cli.tfrc" <<CLI
 provider_installation {
-  dev_overrides { "shardkit/shard" = "$root/target/debug" }
+  dev_overrides { "shardkit/shard" = "$target_dir/debug" }
   direct {}
 }
 CLI
