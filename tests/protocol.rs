@@ -189,12 +189,33 @@ async fn mutual_tls_accepts_only_terraforms_certificate() {
     assert!(!plugin.server_cert.is_empty(), "AutoMTLS must announce a certificate");
 
     let channel = connect(&plugin, Some((cert, key))).await.expect("Terraform's certificate is accepted");
-    let schema = ProviderClient::new(channel)
-        .get_provider_schema(get_provider_schema::Request {})
-        .await
-        .expect("GetProviderSchema")
-        .into_inner();
+    let mut client = ProviderClient::new(channel)
+        .max_decoding_message_size(shard_provider::protocol::MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(shard_provider::protocol::MAX_MESSAGE_BYTES);
+    let schema =
+        client.get_provider_schema(get_provider_schema::Request {}).await.expect("GetProviderSchema").into_inner();
     assert!(schema.data_source_schemas.contains_key("shard_listener"));
+
+    // Messages beyond tonic's 4 MiB default get through (Terraform allows 256 MiB).
+    let schema = shard_provider::data_sources::listener::ListenerDataSource;
+    use shard_provider::framework::DataSource as _;
+    let ty = schema.schema().value_type();
+    let huge = shard_provider::protocol::value::Value::Object(
+        [("listener_arn".to_string(), shard_provider::protocol::value::Value::str("x".repeat(6 << 20)))].into(),
+    )
+    .conform(&ty);
+    let resp = client
+        .validate_data_resource_config(shard_provider::protocol::tfplugin6::validate_data_resource_config::Request {
+            type_name: "shard_listener".into(),
+            config: Some(shard_provider::protocol::tfplugin6::DynamicValue {
+                msgpack: shard_provider::protocol::msgpack::encode(&ty, &huge),
+                json: vec![],
+            }),
+        })
+        .await
+        .expect("a 6 MiB request is accepted")
+        .into_inner();
+    assert!(resp.diagnostics.iter().any(|d| d.summary.contains("listener_arn")), "{:?}", resp.diagnostics.len());
 
     // Another certificate of the same kind, and no certificate at all, are both refused.
     let (_, other_cert, other_key) = terraform_like_cert();

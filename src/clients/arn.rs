@@ -45,7 +45,10 @@ impl ElbArn {
             }
             ArnKind::TargetGroup => "arn:aws:elasticloadbalancing:<region>:<account>:targetgroup/<name>/<id>",
         };
-        let bad = |why: &str| format!("{text:?} is not a {want} ARN ({why}); expected {example}");
+        // Echo at most a line of the input back; a pasted blob should not fill the terminal.
+        let shown: String = text.chars().take(200).collect();
+        let shown = if shown.len() < text.len() { format!("{shown:?}…") } else { format!("{shown:?}") };
+        let bad = |why: &str| format!("{shown} is not a {want} ARN ({why}); expected {example}");
         let parts: Vec<&str> = text.splitn(6, ':').collect();
         if parts.len() != 6 || parts[0] != "arn" {
             return Err(bad("not an ARN"));
