@@ -381,12 +381,20 @@ pub struct Placement {
     pub protocol: Option<String>,
 }
 
+/// Where a listener's load balancer and a target group are (three Describe calls).
+pub struct Placements {
+    pub load_balancer: Placement,
+    pub target_group: Placement,
+    /// The listener's default actions, read on the way (saves the caller a Describe).
+    pub listener_actions: Vec<Action>,
+}
+
 /// The listener's load balancer placement and the target group's (three Describe calls).
 pub async fn placements(
     aws: &AwsClients,
     listener_arn: &str,
     target_group_arn: &str,
-) -> Result<(Placement, Placement), Diagnostics> {
+) -> Result<Placements, Diagnostics> {
     let client = aws.elbv2().await?;
     let endpoint = aws.elbv2_endpoint();
     let listener = format!("listener {listener_arn}");
@@ -397,7 +405,9 @@ pub async fn placements(
         .send()
         .await
         .map_err(|e| api_error("DescribeListeners", &listener, &endpoint, &e))?;
-    let lb_arn = l.listeners().first().and_then(|l| l.load_balancer_arn()).unwrap_or_default().to_string();
+    let listener = l.listeners().first();
+    let lb_arn = listener.and_then(|l| l.load_balancer_arn()).unwrap_or_default().to_string();
+    let listener_actions = listener.map(|l| l.default_actions().to_vec()).unwrap_or_default();
     tracing::debug!(aws_call = "DescribeLoadBalancers", %lb_arn, "aws call");
     let lb = client
         .describe_load_balancers()
@@ -412,18 +422,19 @@ pub async fn placements(
             api_error("DescribeTargetGroups", &format!("target group {target_group_arn}"), &endpoint, &e)
         })?;
     let tg = tg.target_groups().first();
-    Ok((
-        Placement {
+    Ok(Placements {
+        load_balancer: Placement {
             vpc_id: lb.and_then(|l| l.vpc_id()).map(str::to_string),
             lb_type: lb.and_then(|l| l.r#type()).map(|t| t.as_str().to_string()),
             protocol: None,
         },
-        Placement {
+        target_group: Placement {
             vpc_id: tg.and_then(|t| t.vpc_id()).map(str::to_string),
             lb_type: None,
             protocol: tg.and_then(|t| t.protocol()).map(|p| p.as_str().to_string()),
         },
-    ))
+        listener_actions,
+    })
 }
 
 /// Why a target group cannot join the listener's forward action, if it cannot.

@@ -5,7 +5,7 @@
 
 use crate::clients::arn::{self, ArnKind, ElbArn};
 use crate::clients::aws::AwsClients;
-use crate::clients::elbv2::{self, ActionOwner, EntryChange};
+use crate::clients::elbv2::{self, ActionOwner, EntryChange, Forward};
 use crate::clients::listener_lock::ListenerLock;
 use crate::data_sources::listener::check_rule_belongs;
 use crate::framework::resource::{decode, encode};
@@ -18,6 +18,7 @@ use crate::framework::{
 use crate::protocol::value::Value;
 use crate::provider::ShardData;
 use async_trait::async_trait;
+use aws_sdk_elasticloadbalancingv2::types::Action;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -128,6 +129,13 @@ async fn locked_edit(
     result
 }
 
+/// The owner's actions and the forward action among them (one Describe call).
+async fn read_forward(aws: &AwsClients, owner: &ActionOwner) -> Result<(Vec<Action>, Forward), Diagnostics> {
+    let actions = elbv2::read_actions(aws, owner).await?;
+    let forward = elbv2::find_forward(&actions, owner).map_err(|e| diag("Not a forward action", e))?;
+    Ok((actions, forward))
+}
+
 async fn edit_under_lock(
     aws: &AwsClients,
     owner: &ActionOwner,
@@ -135,8 +143,7 @@ async fn edit_under_lock(
     change: EntryChange,
     allow_total_outage: bool,
 ) -> Result<Option<i32>, Diagnostics> {
-    let actions = elbv2::read_actions(aws, owner).await?;
-    let forward = elbv2::find_forward(&actions, owner).map_err(|e| diag("Not a forward action", e))?;
+    let (actions, forward) = read_forward(aws, owner).await?;
     let before = forward.weight_of(target_group);
     let next = elbv2::edit_entries(&forward.target_groups, target_group, change, allow_total_outage, &owner.describe())
         .map_err(|e| match e {
@@ -222,11 +229,8 @@ async fn converge(ctx: &Ctx<ShardData>, m: &Model, prior: Option<&Model>, op: Op
     // Where the entry starts. A ramp needs the live weight; a single step can go by the
     // refreshed prior state (absent on create), which saves a Describe call per change.
     let start = if m.ramp.is_some() {
-        match elbv2::read_actions(&ctx.data.aws, &owner).await {
-            Ok(actions) => match elbv2::find_forward(&actions, &owner) {
-                Ok(f) => f.weight_of(&m.target_group_arn),
-                Err(e) => return diag("Not a forward action", e).into(),
-            },
+        match read_forward(&ctx.data.aws, &owner).await {
+            Ok((_, f)) => f.weight_of(&m.target_group_arn),
             Err(d) => return d.into(),
         }
     } else {
@@ -498,10 +502,12 @@ impl Resource<ShardData> for WeightResource {
             return;
         }
         let aws = &ctx.data.aws;
+        let mut listener_actions = None;
         if creating {
             match elbv2::placements(aws, &m.listener_arn, &m.target_group_arn).await {
-                Ok((lb, tg)) => {
-                    if let Some(why) = elbv2::placement_mismatch(&lb, &tg) {
+                Ok(p) => {
+                    listener_actions = Some(p.listener_actions);
+                    if let Some(why) = elbv2::placement_mismatch(&p.load_balancer, &p.target_group) {
                         req.diags.attr_error(
                             AttrPath::attr("target_group_arn"),
                             "Target group cannot join this listener",
@@ -517,7 +523,11 @@ impl Resource<ShardData> for WeightResource {
             }
         }
         let owner = m.owner();
-        let actions = match elbv2::find_actions(aws, &owner).await {
+        let found = match (&owner, listener_actions) {
+            (ActionOwner::Listener(_), Some(actions)) => Ok(Some(actions)),
+            _ => elbv2::find_actions(aws, &owner).await,
+        };
+        let actions = match found {
             Ok(Some(a)) => a,
             Ok(None) => {
                 let path = if m.rule_arn.is_some() { "rule_arn" } else { "listener_arn" };
