@@ -437,7 +437,6 @@ fn bad_input_fails_at_plan_on_its_attribute_and_writes_nothing() {
     }
     let after = (moto.fixture(&["actions", &ing.listener]), moto.fixture(&["rules", &ing.listener]));
     assert_eq!(before, after, "a refused plan must not write anything");
-    let _: Json = after.0;
 }
 
 #[test]
@@ -546,10 +545,8 @@ fn the_timeout_bounds_a_ramp() {
     );
     ws.write(&moto, &shard(&ing.listener, &ing.tgs[0], 50, &ramp));
     let started = Instant::now();
-    let r =
-        ws.fails(&["apply", "-auto-approve", "-no-color"], &["Ramp timed out", "stays at 20, the last completed step"]);
+    ws.fails(&["apply", "-auto-approve", "-no-color"], &["Ramp timed out", "stays at 20, the last completed step"]);
     assert!(started.elapsed() < Duration::from_secs(15), "the 20 s interval was not cut by the 2 s timeout");
-    assert!(!r.text().is_empty());
     assert_eq!(weight_of(&moto, &ing.listener, &ing.tgs[0]), Some(20));
     assert_eq!(ws.state_of("shard_weight.this")["weight"], 20);
     ws.destroy();
