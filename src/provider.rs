@@ -1,11 +1,12 @@
 //! The `shard` provider: its configuration, the data every resource shares, and the registry
 //! of resource and data source types (adding a type = one file + one line here).
 
+use crate::clients::ShardData;
 use crate::clients::aws::{AssumeRole, AwsClients, AwsSettings, Endpoints};
-use crate::clients::kube::{self, Connection};
+use crate::clients::kubernetes::{self as kube, Connection};
 use crate::framework::resource::decode;
 use crate::framework::schema::{Attribute, NestedBlock};
-use crate::framework::{Attr, AttrPath, DataSource, Diagnostics, Provider, Resource, Schema};
+use crate::framework::{AnyDataSource, AnyResource, Attr, AttrPath, Diagnostics, Provider, Schema};
 use crate::protocol::value::Value;
 use async_trait::async_trait;
 use serde::Deserialize;
@@ -14,21 +15,13 @@ use std::sync::Arc;
 /// Registry address used in docs, examples and the debug reattach line.
 pub const REGISTRY_ADDRESS: &str = "registry.terraform.io/shardkit/shard";
 
-/// What every resource and data source of this provider receives.
-pub struct ShardData {
-    pub aws: AwsClients,
-    /// The Argo CD hub cluster connection, if configured.
-    pub hub: Option<Connection>,
-    pub terraform_version: String,
-}
-
 pub struct ShardProvider;
 
-pub fn resources() -> Vec<Arc<dyn Resource<ShardData>>> {
+pub fn resources() -> Vec<Arc<dyn AnyResource<ShardData>>> {
     vec![Arc::new(crate::resources::weight::WeightResource::default())]
 }
 
-pub fn data_sources() -> Vec<Arc<dyn DataSource<ShardData>>> {
+pub fn data_sources() -> Vec<Arc<dyn AnyDataSource<ShardData>>> {
     vec![Arc::new(crate::data_sources::listener::ListenerDataSource)]
 }
 
@@ -164,11 +157,11 @@ impl Provider for ShardProvider {
         })
     }
 
-    fn resources(&self) -> Vec<Arc<dyn Resource<ShardData>>> {
+    fn resources(&self) -> Vec<Arc<dyn AnyResource<ShardData>>> {
         resources()
     }
 
-    fn data_sources(&self) -> Vec<Arc<dyn DataSource<ShardData>>> {
+    fn data_sources(&self) -> Vec<Arc<dyn AnyDataSource<ShardData>>> {
         data_sources()
     }
 }

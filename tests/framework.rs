@@ -4,10 +4,11 @@
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use shard_provider::framework::resource::{decode, encode};
 use shard_provider::framework::server::Server;
+use shard_provider::framework::timeouts::{Op, timeouts_block};
 use shard_provider::framework::{
-    ApplyRequest, ApplyResponse, Attr, Attribute, Ctx, DataSource, Diagnostics, Provider, Resource, Schema,
+    AnyDataSource, AnyResource, Attr, Attribute, CreateRequest, Ctx, DeleteRequest, Diagnostics, Outcome, Provider,
+    ReadRequest, Resource, Schema, UpdateRequest,
 };
 use shard_provider::protocol::msgpack;
 use shard_provider::protocol::tfplugin6::{self as pb, provider_server::Provider as _};
@@ -18,7 +19,8 @@ use tonic::Request;
 
 struct TestProvider;
 
-/// Sleeps `seconds` on create (cancellable); `lie` makes it return a weight it did not plan.
+/// Sleeps `seconds` on create (cancellable, bounded by its deadline); `lie` makes it return a
+/// weight it did not plan. A typed resource: it never decodes or encodes a value itself.
 struct Sleeper;
 
 #[derive(Deserialize, Serialize)]
@@ -28,10 +30,13 @@ struct SleeperModel {
     seconds: i64,
     lie: Option<bool>,
     secret: Option<String>,
+    timeouts: Option<shard_provider::framework::timeouts::Timeouts>,
 }
 
 #[async_trait]
 impl Resource<()> for Sleeper {
+    type Model = SleeperModel;
+
     fn name(&self) -> &'static str {
         "sleeper"
     }
@@ -46,34 +51,47 @@ impl Resource<()> for Sleeper {
                 Attribute::string("secret").optional().write_only().sensitive(),
             ],
         )
+        .with_block(timeouts_block(&[Op::Create, Op::Update]))
     }
-    async fn create(&self, ctx: &Ctx<()>, req: ApplyRequest) -> ApplyResponse {
-        let mut m: SleeperModel = match decode("plan", &req.planned) {
-            Ok(m) => m,
-            Err(d) => return d.into(),
-        };
-        let secret: SleeperModel = decode("config", &req.config).unwrap();
-        assert_eq!(secret.secret.as_deref(), Some("hunter2"), "write-only value reaches apply via config");
+    fn default_timeout(&self, _op: Op) -> Duration {
+        Duration::from_secs(3600)
+    }
+    async fn create(
+        &self,
+        ctx: &Ctx<()>,
+        req: CreateRequest<SleeperModel>,
+    ) -> Result<Outcome<SleeperModel>, Diagnostics> {
+        let mut m = req.planned;
+        assert_eq!(req.config.get("secret").as_str(), Some("hunter2"), "write-only value reaches apply via config");
         if let Err(e) = ctx.sleep(Duration::from_secs(m.seconds as u64)).await {
-            let mut d = Diagnostics::new();
-            d.error("Create interrupted", e.to_string());
-            return ApplyResponse::failed(Value::Null, d);
+            return Err(Diagnostics::error("Create interrupted", e.to_string()));
         }
         m.id = Attr::Known(format!("id-{}", m.name));
         if m.lie == Some(true) {
             m.seconds += 1;
         }
         m.secret = Some("hunter2".into()); // the framework must strip it
-        ApplyResponse::ok(encode(&m).unwrap())
+        ctx.warn("Slept", format!("{} seconds", m.seconds));
+        let mut private = req.private;
+        private.set("created_by", &"sleeper");
+        Ok(Outcome::ok(m).with_private(private))
     }
-    async fn read(&self, _: &Ctx<()>, state: Value) -> Result<Value, Diagnostics> {
-        Ok(state)
+    async fn read(&self, _: &Ctx<()>, req: ReadRequest<SleeperModel>) -> Result<Outcome<SleeperModel>, Diagnostics> {
+        // Private state written at create comes back on every later call.
+        if req.private.get::<String>("created_by").as_deref() != Some("sleeper") {
+            return Err(Diagnostics::error("Private state lost", format!("{:?}", req.private)));
+        }
+        Ok(Outcome::ok(req.state))
     }
-    async fn update(&self, ctx: &Ctx<()>, req: ApplyRequest) -> ApplyResponse {
-        self.create(ctx, req).await
+    async fn update(
+        &self,
+        ctx: &Ctx<()>,
+        req: UpdateRequest<SleeperModel>,
+    ) -> Result<Outcome<SleeperModel>, Diagnostics> {
+        self.create(ctx, CreateRequest { planned: req.planned, config: req.config, private: req.private }).await
     }
-    async fn delete(&self, _: &Ctx<()>, _: Value) -> Diagnostics {
-        Diagnostics::new()
+    async fn delete(&self, _: &Ctx<()>, _: DeleteRequest<SleeperModel>) -> Result<(), Diagnostics> {
+        Ok(())
     }
 }
 
@@ -89,16 +107,16 @@ impl Provider for TestProvider {
     async fn configure(&self, _: Value, _: &str) -> Result<(), Diagnostics> {
         Ok(())
     }
-    fn resources(&self) -> Vec<Arc<dyn Resource<()>>> {
+    fn resources(&self) -> Vec<Arc<dyn AnyResource<()>>> {
         vec![Arc::new(Sleeper)]
     }
-    fn data_sources(&self) -> Vec<Arc<dyn DataSource<()>>> {
+    fn data_sources(&self) -> Vec<Arc<dyn AnyDataSource<()>>> {
         vec![]
     }
 }
 
 fn ty() -> Type {
-    Sleeper.schema().value_type()
+    Resource::schema(&Sleeper).value_type()
 }
 
 fn dv(v: &Value) -> Option<pb::DynamicValue> {
@@ -200,7 +218,11 @@ async fn plan_automation_and_write_only_over_the_wire() {
     assert_eq!(planned.get("secret"), &Value::Null, "write-only never in the plan");
 
     let a = apply(&server, &Value::Null, p.planned_state.as_ref().unwrap(), &config).await;
-    assert!(a.diagnostics.is_empty(), "{:?}", a.diagnostics);
+    assert!(
+        a.diagnostics.iter().all(|d| d.severity == pb::diagnostic::Severity::Warning as i32),
+        "{:?}",
+        a.diagnostics
+    );
     let state = msgpack::decode(&ty(), &a.new_state.unwrap().msgpack).unwrap();
     assert_eq!(state.get("id"), &Value::str("id-a"));
     assert_eq!(state.get("secret"), &Value::Null, "write-only never in state");
@@ -228,10 +250,97 @@ async fn an_inconsistent_result_is_reported_on_its_attribute() {
         obj(&[("name", "a".into()), ("seconds", Value::int(0)), ("lie", true.into()), ("secret", "hunter2".into())]);
     let p = plan(&server, &Value::Null, &config).await;
     let a = apply(&server, &Value::Null, p.planned_state.as_ref().unwrap(), &config).await;
-    assert_eq!(a.diagnostics.len(), 1, "{:?}", a.diagnostics);
-    assert!(a.diagnostics[0].summary.contains("inconsistent result"));
-    let path = format!("{:?}", a.diagnostics[0].attribute);
+    let errors: Vec<_> =
+        a.diagnostics.iter().filter(|d| d.severity == pb::diagnostic::Severity::Error as i32).collect();
+    assert_eq!(errors.len(), 1, "{:?}", a.diagnostics);
+    assert!(errors[0].summary.contains("inconsistent result"));
+    let path = format!("{:?}", errors[0].attribute);
     assert!(path.contains("seconds"), "{path}");
+}
+
+#[tokio::test]
+async fn the_timeouts_block_sets_the_deadline_and_a_stop_does_not_cancel_later_operations() {
+    let server = configured().await;
+    let mut config = obj(&[("name", "a".into()), ("seconds", Value::int(3600)), ("secret", "hunter2".into())]);
+    *config.get_mut("timeouts").unwrap() =
+        Value::Object([("create".to_string(), Value::str("1s")), ("update".to_string(), Value::Null)].into());
+    let planned = plan(&server, &Value::Null, &config).await.planned_state.unwrap();
+    let started = std::time::Instant::now();
+    let resp = apply(&server, &Value::Null, &planned, &config).await;
+    let text = format!("{:?}", resp.diagnostics);
+    assert!(text.contains("timed out after 1s"), "{text}");
+    assert!(started.elapsed() < Duration::from_secs(5), "the 1s deadline was not applied");
+
+    // After a StopProvider, operations that start later run normally (terraform-plugin-go's
+    // behaviour): only what was in flight is cancelled.
+    server.stop_provider(Request::new(pb::stop_provider::Request {})).await.unwrap();
+    let quick = obj(&[("name", "b".into()), ("seconds", Value::int(0)), ("secret", "hunter2".into())]);
+    let planned = plan(&server, &Value::Null, &quick).await.planned_state.unwrap();
+    let resp = apply(&server, &Value::Null, &planned, &quick).await;
+    assert!(!format!("{:?}", resp.diagnostics).contains("interrupted"), "{:?}", resp.diagnostics);
+}
+
+#[tokio::test]
+async fn private_state_and_warnings_travel_with_the_response() {
+    let server = configured().await;
+    let config = obj(&[("name", "a".into()), ("seconds", Value::int(0)), ("secret", "hunter2".into())]);
+    let planned = plan(&server, &Value::Null, &config).await.planned_state.unwrap();
+    let a = apply(&server, &Value::Null, &planned, &config).await;
+    assert_eq!(a.diagnostics.len(), 1, "{:?}", a.diagnostics);
+    assert_eq!(a.diagnostics[0].severity, pb::diagnostic::Severity::Warning as i32);
+    assert!(!a.private.is_empty(), "private state written at create");
+    let read = |private: Vec<u8>| {
+        let server = server.clone();
+        let state = a.new_state.clone();
+        async move {
+            server
+                .read_resource(Request::new(pb::read_resource::Request {
+                    type_name: "test_sleeper".into(),
+                    current_state: state,
+                    private,
+                    ..Default::default()
+                }))
+                .await
+                .unwrap()
+                .into_inner()
+        }
+    };
+    let r = read(a.private.clone()).await;
+    assert!(r.diagnostics.is_empty(), "{:?}", r.diagnostics);
+    assert_eq!(r.private, a.private, "private state passes through a read unchanged");
+    let lost = read(Vec::new()).await;
+    assert!(format!("{:?}", lost.diagnostics).contains("Private state lost"));
+    assert_eq!(lost.new_state, a.new_state, "a failed read keeps the state");
+}
+
+#[tokio::test]
+async fn a_client_without_write_only_support_is_told_so_on_the_attribute() {
+    let server = configured().await;
+    let config = obj(&[("name", "a".into()), ("seconds", Value::int(0)), ("secret", "hunter2".into())]);
+    let validate = |allowed: Option<bool>| {
+        let server = server.clone();
+        let config = config.clone();
+        async move {
+            server
+                .validate_resource_config(Request::new(pb::validate_resource_config::Request {
+                    type_name: "test_sleeper".into(),
+                    config: dv(&config),
+                    client_capabilities: allowed
+                        .map(|w| pb::ClientCapabilities { deferral_allowed: false, write_only_attributes_allowed: w }),
+                }))
+                .await
+                .unwrap()
+                .into_inner()
+                .diagnostics
+        }
+    };
+    assert!(validate(Some(true)).await.is_empty());
+    for old in [None, Some(false)] {
+        let d = validate(old).await;
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert!(d[0].summary.contains("Write-only attribute not supported"), "{d:?}");
+        assert!(format!("{:?}", d[0].attribute).contains("secret"));
+    }
 }
 
 #[test]

@@ -106,6 +106,30 @@ impl ElbArn {
     }
 }
 
+/// Checks that a rule belongs to the listener (both known).
+pub fn check_rule_belongs(listener_arn: &str, rule_arn: &str) -> Result<(), String> {
+    let rule = ElbArn::parse(rule_arn, ArnKind::ListenerRule)?;
+    match rule.listener_of_rule() {
+        Some(owner) if owner == listener_arn => Ok(()),
+        Some(owner) => Err(format!("rule {rule_arn} belongs to listener {owner}, not to {listener_arn}")),
+        None => Err(format!("{rule_arn} is not a listener rule ARN")),
+    }
+}
+
+/// Validation shared by every type with `listener_arn` + optional `rule_arn`: the rule must be
+/// one of that listener's (checked once both are known and well-formed).
+pub fn validate_listener_and_rule(config: &crate::protocol::value::Value) -> crate::framework::Diagnostics {
+    use crate::framework::{AttrPath, Diagnostics};
+    if let (Some(l), Some(r)) = (config.get("listener_arn").as_str(), config.get("rule_arn").as_str())
+        && ElbArn::parse(l, ArnKind::Listener).is_ok()
+        && ElbArn::parse(r, ArnKind::ListenerRule).is_ok()
+        && let Err(e) = check_rule_belongs(l, r)
+    {
+        return Diagnostics::attr_error(AttrPath::attr("rule_arn"), "Rule of another listener", e);
+    }
+    Diagnostics::new()
+}
+
 /// An attribute validator for ARNs of one kind.
 pub fn validate(kind: ArnKind) -> impl Fn(&crate::protocol::value::Value) -> Result<(), String> + Send + Sync {
     move |v| match v.as_str() {

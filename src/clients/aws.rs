@@ -2,7 +2,7 @@
 //! provider's overrides. Built on first use, not at ConfigureProvider: the configuration may
 //! hold values that are unknown until apply, and many runs never call AWS at all.
 
-use crate::framework::Diagnostics;
+use crate::framework::{AttrPath, Diagnostics};
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
@@ -35,6 +35,41 @@ pub struct Endpoints {
     pub sts: Option<String>,
 }
 
+/// Why an AWS call could not be made or failed. Mapped to a diagnostic at the resource boundary.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AwsError {
+    #[error("{0} depend on values known only after apply; AWS cannot be called until they are known")]
+    SettingsUnknown(String),
+    #[error("set `region` in the provider block, or AWS_REGION / a profile region in the environment")]
+    NoRegion,
+    /// `code` is the service's error code (e.g. `PriorityInUse`), when it sent one.
+    #[error("{why}: {chain}")]
+    Api { call: String, resource: String, why: String, chain: String, code: Option<String> },
+}
+
+impl AwsError {
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            AwsError::Api { code, .. } => code.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+impl From<AwsError> for Diagnostics {
+    fn from(e: AwsError) -> Diagnostics {
+        match &e {
+            AwsError::SettingsUnknown(_) => {
+                Diagnostics::error("Provider configuration is not known yet", e.to_string())
+            }
+            AwsError::NoRegion => Diagnostics::attr_error(AttrPath::attr("region"), "No AWS region", e.to_string()),
+            AwsError::Api { call, resource, .. } => {
+                Diagnostics::error(format!("{call} failed for {resource}"), e.to_string())
+            }
+        }
+    }
+}
+
 /// Lazily-built SDK clients shared by every resource in this provider process.
 pub struct AwsClients {
     settings: AwsSettings,
@@ -63,22 +98,15 @@ impl AwsClients {
         }
     }
 
-    async fn sdk(&self) -> Result<&aws_types::SdkConfig, Diagnostics> {
+    /// The SDK configuration (credentials chain, region, retries), built once.
+    pub async fn sdk(&self) -> Result<&aws_types::SdkConfig, AwsError> {
         if !self.settings.unknown.is_empty() {
-            let mut d = Diagnostics::new();
-            d.error(
-                "Provider configuration is not known yet",
-                format!(
-                    "{} depend on values known only after apply; AWS cannot be called until they are known",
-                    self.settings.unknown.join(", ")
-                ),
-            );
-            return Err(d);
+            return Err(AwsError::SettingsUnknown(self.settings.unknown.join(", ")));
         }
         self.sdk.get_or_try_init(|| load_sdk_config(&self.settings)).await
     }
 
-    pub async fn elbv2(&self) -> Result<&aws_sdk_elasticloadbalancingv2::Client, Diagnostics> {
+    pub async fn elbv2(&self) -> Result<&aws_sdk_elasticloadbalancingv2::Client, AwsError> {
         let sdk = self.sdk().await?;
         Ok(self
             .elbv2
@@ -92,7 +120,7 @@ impl AwsClients {
             .await)
     }
 
-    pub async fn eks(&self) -> Result<&aws_sdk_eks::Client, Diagnostics> {
+    pub async fn eks(&self) -> Result<&aws_sdk_eks::Client, AwsError> {
         let sdk = self.sdk().await?;
         Ok(self
             .eks
@@ -107,7 +135,7 @@ impl AwsClients {
     }
 }
 
-async fn load_sdk_config(s: &AwsSettings) -> Result<aws_types::SdkConfig, Diagnostics> {
+async fn load_sdk_config(s: &AwsSettings) -> Result<aws_types::SdkConfig, AwsError> {
     // Standard retry mode: throttling and 5xx are retried with backoff by the SDK itself.
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .retry_config(RetryConfig::standard().with_max_attempts(5))
@@ -125,13 +153,7 @@ async fn load_sdk_config(s: &AwsSettings) -> Result<aws_types::SdkConfig, Diagno
     }
     let base = loader.load().await;
     if base.region().is_none() {
-        let mut d = Diagnostics::new();
-        d.attr_error(
-            crate::framework::AttrPath::attr("region"),
-            "No AWS region",
-            "set `region` in the provider block, or AWS_REGION / a profile region in the environment",
-        );
-        return Err(d);
+        return Err(AwsError::NoRegion);
     }
     let Some(role) = &s.assume_role else {
         return Ok(base);
@@ -151,12 +173,15 @@ async fn load_sdk_config(s: &AwsSettings) -> Result<aws_types::SdkConfig, Diagno
 
 /// An AWS failure as a diagnostic naming the call, the resource and the endpoint, with the
 /// error's cause chain (never credentials: the SDK does not put them in errors).
-pub fn api_error<E: std::error::Error + 'static>(
+pub fn api_error<E>(
     call: &str,
     resource: &str,
     endpoint: &str,
     err: &aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>,
-) -> Diagnostics {
+) -> AwsError
+where
+    E: std::error::Error + aws_smithy_types::error::metadata::ProvideErrorMetadata + 'static,
+{
     use aws_smithy_runtime_api::client::result::SdkError;
     let chain = cause_chain(err);
     let why = if chain.contains("loading credentials") {
@@ -168,9 +193,13 @@ pub fn api_error<E: std::error::Error + 'static>(
             _ => format!("the request to {endpoint} failed"),
         }
     };
-    let mut d = Diagnostics::new();
-    d.error(format!("{call} failed for {resource}"), format!("{why}: {chain}"));
-    d
+    AwsError::Api {
+        call: call.to_string(),
+        resource: resource.to_string(),
+        why,
+        chain,
+        code: err.as_service_error().and_then(|s| s.code()).map(str::to_string),
+    }
 }
 
 /// "outer: cause: root cause", skipping repeated messages. Service errors show their code and

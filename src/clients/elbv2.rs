@@ -1,9 +1,43 @@
 //! The weighted `forward` action of an ALB listener or listener rule: reading it, and the pure
 //! functions that interpret it. Shared by `shard_listener` and `shard_weight`.
 
-use super::aws::{AwsClients, api_error};
+use super::aws::{AwsClients, AwsError, api_error};
+use super::listener_lock::LockError;
 use crate::framework::Diagnostics;
 use aws_sdk_elasticloadbalancingv2::types::{Action, ActionTypeEnum, TargetHealthStateEnum};
+
+/// What can go wrong reading or editing a forward action.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ElbError {
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    #[error("{owner} not found: ELBv2 returned no such object")]
+    NotFound { owner: String },
+    #[error("{0}")]
+    NotForward(String),
+    #[error(transparent)]
+    Edit(#[from] EditError),
+    #[error(
+        "{owner} holds {held:?} after the write, expected {expected:?}; another client changed it at the same moment"
+    )]
+    Overwritten { owner: String, held: Vec<WeightedTargetGroup>, expected: Vec<WeightedTargetGroup> },
+    #[error(transparent)]
+    Lock(#[from] LockError),
+}
+
+/// Without an attribute to point at: resources map the errors that have one themselves.
+impl From<ElbError> for Diagnostics {
+    fn from(e: ElbError) -> Diagnostics {
+        match e {
+            ElbError::Aws(a) => a.into(),
+            ElbError::Lock(l) => l.into(),
+            ElbError::NotFound { .. } => Diagnostics::error("Not found", e.to_string()),
+            ElbError::NotForward(_) => Diagnostics::error("Not a forward action", e.to_string()),
+            ElbError::Edit(_) => Diagnostics::error("Change refused", e.to_string()),
+            ElbError::Overwritten { .. } => Diagnostics::error("Weight not applied as written", e.to_string()),
+        }
+    }
+}
 
 /// Where the forward action lives: a listener's default actions or one rule's actions.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,7 +129,7 @@ pub fn find_forward(actions: &[Action], owner: &ActionOwner) -> Result<Forward, 
 
 /// Reads the owner's current actions (one Describe call); `None` when the listener or rule
 /// does not exist (any more).
-pub async fn find_actions(aws: &AwsClients, owner: &ActionOwner) -> Result<Option<Vec<Action>>, Diagnostics> {
+pub async fn find_actions(aws: &AwsClients, owner: &ActionOwner) -> Result<Option<Vec<Action>>, AwsError> {
     let client = aws.elbv2().await?;
     let endpoint = aws.elbv2_endpoint();
     match owner {
@@ -119,14 +153,15 @@ pub async fn find_actions(aws: &AwsClients, owner: &ActionOwner) -> Result<Optio
 }
 
 /// Like [`find_actions`], but a missing owner is an error.
-pub async fn read_actions(aws: &AwsClients, owner: &ActionOwner) -> Result<Vec<Action>, Diagnostics> {
-    find_actions(aws, owner).await?.ok_or_else(|| not_found(owner))
+pub async fn read_actions(aws: &AwsClients, owner: &ActionOwner) -> Result<Vec<Action>, ElbError> {
+    find_actions(aws, owner).await?.ok_or_else(|| ElbError::NotFound { owner: owner.describe() })
 }
 
-fn not_found(owner: &ActionOwner) -> Diagnostics {
-    let mut d = Diagnostics::new();
-    d.error(format!("{} not found", owner.describe()), "ELBv2 returned no such object");
-    d
+/// The owner's actions and the forward action among them (one Describe call).
+pub async fn read_forward(aws: &AwsClients, owner: &ActionOwner) -> Result<(Vec<Action>, Forward), ElbError> {
+    let actions = read_actions(aws, owner).await?;
+    let forward = find_forward(&actions, owner).map_err(ElbError::NotForward)?;
+    Ok((actions, forward))
 }
 
 /// Target counts of one target group: healthy, and registered-but-not-healthy (draining
@@ -137,7 +172,7 @@ pub struct HealthCounts {
     pub unhealthy: i64,
 }
 
-pub async fn target_health(aws: &AwsClients, target_group_arn: &str) -> Result<HealthCounts, Diagnostics> {
+pub async fn target_health(aws: &AwsClients, target_group_arn: &str) -> Result<HealthCounts, AwsError> {
     let client = aws.elbv2().await?;
     tracing::debug!(aws_call = "DescribeTargetHealth", %target_group_arn, "aws call");
     let out = client.describe_target_health().target_group_arn(target_group_arn).send().await.map_err(|e| {
@@ -342,7 +377,7 @@ pub async fn write_actions(
     aws: &AwsClients,
     owner: &ActionOwner,
     actions: Vec<Action>,
-) -> Result<Vec<Action>, Diagnostics> {
+) -> Result<Vec<Action>, AwsError> {
     let client = aws.elbv2().await?;
     let endpoint = aws.elbv2_endpoint();
     match owner {
@@ -390,11 +425,7 @@ pub struct Placements {
 }
 
 /// The listener's load balancer placement and the target group's (three Describe calls).
-pub async fn placements(
-    aws: &AwsClients,
-    listener_arn: &str,
-    target_group_arn: &str,
-) -> Result<Placements, Diagnostics> {
+pub async fn placements(aws: &AwsClients, listener_arn: &str, target_group_arn: &str) -> Result<Placements, AwsError> {
     let client = aws.elbv2().await?;
     let endpoint = aws.elbv2_endpoint();
     let listener = format!("listener {listener_arn}");

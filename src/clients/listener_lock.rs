@@ -8,18 +8,53 @@
 //! and who holds it. A holder that crashed leaves the rule behind; once its expiry has passed,
 //! the next contender deletes it (by that rule's ARN, so it can never delete a newer lock).
 
-use super::aws::{AwsClients, api_error};
-use crate::framework::{Ctx, Diagnostics, Interrupted};
+use super::aws::{AwsClients, AwsError, api_error};
+use crate::framework::Diagnostics;
 use aws_sdk_elasticloadbalancingv2::types::{
     Action, ActionTypeEnum, FixedResponseActionConfig, HttpHeaderConditionConfig, Rule, RuleCondition,
 };
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio_util::sync::CancellationToken;
 
 /// The listener rule priority reserved for the lock (the lowest ALB allows).
 pub const LOCK_PRIORITY: i32 = 50000;
 pub const LOCK_HEADER: &str = "x-shard-provider-lock";
 /// How long a lock is valid; holders keep it for one read-modify-write (well under a second).
 pub const LOCK_TTL: Duration = Duration::from_secs(60);
+
+/// Why the lock could not be taken.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LockError {
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    #[error(
+        "another shard_weight apply held the lock of {listener} until the timeout; \
+         it is the rule at priority {LOCK_PRIORITY} (see docs/resources/weight.md)"
+    )]
+    TimedOut { listener: String },
+    #[error(
+        "listener {listener} has a rule at priority {LOCK_PRIORITY} that is not a shard_weight lock; \
+         shard_weight uses that priority for its lock, so move the rule to another priority"
+    )]
+    PriorityTaken { listener: String },
+    #[error("cancelled while waiting for the lock of {listener}; nothing was changed")]
+    Cancelled { listener: String },
+}
+
+impl From<LockError> for Diagnostics {
+    fn from(e: LockError) -> Diagnostics {
+        match e {
+            LockError::Aws(a) => a.into(),
+            LockError::TimedOut { .. } => Diagnostics::error("Timed out waiting for the listener lock", e.to_string()),
+            LockError::PriorityTaken { .. } => {
+                Diagnostics::error("Listener rule priority reserved by shard_weight is taken", e.to_string())
+            }
+            LockError::Cancelled { .. } => {
+                Diagnostics::error("Cancelled while waiting for the listener lock", e.to_string())
+            }
+        }
+    }
+}
 
 /// What the lock rule says about its holder.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,12 +113,12 @@ pub struct ListenerLock {
 impl ListenerLock {
     /// Acquires the lock of `listener_arn`, retrying with jittered backoff while another holder
     /// has it, breaking a lock whose expiry has passed, until `deadline` or cancellation.
-    pub async fn acquire<D>(
+    pub async fn acquire(
         aws: &AwsClients,
-        ctx: &Ctx<D>,
+        cancel: &CancellationToken,
         listener_arn: &str,
         deadline: Instant,
-    ) -> Result<ListenerLock, Diagnostics> {
+    ) -> Result<ListenerLock, LockError> {
         let client = aws.elbv2().await?;
         let endpoint = aws.elbv2_endpoint();
         let mut backoff = Duration::from_millis(50);
@@ -129,26 +164,18 @@ impl ListenerLock {
                     }
                 }
                 Err(e) => {
-                    return Err(api_error("CreateRule (lock)", &format!("listener {listener_arn}"), &endpoint, &e));
+                    let e = api_error("CreateRule (lock)", &format!("listener {listener_arn}"), &endpoint, &e);
+                    return Err(e.into());
                 }
             }
             if Instant::now() + backoff > deadline {
-                let mut d = Diagnostics::new();
-                d.error(
-                    "Timed out waiting for the listener lock",
-                    format!(
-                        "another shard_weight apply held the lock of {listener_arn} until the timeout; \
-                         it is the rule at priority {LOCK_PRIORITY} (see docs/resources/weight.md)"
-                    ),
-                );
-                return Err(d);
+                return Err(LockError::TimedOut { listener: listener_arn.to_string() });
             }
             // Full jitter spreads racing applies apart.
             let sleep = Duration::from_millis(rand::random_range(10..=backoff.as_millis() as u64));
-            if let Err(Interrupted::Cancelled) = ctx.sleep(sleep).await {
-                let mut d = Diagnostics::new();
-                d.error("Cancelled while waiting for the listener lock", "nothing was changed");
-                return Err(d);
+            tokio::select! {
+                _ = cancel.cancelled() => return Err(LockError::Cancelled { listener: listener_arn.to_string() }),
+                _ = tokio::time::sleep(sleep) => {}
             }
             backoff = (backoff * 2).min(Duration::from_secs(2));
         }
@@ -156,7 +183,7 @@ impl ListenerLock {
 
     /// Deletes the rule at the lock priority if it is an expired lock. Returns whether the lock
     /// looks free now (deleted, or already gone).
-    async fn break_if_stale(aws: &AwsClients, listener_arn: &str) -> Result<bool, Diagnostics> {
+    async fn break_if_stale(aws: &AwsClients, listener_arn: &str) -> Result<bool, LockError> {
         let client = aws.elbv2().await?;
         let endpoint = aws.elbv2_endpoint();
         tracing::debug!(aws_call = "DescribeRules", purpose = "lock", %listener_arn, "aws call");
@@ -170,15 +197,7 @@ impl ListenerLock {
             return Ok(true);
         };
         let Some(info) = LockInfo::of_rule(rule) else {
-            let mut d = Diagnostics::new();
-            d.error(
-                "Listener rule priority reserved by shard_weight is taken",
-                format!(
-                    "listener {listener_arn} has a rule at priority {LOCK_PRIORITY} that is not a shard_weight lock; \
-                     shard_weight uses that priority for its lock, so move the rule to another priority"
-                ),
-            );
-            return Err(d);
+            return Err(LockError::PriorityTaken { listener: listener_arn.to_string() });
         };
         if !info.expired(now_unix()) {
             return Ok(false);
@@ -189,7 +208,7 @@ impl ListenerLock {
         match client.delete_rule().rule_arn(arn).send().await {
             Ok(_) => Ok(true),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_rule_not_found_exception()) => Ok(true),
-            Err(e) => Err(api_error("DeleteRule (stale lock)", &format!("rule {arn}"), &endpoint, &e)),
+            Err(e) => Err(api_error("DeleteRule (stale lock)", &format!("rule {arn}"), &endpoint, &e).into()),
         }
     }
 

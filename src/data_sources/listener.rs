@@ -1,22 +1,20 @@
 //! `shard_listener`: the weighted forward action of a shared ALB listener (or one of its rules),
 //! with each target group's weight and target health.
 
-use crate::clients::arn::{self, ArnKind, ElbArn};
-use crate::clients::elbv2::{self, ActionOwner, Forward};
-use crate::framework::resource::{decode, encode};
+use crate::clients::ShardData;
+use crate::clients::arn::{self, ArnKind};
+use crate::clients::elbv2::{self, ActionOwner, ElbError, Forward};
 use crate::framework::schema::{Attribute, Nesting};
-use crate::framework::{Attr, AttrPath, Ctx, DataSource, Diagnostics, Schema, ValidateRequest};
-use crate::protocol::value::Value;
-use crate::provider::ShardData;
+use crate::framework::{AttrPath, Ctx, DataSource, Diagnostics, Schema, ValidateRequest};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 pub struct ListenerDataSource;
 
 #[derive(Debug, Deserialize)]
-struct Config {
-    listener_arn: Attr<String>,
-    rule_arn: Attr<String>,
+pub struct Config {
+    listener_arn: String,
+    rule_arn: Option<String>,
 }
 
 #[derive(Debug, Serialize, PartialEq)]
@@ -40,16 +38,6 @@ pub struct TargetGroupState {
 pub struct StickinessState {
     pub enabled: bool,
     pub duration_seconds: Option<i64>,
-}
-
-/// Checks that a rule belongs to the listener (both known). Shared with `shard_weight`.
-pub fn check_rule_belongs(listener_arn: &str, rule_arn: &str) -> Result<(), String> {
-    let rule = ElbArn::parse(rule_arn, ArnKind::ListenerRule)?;
-    match rule.listener_of_rule() {
-        Some(owner) if owner == listener_arn => Ok(()),
-        Some(owner) => Err(format!("rule {rule_arn} belongs to listener {owner}, not to {listener_arn}")),
-        None => Err(format!("{rule_arn} is not a listener rule ARN")),
-    }
 }
 
 /// The state for a forward action, health counts given per target group in action order.
@@ -83,6 +71,9 @@ pub fn state_of(
 
 #[async_trait]
 impl DataSource<ShardData> for ListenerDataSource {
+    type Config = Config;
+    type State = ListenerState;
+
     fn name(&self) -> &'static str {
         "listener"
     }
@@ -132,39 +123,24 @@ impl DataSource<ShardData> for ListenerDataSource {
     }
 
     async fn validate(&self, req: &ValidateRequest) -> Diagnostics {
-        let mut d = Diagnostics::new();
-        if let (Some(l), Some(r)) = (req.config.get("listener_arn").as_str(), req.config.get("rule_arn").as_str())
-            && ElbArn::parse(l, ArnKind::Listener).is_ok()
-            && ElbArn::parse(r, ArnKind::ListenerRule).is_ok()
-            && let Err(e) = check_rule_belongs(l, r)
-        {
-            d.attr_error(AttrPath::attr("rule_arn"), "Rule of another listener", e);
-        }
-        d
+        arn::validate_listener_and_rule(&req.config)
     }
 
-    async fn read(&self, ctx: &Ctx<ShardData>, config: Value) -> Result<Value, Diagnostics> {
-        let c: Config = decode("shard_listener configuration", &config)?;
-        let listener_arn = crate::framework::resource::require_known(&c.listener_arn, "listener_arn")?.clone();
-        let rule_arn = c.rule_arn.known().cloned();
-        let owner = match &rule_arn {
+    async fn read(&self, ctx: &Ctx<ShardData>, c: Config) -> Result<ListenerState, Diagnostics> {
+        let owner = match &c.rule_arn {
             Some(r) => ActionOwner::Rule(r.clone()),
-            None => ActionOwner::Listener(listener_arn.clone()),
+            None => ActionOwner::Listener(c.listener_arn.clone()),
         };
-        let actions = elbv2::read_actions(&ctx.data.aws, &owner).await?;
-        let forward = elbv2::find_forward(&actions, &owner).map_err(|e| {
-            let mut d = Diagnostics::new();
-            d.attr_error(
-                AttrPath::attr(if rule_arn.is_some() { "rule_arn" } else { "listener_arn" }),
-                "Not a forward action",
-                e,
-            );
-            d
+        let path = AttrPath::attr(if c.rule_arn.is_some() { "rule_arn" } else { "listener_arn" });
+        let (_, forward) = elbv2::read_forward(&ctx.data.aws, &owner).await.map_err(|e| match e {
+            ElbError::NotForward(why) => Diagnostics::attr_error(path.clone(), "Not a forward action", why),
+            ElbError::NotFound { .. } => Diagnostics::attr_error(path.clone(), "Not found", e.to_string()),
+            other => other.into(),
         })?;
         let health = futures::future::try_join_all(
             forward.target_groups.iter().map(|t| elbv2::target_health(&ctx.data.aws, &t.arn)),
         )
         .await?;
-        encode(&state_of(listener_arn, rule_arn, &forward, &health))
+        Ok(state_of(c.listener_arn, c.rule_arn, &forward, &health))
     }
 }

@@ -120,16 +120,40 @@ impl Diagnostics {
     pub fn new() -> Diagnostics {
         Diagnostics::default()
     }
-    pub fn error(&mut self, summary: impl Into<String>, detail: impl Into<String>) {
+    /// One error, e.g. `return Err(Diagnostics::error("Not found", "..."))`.
+    pub fn error(summary: impl Into<String>, detail: impl Into<String>) -> Diagnostics {
+        Diagnostics::one(Severity::Error, summary, detail, None)
+    }
+    /// One error on an attribute.
+    pub fn attr_error(path: AttrPath, summary: impl Into<String>, detail: impl Into<String>) -> Diagnostics {
+        Diagnostics::one(Severity::Error, summary, detail, Some(path))
+    }
+    pub fn warning(summary: impl Into<String>, detail: impl Into<String>) -> Diagnostics {
+        Diagnostics::one(Severity::Warning, summary, detail, None)
+    }
+    pub fn attr_warning(path: AttrPath, summary: impl Into<String>, detail: impl Into<String>) -> Diagnostics {
+        Diagnostics::one(Severity::Warning, summary, detail, Some(path))
+    }
+    fn one(severity: Severity, summary: impl Into<String>, detail: impl Into<String>, path: Option<AttrPath>) -> Self {
+        let mut d = Diagnostics::new();
+        d.push(severity, summary, detail, path);
+        d
+    }
+    /// These diagnostics followed by `other`'s.
+    pub fn and(mut self, other: Diagnostics) -> Diagnostics {
+        self.extend(other);
+        self
+    }
+    pub fn push_error(&mut self, summary: impl Into<String>, detail: impl Into<String>) {
         self.push(Severity::Error, summary, detail, None);
     }
-    pub fn attr_error(&mut self, path: AttrPath, summary: impl Into<String>, detail: impl Into<String>) {
+    pub fn push_attr_error(&mut self, path: AttrPath, summary: impl Into<String>, detail: impl Into<String>) {
         self.push(Severity::Error, summary, detail, Some(path));
     }
-    pub fn warning(&mut self, summary: impl Into<String>, detail: impl Into<String>) {
+    pub fn push_warning(&mut self, summary: impl Into<String>, detail: impl Into<String>) {
         self.push(Severity::Warning, summary, detail, None);
     }
-    pub fn attr_warning(&mut self, path: AttrPath, summary: impl Into<String>, detail: impl Into<String>) {
+    pub fn push_attr_warning(&mut self, path: AttrPath, summary: impl Into<String>, detail: impl Into<String>) {
         self.push(Severity::Warning, summary, detail, Some(path));
     }
     fn push(

@@ -1,6 +1,7 @@
 //! Layer 2 — the framework resource authors use: schemas, typed three-state values, the
-//! Resource/DataSource/Provider traits, plan automation, diagnostics and timeouts.
+//! Resource/DataSource/Provider traits, plan automation, diagnostics, deadlines and waits.
 
+pub mod context;
 pub mod diag;
 pub mod plan;
 pub mod resource;
@@ -9,9 +10,12 @@ pub mod server;
 pub mod timeouts;
 pub mod typed;
 
+pub use context::{Check, Ctx, Interrupted, WaitError};
 pub use diag::{AttrPath, Diagnostic, Diagnostics};
 pub use resource::{
-    ApplyRequest, ApplyResponse, Ctx, DataSource, Interrupted, PlanRequest, Provider, Resource, ValidateRequest,
+    AnyDataSource, AnyResource, CreateRequest, DataSource, DeleteRequest, ImportRequest, Outcome, PlanRequest, Private,
+    Provider, ReadRequest, Resource, UpdateRequest, ValidateRequest,
 };
 pub use schema::{Attribute, Block, NestedBlock, Nesting, Schema, validators};
+pub use timeouts::Op;
 pub use typed::Attr;

@@ -364,7 +364,7 @@ pub fn run_validators(block: &Block, value: &Value, path: &AttrPath, diags: &mut
         }
         for check in &a.validators {
             if let Err(msg) = check(v) {
-                diags.attr_error(p.clone(), format!("Invalid value for {}", a.name), msg);
+                diags.push_attr_error(p.clone(), format!("Invalid value for {}", a.name), msg);
             }
         }
         if let AttrKind::Nested(nesting, attrs) = &a.kind {

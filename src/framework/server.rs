@@ -2,15 +2,20 @@
 //! type's schema, runs validators and plan automation, calls the author's code, and encodes
 //! results, enforcing Terraform's invariants on the way out.
 
+use super::context::Ctx;
 use super::diag::{AttrPath, Diagnostics};
 use super::plan;
-use super::resource::{ApplyRequest, Ctx, DataSource, PlanRequest, Provider, Resource, ValidateRequest};
-use super::schema::{IdentitySchema, Schema, run_validators};
+use super::resource::{
+    AnyDataSource, AnyResource, ImportRequest, Private, Provider, RawApply, RawPlan, RawRead, ValidateRequest,
+};
+use super::schema::{AttrKind, Block, IdentitySchema, Schema, run_validators};
+use super::timeouts::{Op, parse_duration};
 use crate::protocol::tfplugin6::{self as pb, provider_server::Provider as GrpcProvider};
 use crate::protocol::value::{Type, Value};
 use crate::protocol::{json, msgpack};
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
@@ -28,6 +33,49 @@ impl<T: ?Sized> Entry<T> {
         let identity = schema.of_state(state)?;
         Some(pb::ResourceIdentityData { identity_data: encode(&schema.value_type(), identity) })
     }
+
+    /// The identity Terraform sent, decoded (None when absent or unreadable).
+    fn identity_from(&self, data: Option<&pb::ResourceIdentityData>) -> Option<Value> {
+        let schema = self.identity.as_ref()?;
+        decode(&schema.value_type(), data?.identity_data.as_ref()).ok().filter(|v| !v.is_null())
+    }
+}
+
+/// The limit of `op` for an instance: its `timeouts` block entry if set, else the default.
+pub fn operation_limit(value: &Value, op: Op, default: Duration) -> Duration {
+    value.get("timeouts").get(op.name()).as_str().and_then(|s| parse_duration(s).ok()).unwrap_or(default)
+}
+
+/// Paths of write-only attributes the configuration sets.
+fn write_only_set(block: &Block, config: &Value, path: &AttrPath, out: &mut Vec<AttrPath>) {
+    if config.is_null() || config.is_unknown() {
+        return;
+    }
+    for a in &block.attributes {
+        let v = config.get(&a.name);
+        if a.write_only && !v.is_null() {
+            out.push(path.then(&a.name));
+        }
+        if let AttrKind::Nested(_, attrs) = &a.kind {
+            let inner = Block { attributes: attrs.clone(), ..Block::default() };
+            for_each_element(v, &path.then(&a.name), |ev, p| write_only_set(&inner, ev, &p, out));
+        }
+    }
+    for b in &block.blocks {
+        for_each_element(config.get(&b.name), &path.then(&b.name), |ev, p| write_only_set(&b.block, ev, &p, out));
+    }
+}
+
+/// Calls `f` with a single nested object or each element of a nested collection.
+fn for_each_element(v: &Value, path: &AttrPath, mut f: impl FnMut(&Value, AttrPath)) {
+    match v {
+        Value::List(items) | Value::Set(items) => {
+            items.iter().enumerate().for_each(|(i, item)| f(item, path.index(i)));
+        }
+        Value::Map(m) => m.iter().for_each(|(k, item)| f(item, path.key(k))),
+        Value::Null | Value::Unknown => {}
+        single => f(single, path.clone()),
+    }
 }
 
 /// A provider's schemas, sorted by type name.
@@ -42,10 +90,12 @@ pub struct Server<P: Provider> {
     provider: P,
     provider_schema: Schema,
     provider_type: Type,
-    resources: HashMap<String, Entry<dyn Resource<P::Data>>>,
-    data_sources: HashMap<String, Entry<dyn DataSource<P::Data>>>,
+    resources: HashMap<String, Entry<dyn AnyResource<P::Data>>>,
+    data_sources: HashMap<String, Entry<dyn AnyDataSource<P::Data>>>,
     data: RwLock<Option<Arc<P::Data>>>,
-    stop: CancellationToken,
+    /// Cancelled by StopProvider, then replaced: operations that start after a stop run normally
+    /// (as terraform-plugin-go does).
+    stop: Mutex<CancellationToken>,
 }
 
 impl<P: Provider> Server<P> {
@@ -79,7 +129,7 @@ impl<P: Provider> Server<P> {
             resources,
             data_sources,
             data: RwLock::new(None),
-            stop: CancellationToken::new(),
+            stop: Mutex::new(CancellationToken::new()),
         }
     }
 
@@ -92,28 +142,28 @@ impl<P: Provider> Server<P> {
         Schemas { provider: self.provider_schema.clone(), resources, data_sources }
     }
 
-    /// The token StopProvider cancels; in-flight operations watch it.
+    /// The token the next StopProvider cancels; operations started now watch it.
     pub fn stop_token(&self) -> CancellationToken {
-        self.stop.clone()
+        self.stop.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    fn ctx(&self) -> Result<Ctx<P::Data>, Diagnostics> {
+    /// A context for one operation that may take `limit`.
+    fn ctx(&self, limit: Duration) -> Result<Ctx<P::Data>, Diagnostics> {
         let data = self.data.read().ok().and_then(|d| d.clone());
         match data {
-            Some(data) => Ok(Ctx { data, cancel: self.stop.child_token() }),
-            None => {
-                let mut d = Diagnostics::new();
-                d.error("Provider not configured", "Terraform did not call ConfigureProvider before this operation");
-                Err(d)
-            }
+            Some(data) => Ok(Ctx::new(data, self.stop_token().child_token(), limit)),
+            None => Err(Diagnostics::error(
+                "Provider not configured",
+                "Terraform did not call ConfigureProvider before this operation",
+            )),
         }
     }
 
-    fn resource(&self, name: &str) -> Result<&Entry<dyn Resource<P::Data>>, Status> {
+    fn resource(&self, name: &str) -> Result<&Entry<dyn AnyResource<P::Data>>, Status> {
         self.resources.get(name).ok_or_else(|| Status::not_found(format!("unknown resource type {name}")))
     }
 
-    fn data_source(&self, name: &str) -> Result<&Entry<dyn DataSource<P::Data>>, Status> {
+    fn data_source(&self, name: &str) -> Result<&Entry<dyn AnyDataSource<P::Data>>, Status> {
         self.data_sources.get(name).ok_or_else(|| Status::not_found(format!("unknown data source type {name}")))
     }
 }
@@ -199,6 +249,22 @@ impl<P: Provider> GrpcProvider for Server<P> {
         let e = self.resource(&req.type_name)?;
         let config = decode(&e.ty, req.config.as_ref())?;
         let mut diags = Diagnostics::new();
+        // A client that cannot handle write-only attributes would silently drop the value; refuse
+        // it the way terraform-plugin-framework does.
+        if !req.client_capabilities.is_some_and(|c| c.write_only_attributes_allowed) {
+            let mut set = Vec::new();
+            write_only_set(&e.schema.block, &config, &AttrPath::root(), &mut set);
+            for path in set {
+                diags.push_attr_error(
+                    path.clone(),
+                    "Write-only attribute not supported by this Terraform",
+                    format!(
+                        "{path} is write-only: Terraform 1.11 or later sends it to the provider without storing it. \
+                         This Terraform client does not support write-only attributes; upgrade Terraform or leave {path} unset"
+                    ),
+                );
+            }
+        }
         run_validators(&e.schema.block, &config, &AttrPath::root(), &mut diags);
         diags.extend(e.imp.validate(&ValidateRequest { config }).await);
         Ok(Response::new(pb::validate_resource_config::Response { diagnostics: diags.to_proto() }))
@@ -266,11 +332,7 @@ impl<P: Provider> GrpcProvider for Server<P> {
         let ty = schema.value_type();
         let (identity, diags) = match json::decode(&ty, &raw) {
             Ok(v) => (Some(pb::ResourceIdentityData { identity_data: encode(&ty, v) }), Diagnostics::new()),
-            Err(err) => {
-                let mut d = Diagnostics::new();
-                d.error("Could not read the stored identity", err);
-                (None, d)
-            }
+            Err(err) => (None, Diagnostics::error("Could not read the stored identity", err)),
         };
         Ok(Response::new(pb::upgrade_resource_identity::Response {
             upgraded_identity: identity,
@@ -303,22 +365,32 @@ impl<P: Provider> GrpcProvider for Server<P> {
         let req = req.into_inner();
         let e = self.resource(&req.type_name)?;
         let current = decode(&e.ty, req.current_state.as_ref())?;
-        let (new_state, diags) = match self.ctx() {
-            Err(d) => (current, d),
-            Ok(ctx) => match e.imp.read(&ctx, current.clone()).await {
-                Ok(mut v) => {
-                    plan::null_write_only(&e.schema.block, &mut v);
-                    (v, Diagnostics::new())
+        let limit = operation_limit(&current, Op::Read, e.imp.default_timeout(Op::Read));
+        let (new_state, private, diags) = match self.ctx(limit) {
+            Err(d) => (current, None, d),
+            Ok(ctx) => {
+                let read = RawRead {
+                    state: current.clone(),
+                    private: Private::from_bytes(&req.private),
+                    identity: e.identity_from(req.current_identity.as_ref()),
+                };
+                let mut out = e.imp.read(&ctx, read).await;
+                out.diags.extend(ctx.take_diagnostics());
+                // Unknown: a failed refresh keeps the state we had, it must not drop the resource.
+                let mut state = if out.state.is_unknown() { current } else { out.state };
+                plan::null_write_only(&e.schema.block, &mut state);
+                if !state.is_null() && !state.is_wholly_known() {
+                    out.diags
+                        .push_error("Provider returned unknown values from a read", "this is a bug in the provider");
                 }
-                // Keep the state we had: a failed refresh must not drop the resource.
-                Err(d) => (current, d),
-            },
+                (state, out.private, out.diags)
+            }
         };
         let new_identity = e.identity_of(&new_state);
         Ok(Response::new(pb::read_resource::Response {
             new_state: encode(&e.ty, new_state),
             diagnostics: diags.to_proto(),
-            private: req.private,
+            private: private.map(|p| p.to_bytes()).unwrap_or(req.private),
             deferred: None,
             new_identity,
         }))
@@ -334,16 +406,21 @@ impl<P: Provider> GrpcProvider for Server<P> {
         let proposed = decode(&e.ty, req.proposed_new_state.as_ref())?;
         let config = decode(&e.ty, req.config.as_ref())?;
         let planned = plan::plan(&e.schema.block, &prior, proposed, &config);
-        let mut pr = PlanRequest {
+        let mut pr = RawPlan {
             prior,
             config,
             planned: planned.state,
             requires_replace: planned.requires_replace,
+            private: Private::from_bytes(&req.prior_private),
             diags: Diagnostics::new(),
         };
         if !pr.planned.is_null() {
-            match self.ctx() {
-                Ok(ctx) => e.imp.modify_plan(&ctx, &mut pr).await,
+            // Planning reads at most; it gets the read limit.
+            match self.ctx(operation_limit(&pr.planned, Op::Read, e.imp.default_timeout(Op::Read))) {
+                Ok(ctx) => {
+                    pr = e.imp.modify_plan(&ctx, pr).await;
+                    pr.diags.extend(ctx.take_diagnostics());
+                }
                 Err(d) => pr.diags.extend(d),
             }
             plan::null_write_only(&e.schema.block, &mut pr.planned);
@@ -353,7 +430,7 @@ impl<P: Provider> GrpcProvider for Server<P> {
         Ok(Response::new(pb::plan_resource_change::Response {
             planned_state: encode(&e.ty, pr.planned),
             requires_replace: pr.requires_replace.iter().map(AttrPath::to_proto).collect(),
-            planned_private: req.prior_private,
+            planned_private: pr.private.to_bytes(),
             diagnostics: pr.diags.to_proto(),
             legacy_type_system: false,
             deferred: None,
@@ -370,45 +447,54 @@ impl<P: Provider> GrpcProvider for Server<P> {
         let prior = decode(&e.ty, req.prior_state.as_ref())?;
         let planned = decode(&e.ty, req.planned_state.as_ref())?;
         let config = decode(&e.ty, req.config.as_ref())?;
-        let ctx = match self.ctx() {
+        let (op, limit_from) = match (prior.is_null(), planned.is_null()) {
+            (_, true) => (Op::Delete, &prior),
+            (true, false) => (Op::Create, &planned),
+            (false, false) => (Op::Update, &planned),
+        };
+        let limit = operation_limit(limit_from, op, e.imp.default_timeout(op));
+        let ctx = match self.ctx(limit) {
             Ok(c) => c,
             Err(d) => {
                 return Ok(Response::new(pb::apply_resource_change::Response {
                     new_state: encode(&e.ty, prior),
+                    private: req.planned_private,
                     diagnostics: d.to_proto(),
                     ..Default::default()
                 }));
             }
         };
-        let (mut state, mut diags) = if planned.is_null() {
-            let diags = e.imp.delete(&ctx, prior.clone()).await;
-            // A failed delete leaves the object in place: keep the prior state.
-            (if diags.has_errors() { prior } else { Value::Null }, diags)
-        } else {
-            let apply = ApplyRequest { prior: prior.clone(), planned: planned.clone(), config };
-            let resp = if prior.is_null() { e.imp.create(&ctx, apply).await } else { e.imp.update(&ctx, apply).await };
-            let state = if resp.state.is_unknown() { prior } else { resp.state };
-            (state, resp.diags)
+        let apply = RawApply {
+            prior: prior.clone(),
+            planned: planned.clone(),
+            config,
+            private: Private::from_bytes(&req.planned_private),
+            identity: e.identity_from(req.planned_identity.as_ref()),
         };
+        let out = e.imp.apply(&ctx, apply).await;
+        let mut diags = out.diags;
+        diags.extend(ctx.take_diagnostics());
+        // Unknown: nothing changed, the prior state stands (on create: nothing was created).
+        let mut state = if out.state.is_unknown() { prior } else { out.state };
         plan::null_write_only(&e.schema.block, &mut state);
         if !diags.has_errors() && !state.is_null() {
             let mut bad = Vec::new();
             plan::inconsistencies(&planned, &state, &AttrPath::root(), &mut bad);
             for path in bad {
-                diags.attr_error(
+                diags.push_attr_error(
                     path.clone(),
                     "Provider produced an inconsistent result",
                     format!("{path} differs from the planned value; this is a bug in the provider"),
                 );
             }
             if !state.is_wholly_known() {
-                diags.error("Provider left values unknown after apply", "this is a bug in the provider");
+                diags.push_error("Provider left values unknown after apply", "this is a bug in the provider");
             }
         }
         let new_identity = e.identity_of(&state);
         Ok(Response::new(pb::apply_resource_change::Response {
             new_state: encode(&e.ty, state),
-            private: req.planned_private,
+            private: out.private.map(|p| p.to_bytes()).unwrap_or(req.planned_private),
             diagnostics: diags.to_proto(),
             legacy_type_system: false,
             new_identity,
@@ -422,28 +508,37 @@ impl<P: Provider> GrpcProvider for Server<P> {
         let req = req.into_inner();
         let e = self.resource(&req.type_name)?;
         // `import { identity = { ... } }` sends an identity instead of an id.
-        let id = match (&e.identity, req.id.is_empty(), &req.identity) {
-            (Some(schema), true, Some(identity)) => {
-                let value = decode(&schema.value_type(), identity.identity_data.as_ref())?;
-                e.imp.import_id(&value)
-            }
+        let identity = e.identity_from(req.identity.as_ref());
+        let id = match (&identity, req.id.is_empty()) {
+            (Some(value), true) => e.imp.import_id(value),
             _ => Ok(req.id.clone()),
         };
-        let result = match (self.ctx(), id) {
-            (Ok(ctx), Ok(id)) => e.imp.import(&ctx, &id).await,
-            (Err(d), _) | (_, Err(d)) => Err(d),
+        let out = match (self.ctx(e.imp.default_timeout(Op::Read)), id) {
+            (Ok(ctx), Ok(id)) => {
+                let mut out = e.imp.import(&ctx, ImportRequest { id, identity }).await;
+                out.diags.extend(ctx.take_diagnostics());
+                out
+            }
+            (Err(d), _) | (_, Err(d)) => super::resource::RawOutcome { state: Value::Unknown, private: None, diags: d },
         };
-        let (imported, diags) = match result {
-            Ok(state) => (
+        let (imported, diags) = match out.state {
+            state if !out.diags.has_errors() && !state.is_null() && !state.is_unknown() => (
                 vec![pb::import_resource_state::ImportedResource {
                     type_name: req.type_name.clone(),
                     identity: e.identity_of(&state),
                     state: encode(&e.ty, state),
-                    private: Vec::new(),
+                    private: out.private.map(|p| p.to_bytes()).unwrap_or_default(),
                 }],
-                Diagnostics::new(),
+                out.diags,
             ),
-            Err(d) => (Vec::new(), d),
+            Value::Null if !out.diags.has_errors() => (
+                Vec::new(),
+                Diagnostics::error(
+                    "Cannot import a non-existent object",
+                    format!("no {} with id {:?}", req.type_name, req.id),
+                ),
+            ),
+            _ => (Vec::new(), out.diags),
         };
         Ok(Response::new(pb::import_resource_state::Response {
             imported_resources: imported,
@@ -456,8 +551,7 @@ impl<P: Provider> GrpcProvider for Server<P> {
         &self,
         _: Request<pb::move_resource_state::Request>,
     ) -> Result<Response<pb::move_resource_state::Response>, Status> {
-        let mut d = Diagnostics::new();
-        d.error("Move not supported", "resources of this provider cannot be moved from other types");
+        let d = Diagnostics::error("Move not supported", "resources of this provider cannot be moved from other types");
         Ok(Response::new(pb::move_resource_state::Response { diagnostics: d.to_proto(), ..Default::default() }))
     }
 
@@ -468,11 +562,11 @@ impl<P: Provider> GrpcProvider for Server<P> {
         let req = req.into_inner();
         let e = self.data_source(&req.type_name)?;
         let config = decode(&e.ty, req.config.as_ref())?;
-        let (state, diags) = match self.ctx() {
+        let (state, diags) = match self.ctx(e.imp.timeout()) {
             Err(d) => (Value::Null, d),
             Ok(ctx) => match e.imp.read(&ctx, config).await {
-                Ok(v) => (v, Diagnostics::new()),
-                Err(d) => (Value::Null, d),
+                Ok(v) => (v, ctx.take_diagnostics()),
+                Err(d) => (Value::Null, d.and(ctx.take_diagnostics())),
             },
         };
         Ok(Response::new(pb::read_data_source::Response {
@@ -535,7 +629,10 @@ impl<P: Provider> GrpcProvider for Server<P> {
         _: Request<pb::stop_provider::Request>,
     ) -> Result<Response<pb::stop_provider::Response>, Status> {
         tracing::info!("StopProvider: cancelling in-flight operations");
-        self.stop.cancel();
+        // Cancel what runs now; later operations get a fresh signal.
+        let mut stop = self.stop.lock().unwrap_or_else(|p| p.into_inner());
+        stop.cancel();
+        *stop = CancellationToken::new();
         Ok(Response::new(pb::stop_provider::Response { error: String::new() }))
     }
 }

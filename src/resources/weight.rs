@@ -3,22 +3,18 @@
 //! cross-process listener lock (clients::listener_lock) and preserves every other entry, its
 //! order and the stickiness configuration.
 
+use crate::clients::ShardData;
 use crate::clients::arn::{self, ArnKind, ElbArn};
-use crate::clients::aws::AwsClients;
-use crate::clients::elbv2::{self, ActionOwner, EntryChange, Forward};
-use crate::clients::listener_lock::ListenerLock;
-use crate::data_sources::listener::check_rule_belongs;
-use crate::framework::resource::{decode, encode};
+use crate::clients::elbv2::{self, ActionOwner, EditError, ElbError, EntryChange};
+use crate::clients::entry_edit::{EntryEdit, edit_locked};
 use crate::framework::schema::{Attribute, IdentityAttribute, IdentitySchema, NestedBlock, validators};
 use crate::framework::timeouts::{Op, Timeouts, format_duration, parse_duration, timeouts_block};
 use crate::framework::{
-    ApplyRequest, ApplyResponse, Attr, AttrPath, Ctx, Diagnostics, Interrupted, PlanRequest, Resource, Schema,
-    ValidateRequest,
+    Attr, AttrPath, Check, CreateRequest, Ctx, DeleteRequest, Diagnostics, ImportRequest, Interrupted, Outcome,
+    PlanRequest, ReadRequest, Resource, Schema, UpdateRequest, ValidateRequest, WaitError,
 };
 use crate::protocol::value::Value;
-use crate::provider::ShardData;
 use async_trait::async_trait;
-use aws_sdk_elasticloadbalancingv2::types::Action;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -27,6 +23,8 @@ use std::time::{Duration, Instant};
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 /// How often a health wait polls DescribeTargetHealth.
 const HEALTH_POLL: Duration = Duration::from_secs(2);
+/// A roll-back gets at least this long, even when the operation's own deadline has passed.
+const ROLLBACK_BUDGET: Duration = Duration::from_secs(60);
 
 #[derive(Default)]
 pub struct WeightResource {
@@ -38,7 +36,7 @@ pub struct WeightResource {
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-struct Model {
+pub struct Model {
     id: Attr<String>,
     listener_arn: String,
     rule_arn: Option<String>,
@@ -76,14 +74,23 @@ impl Model {
     fn id(&self) -> String {
         resource_id(self.owner().arn(), &self.target_group_arn)
     }
-    fn timeout(&self, op: Op) -> Duration {
-        self.timeouts.clone().unwrap_or_default().get(op, DEFAULT_TIMEOUT)
-    }
     fn drain_delay(&self) -> Duration {
         parse_duration(&self.drain_delay).unwrap_or(Duration::ZERO)
     }
+    /// This model as state, with the weight the entry really has.
+    fn at_weight(&self, weight: i32) -> Model {
+        Model { id: Attr::Known(self.id()), weight: i64::from(weight), ..self.clone() }
+    }
+    fn edit(&self, change: EntryChange) -> EntryEdit {
+        EntryEdit {
+            listener_arn: self.listener_arn.clone(),
+            owner: self.owner(),
+            target_group_arn: self.target_group_arn.clone(),
+            change,
+            allow_total_outage: self.allow_total_outage,
+        }
+    }
 }
-
 /// `<listener_or_rule_arn>,<target_group_arn>`.
 pub fn resource_id(owner_arn: &str, target_group_arn: &str) -> String {
     format!("{owner_arn},{target_group_arn}")
@@ -101,272 +108,273 @@ pub fn ramp_steps(from: i64, to: i64, step: i64) -> Vec<i64> {
     out
 }
 
-fn diag(summary: impl Into<String>, detail: impl Into<String>) -> Diagnostics {
-    let mut d = Diagnostics::new();
-    d.error(summary, detail);
-    d
+/// One thing a weight change does, in order. Planned by [`plan_steps`], run by `run_steps`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Wait, up to the deadline, until the target group has `min` healthy targets.
+    WaitHealthy { min: i64 },
+    /// Check once, without waiting, that the target group still has `min` healthy targets.
+    CheckHealthy { min: i64 },
+    /// Write this weight under the listener lock.
+    Set(i32),
+    /// Wait between ramp steps.
+    Pause(Duration),
+    /// After going to 0: wait so in-flight requests finish (skipped if the shard was not serving).
+    Drain(Duration),
 }
 
-fn attr_diag(path: &str, summary: impl Into<String>, detail: impl Into<String>) -> Diagnostics {
-    let mut d = Diagnostics::new();
-    d.attr_error(AttrPath::attr(path), summary, detail);
-    d
+/// What drives a weight change: where the entry is, where it should be, and how to get there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Course {
+    /// The entry's weight now (None: not in the action).
+    pub start: Option<i32>,
+    pub target: i32,
+    /// (step, interval) when ramping.
+    pub ramp: Option<(i64, Duration)>,
+    pub min_healthy: i64,
+    pub drain_delay: Duration,
 }
 
-/// One locked read-modify-write of this target group's entry. Returns the weight it had before
-/// (None if absent). Writes nothing when the entry already matches.
-async fn locked_edit(
-    ctx: &Ctx<ShardData>,
-    m: &Model,
-    change: EntryChange,
-    deadline: Instant,
-) -> Result<Option<i32>, Diagnostics> {
-    let aws = &ctx.data.aws;
-    let owner = m.owner();
-    let lock = ListenerLock::acquire(aws, ctx, &m.listener_arn, deadline).await?;
-    let result = edit_under_lock(aws, &owner, &m.target_group_arn, change, m.allow_total_outage).await;
-    lock.release(aws).await;
-    result
-}
-
-/// The owner's actions and the forward action among them (one Describe call).
-async fn read_forward(aws: &AwsClients, owner: &ActionOwner) -> Result<(Vec<Action>, Forward), Diagnostics> {
-    let actions = elbv2::read_actions(aws, owner).await?;
-    let forward = elbv2::find_forward(&actions, owner).map_err(|e| diag("Not a forward action", e))?;
-    Ok((actions, forward))
-}
-
-async fn edit_under_lock(
-    aws: &AwsClients,
-    owner: &ActionOwner,
-    target_group: &str,
-    change: EntryChange,
-    allow_total_outage: bool,
-) -> Result<Option<i32>, Diagnostics> {
-    let (actions, forward) = read_forward(aws, owner).await?;
-    let before = forward.weight_of(target_group);
-    let next = elbv2::edit_entries(&forward.target_groups, target_group, change, allow_total_outage, &owner.describe())
-        .map_err(|e| match e {
-            elbv2::EditError::TotalOutage { .. } => attr_diag("weight", "Change refused: total outage", e.to_string()),
-            elbv2::EditError::TooManyTargetGroups { .. } => {
-                attr_diag("target_group_arn", "Too many target groups", e.to_string())
+/// The steps from `start` to `target`: a rise from 0 waits for health first; a ramp re-checks
+/// health before every later step up and pauses between steps; reaching 0 from a serving
+/// weight drains.
+pub fn plan_steps(c: &Course) -> Vec<Step> {
+    let weights: Vec<i32> = match c.ramp {
+        Some((step, _)) => ramp_steps(i64::from(c.start.unwrap_or(0)), i64::from(c.target), step)
+            .into_iter()
+            .map(|w| w as i32)
+            .collect(),
+        // Only settings changed (gate, drain, destroy mode): nothing to write.
+        None if c.start == Some(c.target) => Vec::new(),
+        None => vec![c.target],
+    };
+    let mut steps = Vec::new();
+    let mut current = c.start.unwrap_or(0);
+    for (i, w) in weights.iter().enumerate() {
+        if i > 0
+            && let Some((_, interval)) = c.ramp
+        {
+            steps.push(Step::Pause(interval));
+        }
+        if *w > current && c.min_healthy > 0 {
+            if current == 0 {
+                steps.push(Step::WaitHealthy { min: c.min_healthy });
+            } else if c.ramp.is_some() {
+                steps.push(Step::CheckHealthy { min: c.min_healthy });
             }
-            elbv2::EditError::LastTargetGroup { .. } => attr_diag("on_destroy", "Cannot remove", e.to_string()),
-        })?;
-    if next == forward.target_groups {
-        return Ok(before);
+        }
+        steps.push(Step::Set(*w));
+        current = *w;
     }
-    let written = elbv2::write_actions(aws, owner, elbv2::with_target_groups(&actions, forward.index, &next)).await?;
-    // Read-back: ELBv2 answers Modify with the actions it now holds.
-    let after = elbv2::find_forward(&written, owner).map_err(|e| diag("Unexpected action after write", e))?;
-    if after.target_groups != next {
-        return Err(diag(
-            "Weight not applied as written",
+    if c.target == 0 && !c.drain_delay.is_zero() && !weights.is_empty() {
+        steps.push(Step::Drain(c.drain_delay));
+    }
+    steps
+}
+
+/// What to do when a step fails.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recovery {
+    /// Nothing was written yet: fail, the prior state stands.
+    NothingChanged,
+    /// A wait between or after writes was cut short: keep the weight reached and say so.
+    KeepReached,
+    /// A later ramp step failed: put the weight back where the change started (None: remove).
+    RollBackTo(Option<i32>),
+}
+
+pub fn recovery(failed: &Step, start: Option<i32>, wrote: bool) -> Recovery {
+    match failed {
+        Step::Pause(_) | Step::Drain(_) => Recovery::KeepReached,
+        _ if !wrote => Recovery::NothingChanged,
+        _ => Recovery::RollBackTo(start),
+    }
+}
+
+/// Maps an ELBv2 failure to a diagnostic on the attribute it concerns (the one mapping of
+/// [`EditError`] for both plan and apply).
+fn elb_diag(e: ElbError, m: &Model) -> Diagnostics {
+    let owner_path = if m.rule_arn.is_some() { "rule_arn" } else { "listener_arn" };
+    match &e {
+        ElbError::Edit(edit) => {
+            let (path, summary) = match edit {
+                EditError::TotalOutage { .. } => ("weight", "Change refused: total outage"),
+                EditError::TooManyTargetGroups { .. } => ("target_group_arn", "Too many target groups"),
+                EditError::LastTargetGroup { .. } => ("on_destroy", "Cannot remove the last target group"),
+            };
+            Diagnostics::attr_error(AttrPath::attr(path), summary, edit.to_string())
+        }
+        ElbError::NotFound { .. } => Diagnostics::attr_error(AttrPath::attr(owner_path), "Not found", e.to_string()),
+        ElbError::NotForward(why) => {
+            Diagnostics::attr_error(AttrPath::attr(owner_path), "Not a forward action", why.clone())
+        }
+        _ => e.into(),
+    }
+}
+
+/// Waits until the target group has `min` healthy targets: until the deadline, or (`once`)
+/// checking a single time.
+async fn gate(ctx: &Ctx<ShardData>, target_group: &str, min: i64, once: bool) -> Result<(), Diagnostics> {
+    let aws = &ctx.data.aws;
+    let probe = || async {
+        let h = elbv2::target_health(aws, target_group).await?;
+        let seen = format!("{} healthy, {} not healthy", h.healthy, h.unhealthy);
+        Ok::<_, Diagnostics>(if h.healthy >= min { Check::Ready(()) } else { Check::NotYet(seen) })
+    };
+    let not_healthy = |seen: &str, waited: &str| {
+        Diagnostics::attr_error(
+            AttrPath::attr("min_healthy_targets"),
+            "Target group not healthy",
             format!(
-                "{} holds {:?} after the write, expected {:?}; another client changed it at the same moment",
-                owner.describe(),
-                after.target_groups,
-                next
+                "{target_group} has {seen} target(s), needs {min} healthy before it receives traffic{waited}. \
+                 Register healthy targets, raise the timeout, or set min_healthy_targets = 0"
             ),
-        ));
+        )
+    };
+    if once {
+        return match probe().await? {
+            Check::Ready(()) => Ok(()),
+            Check::NotYet(seen) => Err(not_healthy(&seen, "")),
+        };
     }
-    tracing::info!(owner = %owner.describe(), %target_group, ?change, "forward action updated");
-    Ok(before)
-}
-
-/// Waits until the target group has `min` healthy targets, bounded by `deadline`.
-async fn wait_healthy(
-    ctx: &Ctx<ShardData>,
-    target_group: &str,
-    min: i64,
-    deadline: Instant,
-) -> Result<(), Diagnostics> {
-    let started = Instant::now();
-    loop {
-        let h = elbv2::target_health(&ctx.data.aws, target_group).await?;
-        if h.healthy >= min {
-            return Ok(());
+    match ctx.poll(HEALTH_POLL, probe).await {
+        Ok(()) => Ok(()),
+        Err(WaitError::TimedOut { waited, last }) => {
+            Err(not_healthy(&last, &format!("; waited {}", format_duration(waited))))
         }
-        let now = Instant::now();
-        if now >= deadline {
-            return Err(attr_diag(
-                "min_healthy_targets",
-                "Target group not healthy",
-                format!(
-                    "{target_group} has {} healthy target(s) ({} not healthy), needs {min} before it receives traffic; \
-                     waited {}. Register healthy targets, raise the timeout, or set min_healthy_targets = 0",
-                    h.healthy,
-                    h.unhealthy,
-                    format_duration(started.elapsed())
-                ),
-            ));
-        }
-        if let Err(Interrupted::Cancelled) = ctx.sleep(HEALTH_POLL.min(deadline - now)).await {
-            return Err(diag("Cancelled while waiting for healthy targets", "the weight was not changed"));
+        Err(WaitError::Failed(d)) => Err(d),
+        Err(WaitError::Cancelled | WaitError::Ended { .. }) => {
+            Err(Diagnostics::error("Cancelled while waiting for healthy targets", "the weight was not changed"))
         }
     }
 }
 
-/// Sleeps `d`, unless Terraform stops us first or the operation's deadline comes before the end.
-async fn pause(ctx: &Ctx<ShardData>, d: Duration, deadline: Instant, limit: Duration) -> Result<(), Interrupted> {
-    let remaining = deadline.saturating_duration_since(Instant::now());
-    if d > remaining {
-        ctx.sleep(remaining).await?;
-        return Err(Interrupted::TimedOut(limit));
+fn interrupted(ctx: &Ctx<ShardData>, i: Interrupted) -> String {
+    match i {
+        Interrupted::TimedOut(_) => format!("timed out after {}", format_duration(ctx.limit())),
+        Interrupted::Cancelled => i.to_string(),
     }
-    ctx.sleep(d).await
 }
 
-/// Drives the entry from its current weight to the model's weight: health gate, optional ramp,
-/// drain delay. Returns the response with the state that matches reality.
-async fn converge(ctx: &Ctx<ShardData>, m: &Model, prior: Option<&Model>, op: Op) -> ApplyResponse {
-    let deadline = Instant::now() + m.timeout(op);
-    let owner = m.owner();
-    let mut state = m.clone();
-    state.id = Attr::Known(m.id());
-    let target = m.weight as i32;
-
+/// Drives the entry from its current weight to the model's weight along [`plan_steps`].
+/// Returns the state that matches reality, with errors if the change did not complete.
+async fn converge(ctx: &Ctx<ShardData>, m: &Model, prior: Option<&Model>) -> Result<Outcome<Model>, Diagnostics> {
+    let aws = &ctx.data.aws;
     // Where the entry starts. A ramp needs the live weight; a single step can go by the
     // refreshed prior state (absent on create), which saves a Describe call per change.
     let start = if m.ramp.is_some() {
-        match read_forward(&ctx.data.aws, &owner).await {
-            Ok((_, f)) => f.weight_of(&m.target_group_arn),
-            Err(d) => return d.into(),
-        }
+        elbv2::read_forward(aws, &m.owner()).await.map_err(|e| elb_diag(e, m))?.1.weight_of(&m.target_group_arn)
     } else {
         prior.map(|p| p.weight as i32)
     };
-    let steps: Vec<i64> = match &m.ramp {
-        Some(r) => ramp_steps(i64::from(start.unwrap_or(0)), m.weight, r.step),
-        // Only settings changed (gate, drain, destroy mode): nothing to write.
-        None if start == Some(target) => Vec::new(),
-        None => vec![m.weight],
+    let course = Course {
+        start,
+        target: m.weight as i32,
+        ramp: m.ramp.as_ref().map(|r| (r.step, parse_duration(&r.interval).unwrap_or(Duration::ZERO))),
+        min_healthy: m.min_healthy_targets,
+        drain_delay: m.drain_delay(),
     };
-    let interval = m.ramp.as_ref().and_then(|r| parse_duration(&r.interval).ok()).unwrap_or(Duration::ZERO);
-    let mut current = start;
+    let steps = plan_steps(&course);
+    let mut reached = start;
     let mut was_serving = start.unwrap_or(0) > 0;
-    for (i, step) in steps.iter().enumerate() {
-        let step = *step as i32;
-        let from_zero = current.unwrap_or(0) == 0;
-        let raising = step > current.unwrap_or(0);
-        // A rise from zero waits for health; a ramp re-checks once before every later step up.
-        if raising && m.min_healthy_targets > 0 && (from_zero || m.ramp.is_some()) {
-            let gate = if from_zero {
-                wait_healthy(ctx, &m.target_group_arn, m.min_healthy_targets, deadline).await
-            } else {
-                wait_healthy(ctx, &m.target_group_arn, m.min_healthy_targets, Instant::now()).await
-            };
-            if let Err(mut d) = gate {
-                if i == 0 {
-                    return d.into();
+    let mut wrote = false;
+    for step in &steps {
+        let result: Result<(), Diagnostics> = match step {
+            Step::WaitHealthy { min } => gate(ctx, &m.target_group_arn, *min, false).await,
+            Step::CheckHealthy { min } => gate(ctx, &m.target_group_arn, *min, true).await,
+            Step::Set(w) => {
+                match edit_locked(aws, &ctx.cancel, &m.edit(EntryChange::Set(*w)), ctx.deadline().into_std()).await {
+                    Ok(before) => {
+                        // The live weight before the first write decides whether a drain is due.
+                        if !wrote {
+                            was_serving = before.unwrap_or(0) > 0;
+                        }
+                        wrote = true;
+                        reached = Some(*w);
+                        Ok(())
+                    }
+                    Err(e) => Err(elb_diag(e, m)),
                 }
-                return roll_back(ctx, m, start, current, deadline, &mut d).await;
             }
-        }
-        match locked_edit(ctx, m, EntryChange::Set(step), deadline).await {
-            Ok(before) => {
-                // The live weight before the first write decides whether a drain is due.
-                if i == 0 {
-                    was_serving = before.unwrap_or(0) > 0;
-                }
-                current = Some(step);
-            }
-            Err(mut d) => {
-                if i == 0 {
-                    return d.into();
-                }
-                return roll_back(ctx, m, start, current, deadline, &mut d).await;
-            }
-        }
-        if i + 1 < steps.len()
-            && let Err(e) = pause(ctx, interval, deadline, m.timeout(op)).await
-        {
-            state.weight = i64::from(step);
-            return ApplyResponse::failed(
-                encode(&state).unwrap_or_default(),
-                diag(
-                    format!("Ramp {e}"),
+            Step::Pause(d) => ctx.sleep(*d).await.map_err(|i| {
+                let at = reached.unwrap_or(0);
+                Diagnostics::error(
+                    format!("Ramp {}", interrupted(ctx, i)),
                     format!(
-                        "the weight stays at {step}, the last completed step (target was {target}); apply again to continue"
+                        "the weight stays at {at}, the last completed step (target was {}); apply again to continue",
+                        m.weight
                     ),
-                ),
-            );
-        }
+                )
+            }),
+            Step::Drain(d) if was_serving => {
+                tracing::info!(delay = %m.drain_delay, "draining before returning");
+                ctx.sleep(*d).await.map_err(|i| {
+                    Diagnostics::error(
+                        format!("Drain delay {}", interrupted(ctx, i)),
+                        "the weight is 0; in-flight requests may not have finished",
+                    )
+                })
+            }
+            Step::Drain(_) => Ok(()),
+        };
+        let Err(why) = result else { continue };
+        return Ok(match recovery(step, start, wrote) {
+            Recovery::NothingChanged => return Err(why),
+            Recovery::KeepReached => Outcome::failed(reached.map(|w| m.at_weight(w)), why),
+            Recovery::RollBackTo(to) => roll_back(ctx, m, to, reached, why).await,
+        });
     }
-    if target == 0 && was_serving && !m.drain_delay().is_zero() {
-        tracing::info!(delay = %m.drain_delay, "draining before returning");
-        if let Err(e) = pause(ctx, m.drain_delay(), deadline, m.timeout(op)).await {
-            return ApplyResponse::failed(
-                encode(&state).unwrap_or_default(),
-                diag(format!("Drain delay {e}"), "the weight is 0; in-flight requests may not have finished"),
-            );
-        }
-    }
-    match encode(&state) {
-        Ok(v) => ApplyResponse::ok(v),
-        Err(d) => d.into(),
-    }
+    Ok(Outcome::ok(m.at_weight(m.weight as i32)))
 }
 
 /// After a failed ramp step: put the weight back where the ramp started, then fail saying so.
 async fn roll_back(
     ctx: &Ctx<ShardData>,
     m: &Model,
-    start: Option<i32>,
+    to: Option<i32>,
     reached: Option<i32>,
-    deadline: Instant,
-    why: &mut Diagnostics,
-) -> ApplyResponse {
-    let change = match start {
+    why: Diagnostics,
+) -> Outcome<Model> {
+    let change = match to {
         Some(w) => EntryChange::Set(w),
         None => EntryChange::Remove,
     };
     // The roll-back must not be cut short by the timeout that may just have expired.
-    let rollback_deadline = deadline.max(Instant::now() + Duration::from_secs(60));
-    let rolled = locked_edit(ctx, m, change, rollback_deadline).await;
-    let reached = reached.map(|w| w.to_string()).unwrap_or_else(|| "none".into());
-    let restored = start.map(|w| w.to_string()).unwrap_or_else(|| "absent (removed again)".into());
-    let mut d = Diagnostics::new();
+    let deadline = ctx.deadline().into_std().max(Instant::now() + ROLLBACK_BUDGET);
+    let rolled = edit_locked(&ctx.data.aws, &ctx.cancel, &m.edit(change), deadline).await;
+    let reached_text = reached.map(|w| w.to_string()).unwrap_or_else(|| "none".into());
     match rolled {
         Ok(_) => {
-            d.error(
+            let restored = to.map(|w| w.to_string()).unwrap_or_else(|| "absent (removed again)".into());
+            let d = Diagnostics::error(
                 "Ramp stopped and rolled back",
                 format!(
-                    "the ramp reached weight {reached} and failed its next check; the weight is back to {restored}"
+                    "the ramp reached weight {reached_text} and failed its next check; the weight is back to {restored}"
                 ),
             );
-            d.extend(std::mem::take(why));
             // State reflects the restored weight (or nothing, if the entry was new).
-            let state = match start {
-                Some(w) => {
-                    let mut s = m.clone();
-                    s.id = Attr::Known(m.id());
-                    s.weight = i64::from(w);
-                    encode(&s).unwrap_or_default()
-                }
-                None => Value::Null,
-            };
-            ApplyResponse::failed(state, d)
+            Outcome::failed(to.map(|w| m.at_weight(w)), d.and(why))
         }
         Err(e) => {
-            d.error(
+            let d = Diagnostics::error(
                 "Ramp failed and the roll-back failed too",
-                format!("the weight may still be {reached}; run terraform apply again to converge"),
+                format!("the weight may still be {reached_text}; run terraform apply again to converge"),
             );
-            d.extend(std::mem::take(why));
-            d.extend(e);
-            let mut s = m.clone();
-            s.id = Attr::Known(m.id());
-            s.weight = reached.parse().unwrap_or(m.weight);
-            ApplyResponse::failed(encode(&s).unwrap_or_default(), d)
+            Outcome::failed(Some(m.at_weight(reached.unwrap_or(m.weight as i32))), d.and(why).and(elb_diag(e, m)))
         }
     }
 }
 
 #[async_trait]
 impl Resource<ShardData> for WeightResource {
+    type Model = Model;
+
     fn name(&self) -> &'static str {
         "weight"
+    }
+
+    fn default_timeout(&self, _op: Op) -> Duration {
+        DEFAULT_TIMEOUT
     }
 
     fn schema(&self) -> Schema {
@@ -444,28 +452,19 @@ impl Resource<ShardData> for WeightResource {
     fn import_id(&self, identity: &Value) -> Result<String, Diagnostics> {
         let get = |name: &str| identity.get(name).as_str().map(str::to_string);
         let (Some(listener), Some(tg)) = (get("listener_arn"), get("target_group_arn")) else {
-            return Err(diag("Incomplete identity", "listener_arn and target_group_arn are required"));
+            return Err(Diagnostics::error("Incomplete identity", "listener_arn and target_group_arn are required"));
         };
         Ok(resource_id(&get("rule_arn").unwrap_or(listener), &tg))
     }
 
     async fn validate(&self, req: &ValidateRequest) -> Diagnostics {
-        let mut d = Diagnostics::new();
-        let c = &req.config;
-        if let (Some(l), Some(r)) = (c.get("listener_arn").as_str(), c.get("rule_arn").as_str())
-            && ElbArn::parse(l, ArnKind::Listener).is_ok()
-            && ElbArn::parse(r, ArnKind::ListenerRule).is_ok()
-            && let Err(e) = check_rule_belongs(l, r)
-        {
-            d.attr_error(AttrPath::attr("rule_arn"), "Rule of another listener", e);
-        }
-        d
+        arn::validate_listener_and_rule(&req.config)
     }
 
-    async fn modify_plan(&self, ctx: &Ctx<ShardData>, req: &mut PlanRequest) {
+    async fn modify_plan(&self, ctx: &Ctx<ShardData>, req: &mut PlanRequest<Model>) {
         // Remote checks need known values; unknown ones are checked again at apply.
-        let Ok(m) = decode::<Model>("plan", &req.planned) else { return };
-        let prior: Option<Model> = decode("prior state", &req.prior).ok();
+        let Some(m) = req.planned_model() else { return };
+        let prior = req.prior.as_ref();
         let key = (m.owner().arn().to_string(), m.target_group_arn.clone());
         let same_object = prior
             .as_ref()
@@ -479,7 +478,7 @@ impl Resource<ShardData> for WeightResource {
             let count = if prior.is_some() { existing } else { new };
             *count += 1;
             if *count > 1 {
-                req.diags.attr_error(
+                req.diags.push_attr_error(
                     AttrPath::attr("target_group_arn"),
                     "Duplicate shard_weight",
                     format!(
@@ -497,7 +496,7 @@ impl Resource<ShardData> for WeightResource {
             return;
         }
         let creating = prior.is_none();
-        let lowering_to_zero = m.weight == 0 && prior.as_ref().is_none_or(|p| p.weight != 0);
+        let lowering_to_zero = m.weight == 0 && prior.is_none_or(|p| p.weight != 0);
         if !creating && !lowering_to_zero {
             return;
         }
@@ -508,7 +507,7 @@ impl Resource<ShardData> for WeightResource {
                 Ok(p) => {
                     listener_actions = Some(p.listener_actions);
                     if let Some(why) = elbv2::placement_mismatch(&p.load_balancer, &p.target_group) {
-                        req.diags.attr_error(
+                        req.diags.push_attr_error(
                             AttrPath::attr("target_group_arn"),
                             "Target group cannot join this listener",
                             why,
@@ -516,8 +515,8 @@ impl Resource<ShardData> for WeightResource {
                         return;
                     }
                 }
-                Err(d) => {
-                    req.diags.extend(d);
+                Err(e) => {
+                    req.diags.extend(e.into());
                     return;
                 }
             }
@@ -530,106 +529,80 @@ impl Resource<ShardData> for WeightResource {
         let actions = match found {
             Ok(Some(a)) => a,
             Ok(None) => {
-                let path = if m.rule_arn.is_some() { "rule_arn" } else { "listener_arn" };
-                req.diags.attr_error(AttrPath::attr(path), "Not found", format!("{} does not exist", owner.describe()));
+                req.diags.extend(elb_diag(ElbError::NotFound { owner: owner.describe() }, &m));
                 return;
             }
-            Err(d) => {
-                req.diags.extend(d);
-                return;
-            }
-        };
-        let forward = match elbv2::find_forward(&actions, &owner) {
-            Ok(f) => f,
             Err(e) => {
-                let path = if m.rule_arn.is_some() { "rule_arn" } else { "listener_arn" };
-                req.diags.attr_error(AttrPath::attr(path), "Not a forward action", e);
+                req.diags.extend(e.into());
                 return;
             }
         };
-        if let Err(e) = elbv2::edit_entries(
-            &forward.target_groups,
-            &m.target_group_arn,
-            EntryChange::Set(m.weight as i32),
-            m.allow_total_outage,
-            &owner.describe(),
-        ) {
-            let path = match e {
-                elbv2::EditError::TotalOutage { .. } => "weight",
-                _ => "target_group_arn",
-            };
-            req.diags.attr_error(AttrPath::attr(path), "Change refused", e.to_string());
+        let result = elbv2::find_forward(&actions, &owner).map_err(ElbError::NotForward).and_then(|forward| {
+            elbv2::edit_entries(
+                &forward.target_groups,
+                &m.target_group_arn,
+                EntryChange::Set(m.weight as i32),
+                m.allow_total_outage,
+                &owner.describe(),
+            )
+            .map_err(ElbError::from)
+        });
+        if let Err(e) = result {
+            req.diags.extend(elb_diag(e, &m));
         }
     }
 
-    async fn create(&self, ctx: &Ctx<ShardData>, req: ApplyRequest) -> ApplyResponse {
-        match decode::<Model>("plan", &req.planned) {
-            Ok(m) => converge(ctx, &m, None, Op::Create).await,
-            Err(d) => d.into(),
-        }
+    async fn create(&self, ctx: &Ctx<ShardData>, req: CreateRequest<Model>) -> Result<Outcome<Model>, Diagnostics> {
+        converge(ctx, &req.planned, None).await
     }
 
-    async fn read(&self, ctx: &Ctx<ShardData>, state: Value) -> Result<Value, Diagnostics> {
-        let mut m: Model = decode("state", &state)?;
+    async fn read(&self, ctx: &Ctx<ShardData>, req: ReadRequest<Model>) -> Result<Outcome<Model>, Diagnostics> {
+        let m = req.state;
         let owner = m.owner();
         let Some(actions) = elbv2::find_actions(&ctx.data.aws, &owner).await? else {
-            return Ok(Value::Null);
+            return Ok(Outcome::gone());
         };
         // An action that is no longer forward, or lost our entry: the entry is gone.
         let Some(weight) = elbv2::find_forward(&actions, &owner).ok().and_then(|f| f.weight_of(&m.target_group_arn))
         else {
-            return Ok(Value::Null);
+            return Ok(Outcome::gone());
         };
-        m.weight = i64::from(weight);
-        m.id = Attr::Known(m.id());
-        encode(&m)
+        Ok(Outcome::ok(m.at_weight(weight)))
     }
 
-    async fn update(&self, ctx: &Ctx<ShardData>, req: ApplyRequest) -> ApplyResponse {
-        let (m, prior) = match (decode::<Model>("plan", &req.planned), decode::<Model>("prior state", &req.prior)) {
-            (Ok(m), Ok(p)) => (m, p),
-            (Err(d), _) | (_, Err(d)) => return d.into(),
-        };
-        converge(ctx, &m, Some(&prior), Op::Update).await
+    async fn update(&self, ctx: &Ctx<ShardData>, req: UpdateRequest<Model>) -> Result<Outcome<Model>, Diagnostics> {
+        converge(ctx, &req.planned, Some(&req.prior)).await
     }
 
-    async fn delete(&self, ctx: &Ctx<ShardData>, prior: Value) -> Diagnostics {
-        let m: Model = match decode("state", &prior) {
-            Ok(m) => m,
-            Err(d) => return d,
-        };
+    async fn delete(&self, ctx: &Ctx<ShardData>, req: DeleteRequest<Model>) -> Result<(), Diagnostics> {
+        let m = req.state;
         let change = match m.on_destroy {
-            OnDestroy::Retain => return Diagnostics::new(),
+            OnDestroy::Retain => return Ok(()),
             OnDestroy::Zero => EntryChange::Set(0),
             OnDestroy::Remove => EntryChange::Remove,
         };
         // Gone already (listener or rule deleted): nothing to do.
-        match elbv2::find_actions(&ctx.data.aws, &m.owner()).await {
-            Ok(None) => return Diagnostics::new(),
-            Ok(Some(_)) => {}
-            Err(d) => return d,
+        if elbv2::find_actions(&ctx.data.aws, &m.owner()).await?.is_none() {
+            return Ok(());
         }
-        let deadline = Instant::now() + m.timeout(Op::Delete);
-        match locked_edit(ctx, &m, change, deadline).await {
-            Ok(before) => {
-                if before.unwrap_or(0) > 0
-                    && !m.drain_delay().is_zero()
-                    && let Err(e) = pause(ctx, m.drain_delay(), deadline, m.timeout(Op::Delete)).await
-                {
-                    let mut d = Diagnostics::new();
-                    d.warning(
-                        format!("Drain delay {e}"),
-                        "the shard is out of traffic; in-flight requests may not have finished",
-                    );
-                    return d;
-                }
-                Diagnostics::new()
-            }
-            Err(d) => d,
+        let before = edit_locked(&ctx.data.aws, &ctx.cancel, &m.edit(change), ctx.deadline().into_std())
+            .await
+            .map_err(|e| elb_diag(e, &m))?;
+        if before.unwrap_or(0) > 0
+            && !m.drain_delay().is_zero()
+            && let Err(i) = ctx.sleep(m.drain_delay()).await
+        {
+            ctx.warn(
+                format!("Drain delay {}", interrupted(ctx, i)),
+                "the shard is out of traffic; in-flight requests may not have finished",
+            );
         }
+        Ok(())
     }
 
-    async fn import(&self, ctx: &Ctx<ShardData>, id: &str) -> Result<Value, Diagnostics> {
+    async fn import(&self, ctx: &Ctx<ShardData>, req: ImportRequest) -> Result<Outcome<Model>, Diagnostics> {
+        let id = req.id.as_str();
+        let diag = Diagnostics::error;
         let usage = "expected `<listener_or_rule_arn>,<target_group_arn>`";
         let (owner_arn, tg) =
             id.split_once(',').ok_or_else(|| diag("Invalid import id", format!("{id:?}: {usage}")))?;
@@ -657,8 +630,7 @@ impl Resource<ShardData> for WeightResource {
             timeouts: None,
         };
         let owner = m.owner();
-        let actions = elbv2::read_actions(&ctx.data.aws, &owner).await?;
-        let forward = elbv2::find_forward(&actions, &owner).map_err(|e| diag("Cannot import", e))?;
+        let (_, forward) = elbv2::read_forward(&ctx.data.aws, &owner).await.map_err(|e| elb_diag(e, &m))?;
         let Some(weight) = forward.weight_of(tg) else {
             let present: Vec<&str> = forward.target_groups.iter().map(|t| t.arn.as_str()).collect();
             return Err(diag(
@@ -666,7 +638,7 @@ impl Resource<ShardData> for WeightResource {
                 format!("{tg} is not in the forward action of {}; it holds {}", owner.describe(), present.join(", ")),
             ));
         };
-        encode(&Model { weight: i64::from(weight), ..m })
+        Ok(Outcome::ok(m.at_weight(weight)))
     }
 }
 
@@ -681,5 +653,70 @@ mod tests {
         assert_eq!(ramp_steps(50, 0, 20), vec![30, 10, 0]);
         assert_eq!(ramp_steps(7, 7, 5), Vec::<i64>::new());
         assert_eq!(ramp_steps(0, 3, 0), vec![1, 2, 3], "a zero step still progresses");
+    }
+}
+
+#[cfg(test)]
+mod step_tests {
+    use super::*;
+    use Step::*;
+
+    const S: Duration = Duration::from_secs(1);
+
+    fn course(start: Option<i32>, target: i32) -> Course {
+        Course { start, target, ramp: None, min_healthy: 1, drain_delay: Duration::ZERO }
+    }
+
+    #[test]
+    fn a_new_entry_waits_for_health_then_writes() {
+        assert_eq!(plan_steps(&course(None, 50)), vec![WaitHealthy { min: 1 }, Set(50)]);
+        assert_eq!(plan_steps(&course(Some(0), 50)), vec![WaitHealthy { min: 1 }, Set(50)]);
+    }
+
+    #[test]
+    fn no_gate_when_disabled_lowering_or_already_serving() {
+        assert_eq!(plan_steps(&Course { min_healthy: 0, ..course(None, 50) }), vec![Set(50)]);
+        assert_eq!(plan_steps(&course(Some(50), 10)), vec![Set(10)]);
+        assert_eq!(plan_steps(&course(Some(10), 50)), vec![Set(50)], "a single step up from serving is not gated");
+        assert_eq!(plan_steps(&course(Some(50), 50)), Vec::<Step>::new(), "only settings changed");
+    }
+
+    #[test]
+    fn a_ramp_waits_first_rechecks_before_each_later_rise_and_pauses_between_steps() {
+        let c = Course { ramp: Some((20, 3 * S)), ..course(Some(0), 50) };
+        assert_eq!(
+            plan_steps(&c),
+            vec![
+                WaitHealthy { min: 1 },
+                Set(20),
+                Pause(3 * S),
+                CheckHealthy { min: 1 },
+                Set(40),
+                Pause(3 * S),
+                CheckHealthy { min: 1 },
+                Set(50)
+            ]
+        );
+        let down = Course { ramp: Some((30, S)), drain_delay: 5 * S, ..course(Some(60), 0) };
+        assert_eq!(plan_steps(&down), vec![Set(30), Pause(S), Set(0), Drain(5 * S)]);
+    }
+
+    #[test]
+    fn going_to_zero_drains_only_with_a_delay_and_a_write() {
+        let c = Course { drain_delay: 30 * S, ..course(Some(40), 0) };
+        assert_eq!(plan_steps(&c), vec![Set(0), Drain(30 * S)]);
+        let c = Course { drain_delay: 30 * S, ..course(Some(0), 0) };
+        assert_eq!(plan_steps(&c), Vec::<Step>::new());
+        assert_eq!(plan_steps(&course(Some(40), 0)), vec![Set(0)]);
+    }
+
+    #[test]
+    fn failures_roll_back_only_after_a_write_and_never_for_interrupted_waits() {
+        assert_eq!(recovery(&WaitHealthy { min: 1 }, None, false), Recovery::NothingChanged);
+        assert_eq!(recovery(&Set(20), Some(0), false), Recovery::NothingChanged);
+        assert_eq!(recovery(&CheckHealthy { min: 1 }, Some(0), true), Recovery::RollBackTo(Some(0)));
+        assert_eq!(recovery(&Set(40), None, true), Recovery::RollBackTo(None));
+        assert_eq!(recovery(&Pause(S), Some(0), true), Recovery::KeepReached);
+        assert_eq!(recovery(&Drain(S), Some(50), true), Recovery::KeepReached);
     }
 }

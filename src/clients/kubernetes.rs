@@ -82,19 +82,19 @@ impl Connection {
         let set = |a: &Attr<String>| !a.is_null();
         let sources = [set(&self.host), set(&self.config_path), set(&self.eks_cluster_name)];
         if sources.iter().filter(|s| **s).count() > 1 {
-            d.attr_error(
+            d.push_attr_error(
                 path.clone(),
                 "Conflicting Kubernetes connection settings",
                 "set exactly one of host, config_path or eks_cluster_name",
             );
         }
         if set(&self.config_context) && !set(&self.config_path) {
-            d.attr_error(path.then("config_context"), "config_context needs config_path", "");
+            d.push_attr_error(path.then("config_context"), "config_context needs config_path", "");
         }
         if let Attr::Known(host) = &self.host
             && !(host.starts_with("https://") || host.starts_with("http://"))
         {
-            d.attr_error(
+            d.push_attr_error(
                 path.then("host"),
                 "Invalid host",
                 format!("{host:?} must be a URL such as https://host:6443"),
@@ -103,7 +103,7 @@ impl Connection {
         if let Attr::Known(pem) = &self.cluster_ca_certificate
             && !pem.contains("-----BEGIN CERTIFICATE-----")
         {
-            d.attr_error(
+            d.push_attr_error(
                 path.then("cluster_ca_certificate"),
                 "Invalid CA certificate",
                 "expected PEM text starting with -----BEGIN CERTIFICATE----- (decode base64 from EKS first)",

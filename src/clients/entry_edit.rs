@@ -1,0 +1,84 @@
+//! One locked read-modify-write of a target group's entry in a forward action: take the
+//! listener lock, read the action, edit only this entry, write, compare the read-back, release
+//! the lock on every path.
+
+use super::aws::AwsClients;
+use super::elbv2::{self, ActionOwner, ElbError, EntryChange};
+use super::listener_lock::ListenerLock;
+use std::collections::BTreeMap;
+use std::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// The entry to edit and how.
+#[derive(Debug, Clone)]
+pub struct EntryEdit {
+    pub listener_arn: String,
+    pub owner: ActionOwner,
+    pub target_group_arn: String,
+    pub change: EntryChange,
+    pub allow_total_outage: bool,
+}
+
+/// Applies `edit` under the listener lock (waiting for it until `deadline` or cancellation).
+/// Returns the entry's weight before the edit (None if it was absent). Writes nothing when the
+/// entry already matches.
+pub async fn edit_locked(
+    aws: &AwsClients,
+    cancel: &CancellationToken,
+    edit: &EntryEdit,
+    deadline: Instant,
+) -> Result<Option<i32>, ElbError> {
+    let lock = ListenerLock::acquire(aws, cancel, &edit.listener_arn, deadline).await?;
+    let result = edit_unlocked(aws, edit).await;
+    lock.release(aws).await;
+    result
+}
+
+async fn edit_unlocked(aws: &AwsClients, edit: &EntryEdit) -> Result<Option<i32>, ElbError> {
+    let owner = &edit.owner;
+    let (actions, forward) = elbv2::read_forward(aws, owner).await?;
+    let before = forward.weight_of(&edit.target_group_arn);
+    let next = elbv2::edit_entries(
+        &forward.target_groups,
+        &edit.target_group_arn,
+        edit.change,
+        edit.allow_total_outage,
+        &owner.describe(),
+    )?;
+    if next == forward.target_groups {
+        return Ok(before);
+    }
+    let written = elbv2::write_actions(aws, owner, elbv2::with_target_groups(&actions, forward.index, &next)).await?;
+    // Read-back: ELBv2 answers Modify with the actions it now holds.
+    let after = elbv2::find_forward(&written, owner).map_err(ElbError::NotForward)?;
+    if !same_entries(&after.target_groups, &next) {
+        return Err(ElbError::Overwritten { owner: owner.describe(), held: after.target_groups, expected: next });
+    }
+    tracing::info!(owner = %owner.describe(), target_group = %edit.target_group_arn, change = ?edit.change, "forward action updated");
+    Ok(before)
+}
+
+/// The same target groups with the same weights, in any order (ELBv2 does not promise to keep
+/// the order of `TargetGroups` in its answer).
+pub fn same_entries(a: &[elbv2::WeightedTargetGroup], b: &[elbv2::WeightedTargetGroup]) -> bool {
+    let map =
+        |l: &[elbv2::WeightedTargetGroup]| l.iter().map(|t| (t.arn.clone(), t.weight)).collect::<BTreeMap<_, _>>();
+    a.len() == b.len() && map(a) == map(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clients::elbv2::WeightedTargetGroup;
+
+    fn tgs(pairs: &[(&str, i32)]) -> Vec<WeightedTargetGroup> {
+        pairs.iter().map(|(a, w)| WeightedTargetGroup { arn: a.to_string(), weight: *w }).collect()
+    }
+
+    #[test]
+    fn read_back_compares_entries_not_their_order() {
+        assert!(same_entries(&tgs(&[("a", 1), ("b", 2)]), &tgs(&[("b", 2), ("a", 1)])));
+        assert!(!same_entries(&tgs(&[("a", 1), ("b", 2)]), &tgs(&[("a", 1), ("b", 3)])));
+        assert!(!same_entries(&tgs(&[("a", 1)]), &tgs(&[("a", 1), ("b", 0)])));
+    }
+}
