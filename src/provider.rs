@@ -116,7 +116,7 @@ impl Provider for ShardProvider {
         .with_block(kube::connection_block(
             "hub",
             "The Argo CD hub cluster (where cluster Secrets live).",
-            false,
+            kube::BlockKind::Provider,
         ))
     }
 
@@ -153,6 +153,7 @@ impl Provider for ShardProvider {
         Ok(ShardData {
             aws: AwsClients::new(AwsSettings { region, profile, assume_role, endpoints, unknown }),
             hub: c.hub,
+            kube: Default::default(),
             terraform_version: terraform_version.to_string(),
         })
     }

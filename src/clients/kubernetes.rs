@@ -1,45 +1,79 @@
-//! The reusable *Kubernetes connection* block: one shape for the provider's `hub` (the Argo CD
-//! cluster) and, later, for resources that talk to a shard's own cluster.
+//! Kubernetes connections owned by the provider: the connection block (the provider's `hub`,
+//! and a resource's `cluster`), its validation, and a client per connection built on first use
+//! and cached for the life of the provider process.
 //!
-//! Only the shape and its validation live here for now; the client is built by the resources
-//! that need it (Argo CD registration, rollout gates), tested against a real kube-apiserver.
+//! Sources, exactly one per block:
+//! - `config_path` (+ `config_context`): a kubeconfig file, with whatever auth it names;
+//! - `host` + `cluster_ca_certificate` + `token` (provider level only) or `exec { ... }`;
+//! - `eks_cluster_name`: endpoint and CA from `eks:DescribeCluster`, authenticating with an STS
+//!   token signed in-process ([`super::eks_token`]), refreshed before it expires.
+//!
+//! Resources get a `cluster` block without `token`: Terraform sends no configuration to Read and
+//! Delete, so a resource must be able to rebuild its client from state alone, and a token must
+//! never be in state. Only the provider's configuration, which Terraform never stores, may hold one.
 
+use super::aws::AwsClients;
+use super::eks_token::{self, LiveToken, Signer};
 use crate::framework::schema::{Attribute, Block, NestedBlock, Nesting};
 use crate::framework::{Attr, AttrPath, Diagnostics};
+use crate::protocol::value::Type;
+use base64::Engine;
+use kube::config::{AuthInfo, ExecConfig, KubeConfigOptions, Kubeconfig};
 use serde::Deserialize;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::OnceCell;
 
-/// Attribute set of a connection block. `token_write_only` is for resources (the token must
-/// not reach state); provider configuration is never stored, so there it is only sensitive.
-pub fn connection_attributes(token_write_only: bool) -> Vec<Attribute> {
-    let mut token = Attribute::string("token")
-        .optional()
-        .sensitive()
-        .description("Bearer token for the API server. Never stored in state or plan, never logged.");
-    if token_write_only {
-        token = token.write_only();
-    }
-    vec![
+/// The Kubernetes API version of the client types (k8s-openapi's feature); the servers we talk
+/// to may be older: everything used here is stable since long before.
+pub const DEFAULT_EXEC_API_VERSION: &str = "client.authentication.k8s.io/v1beta1";
+
+/// Where a connection block is used: the provider's may hold a token, a resource's may not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockKind {
+    Provider,
+    Resource,
+}
+
+pub fn connection_block(name: &str, description: &str, kind: BlockKind) -> NestedBlock {
+    let mut attributes = vec![
         Attribute::string("host").optional().description("API server URL, e.g. `https://1.2.3.4:6443`."),
-        token,
         Attribute::string("cluster_ca_certificate")
             .optional()
-            .description("PEM CA bundle that signed the API server's certificate."),
+            .description("PEM CA bundle that signed the API server's certificate (base64 of PEM is accepted too)."),
         Attribute::bool("insecure").optional().description("Skip TLS verification of the API server (tests only)."),
         Attribute::string("config_path").optional().description("Path to a kubeconfig file to use instead of `host`."),
         Attribute::string("config_context").optional().description("Context in `config_path` (default: current)."),
         Attribute::string("eks_cluster_name")
             .optional()
-            .description("EKS cluster whose endpoint and CA to use, authenticating with an STS-signed token."),
-    ]
-}
-
-pub fn connection_block(name: &str, description: &str, token_write_only: bool) -> NestedBlock {
-    let block = Block {
-        attributes: connection_attributes(token_write_only),
-        blocks: Vec::new(),
-        description: description.to_string(),
-        deprecated: false,
-    };
+            .description("EKS cluster whose endpoint and CA to use, authenticating with an STS-signed token made by the provider (no aws CLI needed)."),
+    ];
+    if kind == BlockKind::Provider {
+        attributes.insert(
+            1,
+            Attribute::string("token")
+                .optional()
+                .sensitive()
+                .description("Bearer token for the API server. Provider configuration is never stored; never logged."),
+        );
+    }
+    let exec = NestedBlock::single(
+        "exec",
+        "Run a credential plugin (client.authentication.k8s.io ExecCredential) for a token, with `host`.",
+        vec![
+            Attribute::string("api_version")
+                .optional()
+                .description(&format!("ExecCredential API version (default `{DEFAULT_EXEC_API_VERSION}`).")),
+            Attribute::string("command").required().description("The plugin to run, e.g. `argocd-k8s-auth`."),
+            Attribute::new("args", Type::list(Type::String)).optional().description("Arguments to the plugin."),
+            Attribute::new("env", Type::map(Type::String))
+                .optional()
+                .description("Extra environment variables for the plugin."),
+        ],
+    );
+    let block = Block { attributes, blocks: vec![exec], description: description.to_string(), ..Block::default() };
     NestedBlock::new(name, Nesting::Single, block)
 }
 
@@ -60,6 +94,19 @@ pub struct Connection {
     pub config_context: Attr<String>,
     #[serde(default)]
     pub eks_cluster_name: Attr<String>,
+    #[serde(default)]
+    pub exec: Option<ExecBlock>,
+}
+
+#[derive(Clone, Default, Deserialize, PartialEq, Debug, Hash)]
+pub struct ExecBlock {
+    #[serde(default)]
+    pub api_version: Option<String>,
+    pub command: String,
+    #[serde(default)]
+    pub args: Option<Vec<String>>,
+    #[serde(default)]
+    pub env: Option<BTreeMap<String, String>>,
 }
 
 /// Debug output never shows the token.
@@ -71,7 +118,60 @@ impl std::fmt::Debug for Connection {
             .field("config_path", &self.config_path)
             .field("config_context", &self.config_context)
             .field("eks_cluster_name", &self.eks_cluster_name)
+            .field("exec", &self.exec.as_ref().map(|e| &e.command))
             .finish_non_exhaustive()
+    }
+}
+
+/// A resolved connection: every value known, exactly one source.
+#[derive(Clone, PartialEq)]
+pub enum Source {
+    Kubeconfig { path: String, context: Option<String> },
+    Direct { host: String, ca_pem: Option<String>, insecure: bool, auth: DirectAuth },
+    Eks { cluster: String },
+}
+
+#[derive(Clone, PartialEq)]
+pub enum DirectAuth {
+    Token(String),
+    Exec(ExecBlock),
+    /// Anonymous (rarely useful; the API server decides).
+    None,
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+impl Source {
+    /// What the user would recognise, for messages (never a secret).
+    pub fn describe(&self) -> String {
+        match self {
+            Source::Kubeconfig { path, context: Some(c) } => format!("kubeconfig {path} (context {c})"),
+            Source::Kubeconfig { path, context: None } => format!("kubeconfig {path}"),
+            Source::Direct { host, .. } => host.clone(),
+            Source::Eks { cluster } => format!("EKS cluster {cluster}"),
+        }
+    }
+
+    /// Identifies the connection in the client cache (a token only as a hash, in memory).
+    fn cache_key(&self) -> String {
+        match self {
+            Source::Kubeconfig { path, context } => format!("kubeconfig:{path}:{context:?}"),
+            Source::Eks { cluster } => format!("eks:{cluster}"),
+            Source::Direct { host, ca_pem, insecure, auth } => {
+                let mut h = DefaultHasher::new();
+                ca_pem.hash(&mut h);
+                match auth {
+                    DirectAuth::Token(t) => ("token", t).hash(&mut h),
+                    DirectAuth::Exec(e) => ("exec", e).hash(&mut h),
+                    DirectAuth::None => "none".hash(&mut h),
+                }
+                format!("direct:{host}:{insecure}:{:x}", h.finish())
+            }
+        }
     }
 }
 
@@ -91,6 +191,24 @@ impl Connection {
         if set(&self.config_context) && !set(&self.config_path) {
             d.push_attr_error(path.then("config_context"), "config_context needs config_path", "");
         }
+        if !set(&self.host) {
+            for (name, given) in [
+                ("token", set(&self.token)),
+                ("cluster_ca_certificate", set(&self.cluster_ca_certificate)),
+                ("exec", self.exec.is_some()),
+            ] {
+                if given {
+                    d.push_attr_error(
+                        path.then(name),
+                        format!("{name} needs host"),
+                        format!("{name} applies to a connection given by host; config_path and eks_cluster_name bring their own"),
+                    );
+                }
+            }
+        }
+        if set(&self.token) && self.exec.is_some() {
+            d.push_attr_error(path.then("exec"), "Conflicting credentials", "set either token or exec, not both");
+        }
         if let Attr::Known(host) = &self.host
             && !(host.starts_with("https://") || host.starts_with("http://"))
         {
@@ -100,16 +218,376 @@ impl Connection {
                 format!("{host:?} must be a URL such as https://host:6443"),
             );
         }
-        if let Attr::Known(pem) = &self.cluster_ca_certificate
-            && !pem.contains("-----BEGIN CERTIFICATE-----")
+        if let Attr::Known(ca) = &self.cluster_ca_certificate
+            && let Err(e) = normalise_ca(ca)
         {
-            d.push_attr_error(
-                path.then("cluster_ca_certificate"),
-                "Invalid CA certificate",
-                "expected PEM text starting with -----BEGIN CERTIFICATE----- (decode base64 from EKS first)",
-            );
+            d.push_attr_error(path.then("cluster_ca_certificate"), "Invalid CA certificate", e);
         }
         d
+    }
+
+    /// Whether the block sets anything at all.
+    pub fn is_empty(&self) -> bool {
+        self.host.is_null() && self.config_path.is_null() && self.eks_cluster_name.is_null()
+    }
+
+    /// The source this block names, once every value it uses is known.
+    pub fn resolve(&self) -> Result<Source, KubeError> {
+        let unknown = |name: &str| KubeError::NotKnown { what: name.to_string() };
+        let known = |a: &Attr<String>, name: &str| match a {
+            Attr::Known(v) => Ok(Some(v.clone())),
+            Attr::Null => Ok(None),
+            Attr::Unknown => Err(unknown(name)),
+        };
+        if let Some(path) = known(&self.config_path, "config_path")? {
+            return Ok(Source::Kubeconfig { path, context: known(&self.config_context, "config_context")? });
+        }
+        if let Some(cluster) = known(&self.eks_cluster_name, "eks_cluster_name")? {
+            return Ok(Source::Eks { cluster });
+        }
+        let Some(host) = known(&self.host, "host")? else {
+            return Err(KubeError::NoSource);
+        };
+        let ca_pem = match known(&self.cluster_ca_certificate, "cluster_ca_certificate")? {
+            Some(ca) => Some(normalise_ca(&ca).map_err(|message| KubeError::Config { origin: host.clone(), message })?),
+            None => None,
+        };
+        let insecure = match self.insecure {
+            Attr::Unknown => return Err(unknown("insecure")),
+            Attr::Known(b) => b,
+            Attr::Null => false,
+        };
+        let auth = match (known(&self.token, "token")?, &self.exec) {
+            (Some(t), _) => DirectAuth::Token(t),
+            (None, Some(e)) => DirectAuth::Exec(e.clone()),
+            (None, None) => DirectAuth::None,
+        };
+        Ok(Source::Direct { host, ca_pem, insecure, auth })
+    }
+}
+
+/// PEM as given, or PEM from base64-of-PEM (what EKS and many outputs hand out).
+pub fn normalise_ca(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    let pem = if text.contains("-----BEGIN CERTIFICATE-----") {
+        text.to_string()
+    } else {
+        let compact: String = text.split_whitespace().collect();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(compact)
+            .map_err(|_| "expected PEM text starting with -----BEGIN CERTIFICATE-----, or base64 of it".to_string())?;
+        let decoded = String::from_utf8(bytes).map_err(|_| "base64 that does not decode to PEM text".to_string())?;
+        if !decoded.contains("-----BEGIN CERTIFICATE-----") {
+            return Err("base64 that does not decode to a PEM certificate".into());
+        }
+        decoded
+    };
+    if certificates(&pem).is_empty() {
+        return Err("no readable certificate in the PEM text".into());
+    }
+    Ok(pem)
+}
+
+fn certificates(pem: &str) -> Vec<Vec<u8>> {
+    use rustls::pki_types::{CertificateDer, pem::PemObject};
+    CertificateDer::pem_slice_iter(pem.as_bytes())
+        .filter_map(Result::ok)
+        .map(|c| c.to_vec())
+        .filter(|der| is_der_sequence(der))
+        .collect()
+}
+
+/// A certificate is one DER SEQUENCE spanning all its bytes; PEM armour around junk is not.
+fn is_der_sequence(der: &[u8]) -> bool {
+    let (Some(&0x30), Some(&first)) = (der.first(), der.get(1)) else { return false };
+    let (len, header) = if first < 0x80 {
+        (usize::from(first), 2)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 4 || der.len() < 2 + n {
+            return false;
+        }
+        (der[2..2 + n].iter().fold(0usize, |acc, b| (acc << 8) | usize::from(*b)), 2 + n)
+    };
+    header + len == der.len()
+}
+
+/// What the caller was doing when a Kubernetes call failed, for the message.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Call {
+    pub verb: &'static str,
+    pub resource: String,
+    pub namespace: Option<String>,
+}
+
+impl std::fmt::Display for Call {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.verb, self.resource)?;
+        if let Some(ns) = &self.namespace {
+            write!(f, " in namespace {ns}")?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KubeError {
+    #[error("{what} is not known yet; the Kubernetes connection can be used once it is")]
+    NotKnown { what: String },
+    #[error("no Kubernetes connection: set host, config_path or eks_cluster_name")]
+    NoSource,
+    #[error("{origin}: {message}")]
+    Config { origin: String, message: String },
+    #[error("EKS cluster {cluster}: {message}")]
+    Eks { cluster: String, message: String },
+    #[error("could not reach {host}: {cause}")]
+    Unreachable { host: String, cause: String },
+    #[error("TLS with {host} failed: {cause} (check cluster_ca_certificate)")]
+    Tls { host: String, cause: String },
+    #[error("{host} refused the credentials (401 Unauthorized) to {call}: {message}")]
+    Unauthorized { host: String, call: String, message: String },
+    #[error("{host} forbids this identity to {call} (403 Forbidden): {message}")]
+    Forbidden { host: String, call: String, message: String },
+    #[error("{host} answered {code} {reason} to {call}: {message}")]
+    Api { host: String, call: String, code: u16, reason: String, message: String },
+    #[error("{call} on {host} failed: {cause}")]
+    Other { host: String, call: String, cause: String },
+}
+
+impl KubeError {
+    /// The HTTP status the API server answered, if it answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            KubeError::Unauthorized { .. } => Some(401),
+            KubeError::Forbidden { .. } => Some(403),
+            KubeError::Api { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    /// Classifies a kube-rs error from `call` against `host`.
+    pub fn from_kube(host: &str, call: &Call, err: &kube::Error) -> KubeError {
+        let host = host.to_string();
+        let call_text = call.to_string();
+        if let kube::Error::Api(status) = err {
+            let message = status.message.clone();
+            return match status.code {
+                401 => KubeError::Unauthorized { host, call: call_text, message },
+                403 => KubeError::Forbidden { host, call: call_text, message },
+                code => KubeError::Api { host, call: call_text, code, reason: status.reason.clone(), message },
+            };
+        }
+        let chain = chain(err);
+        let lower = chain.to_lowercase();
+        if lower.contains("dns error") || lower.contains("failed to lookup address") {
+            KubeError::Unreachable { host, cause: format!("DNS lookup failed ({chain})") }
+        } else if lower.contains("connection refused") || lower.contains("timed out") || lower.contains("unreachable") {
+            KubeError::Unreachable { host, cause: chain }
+        } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") {
+            KubeError::Tls { host, cause: chain }
+        } else {
+            KubeError::Other { host, call: call_text, cause: chain }
+        }
+    }
+}
+
+impl From<KubeError> for Diagnostics {
+    fn from(e: KubeError) -> Diagnostics {
+        let summary = match &e {
+            KubeError::NotKnown { .. } => "Kubernetes connection not known yet",
+            KubeError::NoSource | KubeError::Config { .. } => "Invalid Kubernetes connection",
+            KubeError::Eks { .. } => "Cannot connect to the EKS cluster",
+            KubeError::Unreachable { .. } => "Kubernetes API server unreachable",
+            KubeError::Tls { .. } => "Kubernetes API server TLS failure",
+            KubeError::Unauthorized { .. } => "Kubernetes credentials refused",
+            KubeError::Forbidden { .. } => "Kubernetes permission denied",
+            KubeError::Api { .. } | KubeError::Other { .. } => "Kubernetes request failed",
+        };
+        Diagnostics::error(summary, e.to_string())
+    }
+}
+
+/// "outer: cause: root cause", without repeats.
+fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = next {
+        let text = e.to_string();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
+}
+
+/// A built client and the host it talks to (for messages).
+#[derive(Clone)]
+pub struct KubeClient {
+    pub client: kube::Client,
+    pub host: String,
+}
+
+impl KubeClient {
+    /// Maps a failed call to a [`KubeError`] naming this host.
+    pub fn error(&self, call: Call, err: &kube::Error) -> KubeError {
+        KubeError::from_kube(&self.host, &call, err)
+    }
+}
+
+/// Kubernetes clients of this provider process: one per connection, built at first use.
+#[derive(Default)]
+pub struct KubeClients {
+    cells: Mutex<HashMap<String, Arc<OnceCell<KubeClient>>>>,
+    built: std::sync::atomic::AtomicUsize,
+}
+
+impl KubeClients {
+    /// The client for `source`, building it on first use.
+    pub async fn client(&self, aws: &AwsClients, source: &Source) -> Result<KubeClient, KubeError> {
+        let cell = {
+            let mut cells = self.cells.lock().unwrap_or_else(|p| p.into_inner());
+            cells.entry(source.cache_key()).or_default().clone()
+        };
+        cell.get_or_try_init(|| async {
+            let built = build(aws, source).await?;
+            self.built.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::debug!(connection = %source.describe(), "kubernetes client built");
+            Ok(built)
+        })
+        .await
+        .cloned()
+    }
+
+    /// How many clients this process has built (each connection at most once).
+    pub fn built(&self) -> usize {
+        self.built.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+fn base_config(host: &str, ca_pem: Option<&str>, insecure: bool) -> Result<kube::Config, KubeError> {
+    let uri: http::Uri = host
+        .parse()
+        .map_err(|e| KubeError::Config { origin: host.to_string(), message: format!("invalid URL: {e}") })?;
+    let mut config = kube::Config::new(uri);
+    config.connect_timeout = Some(Duration::from_secs(10));
+    config.accept_invalid_certs = insecure;
+    if let Some(pem) = ca_pem {
+        config.root_cert = Some(certificates(pem));
+    }
+    Ok(config)
+}
+
+async fn build(aws: &AwsClients, source: &Source) -> Result<KubeClient, KubeError> {
+    let config_error = |message: String| KubeError::Config { origin: source.describe(), message };
+    match source {
+        Source::Kubeconfig { path, context } => {
+            let kubeconfig = Kubeconfig::read_from(path).map_err(|e| config_error(chain(&e)))?;
+            let options = KubeConfigOptions { context: context.clone(), ..Default::default() };
+            let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+                .await
+                .map_err(|e| config_error(chain(&e)))?;
+            let host = config.cluster_url.to_string().trim_end_matches('/').to_string();
+            let client = kube::Client::try_from(config).map_err(|e| config_error(chain(&e)))?;
+            Ok(KubeClient { client, host })
+        }
+        Source::Direct { host, ca_pem, insecure, auth } => {
+            let mut config = base_config(host, ca_pem.as_deref(), *insecure)?;
+            config.auth_info = match auth {
+                DirectAuth::Token(t) => AuthInfo { token: Some(t.clone().into()), ..Default::default() },
+                DirectAuth::Exec(e) => AuthInfo { exec: Some(exec_config(e)), ..Default::default() },
+                DirectAuth::None => AuthInfo::default(),
+            };
+            let client = kube::Client::try_from(config).map_err(|e| config_error(chain(&e)))?;
+            Ok(KubeClient { client, host: host.clone() })
+        }
+        Source::Eks { cluster } => {
+            let eks_error = |message: String| KubeError::Eks { cluster: cluster.clone(), message };
+            let (endpoint, ca_pem) = describe_eks(aws, cluster).await?;
+            let sdk = aws.sdk().await.map_err(|e| eks_error(e.to_string()))?;
+            let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
+            let credentials =
+                sdk.credentials_provider().ok_or_else(|| eks_error("no AWS credentials to sign a token".into()))?;
+            let signer = Signer {
+                cluster: cluster.clone(),
+                region: region.clone(),
+                sts_url: eks_token::sts_url(aws.settings().endpoints.sts.as_deref(), &region),
+                credentials,
+            };
+            let token = LiveToken::start(signer).await.map_err(|e| eks_error(e.to_string()))?;
+            let config = base_config(&endpoint, Some(&ca_pem), false)?;
+            let builder = kube::client::ClientBuilder::try_from(config).map_err(|e| config_error(chain(&e)))?;
+            let client = builder.with_layer(&BearerLayer(token)).build();
+            Ok(KubeClient { client, host: endpoint })
+        }
+    }
+}
+
+fn exec_config(e: &ExecBlock) -> ExecConfig {
+    ExecConfig {
+        api_version: Some(e.api_version.clone().unwrap_or_else(|| DEFAULT_EXEC_API_VERSION.to_string())),
+        command: Some(e.command.clone()),
+        args: e.args.clone(),
+        env: e.env.as_ref().map(|env| {
+            env.iter()
+                .map(|(k, v)| HashMap::from([("name".to_string(), k.clone()), ("value".to_string(), v.clone())]))
+                .collect()
+        }),
+        drop_env: None,
+        install_hint: None,
+        interactive_mode: Some(kube::config::ExecInteractiveMode::Never),
+        provide_cluster_info: false,
+        cluster: None,
+        other: Default::default(),
+    }
+}
+
+/// The cluster's endpoint and CA (PEM) from eks:DescribeCluster.
+/// <https://docs.aws.amazon.com/eks/latest/APIReference/API_DescribeCluster.html>: `endpoint`
+/// and `certificateAuthority.data` (base64 of the PEM) are set once the cluster is ACTIVE.
+pub async fn describe_eks(aws: &AwsClients, cluster: &str) -> Result<(String, String), KubeError> {
+    let eks_error = |message: String| KubeError::Eks { cluster: cluster.to_string(), message };
+    let client = aws.eks().await.map_err(|e| eks_error(e.to_string()))?;
+    tracing::debug!(aws_call = "DescribeCluster", %cluster, "aws call");
+    let out = client.describe_cluster().name(cluster).send().await.map_err(|e| {
+        eks_error(format!("DescribeCluster failed: {}", aws_smithy_types::error::display::DisplayErrorContext(&e)))
+    })?;
+    let c = out.cluster().ok_or_else(|| eks_error("DescribeCluster returned no cluster".into()))?;
+    let status = c.status().map(|s| s.as_str().to_string()).unwrap_or_default();
+    let endpoint = c
+        .endpoint()
+        .filter(|e| !e.is_empty())
+        .ok_or_else(|| eks_error(format!("has no API endpoint yet (status {status}); wait until it is ACTIVE")))?;
+    let ca = c
+        .certificate_authority()
+        .and_then(|a| a.data())
+        .ok_or_else(|| eks_error(format!("has no certificate authority yet (status {status})")))?;
+    let pem = normalise_ca(ca).map_err(|e| eks_error(format!("certificateAuthority.data is not usable: {e}")))?;
+    Ok((endpoint.to_string(), pem))
+}
+
+/// Sets `Authorization: Bearer <current EKS token>` on every request.
+#[derive(Clone)]
+struct BearerLayer(Arc<LiveToken>);
+
+impl<S> tower::Layer<S> for BearerLayer {
+    type Service = tower::util::MapRequest<
+        S,
+        Box<dyn Fn(http::Request<kube::client::Body>) -> http::Request<kube::client::Body> + Send + Sync>,
+    >;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        let token = self.0.clone();
+        tower::util::MapRequest::new(
+            inner,
+            Box::new(move |mut req: http::Request<kube::client::Body>| {
+                if let Ok(mut value) = http::HeaderValue::from_str(&format!("Bearer {}", token.get())) {
+                    value.set_sensitive(true);
+                    req.headers_mut().insert(http::header::AUTHORIZATION, value);
+                }
+                req
+            }),
+        )
     }
 }
 
@@ -143,11 +621,67 @@ mod tests {
                 && text.contains("hub.config_context"),
             "{text}"
         );
+        let token_without_host = Connection {
+            eks_cluster_name: Attr::Known("shard-2".into()),
+            token: Attr::Known("t".into()),
+            ..Default::default()
+        };
+        assert!(token_without_host.validate(&hub).to_string().contains("hub.token"), "token needs host");
     }
 
     #[test]
     fn debug_output_hides_the_token() {
         let c = Connection { token: Attr::Known("eyJhbGciOi-secret".into()), ..Default::default() };
         assert!(!format!("{c:?}").contains("secret"));
+        let s = Source::Direct {
+            host: "https://h".into(),
+            ca_pem: None,
+            insecure: false,
+            auth: DirectAuth::Token("eyJhbGciOi-secret".into()),
+        };
+        assert!(!format!("{s:?}").contains("secret"));
+    }
+
+    #[test]
+    fn resolving_needs_known_values_and_picks_the_one_source() {
+        let unknown = Connection { eks_cluster_name: Attr::Unknown, ..Default::default() };
+        assert_eq!(unknown.resolve(), Err(KubeError::NotKnown { what: "eks_cluster_name".into() }));
+        assert_eq!(Connection::default().resolve(), Err(KubeError::NoSource));
+        let eks = Connection { eks_cluster_name: Attr::Known("shard-2".into()), ..Default::default() };
+        assert_eq!(eks.resolve(), Ok(Source::Eks { cluster: "shard-2".into() }));
+        let exec = Connection {
+            host: Attr::Known("https://h:6443".into()),
+            exec: Some(ExecBlock { command: "argocd-k8s-auth".into(), ..Default::default() }),
+            ..Default::default()
+        };
+        assert!(matches!(exec.resolve(), Ok(Source::Direct { auth: DirectAuth::Exec(_), .. })));
+    }
+
+    #[test]
+    fn tokens_are_cached_by_hash_so_two_tokens_are_two_clients() {
+        let direct = |t: &str| Source::Direct {
+            host: "https://h".into(),
+            ca_pem: None,
+            insecure: false,
+            auth: DirectAuth::Token(t.into()),
+        };
+        assert_ne!(direct("a").cache_key(), direct("b").cache_key());
+        assert_eq!(direct("a").cache_key(), direct("a").cache_key());
+        assert!(!direct("token-value").cache_key().contains("token-value"));
+    }
+
+    #[test]
+    fn a_ca_may_be_pem_or_base64_of_pem_but_not_junk() {
+        // A real self-signed certificate (rcgen) so the PEM parses.
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap().cert.pem();
+        assert_eq!(normalise_ca(&cert).unwrap(), cert.trim());
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&cert);
+        assert_eq!(normalise_ca(&b64).unwrap(), cert);
+        // moto's certificateAuthority.data is random text, not base64 of a PEM.
+        assert!(normalise_ca("kxEeTUZ7QDCqA3zNdrsJAxUZfN9m").is_err());
+        assert!(
+            normalise_ca("LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCmdhcmJhZ2UKLS0tLS1FTkQgQ0VSVElGSUNBVEUtLS0tLQo=")
+                .is_err()
+        );
     }
 }

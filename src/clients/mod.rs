@@ -4,6 +4,7 @@
 
 pub mod arn;
 pub mod aws;
+pub mod eks_token;
 pub mod elbv2;
 pub mod entry_edit;
 pub mod kubernetes;
@@ -14,5 +15,28 @@ pub struct ShardData {
     pub aws: aws::AwsClients,
     /// The Argo CD hub cluster connection, if configured.
     pub hub: Option<kubernetes::Connection>,
+    /// Kubernetes clients, one per connection, built on first use.
+    pub kube: kubernetes::KubeClients,
     pub terraform_version: String,
+}
+
+impl ShardData {
+    /// The client for a connection block (a resource's `cluster`, or the provider's `hub`).
+    pub async fn kube_client(
+        &self,
+        connection: &kubernetes::Connection,
+    ) -> Result<kubernetes::KubeClient, kubernetes::KubeError> {
+        self.kube.client(&self.aws, &connection.resolve()?).await
+    }
+
+    /// The hub's client; an error says how to configure it when the block is absent.
+    pub async fn hub_client(&self) -> Result<kubernetes::KubeClient, kubernetes::KubeError> {
+        match &self.hub {
+            Some(hub) => self.kube_client(hub).await,
+            None => Err(kubernetes::KubeError::Config {
+                origin: "provider".into(),
+                message: "no hub block: set provider \"shard\" { hub { ... } } to reach the Argo CD cluster".into(),
+            }),
+        }
+    }
 }

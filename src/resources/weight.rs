@@ -218,7 +218,7 @@ async fn gate(ctx: &Ctx<ShardData>, target_group: &str, min: i64, once: bool) ->
     let aws = &ctx.data.aws;
     let probe = || async {
         let h = elbv2::target_health(aws, target_group).await?;
-        let seen = format!("{} healthy, {} not healthy", h.healthy, h.unhealthy);
+        let seen = format!("{} healthy target(s) ({} not healthy)", h.healthy, h.unhealthy);
         Ok::<_, Diagnostics>(if h.healthy >= min { Check::Ready(()) } else { Check::NotYet(seen) })
     };
     let not_healthy = |seen: &str, waited: &str| {
@@ -226,7 +226,7 @@ async fn gate(ctx: &Ctx<ShardData>, target_group: &str, min: i64, once: bool) ->
             AttrPath::attr("min_healthy_targets"),
             "Target group not healthy",
             format!(
-                "{target_group} has {seen} target(s), needs {min} healthy before it receives traffic{waited}. \
+                "{target_group} has {seen}, needs {min} before it receives traffic{waited}. \
                  Register healthy targets, raise the timeout, or set min_healthy_targets = 0"
             ),
         )
