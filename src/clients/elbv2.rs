@@ -164,12 +164,38 @@ pub async fn read_forward(aws: &AwsClients, owner: &ActionOwner) -> Result<(Vec<
     Ok((actions, forward))
 }
 
-/// Target counts of one target group: healthy, and registered-but-not-healthy (draining
-/// targets are leaving and counted in neither).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Target health of one target group, as ELBv2 reports it.
+///
+/// States and reasons (<https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_TargetHealth.html>):
+/// `initial` (registration or first health checks in progress), `healthy`, `unhealthy`,
+/// `unused` (`Target.NotInUse`: the target group is not used by any listener action, so the
+/// load balancer does not health-check it; it starts once an action references it), `draining`
+/// (deregistering, kept for the deregistration delay), `unavailable` (`Target.HealthCheckDisabled`:
+/// health checks are off, the default for Lambda target groups).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct HealthCounts {
     pub healthy: i64,
+    /// Registered, not healthy, not leaving: initial, unhealthy, unused, unavailable.
     pub unhealthy: i64,
+    /// Of `unhealthy`: targets not health-checked because no action references the group yet.
+    pub unused: i64,
+    /// Of `unhealthy`: targets of a group with health checks disabled.
+    pub unavailable: i64,
+    /// Per not-healthy target: "id:port state (reason)", for messages.
+    pub details: Vec<String>,
+}
+
+impl HealthCounts {
+    /// One line for messages: "1 healthy target(s) (2 not healthy: i-1:80 unused (Target.NotInUse), …)".
+    pub fn summary(&self) -> String {
+        if self.details.is_empty() {
+            return format!("{} healthy target(s) ({} not healthy)", self.healthy, self.unhealthy);
+        }
+        let shown: Vec<&str> = self.details.iter().take(5).map(String::as_str).collect();
+        let more =
+            if self.details.len() > 5 { format!(", and {} more", self.details.len() - 5) } else { String::new() };
+        format!("{} healthy target(s) ({} not healthy: {}{more})", self.healthy, self.unhealthy, shown.join(", "))
+    }
 }
 
 pub async fn target_health(aws: &AwsClients, target_group_arn: &str) -> Result<HealthCounts, AwsError> {
@@ -186,11 +212,25 @@ pub async fn target_health(aws: &AwsClients, target_group_arn: &str) -> Result<H
 pub fn count_health(descriptions: &[aws_sdk_elasticloadbalancingv2::types::TargetHealthDescription]) -> HealthCounts {
     let mut counts = HealthCounts::default();
     for d in descriptions {
-        match d.target_health().and_then(|h| h.state()) {
-            Some(TargetHealthStateEnum::Healthy) => counts.healthy += 1,
-            Some(TargetHealthStateEnum::Draining) => {}
-            _ => counts.unhealthy += 1,
+        let health = d.target_health();
+        let state = health.and_then(|h| h.state());
+        match state {
+            Some(TargetHealthStateEnum::Healthy) => {
+                counts.healthy += 1;
+                continue;
+            }
+            Some(TargetHealthStateEnum::Draining) => continue,
+            Some(TargetHealthStateEnum::Unused) => counts.unused += 1,
+            Some(TargetHealthStateEnum::Unavailable) => counts.unavailable += 1,
+            _ => {}
         }
+        counts.unhealthy += 1;
+        let target = d.target();
+        let id = target.and_then(|t| t.id()).unwrap_or("?");
+        let port = target.and_then(|t| t.port()).map(|p| format!(":{p}")).unwrap_or_default();
+        let state = state.map(|s| s.as_str().to_string()).unwrap_or_else(|| "unknown".into());
+        let reason = health.and_then(|h| h.reason()).map(|r| format!(" ({})", r.as_str())).unwrap_or_default();
+        counts.details.push(format!("{id}{port} {state}{reason}"));
     }
     counts
 }
@@ -254,7 +294,32 @@ mod tests {
             with(TargetHealthStateEnum::Unhealthy),
             with(TargetHealthStateEnum::Healthy),
         ];
-        assert_eq!(count_health(&all), HealthCounts { healthy: 2, unhealthy: 2 });
+        let counts = count_health(&all);
+        assert_eq!((counts.healthy, counts.unhealthy), (2, 2));
+        assert_eq!(counts.details, vec!["? initial", "? unhealthy"]);
+    }
+
+    #[test]
+    fn unused_and_unavailable_targets_are_told_apart_with_their_reasons() {
+        use aws_sdk_elasticloadbalancingv2::types::{
+            TargetDescription, TargetHealth, TargetHealthDescription, TargetHealthReasonEnum as R,
+        };
+        let with = |id: &str, s: TargetHealthStateEnum, r: R| {
+            TargetHealthDescription::builder()
+                .target(TargetDescription::builder().id(id).port(80).build())
+                .target_health(TargetHealth::builder().state(s).reason(r).build())
+                .build()
+        };
+        let counts = count_health(&[
+            with("i-1", TargetHealthStateEnum::Unused, R::NotInUse),
+            with("i-2", TargetHealthStateEnum::Unavailable, R::HealthCheckDisabled),
+            with("i-3", TargetHealthStateEnum::Healthy, R::NotInUse),
+        ]);
+        assert_eq!((counts.healthy, counts.unhealthy, counts.unused, counts.unavailable), (1, 2, 1, 1));
+        assert_eq!(
+            counts.summary(),
+            "1 healthy target(s) (2 not healthy: i-1:80 unused (Target.NotInUse), i-2:80 unavailable (Target.HealthCheckDisabled))"
+        );
     }
 
     #[test]
@@ -270,6 +335,10 @@ mod tests {
 pub enum EntryChange {
     /// Set the weight, adding the target group at the end if absent.
     Set(i32),
+    /// Add the target group at weight 0 if absent; leave it as it is if present. A target group
+    /// that no action references is not health-checked (its targets report `unused`), so a new
+    /// shard joins at 0 and is gated on health before it takes traffic.
+    Join,
     /// Take the target group out of the action.
     Remove,
 }
@@ -309,7 +378,12 @@ pub fn edit_entries(
     let position = next.iter().position(|t| t.arn == target_group);
     match (change, position) {
         (EntryChange::Set(w), Some(i)) => next[i].weight = w,
-        (EntryChange::Set(w), None) => {
+        (EntryChange::Join, Some(_)) => {}
+        (EntryChange::Set(_) | EntryChange::Join, None) => {
+            let w = match change {
+                EntryChange::Set(w) => w,
+                _ => 0,
+            };
             if next.len() >= MAX_TARGET_GROUPS_PER_FORWARD {
                 return Err(EditError::TooManyTargetGroups { owner: owner.to_string() });
             }
@@ -326,7 +400,10 @@ pub fn edit_entries(
         }
         (EntryChange::Remove, None) => {}
     }
-    if !allow_total_outage && next != current && next.iter().all(|t| t.weight == 0) {
+    // Only a change that takes a serving action to all-zero is an outage; one that was already
+    // all zero (allowed earlier) does not get worse by an entry joining at 0.
+    let serving = |l: &[WeightedTargetGroup]| l.iter().any(|t| t.weight > 0);
+    if !allow_total_outage && serving(current) && !serving(&next) {
         return Err(EditError::TotalOutage { owner: owner.to_string() });
     }
     Ok(next)
@@ -523,6 +600,16 @@ mod edit_tests {
         ));
         // Removing what is absent is a no-op, even on an all-zero action.
         assert_eq!(edit_entries(&tgs(&[("a", 0)]), "x", EntryChange::Remove, false, "l").unwrap(), tgs(&[("a", 0)]));
+        // Joining adds at 0 (also to an all-zero action) and never changes a present entry.
+        assert_eq!(
+            edit_entries(&tgs(&[("a", 0)]), "x", EntryChange::Join, false, "l").unwrap(),
+            tgs(&[("a", 0), ("x", 0)])
+        );
+        assert_eq!(edit_entries(&tgs(&[("a", 7)]), "a", EntryChange::Join, false, "l").unwrap(), tgs(&[("a", 7)]));
+        assert!(matches!(
+            edit_entries(&five, "f", EntryChange::Join, false, "l"),
+            Err(EditError::TooManyTargetGroups { .. })
+        ));
     }
 
     #[test]

@@ -115,6 +115,9 @@ pub enum Step {
     WaitHealthy { min: i64 },
     /// Check once, without waiting, that the target group still has `min` healthy targets.
     CheckHealthy { min: i64 },
+    /// Add the entry at weight 0 if absent, so the load balancer starts health-checking the
+    /// target group (targets of a group no action references report `unused`).
+    Join,
     /// Write this weight under the listener lock.
     Set(i32),
     /// Wait between ramp steps.
@@ -135,9 +138,9 @@ pub struct Course {
     pub drain_delay: Duration,
 }
 
-/// The steps from `start` to `target`: a rise from 0 waits for health first; a ramp re-checks
-/// health before every later step up and pauses between steps; reaching 0 from a serving
-/// weight drains.
+/// The steps from `start` to `target`: a rise from 0 waits for health first (joining at 0 first
+/// when the entry is absent); a ramp re-checks health before every later step up and pauses
+/// between steps; reaching 0 from a serving weight drains.
 pub fn plan_steps(c: &Course) -> Vec<Step> {
     let weights: Vec<i32> = match c.ramp {
         Some((step, _)) => ramp_steps(i64::from(c.start.unwrap_or(0)), i64::from(c.target), step)
@@ -149,6 +152,9 @@ pub fn plan_steps(c: &Course) -> Vec<Step> {
         None => vec![c.target],
     };
     let mut steps = Vec::new();
+    if c.start.is_none() && c.target > 0 && c.min_healthy > 0 {
+        steps.push(Step::Join);
+    }
     let mut current = c.start.unwrap_or(0);
     for (i, w) in weights.iter().enumerate() {
         if i > 0
@@ -183,6 +189,7 @@ pub enum Recovery {
     RollBackTo(Option<i32>),
 }
 
+/// `start` is the weight the entry had before the first write (None: absent).
 pub fn recovery(failed: &Step, start: Option<i32>, wrote: bool) -> Recovery {
     match failed {
         Step::Pause(_) | Step::Drain(_) => Recovery::KeepReached,
@@ -212,14 +219,31 @@ fn elb_diag(e: ElbError, m: &Model) -> Diagnostics {
     }
 }
 
+/// What the gate saw, with what the states mean.
+fn health_text(h: &elbv2::HealthCounts) -> String {
+    let mut text = h.summary();
+    if h.unavailable > 0 {
+        text.push_str(
+            "; `unavailable` (Target.HealthCheckDisabled) means the target group has health checks turned off \
+             (the default for Lambda targets): it can pass the gate only with min_healthy_targets = 0",
+        );
+    }
+    if h.unused > 0 {
+        text.push_str(
+            "; `unused` (Target.NotInUse) means no listener action references the target group yet, so the load \
+             balancer does not health-check it",
+        );
+    }
+    text
+}
+
 /// Waits until the target group has `min` healthy targets: until the deadline, or (`once`)
 /// checking a single time.
 async fn gate(ctx: &Ctx<ShardData>, target_group: &str, min: i64, once: bool) -> Result<(), Diagnostics> {
     let aws = &ctx.data.aws;
     let probe = || async {
         let h = elbv2::target_health(aws, target_group).await?;
-        let seen = format!("{} healthy target(s) ({} not healthy)", h.healthy, h.unhealthy);
-        Ok::<_, Diagnostics>(if h.healthy >= min { Check::Ready(()) } else { Check::NotYet(seen) })
+        Ok::<_, Diagnostics>(if h.healthy >= min { Check::Ready(()) } else { Check::NotYet(health_text(&h)) })
     };
     let not_healthy = |seen: &str, waited: &str| {
         Diagnostics::attr_error(
@@ -275,22 +299,26 @@ async fn converge(ctx: &Ctx<ShardData>, m: &Model, prior: Option<&Model>) -> Res
         drain_delay: m.drain_delay(),
     };
     let steps = plan_steps(&course);
+    // Where the entry really was before the first write (the plan may go by refreshed state).
+    let mut origin = start;
     let mut reached = start;
-    let mut was_serving = start.unwrap_or(0) > 0;
     let mut wrote = false;
     for step in &steps {
         let result: Result<(), Diagnostics> = match step {
             Step::WaitHealthy { min } => gate(ctx, &m.target_group_arn, *min, false).await,
             Step::CheckHealthy { min } => gate(ctx, &m.target_group_arn, *min, true).await,
-            Step::Set(w) => {
-                match edit_locked(aws, &ctx.cancel, &m.edit(EntryChange::Set(*w)), ctx.deadline().into_std()).await {
+            Step::Set(_) | Step::Join => {
+                let change = if let Step::Set(w) = step { EntryChange::Set(*w) } else { EntryChange::Join };
+                match edit_locked(aws, &ctx.cancel, &m.edit(change), ctx.deadline().into_std()).await {
                     Ok(before) => {
-                        // The live weight before the first write decides whether a drain is due.
                         if !wrote {
-                            was_serving = before.unwrap_or(0) > 0;
+                            origin = before;
                         }
                         wrote = true;
-                        reached = Some(*w);
+                        reached = match change {
+                            EntryChange::Set(w) => Some(w),
+                            _ => Some(before.unwrap_or(0)),
+                        };
                         Ok(())
                     }
                     Err(e) => Err(elb_diag(e, m)),
@@ -306,7 +334,8 @@ async fn converge(ctx: &Ctx<ShardData>, m: &Model, prior: Option<&Model>) -> Res
                     ),
                 )
             }),
-            Step::Drain(d) if was_serving => {
+            // Only a shard that was serving before the first write has requests to drain.
+            Step::Drain(d) if origin.unwrap_or(0) > 0 => {
                 tracing::info!(delay = %m.drain_delay, "draining before returning");
                 ctx.sleep(*d).await.map_err(|i| {
                     Diagnostics::error(
@@ -318,7 +347,7 @@ async fn converge(ctx: &Ctx<ShardData>, m: &Model, prior: Option<&Model>) -> Res
             Step::Drain(_) => Ok(()),
         };
         let Err(why) = result else { continue };
-        return Ok(match recovery(step, start, wrote) {
+        return Ok(match recovery(step, origin, wrote) {
             Recovery::NothingChanged => return Err(why),
             Recovery::KeepReached => Outcome::failed(reached.map(|w| m.at_weight(w)), why),
             Recovery::RollBackTo(to) => roll_back(ctx, m, to, reached, why).await,
@@ -668,14 +697,15 @@ mod step_tests {
     }
 
     #[test]
-    fn a_new_entry_waits_for_health_then_writes() {
-        assert_eq!(plan_steps(&course(None, 50)), vec![WaitHealthy { min: 1 }, Set(50)]);
-        assert_eq!(plan_steps(&course(Some(0), 50)), vec![WaitHealthy { min: 1 }, Set(50)]);
+    fn a_new_entry_joins_at_zero_waits_for_health_then_writes() {
+        assert_eq!(plan_steps(&course(None, 50)), vec![Join, WaitHealthy { min: 1 }, Set(50)]);
+        assert_eq!(plan_steps(&course(Some(0), 50)), vec![WaitHealthy { min: 1 }, Set(50)], "already in the action");
+        assert_eq!(plan_steps(&course(None, 0)), vec![Set(0)], "joining at 0 needs no gate");
     }
 
     #[test]
     fn no_gate_when_disabled_lowering_or_already_serving() {
-        assert_eq!(plan_steps(&Course { min_healthy: 0, ..course(None, 50) }), vec![Set(50)]);
+        assert_eq!(plan_steps(&Course { min_healthy: 0, ..course(None, 50) }), vec![Set(50)], "no gate, no join");
         assert_eq!(plan_steps(&course(Some(50), 10)), vec![Set(10)]);
         assert_eq!(plan_steps(&course(Some(10), 50)), vec![Set(50)], "a single step up from serving is not gated");
         assert_eq!(plan_steps(&course(Some(50), 50)), Vec::<Step>::new(), "only settings changed");
@@ -713,6 +743,7 @@ mod step_tests {
     #[test]
     fn failures_roll_back_only_after_a_write_and_never_for_interrupted_waits() {
         assert_eq!(recovery(&WaitHealthy { min: 1 }, None, false), Recovery::NothingChanged);
+        assert_eq!(recovery(&WaitHealthy { min: 1 }, None, true), Recovery::RollBackTo(None), "a joined entry leaves");
         assert_eq!(recovery(&Set(20), Some(0), false), Recovery::NothingChanged);
         assert_eq!(recovery(&CheckHealthy { min: 1 }, Some(0), true), Recovery::RollBackTo(Some(0)));
         assert_eq!(recovery(&Set(40), None, true), Recovery::RollBackTo(None));
