@@ -2,6 +2,7 @@
 //! Resource/DataSource/Provider traits, plan automation, diagnostics and timeouts.
 
 pub mod diag;
+pub mod duration;
 pub mod plan;
 pub mod resource;
 pub mod schema;

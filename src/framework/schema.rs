@@ -400,7 +400,7 @@ pub fn for_each_nested(nesting: Nesting, v: &Value, path: &AttrPath, mut f: impl
 /// Ready-made validators.
 pub mod validators {
     use super::Value;
-    use crate::framework::timeouts::parse_duration;
+    use crate::framework::duration::parse_duration;
 
     pub fn int_between(min: i64, max: i64) -> impl Fn(&Value) -> Result<(), String> + Send + Sync {
         move |v| match v.as_i64() {
