@@ -157,3 +157,50 @@ fn stored_json_state_ignores_removed_attributes() {
     assert_eq!(v.get("new"), &Value::Null);
     assert!(matches!(v, Value::Object(ref m) if m.len() == 3));
 }
+
+#[test]
+fn sets_are_equal_in_any_order() {
+    use shard_provider::framework::plan;
+    use shard_provider::framework::{AttrPath, Attribute, Schema};
+    let a = Value::Set(vec![Value::str("x"), Value::str("y"), Value::str("z")]);
+    let b = Value::Set(vec![Value::str("z"), Value::str("x"), Value::str("y")]);
+    assert_eq!(a, b);
+    assert_ne!(a, Value::Set(vec![Value::str("x"), Value::str("y")]));
+    assert_ne!(
+        Value::List(vec![Value::str("x"), Value::str("y")]),
+        Value::List(vec![Value::str("y"), Value::str("x")])
+    );
+    // Nested: sets of objects holding sets.
+    let obj = |tags: Vec<&str>, n: i64| {
+        Value::Object(BTreeMap::from([
+            ("tags".into(), Value::Set(tags.into_iter().map(Value::str).collect())),
+            ("n".into(), Value::int(n)),
+        ]))
+    };
+    assert_eq!(
+        Value::Set(vec![obj(vec!["a", "b"], 1), obj(vec![], 2)]),
+        Value::Set(vec![obj(vec![], 2), obj(vec!["b", "a"], 1)])
+    );
+
+    // The apply-time check: a set read back in another order is the planned set.
+    let planned = Value::Object(BTreeMap::from([("tags".into(), a.clone()), ("id".into(), Value::Unknown)]));
+    let applied = Value::Object(BTreeMap::from([("tags".into(), b.clone()), ("id".into(), Value::str("i"))]));
+    let mut out = Vec::new();
+    plan::inconsistencies(&planned, &applied, &AttrPath::root(), &mut out);
+    assert!(out.is_empty(), "reordered set reported as inconsistent: {out:?}");
+
+    // And planning: the same set in another order is no change (computed values stay known).
+    let schema = Schema::new(
+        "t",
+        vec![
+            Attribute::new("tags", Type::set(Type::String)).required().requires_replace(),
+            Attribute::string("id").computed(),
+        ],
+    );
+    let prior = Value::Object(BTreeMap::from([("tags".into(), a), ("id".into(), Value::str("i"))]));
+    let proposed = Value::Object(BTreeMap::from([("tags".into(), b.clone()), ("id".into(), Value::str("i"))]));
+    let config = Value::Object(BTreeMap::from([("tags".into(), b), ("id".into(), Value::Null)]));
+    let p = plan::plan(&schema.block, &prior, proposed, &config);
+    assert_eq!(p.state.get("id"), &Value::str("i"), "no change must keep computed values");
+    assert!(p.requires_replace.is_empty(), "a reordered set is no replacement");
+}

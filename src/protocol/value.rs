@@ -161,7 +161,9 @@ impl fmt::Display for Number {
 
 /// A Terraform value. `Unknown` is "known after apply"; refinements Terraform attaches to
 /// unknowns are accepted on input and not reproduced (they are optional hints).
-#[derive(Debug, Clone, PartialEq, Default)]
+///
+/// Equality is cty's: sets are equal when they hold the same elements in any order.
+#[derive(Debug, Clone, Default)]
 pub enum Value {
     #[default]
     Null,
@@ -174,6 +176,23 @@ pub enum Value {
     Tuple(Vec<Value>),
     Map(BTreeMap<String, Value>),
     Object(BTreeMap<String, Value>),
+}
+
+impl PartialEq for Value {
+    fn eq(&self, other: &Value) -> bool {
+        match (self, other) {
+            (Value::Null, Value::Null) | (Value::Unknown, Value::Unknown) => true,
+            (Value::Bool(a), Value::Bool(b)) => a == b,
+            (Value::Number(a), Value::Number(b)) => a == b,
+            (Value::String(a), Value::String(b)) => a == b,
+            (Value::List(a), Value::List(b)) | (Value::Tuple(a), Value::Tuple(b)) => a == b,
+            // A set has no order (cty sorts its elements by its own rules, not ours), and holds
+            // each element once.
+            (Value::Set(a), Value::Set(b)) => a.iter().all(|x| b.contains(x)) && b.iter().all(|y| a.contains(y)),
+            (Value::Map(a), Value::Map(b)) | (Value::Object(a), Value::Object(b)) => a == b,
+            _ => false,
+        }
+    }
 }
 
 impl Value {
