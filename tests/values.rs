@@ -158,6 +158,73 @@ fn stored_json_state_ignores_removed_attributes() {
     assert!(matches!(v, Value::Object(ref m) if m.len() == 3));
 }
 
+/// Reads one msgpack value and checks nothing is left over (a header that disagrees with what
+/// follows leaves bytes over or runs short).
+fn read_whole(bytes: &[u8]) -> rmpv::Value {
+    let mut rd = bytes;
+    let v = rmpv::decode::read_value(&mut rd).expect("well-formed msgpack");
+    assert!(rd.is_empty(), "{} bytes left over after one value", rd.len());
+    v
+}
+
+/// The number cty would read from msgpack bytes, as exact text.
+fn wire_number(bytes: &[u8]) -> rmpv::Value {
+    read_whole(bytes)
+}
+
+#[test]
+fn stored_state_numbers_reach_terraform_exactly() {
+    let ty = Type::object([("a", Type::Number), ("b", Type::Number), ("c", Type::Number), ("d", Type::Number)]);
+    let raw = br#"{"a": 9007199254740993, "b": 12345678901234567890, "c": 0.1, "d": 123456789012345678901234567890.5}"#;
+    let decoded = [json::decode(&ty, raw).unwrap(), json::from_json(&ty, json::parse(raw).unwrap(), "").unwrap()];
+    for v in decoded {
+        let field = |name: &str| wire_number(&msgpack::encode(&Type::Number, v.get(name)));
+        assert_eq!(field("a"), rmpv::Value::from(9007199254740993i64));
+        assert_eq!(field("b"), rmpv::Value::from(12345678901234567890u64), "fits u64: an integer, not a float or text");
+        assert_eq!(field("c"), rmpv::Value::from("0.1"), "0.1 is no f64: cty sends and expects its text");
+        assert_eq!(field("d"), rmpv::Value::from("123456789012345678901234567890.5"));
+        // And back from the wire to the same value.
+        let bytes = msgpack::encode(&ty, &v);
+        assert_eq!(msgpack::decode(&ty, &bytes).unwrap(), v);
+        assert_eq!(msgpack::encode(&ty, &msgpack::decode(&ty, &bytes).unwrap()), bytes);
+    }
+    // Terraform sends 0.1 as text; it must go back as text, not as the f64 nearest to it.
+    let mut s = Vec::new();
+    rmp::encode::write_str(&mut s, "0.1").unwrap();
+    assert_eq!(msgpack::encode(&Type::Number, &msgpack::decode(&Type::Number, &s).unwrap()), s);
+    // Exactly representable fractions are floats, integral values integers, as cty writes them.
+    assert_eq!(
+        wire_number(&msgpack::encode(&Type::Number, &Value::Number(Number::Decimal("0.5".into())))),
+        rmpv::Value::F64(0.5)
+    );
+    assert_eq!(
+        wire_number(&msgpack::encode(&Type::Number, &Value::Number(Number::Decimal("1.5e1".into())))),
+        rmpv::Value::from(15)
+    );
+    assert_eq!(
+        wire_number(&msgpack::encode(&Type::Number, &Value::Number(Number::Float(1e30)))),
+        rmpv::Value::from("1000000000000000019884624838656")
+    );
+    // Even JSON already parsed by serde_json (numbers as f64) recovers the written decimal.
+    let lossy: serde_json::Value = serde_json::from_slice(raw).unwrap();
+    let v = json::from_json(&ty, lossy, "").unwrap();
+    assert_eq!(wire_number(&msgpack::encode(&Type::Number, v.get("c"))), rmpv::Value::from("0.1"));
+}
+
+#[test]
+fn numbers_compare_by_exact_value() {
+    assert_eq!(Number::Int(15), Number::Decimal("1.5e1".into()));
+    assert_eq!(Number::Float(0.5), Number::Decimal("0.50".into()));
+    assert_ne!(Number::Float(0.1), Number::Decimal("0.1".into()), "the f64 nearest 0.1 is not 0.1");
+    assert_ne!(Number::Int(9007199254740993), Number::Float(9007199254740992.0));
+    assert_eq!(Number::parse("0.1"), Some(Number::Decimal("0.1".into())));
+    assert!(matches!(Number::parse("0.25"), Some(Number::Float(f)) if f == 0.25));
+    assert!(matches!(Number::parse("1e3"), Some(Number::Int(1000))));
+    for bad in ["", "NaN", "inf", "1e", "--1", ".", "0x10", " 1"] {
+        assert_eq!(Number::parse(bad), None, "{bad:?}");
+    }
+}
+
 #[test]
 fn sets_are_equal_in_any_order() {
     use shard_provider::framework::plan;

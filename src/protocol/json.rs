@@ -1,13 +1,174 @@
 //! JSON decoding of stored state (UpgradeResourceState's `raw_state.json`), guided by the
 //! current schema type: attributes the schema no longer has are ignored, missing ones are null.
+//! Numbers keep their exact decimal value (cty numbers are 512-bit floats; 0.1 is not an f64 and
+//! 12345678901234567890 is not an i64), see [`parse`].
 
 use super::value::{Number, Type, Value};
 use serde_json::Value as J;
 
+/// Decodes stored state JSON as type `ty`, numbers exactly.
 pub fn decode(ty: &Type, bytes: &[u8]) -> Result<Value, String> {
-    let json: J = serde_json::from_slice(bytes).map_err(|e| format!("malformed state JSON: {e}"))?;
-    from_json(ty, json, "")
+    from_json(ty, parse(bytes)?, "")
 }
+
+/// Parses JSON like `serde_json::from_slice`, except that a number serde_json would not keep
+/// exactly becomes a JSON string of its text, which [`from_json`] reads back as that number (or,
+/// where a string is expected, as that text — what cty does with a number there).
+///
+/// Kept as numbers: integers that fit i64 or u64 and floats whose f64 is exactly the written
+/// value, written as serde_json writes them (so `0.5` and `1e300`, but not `0.1`, `1.50` or
+/// `123456789012345678901234567890`). serde_json's `arbitrary_precision` feature would do the
+/// same for every number, but it changes serde_json for every crate in the build.
+pub fn parse(bytes: &[u8]) -> Result<J, String> {
+    // serde_json checks the syntax (and nesting depth) and words the errors; the reader below
+    // can then rely on well-formed input.
+    serde_json::from_slice::<serde::de::IgnoredAny>(bytes).map_err(|e| format!("malformed state JSON: {e}"))?;
+    let mut r = Reader { s: bytes, i: 0 };
+    let v = r.value()?;
+    Ok(v)
+}
+
+struct Reader<'a> {
+    s: &'a [u8],
+    i: usize,
+}
+
+impl Reader<'_> {
+    fn err(&self) -> String {
+        format!("malformed state JSON at byte {}", self.i)
+    }
+
+    fn ws(&mut self) {
+        while self.i < self.s.len() && matches!(self.s[self.i], b' ' | b'\t' | b'\n' | b'\r') {
+            self.i += 1;
+        }
+    }
+
+    fn peek(&mut self) -> Option<u8> {
+        self.ws();
+        self.s.get(self.i).copied()
+    }
+
+    fn literal(&mut self, word: &[u8], v: J) -> Result<J, String> {
+        if self.s[self.i..].starts_with(word) {
+            self.i += word.len();
+            Ok(v)
+        } else {
+            Err(self.err())
+        }
+    }
+
+    fn value(&mut self) -> Result<J, String> {
+        match self.peek().ok_or_else(|| self.err())? {
+            b'n' => self.literal(b"null", J::Null),
+            b't' => self.literal(b"true", J::Bool(true)),
+            b'f' => self.literal(b"false", J::Bool(false)),
+            b'"' => self.string().map(J::String),
+            b'[' => {
+                self.i += 1;
+                let mut items = Vec::new();
+                if self.peek() == Some(b']') {
+                    self.i += 1;
+                    return Ok(J::Array(items));
+                }
+                loop {
+                    items.push(self.value()?);
+                    match self.peek() {
+                        Some(b',') => self.i += 1,
+                        Some(b']') => {
+                            self.i += 1;
+                            return Ok(J::Array(items));
+                        }
+                        _ => return Err(self.err()),
+                    }
+                }
+            }
+            b'{' => {
+                self.i += 1;
+                let mut members = serde_json::Map::new();
+                if self.peek() == Some(b'}') {
+                    self.i += 1;
+                    return Ok(J::Object(members));
+                }
+                loop {
+                    if self.peek() != Some(b'"') {
+                        return Err(self.err());
+                    }
+                    let key = self.string()?;
+                    if self.peek() != Some(b':') {
+                        return Err(self.err());
+                    }
+                    self.i += 1;
+                    let v = self.value()?;
+                    members.insert(key, v);
+                    match self.peek() {
+                        Some(b',') => self.i += 1,
+                        Some(b'}') => {
+                            self.i += 1;
+                            return Ok(J::Object(members));
+                        }
+                        _ => return Err(self.err()),
+                    }
+                }
+            }
+            b'-' | b'0'..=b'9' => {
+                let start = self.i;
+                while self.i < self.s.len() && matches!(self.s[self.i], b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')
+                {
+                    self.i += 1;
+                }
+                let text = std::str::from_utf8(&self.s[start..self.i]).map_err(|_| self.err())?;
+                Ok(number(text))
+            }
+            _ => Err(self.err()),
+        }
+    }
+
+    /// A string token, escapes decoded by serde_json.
+    fn string(&mut self) -> Result<String, String> {
+        let start = self.i;
+        self.i += 1;
+        while self.i < self.s.len() {
+            match self.s[self.i] {
+                b'\\' => self.i += 2,
+                b'"' => {
+                    self.i += 1;
+                    return serde_json::from_slice(&self.s[start..self.i]).map_err(|e| e.to_string());
+                }
+                _ => self.i += 1,
+            }
+        }
+        Err(self.err())
+    }
+}
+
+/// A JSON number token: a serde_json number when that is exact (see [`parse`]), else its text.
+fn number(text: &str) -> J {
+    if let Ok(n) = text.parse::<serde_json::Number>() {
+        let exact = n.is_i64() || n.is_u64() || matches!(Number::parse(text), Some(Number::Float(_)));
+        if exact && n.to_string() == text {
+            return J::Number(n);
+        }
+    }
+    J::String(text.to_string())
+}
+
+/// A serde_json number as a Terraform number, as exactly as it still can be.
+fn from_serde_number(n: &serde_json::Number) -> Number {
+    if let Some(i) = n.as_i64() {
+        return Number::Int(i);
+    }
+    if n.is_u64() {
+        return Number::Decimal(n.to_string());
+    }
+    // A float: its shortest text is what was written whenever that had at most 17 digits.
+    Number::parse(&n.to_string()).unwrap_or_else(|| Number::from_f64(n.as_f64().unwrap_or(f64::NAN)))
+}
+
+/// Converts parsed JSON to a value of type `ty`; `path` prefixes the positions in messages.
+/// Use [`parse`] rather than `serde_json::from_slice` to get the JSON, or numbers that are not
+/// i64, u64 or f64 will have been rounded already (they are recovered where serde_json's
+/// shortest form of the float is the text that was written, as for 0.1).
 
 pub fn from_json(ty: &Type, json: J, path: &str) -> Result<Value, String> {
     let bad =
@@ -19,12 +180,7 @@ pub fn from_json(ty: &Type, json: J, path: &str) -> Result<Value, String> {
             from_json(&concrete, m.remove("value").unwrap_or(J::Null), path)?
         }
         (Type::Bool, J::Bool(b)) => Value::Bool(b),
-        (Type::Number, J::Number(n)) => Value::Number(match (n.as_i64(), n.as_f64()) {
-            (Some(i), _) => Number::Int(i),
-            (None, _) if n.is_u64() => Number::Decimal(n.to_string()),
-            (None, Some(f)) => Number::from_f64(f),
-            (None, None) => Number::Decimal(n.to_string()),
-        }),
+        (Type::Number, J::Number(n)) => Value::Number(from_serde_number(&n)),
         (Type::Number, J::String(s)) => Value::Number(Number::parse(&s).ok_or_else(|| bad(&J::String(s.clone())))?),
         (Type::String, J::String(s)) => Value::String(s),
         (Type::Bool, J::String(s)) if s == "true" || s == "false" => Value::Bool(s == "true"),

@@ -6,7 +6,7 @@
 //! - objects are maps that must carry every attribute; lists, sets and tuples are arrays.
 //! - a `dynamic` value is a 2-array: its type as JSON bytes, then the value of that type.
 
-use super::value::{Number, Type, Value};
+use super::value::{Number, Type, Value, WireNumber};
 use rmpv::Value as Mp;
 use std::collections::BTreeMap;
 
@@ -164,15 +164,20 @@ fn write(buf: &mut Vec<u8>, ty: &Type, value: &Value) {
         (_, Value::Bool(b)) => {
             let _ = e::write_bool(buf, *b);
         }
-        (_, Value::Number(n)) => match n {
-            Number::Int(i) => {
-                let _ = e::write_sint(buf, *i);
+        // As cty writes numbers: an integer when it is one that fits, a float when that is
+        // exact, the decimal text otherwise (never a rounded float).
+        (_, Value::Number(n)) => match n.to_wire() {
+            WireNumber::Int(i) => {
+                let _ = e::write_sint(buf, i);
             }
-            Number::Float(f) => {
-                let _ = e::write_f64(buf, *f);
+            WireNumber::UInt(u) => {
+                let _ = e::write_uint(buf, u);
             }
-            Number::Decimal(s) => {
-                let _ = e::write_str(buf, s);
+            WireNumber::Float(f) => {
+                let _ = e::write_f64(buf, f);
+            }
+            WireNumber::Text(s) => {
+                let _ = e::write_str(buf, &s);
             }
         },
         (_, Value::String(s)) => {

@@ -88,14 +88,83 @@ impl Type {
     }
 }
 
-/// A Terraform number, canonicalised like cty's msgpack encoder: integers that fit i64 are
-/// `Int`, other exactly representable values are `Float`, anything else keeps its decimal text.
+/// A Terraform number. cty numbers are 512-bit binary floats parsed from decimal text, so a
+/// number is kept as an `Int`, as a `Float` only when that f64 is *exactly* its value (0.5, not
+/// 0.1), and otherwise as its decimal text (0.1, 18446744073709551616, 1e400). Equality compares
+/// the exact values, whatever the representation.
 #[derive(Debug, Clone)]
 pub enum Number {
     Int(i64),
     Float(f64),
     /// Arbitrary-precision decimal text, e.g. "18446744073709551616" or "0.1000000000000000000001".
     Decimal(String),
+}
+
+/// How a number goes onto the wire, chosen like cty's msgpack encoder: an integer when it is
+/// one that fits, a float when that is exact, the decimal text otherwise. Never a rounded float.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WireNumber {
+    Int(i64),
+    UInt(u64),
+    Float(f64),
+    Text(String),
+}
+
+/// The exact value of a decimal number: ±`digits` × 10^`exp`, with no leading or trailing zeros
+/// in `digits` (empty for zero, which is never negative).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Exact {
+    negative: bool,
+    digits: String,
+    exp: i64,
+}
+
+impl Exact {
+    /// Decimal text: optional sign, digits with an optional point, optional exponent.
+    fn parse(text: &str) -> Option<Exact> {
+        let (negative, rest) = match text.as_bytes().first()? {
+            b'-' => (true, &text[1..]),
+            b'+' => (false, &text[1..]),
+            _ => (false, text),
+        };
+        let (mantissa, exp) = match rest.find(['e', 'E']) {
+            Some(i) => (&rest[..i], rest[i + 1..].parse::<i64>().ok()?),
+            None => (rest, 0),
+        };
+        let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+        if (int.is_empty() && frac.is_empty()) || !(int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit())) {
+            return None;
+        }
+        let all = format!("{int}{frac}");
+        let lead = all.trim_start_matches('0');
+        let digits = lead.trim_end_matches('0');
+        if digits.is_empty() {
+            return Some(Exact { negative: false, digits: String::new(), exp: 0 });
+        }
+        let exp = exp.checked_sub(frac.len() as i64)?.checked_add((lead.len() - digits.len()) as i64)?;
+        Some(Exact { negative, digits: digits.to_string(), exp })
+    }
+
+    /// The exact value of a finite f64 (every f64 is a finite decimal of at most 1074 places).
+    fn of_f64(f: f64) -> Option<Exact> {
+        if !f.is_finite() {
+            return None;
+        }
+        Exact::parse(&format!("{f:.1074}"))
+    }
+
+    fn is_integer(&self) -> bool {
+        self.exp >= 0
+    }
+
+    /// The value as an i128 when it is an integer of at most 38 digits.
+    fn to_i128(&self) -> Option<i128> {
+        if !self.is_integer() || self.digits.len() as i64 + self.exp > 38 {
+            return None;
+        }
+        let magnitude: i128 = format!("{}{}", self.digits, "0".repeat(self.exp as usize)).parse().ok()?;
+        Some(if self.negative { -magnitude } else { magnitude })
+    }
 }
 
 impl Number {
@@ -107,18 +176,26 @@ impl Number {
         }
     }
 
-    /// Parses decimal text (Terraform sends numbers that fit neither int64 nor float64 so).
+    /// Parses decimal text the way cty does (Terraform sends numbers that fit neither int64 nor
+    /// float64 as text; stored state has them as JSON numbers of any length). The result is exact:
+    /// an `Int` for integers that fit, a `Float` only when the f64 is exactly the written value,
+    /// otherwise the text itself.
     pub fn parse(text: &str) -> Option<Number> {
         if let Ok(i) = text.parse::<i64>() {
             return Some(Number::Int(i));
         }
         // Rust's float parser also takes "inf" and "NaN"; Terraform numbers are finite decimals.
-        if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b)) {
-            return None;
+        let exact = Exact::parse(text)?;
+        if exact.is_integer() {
+            if let Some(i) = exact.to_i128().and_then(|i| i64::try_from(i).ok()) {
+                return Some(Number::Int(i));
+            }
+            return Some(Number::Decimal(text.to_string()));
         }
-        let f: f64 = text.parse().ok()?;
-        // Keep the text whenever f64 would not reproduce it exactly.
-        if f.to_string() == text { Some(Number::from_f64(f)) } else { Some(Number::Decimal(text.to_string())) }
+        match text.parse::<f64>() {
+            Ok(f) if Exact::of_f64(f).as_ref() == Some(&exact) => Some(Number::Float(f)),
+            _ => Some(Number::Decimal(text.to_string())),
+        }
     }
 
     pub fn as_i64(&self) -> Option<i64> {
@@ -135,16 +212,54 @@ impl Number {
             Number::Decimal(s) => s.parse().unwrap_or(f64::NAN),
         }
     }
+
+    fn exact(&self) -> Option<Exact> {
+        match self {
+            Number::Int(i) => Exact::parse(&i.to_string()),
+            Number::Float(f) => Exact::of_f64(*f),
+            Number::Decimal(s) => Exact::parse(s),
+        }
+    }
+
+    /// The wire form cty's msgpack encoder would choose for this value.
+    pub fn to_wire(&self) -> WireNumber {
+        match self {
+            Number::Int(i) => return WireNumber::Int(*i),
+            // Infinities are what cty sends as floats too; NaN is no Terraform number at all.
+            Number::Float(f) if !f.is_finite() => return WireNumber::Float(*f),
+            Number::Float(f) if f.fract() != 0.0 => return WireNumber::Float(*f),
+            _ => {}
+        }
+        let Some(exact) = self.exact() else { return WireNumber::Text(self.to_string()) };
+        if let Some(i) = exact.to_i128() {
+            if let Ok(i) = i64::try_from(i) {
+                return WireNumber::Int(i);
+            }
+            if let Ok(u) = u64::try_from(i) {
+                return WireNumber::UInt(u);
+            }
+        }
+        match self {
+            Number::Float(f) => WireNumber::Text(format!("{f:.0}")),
+            Number::Decimal(s) => match Number::parse(s) {
+                Some(Number::Float(f)) => WireNumber::Float(f),
+                _ => WireNumber::Text(s.clone()),
+            },
+            Number::Int(_) => unreachable!("handled above"),
+        }
+    }
 }
 
 impl PartialEq for Number {
     fn eq(&self, other: &Number) -> bool {
         match (self, other) {
             (Number::Int(a), Number::Int(b)) => a == b,
-            (Number::Decimal(a), Number::Decimal(b)) => a == b,
             (Number::Float(a), Number::Float(b)) => a.to_bits() == b.to_bits() || a == b,
-            (Number::Int(a), Number::Float(b)) | (Number::Float(b), Number::Int(a)) => *a as f64 == *b,
-            _ => false,
+            (Number::Decimal(a), Number::Decimal(b)) if a == b => true,
+            _ => match (self.exact(), other.exact()) {
+                (Some(a), Some(b)) => a == b,
+                _ => false,
+            },
         }
     }
 }
@@ -162,7 +277,8 @@ impl fmt::Display for Number {
 /// A Terraform value. `Unknown` is "known after apply"; refinements Terraform attaches to
 /// unknowns are accepted on input and not reproduced (they are optional hints).
 ///
-/// Equality is cty's: sets are equal when they hold the same elements in any order.
+/// Equality is cty's: sets are equal when they hold the same elements in any order, numbers when
+/// their values are (whatever their representation).
 #[derive(Debug, Clone, Default)]
 pub enum Value {
     #[default]
