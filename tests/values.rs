@@ -226,6 +226,30 @@ fn numbers_compare_by_exact_value() {
 }
 
 #[test]
+fn stored_state_is_read_as_leniently_as_cty_reads_it() {
+    let ty = Type::object([("s", Type::String), ("n", Type::Number), ("b", Type::Bool)]);
+    let read = |raw: &str| json::decode(&ty, raw.as_bytes());
+    // A number or a bool where a string is expected: its literal text.
+    let v = read(r#"{"s": 42, "n": "7", "b": "true"}"#).unwrap();
+    assert_eq!((v.get("s"), v.get("n"), v.get("b")), (&Value::str("42"), &Value::int(7), &Value::Bool(true)));
+    assert_eq!(read(r#"{"s": 1.50}"#).unwrap().get("s"), &Value::str("1.50"), "the text as written");
+    assert_eq!(read(r#"{"s": true}"#).unwrap().get("s"), &Value::str("true"));
+    assert_eq!(read(r#"{"b": "0"}"#).unwrap().get("b"), &Value::Bool(false));
+    assert_eq!(read(r#"{"b": "1"}"#).unwrap().get("b"), &Value::Bool(true));
+    assert_eq!(read(r#"{"n": "0.1"}"#).unwrap().get("n"), &Value::Number(Number::Decimal("0.1".into())));
+    // What cty refuses, we refuse.
+    for bad in
+        [r#"{"n": "many"}"#, r#"{"b": "yes"}"#, r#"{"b": "True"}"#, r#"{"b": 1}"#, r#"{"n": true}"#, r#"{"s": [1]}"#]
+    {
+        assert!(read(bad).is_err(), "{bad} accepted");
+    }
+    // Escapes and nesting survive the exact-number reader.
+    let v = json::parse(br#"{"a": ["x\"y\u00e9", {"b": [1, 2.5, -0.1, 1e400]}], "c": null}"#).unwrap();
+    assert_eq!(v, serde_json::json!({"a": ["x\"y\u{e9}", {"b": [1, 2.5, "-0.1", "1e400"]}], "c": null}));
+    assert!(json::parse(b"{\"a\": 1,}").is_err());
+}
+
+#[test]
 fn sets_are_equal_in_any_order() {
     use shard_provider::framework::plan;
     use shard_provider::framework::{AttrPath, Attribute, Schema};

@@ -1,5 +1,8 @@
 //! JSON decoding of stored state (UpgradeResourceState's `raw_state.json`), guided by the
 //! current schema type: attributes the schema no longer has are ignored, missing ones are null.
+//! Like go-cty's `cty/json` unmarshaller, which wrote the state: where a string is expected, a
+//! JSON number gives its literal text and a bool "true"/"false"; where a number is expected, a
+//! string holding a number is that number; where a bool is expected, "true"/"1" and "false"/"0".
 //! Numbers keep their exact decimal value (cty numbers are 512-bit floats; 0.1 is not an f64 and
 //! 12345678901234567890 is not an i64), see [`parse`].
 
@@ -181,9 +184,16 @@ pub fn from_json(ty: &Type, json: J, path: &str) -> Result<Value, String> {
         }
         (Type::Bool, J::Bool(b)) => Value::Bool(b),
         (Type::Number, J::Number(n)) => Value::Number(from_serde_number(&n)),
+        // cty reads a string holding a number as that number...
         (Type::Number, J::String(s)) => Value::Number(Number::parse(&s).ok_or_else(|| bad(&J::String(s.clone())))?),
         (Type::String, J::String(s)) => Value::String(s),
-        (Type::Bool, J::String(s)) if s == "true" || s == "false" => Value::Bool(s == "true"),
+        // ...a number's literal text or "true"/"false" where a string is expected...
+        (Type::String, J::Number(n)) => Value::String(n.to_string()),
+        (Type::String, J::Bool(b)) => Value::String(b.to_string()),
+        // ...and converts a string to a bool: "true" or "1", "false" or "0".
+        (Type::Bool, J::String(s)) if matches!(s.as_str(), "true" | "1" | "false" | "0") => {
+            Value::Bool(matches!(s.as_str(), "true" | "1"))
+        }
         (Type::List(et), J::Array(items)) => Value::List(items_of(et, items, path)?),
         (Type::Set(et), J::Array(items)) => Value::Set(items_of(et, items, path)?),
         (Type::Tuple(ts), J::Array(items)) if ts.len() == items.len() => Value::Tuple(
