@@ -167,6 +167,22 @@ fn read_whole(bytes: &[u8]) -> rmpv::Value {
     v
 }
 
+#[test]
+fn tuple_headers_always_match_the_elements_written() {
+    let ty = Type::object([("t", Type::Tuple(vec![Type::String])), ("z", Type::Bool)]);
+    for items in [vec![], vec![Value::str("a"), Value::str("b"), Value::int(3)]] {
+        let v =
+            Value::Object(BTreeMap::from([("t".into(), Value::Tuple(items.clone())), ("z".into(), Value::Bool(true))]));
+        let bytes = msgpack::encode(&ty, &v);
+        let rmpv::Value::Map(entries) = read_whole(&bytes) else { panic!("not a map") };
+        let rmpv::Value::Array(written) = &entries[0].1 else { panic!("tuple not an array") };
+        assert_eq!(written.len(), items.len(), "header and elements agree");
+        assert_eq!(entries[1], (rmpv::Value::from("z"), rmpv::Value::Boolean(true)), "the next attribute is intact");
+        // Terraform refuses the wrong length with a clear message.
+        assert!(msgpack::decode(&ty, &bytes).is_err());
+    }
+}
+
 /// The number cty would read from msgpack bytes, as exact text.
 fn wire_number(bytes: &[u8]) -> rmpv::Value {
     read_whole(bytes)

@@ -197,7 +197,9 @@ fn write(buf: &mut Vec<u8>, ty: &Type, value: &Value) {
                 write(buf, et, v);
             }
         }
-        (Type::Tuple(ts), Value::Tuple(items) | Value::List(items)) => {
+        // The array header and the elements written after it must agree: a tuple value of
+        // another length than its type is a mismatch, written below as what it is.
+        (Type::Tuple(ts), Value::Tuple(items) | Value::List(items)) if ts.len() == items.len() => {
             let _ = e::write_array_len(buf, items.len() as u32);
             for (t, item) in ts.iter().zip(items) {
                 write(buf, t, item);
