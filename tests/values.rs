@@ -19,6 +19,20 @@ fn arb_type() -> impl Strategy<Value = Type> {
     })
 }
 
+/// Types without `dynamic` inside: what a dynamic value's concrete type can be in cty.
+fn arb_concrete_type() -> impl Strategy<Value = Type> {
+    let leaf = prop_oneof![Just(Type::Bool), Just(Type::Number), Just(Type::String)];
+    leaf.prop_recursive(3, 16, 3, |inner| {
+        prop_oneof![
+            inner.clone().prop_map(Type::list),
+            inner.clone().prop_map(Type::set),
+            inner.clone().prop_map(Type::map),
+            prop::collection::btree_map("[a-z_]{1,6}", inner.clone(), 0..3).prop_map(Type::Object),
+            prop::collection::vec(inner, 0..3).prop_map(Type::Tuple),
+        ]
+    })
+}
+
 fn arb_number() -> impl Strategy<Value = Number> {
     prop_oneof![
         any::<i64>().prop_map(Number::Int),
@@ -60,6 +74,19 @@ proptest! {
         let bytes = msgpack::encode(&ty, &value);
         let back = msgpack::decode(&ty, &bytes).expect("decode what we encoded");
         prop_assert_eq!(back, value);
+    }
+
+    /// A dynamic value as Terraform writes it, `[type, value]`, of any type: decoding and
+    /// encoding again gives the same bytes (typed nulls, empty collections and all).
+    #[test]
+    fn dynamic_values_round_trip_byte_for_byte((ty, value) in arb_concrete_type().prop_flat_map(|t| (Just(t.clone()), arb_value(t)))) {
+        let mut wire = Vec::new();
+        rmp::encode::write_array_len(&mut wire, 2).unwrap();
+        rmp::encode::write_bin(&mut wire, ty.to_json().to_string().as_bytes()).unwrap();
+        wire.extend(msgpack::encode(&ty, &value));
+        let (back, types) = msgpack::decode_typed(&Type::Dynamic, &wire).unwrap();
+        prop_assert_eq!(&back, &value);
+        prop_assert_eq!(msgpack::encode_typed(&Type::Dynamic, &back, &types), wire);
     }
 
     #[test]
@@ -167,6 +194,140 @@ fn read_whole(bytes: &[u8]) -> rmpv::Value {
     v
 }
 
+/// A dynamic value as cty writes it: [type JSON bytes, value encoded as that type].
+fn cty_dynamic(ty_json: &str, value: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    rmp::encode::write_array_len(&mut out, 2).unwrap();
+    rmp::encode::write_bin(&mut out, ty_json.as_bytes()).unwrap();
+    out.extend_from_slice(value);
+    out
+}
+
+fn nil() -> Vec<u8> {
+    vec![0xc0]
+}
+
+#[test]
+fn dynamic_values_keep_the_type_they_arrived_with() {
+    let string_ty = Type::String;
+    let cases: Vec<(&str, Type, Vec<u8>)> = vec![
+        // An empty list of strings: the value alone would say list(dynamic).
+        (
+            r#"["list","string"]"#,
+            Type::list(Type::String),
+            msgpack::encode(&Type::list(Type::String), &Value::List(vec![])),
+        ),
+        // A null of a known type: cty writes it with its type, not as a bare nil.
+        (r#""string""#, string_ty.clone(), nil()),
+        (r#"["map","number"]"#, Type::map(Type::Number), nil()),
+        // An unknown of a known type.
+        (r#""number""#, Type::Number, vec![0xd4, 0, 0]),
+        // An object whose attributes are null or empty: their types show nowhere in the value.
+        (
+            r#"["object",{"a":"string","b":["list","number"],"c":["set",["object",{"d":"bool"}]]}]"#,
+            Type::object([
+                ("a", Type::String),
+                ("b", Type::list(Type::Number)),
+                ("c", Type::set(Type::object([("d", Type::Bool)]))),
+            ]),
+            msgpack::encode(
+                &Type::object([
+                    ("a", Type::String),
+                    ("b", Type::list(Type::Number)),
+                    ("c", Type::set(Type::object([("d", Type::Bool)]))),
+                ]),
+                &Value::Object(BTreeMap::from([
+                    ("a".to_string(), Value::Null),
+                    ("b".to_string(), Value::List(vec![])),
+                    ("c".to_string(), Value::Set(vec![Value::Object(BTreeMap::from([("d".into(), Value::Null)]))])),
+                ])),
+            ),
+        ),
+    ];
+    for (ty_json, concrete, value_bytes) in cases {
+        assert_eq!(Type::from_json(&serde_json::from_str(ty_json).unwrap()).unwrap(), concrete);
+        let wire = cty_dynamic(ty_json, &value_bytes);
+        let (value, types) = msgpack::decode_typed(&Type::Dynamic, &wire).unwrap();
+        assert_eq!(types.get(""), Some(&concrete), "{ty_json}: type recorded");
+        assert_eq!(
+            msgpack::encode_typed(&Type::Dynamic, &value, &types),
+            wire,
+            "{ty_json}: decode → encode must be lossless"
+        );
+    }
+}
+
+#[test]
+fn dynamic_attributes_inside_objects_and_collections_keep_their_types() {
+    // object({ settings = dynamic, extra = list(dynamic) }) as Terraform would send it.
+    let schema = Type::object([("settings", Type::Dynamic), ("extra", Type::list(Type::Dynamic))]);
+    let mut wire = Vec::new();
+    rmp::encode::write_map_len(&mut wire, 2).unwrap();
+    rmp::encode::write_str(&mut wire, "extra").unwrap();
+    rmp::encode::write_array_len(&mut wire, 2).unwrap();
+    wire.extend(cty_dynamic(r#""string""#, &{
+        let mut b = Vec::new();
+        rmp::encode::write_str(&mut b, "x").unwrap();
+        b
+    }));
+    wire.extend(cty_dynamic(r#""string""#, &nil()));
+    rmp::encode::write_str(&mut wire, "settings").unwrap();
+    wire.extend(cty_dynamic(r#"["map",["list","string"]]"#, &{
+        let mut b = Vec::new();
+        rmp::encode::write_map_len(&mut b, 1).unwrap();
+        rmp::encode::write_str(&mut b, "k").unwrap();
+        rmp::encode::write_array_len(&mut b, 0).unwrap();
+        b
+    }));
+    let (value, types) = msgpack::decode_typed(&schema, &wire).unwrap();
+    assert_eq!(msgpack::encode_typed(&schema, &value, &types), wire);
+
+    // A value built anew (say by Read) for the same positions keeps the recorded types...
+    let rebuilt = Value::Object(BTreeMap::from([
+        ("settings".into(), Value::Map(BTreeMap::from([("k".into(), Value::List(vec![]))]))),
+        ("extra".into(), Value::List(vec![Value::str("x"), Value::Null])),
+    ]));
+    assert_eq!(msgpack::encode_typed(&schema, &rebuilt, &types), wire);
+    // ...and one that no longer fits them is written as what it is.
+    let changed = Value::Object(BTreeMap::from([("settings".into(), Value::int(3)), ("extra".into(), Value::Null)]));
+    let bytes = msgpack::encode_typed(&schema, &changed, &types);
+    assert_eq!(msgpack::decode(&schema, &bytes).unwrap(), changed);
+    let (_, again) = msgpack::decode_typed(&schema, &bytes).unwrap();
+    assert_eq!(again.get(r#"."settings""#), Some(&Type::Number));
+
+    // A computed dynamic attribute planned unknown can drop its recorded type.
+    let mut planned_types = types.clone();
+    planned_types.remove(r#"."settings""#);
+    assert_eq!(planned_types.get(r#"."settings""#), None);
+    assert_eq!(planned_types.get(r#"."extra"[*]"#), Some(&Type::String));
+    let planned = Value::Object(BTreeMap::from([("settings".into(), Value::Unknown), ("extra".into(), Value::Null)]));
+    let bytes = msgpack::encode_typed(&schema, &planned, &planned_types);
+    let rmpv::Value::Map(entries) = read_whole(&bytes) else { panic!("not a map") };
+    assert!(matches!(entries[1].1, rmpv::Value::Ext(0, _)), "an unknown of no known type is bare");
+}
+
+#[test]
+fn dynamic_collections_without_recorded_types_share_one_element_type() {
+    // No recorded types (a value the provider made up): the elements lend their type to the
+    // nulls among them, and to nulls nested in their objects, as cty requires of a list.
+    let v = Value::List(vec![
+        Value::Object(BTreeMap::from([("a".into(), Value::Null)])),
+        Value::Object(BTreeMap::from([("a".into(), Value::str("x"))])),
+        Value::Null,
+    ]);
+    let bytes = msgpack::encode(&Type::Dynamic, &v);
+    let rmpv::Value::Array(parts) = read_whole(&bytes) else { panic!("not [type, value]") };
+    let rmpv::Value::Binary(ty) = &parts[0] else { panic!("type must be JSON bytes") };
+    assert_eq!(std::str::from_utf8(ty).unwrap(), r#"["list",["object",{"a":"string"}]]"#);
+    assert_eq!(msgpack::decode(&Type::Dynamic, &bytes).unwrap(), v);
+
+    let v = Value::List(vec![Value::str("a"), Value::Null]);
+    let bytes = msgpack::encode(&Type::list(Type::Dynamic), &v);
+    let (back, types) = msgpack::decode_typed(&Type::list(Type::Dynamic), &bytes).unwrap();
+    assert_eq!(back, v);
+    assert_eq!(types.get("[*]"), Some(&Type::String), "the null element is a null string");
+}
+
 #[test]
 fn tuple_headers_always_match_the_elements_written() {
     let ty = Type::object([("t", Type::Tuple(vec![Type::String])), ("z", Type::Bool)]);
@@ -178,9 +339,25 @@ fn tuple_headers_always_match_the_elements_written() {
         let rmpv::Value::Array(written) = &entries[0].1 else { panic!("tuple not an array") };
         assert_eq!(written.len(), items.len(), "header and elements agree");
         assert_eq!(entries[1], (rmpv::Value::from("z"), rmpv::Value::Boolean(true)), "the next attribute is intact");
-        // Terraform refuses the wrong length with a clear message.
+        // Terraform refuses the wrong length with a clear message; so does the strict encoder.
         assert!(msgpack::decode(&ty, &bytes).is_err());
+        let err = msgpack::try_encode(&ty, &v, &Default::default()).unwrap_err();
+        assert_eq!(err.path, ".t");
     }
+    let ok =
+        Value::Object(BTreeMap::from([("t".into(), Value::Tuple(vec![Value::str("a")])), ("z".into(), Value::Null)]));
+    let bytes = msgpack::try_encode(&ty, &ok, &Default::default()).unwrap();
+    assert_eq!(msgpack::decode(&ty, &bytes).unwrap(), ok);
+}
+
+#[test]
+fn mismatched_values_are_well_formed_and_refused_by_the_strict_encoder() {
+    let ty = Type::object([("n", Type::Number), ("s", Type::String)]);
+    let v = Value::Object(BTreeMap::from([("n".into(), Value::str("x")), ("s".into(), Value::str("y"))]));
+    read_whole(&msgpack::encode(&ty, &v));
+    assert_eq!(msgpack::try_encode(&ty, &v, &Default::default()).unwrap_err().path, ".n");
+    let extra = Value::Object(BTreeMap::from([("n".into(), Value::int(1)), ("gone".into(), Value::int(1))]));
+    assert_eq!(msgpack::try_encode(&ty, &extra, &Default::default()).unwrap_err().path, ".gone");
 }
 
 /// The number cty would read from msgpack bytes, as exact text.
@@ -259,6 +436,12 @@ fn stored_state_is_read_as_leniently_as_cty_reads_it() {
     {
         assert!(read(bad).is_err(), "{bad} accepted");
     }
+    // Dynamic values in state carry their type, which is recorded.
+    let dty = Type::object([("d", Type::Dynamic)]);
+    let (v, types) = json::decode_typed(&dty, br#"{"d": {"value": null, "type": ["list","string"]}}"#).unwrap();
+    assert_eq!(v.get("d"), &Value::Null);
+    let bytes = msgpack::encode_typed(&dty, &v, &types);
+    assert_eq!(msgpack::decode_typed(&dty, &bytes).unwrap().1, types);
     // Escapes and nesting survive the exact-number reader.
     let v = json::parse(br#"{"a": ["x\"y\u00e9", {"b": [1, 2.5, -0.1, 1e400]}], "c": null}"#).unwrap();
     assert_eq!(v, serde_json::json!({"a": ["x\"y\u{e9}", {"b": [1, 2.5, "-0.1", "1e400"]}], "c": null}));

@@ -1,17 +1,42 @@
 //! JSON decoding of stored state (UpgradeResourceState's `raw_state.json`), guided by the
 //! current schema type: attributes the schema no longer has are ignored, missing ones are null.
-//! Like go-cty's `cty/json` unmarshaller, which wrote the state: where a string is expected, a
-//! JSON number gives its literal text and a bool "true"/"false"; where a number is expected, a
-//! string holding a number is that number; where a bool is expected, "true"/"1" and "false"/"0".
-//! Numbers keep their exact decimal value (cty numbers are 512-bit floats; 0.1 is not an f64 and
-//! 12345678901234567890 is not an i64), see [`parse`].
+//!
+//! Decoding follows go-cty's `cty/json` unmarshaller, which is what wrote the state:
+//! - numbers keep their exact decimal value (cty numbers are 512-bit floats; 0.1 is not an f64
+//!   and 12345678901234567890 is not an i64), see [`parse`];
+//! - where a string is expected, a JSON number gives its literal text and a bool "true"/"false";
+//! - where a number is expected, a string holding a number is that number;
+//! - where a bool is expected, the strings "true"/"1" and "false"/"0" are that bool;
+//! - a `dynamic` value is `{"value": ..., "type": ...}`.
 
-use super::value::{Number, Type, Value};
+use super::value::{DynamicTypes, ELEMENT_SEGMENT, Number, Type, Value, attr_segment};
 use serde_json::Value as J;
 
 /// Decodes stored state JSON as type `ty`, numbers exactly.
 pub fn decode(ty: &Type, bytes: &[u8]) -> Result<Value, String> {
     from_json(ty, parse(bytes)?, "")
+}
+
+/// Like [`decode`], also returning the concrete types of the `dynamic` values inside (for
+/// `msgpack::encode_typed`).
+pub fn decode_typed(ty: &Type, bytes: &[u8]) -> Result<(Value, DynamicTypes), String> {
+    from_json_typed(ty, parse(bytes)?)
+}
+
+/// Converts parsed JSON to a value of type `ty`; `path` prefixes the positions in messages.
+/// Use [`parse`] rather than `serde_json::from_slice` to get the JSON, or numbers that are not
+/// i64, u64 or f64 will have been rounded already (they are recovered where serde_json's
+/// shortest form of the float is the text that was written, as for 0.1).
+pub fn from_json(ty: &Type, json: J, path: &str) -> Result<Value, String> {
+    let mut types = DynamicTypes::new();
+    convert(ty, json, &mut path.to_string(), &mut String::new(), &mut types)
+}
+
+/// Like [`from_json`], also returning the concrete types of the `dynamic` values inside.
+pub fn from_json_typed(ty: &Type, json: J) -> Result<(Value, DynamicTypes), String> {
+    let mut types = DynamicTypes::new();
+    let v = convert(ty, json, &mut String::new(), &mut String::new(), &mut types)?;
+    Ok((v, types))
 }
 
 /// Parses JSON like `serde_json::from_slice`, except that a number serde_json would not keep
@@ -168,45 +193,78 @@ fn from_serde_number(n: &serde_json::Number) -> Number {
     Number::parse(&n.to_string()).unwrap_or_else(|| Number::from_f64(n.as_f64().unwrap_or(f64::NAN)))
 }
 
-/// Converts parsed JSON to a value of type `ty`; `path` prefixes the positions in messages.
-/// Use [`parse`] rather than `serde_json::from_slice` to get the JSON, or numbers that are not
-/// i64, u64 or f64 will have been rounded already (they are recovered where serde_json's
-/// shortest form of the float is the text that was written, as for 0.1).
-
-pub fn from_json(ty: &Type, json: J, path: &str) -> Result<Value, String> {
-    let bad =
-        |j: &J| format!("at {}: expected {}, found {j}", if path.is_empty() { "(root)" } else { path }, ty.to_json());
+fn convert(
+    ty: &Type,
+    json: J,
+    path: &mut String,
+    tpath: &mut String,
+    types: &mut DynamicTypes,
+) -> Result<Value, String> {
+    let bad = |j: &J, path: &str| {
+        let found: String = j.to_string().chars().take(80).collect();
+        format!("at {}: expected {}, found {found}", if path.is_empty() { "(root)" } else { path }, ty.to_json())
+    };
+    let mut within = |seg: &str, tseg: &str, ty: &Type, j: J| {
+        let (len, tlen) = (path.len(), tpath.len());
+        path.push_str(seg);
+        tpath.push_str(tseg);
+        let out = convert(ty, j, path, tpath, types);
+        path.truncate(len);
+        tpath.truncate(tlen);
+        out
+    };
     Ok(match (ty, json) {
         (_, J::Null) => Value::Null,
         (Type::Dynamic, J::Object(mut m)) if m.contains_key("type") && m.contains_key("value") => {
             let concrete = Type::from_json(&m.remove("type").unwrap_or(J::Null))?;
-            from_json(&concrete, m.remove("value").unwrap_or(J::Null), path)?
+            let v = within("", "", &concrete, m.remove("value").unwrap_or(J::Null))?;
+            types.insert(tpath, concrete);
+            v
         }
         (Type::Bool, J::Bool(b)) => Value::Bool(b),
+        // cty converts a string to a bool: "true" or "1", "false" or "0".
+        (Type::Bool, J::String(s)) => match s.as_str() {
+            "true" | "1" => Value::Bool(true),
+            "false" | "0" => Value::Bool(false),
+            _ => return Err(bad(&J::String(s), path)),
+        },
         (Type::Number, J::Number(n)) => Value::Number(from_serde_number(&n)),
-        // cty reads a string holding a number as that number...
-        (Type::Number, J::String(s)) => Value::Number(Number::parse(&s).ok_or_else(|| bad(&J::String(s.clone())))?),
+        (Type::Number, J::String(s)) => match Number::parse(&s) {
+            Some(n) => Value::Number(n),
+            None => return Err(bad(&J::String(s), path)),
+        },
         (Type::String, J::String(s)) => Value::String(s),
-        // ...a number's literal text or "true"/"false" where a string is expected...
+        // cty keeps a number's literal text where a string is expected.
         (Type::String, J::Number(n)) => Value::String(n.to_string()),
         (Type::String, J::Bool(b)) => Value::String(b.to_string()),
-        // ...and converts a string to a bool: "true" or "1", "false" or "0".
-        (Type::Bool, J::String(s)) if matches!(s.as_str(), "true" | "1" | "false" | "0") => {
-            Value::Bool(matches!(s.as_str(), "true" | "1"))
-        }
-        (Type::List(et), J::Array(items)) => Value::List(items_of(et, items, path)?),
-        (Type::Set(et), J::Array(items)) => Value::Set(items_of(et, items, path)?),
+        (Type::List(et), J::Array(items)) => Value::List(
+            items
+                .into_iter()
+                .enumerate()
+                .map(|(i, j)| within(&format!("[{i}]"), ELEMENT_SEGMENT, et, j))
+                .collect::<Result<_, _>>()?,
+        ),
+        (Type::Set(et), J::Array(items)) => Value::Set(
+            items
+                .into_iter()
+                .enumerate()
+                .map(|(i, j)| within(&format!("[{i}]"), ELEMENT_SEGMENT, et, j))
+                .collect::<Result<_, _>>()?,
+        ),
         (Type::Tuple(ts), J::Array(items)) if ts.len() == items.len() => Value::Tuple(
             ts.iter()
                 .zip(items)
                 .enumerate()
-                .map(|(i, (t, j))| from_json(t, j, &format!("{path}[{i}]")))
+                .map(|(i, (t, j))| {
+                    let seg = format!("[{i}]");
+                    within(&seg, &seg, t, j)
+                })
                 .collect::<Result<_, _>>()?,
         ),
         (Type::Map(et), J::Object(m)) => Value::Map(
             m.into_iter()
                 .map(|(k, j)| {
-                    let v = from_json(et, j, &format!("{path}[{k:?}]"))?;
+                    let v = within(&format!("[{k:?}]"), ELEMENT_SEGMENT, et, j)?;
                     Ok((k, v))
                 })
                 .collect::<Result<_, String>>()?,
@@ -216,14 +274,10 @@ pub fn from_json(ty: &Type, json: J, path: &str) -> Result<Value, String> {
                 .iter()
                 .map(|(name, at)| {
                     let j = m.remove(name).unwrap_or(J::Null);
-                    Ok((name.clone(), from_json(at, j, &format!("{path}.{name}"))?))
+                    Ok((name.clone(), within(&format!(".{name}"), &attr_segment(name), at, j)?))
                 })
                 .collect::<Result<_, String>>()?,
         ),
-        (_, other) => return Err(bad(&other)),
+        (_, other) => return Err(bad(&other, path)),
     })
-}
-
-fn items_of(et: &Type, items: Vec<J>, path: &str) -> Result<Vec<Value>, String> {
-    items.into_iter().enumerate().map(|(i, j)| from_json(et, j, &format!("{path}[{i}]"))).collect()
 }

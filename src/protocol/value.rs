@@ -52,6 +52,30 @@ impl Type {
         }
     }
 
+    /// The most specific type both `a` and `b` are, where `dynamic` stands for "not known yet":
+    /// `list(dynamic)` and `list(string)` give `list(string)`; `string` and `number` give `None`.
+    pub fn unify(a: Type, b: Type) -> Option<Type> {
+        Some(match (a, b) {
+            (Type::Dynamic, t) | (t, Type::Dynamic) => t,
+            (Type::List(x), Type::List(y)) => Type::list(Type::unify(*x, *y)?),
+            (Type::Set(x), Type::Set(y)) => Type::set(Type::unify(*x, *y)?),
+            (Type::Map(x), Type::Map(y)) => Type::map(Type::unify(*x, *y)?),
+            (Type::Object(x), Type::Object(mut y)) if x.len() == y.len() => {
+                let mut out = BTreeMap::new();
+                for (k, t) in x {
+                    let other = y.remove(&k)?;
+                    out.insert(k, Type::unify(t, other)?);
+                }
+                Type::Object(out)
+            }
+            (Type::Tuple(x), Type::Tuple(y)) if x.len() == y.len() => {
+                Type::Tuple(x.into_iter().zip(y).map(|(a, b)| Type::unify(a, b)).collect::<Option<_>>()?)
+            }
+            (a, b) if a == b => a,
+            _ => return None,
+        })
+    }
+
     pub fn from_json(v: &serde_json::Value) -> Result<Type, String> {
         use serde_json::Value as J;
         match v {
@@ -373,14 +397,18 @@ impl Value {
         }
     }
 
-    /// The most specific type this value can be encoded as, for `dynamic` attributes.
+    /// The most specific type this value can be encoded as, for `dynamic` attributes whose type
+    /// was not recorded when decoding (see [`DynamicTypes`]). Nulls, unknowns and empty
+    /// collections say nothing of their type; the elements of a collection lend theirs to one
+    /// another (`[{a = null}, {a = "x"}]` is a list of `object({a = string})`).
     pub fn infer_type(&self) -> Type {
-        fn common(values: &[Value]) -> Type {
-            let mut types = values.iter().filter(|v| !v.is_null() && !v.is_unknown()).map(Value::infer_type);
-            match types.next() {
-                Some(first) if types.all(|t| t == first) => first,
-                _ => Type::Dynamic,
-            }
+        fn common<'a>(values: impl IntoIterator<Item = &'a Value>) -> Type {
+            values
+                .into_iter()
+                .map(Value::infer_type)
+                .try_fold(Type::Dynamic, Type::unify)
+                // Elements that share no type cannot form a collection; a provider bug.
+                .unwrap_or(Type::Dynamic)
         }
         match self {
             Value::Null | Value::Unknown => Type::Dynamic,
@@ -390,7 +418,7 @@ impl Value {
             Value::List(v) => Type::list(common(v)),
             Value::Set(v) => Type::set(common(v)),
             Value::Tuple(v) => Type::Tuple(v.iter().map(Value::infer_type).collect()),
-            Value::Map(m) => Type::map(common(&m.values().cloned().collect::<Vec<_>>())),
+            Value::Map(m) => Type::map(common(m.values())),
             Value::Object(m) => Type::Object(m.iter().map(|(k, v)| (k.clone(), v.infer_type())).collect()),
         }
     }
@@ -414,10 +442,74 @@ impl Value {
             (Value::Map(m) | Value::Object(m), Type::Map(t)) => {
                 Value::Map(m.into_iter().map(|(k, e)| (k, e.conform(t))).collect())
             }
+            (Value::Tuple(v) | Value::List(v), Type::Tuple(ts)) if v.len() == ts.len() => {
+                Value::Tuple(v.into_iter().zip(ts).map(|(e, t)| e.conform(t)).collect())
+            }
             (v, _) => v,
         }
     }
+
+    /// True when this value can be encoded as type `ty` as it is (nulls and unknowns fit any type).
+    pub fn fits(&self, ty: &Type) -> bool {
+        match (self, ty) {
+            (Value::Null | Value::Unknown, _) | (_, Type::Dynamic) => true,
+            (Value::Bool(_), Type::Bool) | (Value::Number(_), Type::Number) | (Value::String(_), Type::String) => true,
+            (Value::List(v), Type::List(t)) | (Value::Set(v), Type::Set(t)) => v.iter().all(|e| e.fits(t)),
+            (Value::Map(m), Type::Map(t)) => m.values().all(|e| e.fits(t)),
+            (Value::Tuple(v), Type::Tuple(ts)) => v.len() == ts.len() && v.iter().zip(ts).all(|(e, t)| e.fits(t)),
+            (Value::Object(m), Type::Object(attrs)) => {
+                m.keys().all(|k| attrs.contains_key(k)) && attrs.iter().all(|(k, t)| m.get(k).is_none_or(|e| e.fits(t)))
+            }
+            _ => false,
+        }
+    }
 }
+
+/// The concrete types found at `dynamic` positions while decoding a value, so that a value derived
+/// from it encodes with the same types. A value alone cannot say that it is a *string* null, an
+/// empty list *of strings* or an object whose null attribute is a number; Terraform compares
+/// types as well as values, and cty writes a dynamic value as `[type, value]`.
+///
+/// Positions are paths in the schema type: `."name"` for an object attribute, `[*]` for the
+/// elements of a list, set or map (which share one type), `[i]` for a tuple element. Inside a
+/// dynamic value, the path goes on into its concrete type.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DynamicTypes(BTreeMap<String, Type>);
+
+impl DynamicTypes {
+    pub fn new() -> DynamicTypes {
+        DynamicTypes::default()
+    }
+    pub fn get(&self, path: &str) -> Option<&Type> {
+        self.0.get(path)
+    }
+    /// Records the type at `path`; `dynamic` itself (an untyped null or unknown) records nothing.
+    pub fn insert(&mut self, path: &str, ty: Type) {
+        if ty != Type::Dynamic {
+            self.0.insert(path.to_string(), ty);
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    /// Forgets the type at `path` and at every position inside it, e.g. for a computed dynamic
+    /// attribute planned as unknown whose type may change on apply.
+    pub fn remove(&mut self, path: &str) {
+        self.0.retain(|k, _| !k.starts_with(path));
+    }
+    /// Adds the positions of `other` this one does not have (this one wins where both do).
+    pub fn merge(&mut self, other: &DynamicTypes) {
+        for (k, t) in &other.0 {
+            self.0.entry(k.clone()).or_insert_with(|| t.clone());
+        }
+    }
+}
+
+/// Path segments of [`DynamicTypes`].
+pub(crate) fn attr_segment(name: &str) -> String {
+    format!(".{name:?}")
+}
+pub(crate) const ELEMENT_SEGMENT: &str = "[*]";
 
 impl From<&str> for Value {
     fn from(s: &str) -> Value {
