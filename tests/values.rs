@@ -19,6 +19,20 @@ fn arb_type() -> impl Strategy<Value = Type> {
     })
 }
 
+/// Types without `dynamic` inside: what a dynamic value's concrete type can be in cty.
+fn arb_concrete_type() -> impl Strategy<Value = Type> {
+    let leaf = prop_oneof![Just(Type::Bool), Just(Type::Number), Just(Type::String)];
+    leaf.prop_recursive(3, 16, 3, |inner| {
+        prop_oneof![
+            inner.clone().prop_map(Type::list),
+            inner.clone().prop_map(Type::set),
+            inner.clone().prop_map(Type::map),
+            prop::collection::btree_map("[a-z_]{1,6}", inner.clone(), 0..3).prop_map(Type::Object),
+            prop::collection::vec(inner, 0..3).prop_map(Type::Tuple),
+        ]
+    })
+}
+
 fn arb_number() -> impl Strategy<Value = Number> {
     prop_oneof![
         any::<i64>().prop_map(Number::Int),
@@ -60,6 +74,19 @@ proptest! {
         let bytes = msgpack::encode(&ty, &value);
         let back = msgpack::decode(&ty, &bytes).expect("decode what we encoded");
         prop_assert_eq!(back, value);
+    }
+
+    /// A dynamic value as Terraform writes it, `[type, value]`, of any type: decoding and
+    /// encoding again gives the same bytes (typed nulls, empty collections and all).
+    #[test]
+    fn dynamic_values_round_trip_byte_for_byte((ty, value) in arb_concrete_type().prop_flat_map(|t| (Just(t.clone()), arb_value(t)))) {
+        let mut wire = Vec::new();
+        rmp::encode::write_array_len(&mut wire, 2).unwrap();
+        rmp::encode::write_bin(&mut wire, ty.to_json().to_string().as_bytes()).unwrap();
+        wire.extend(msgpack::encode(&ty, &value));
+        let (back, types) = msgpack::decode_typed(&Type::Dynamic, &wire).unwrap();
+        prop_assert_eq!(&back, &value);
+        prop_assert_eq!(msgpack::encode_typed(&Type::Dynamic, &back, &types), wire);
     }
 
     #[test]
@@ -156,4 +183,314 @@ fn stored_json_state_ignores_removed_attributes() {
     assert_eq!(v.get("weight"), &Value::int(50));
     assert_eq!(v.get("new"), &Value::Null);
     assert!(matches!(v, Value::Object(ref m) if m.len() == 3));
+}
+
+/// Reads one msgpack value and checks nothing is left over (a header that disagrees with what
+/// follows leaves bytes over or runs short).
+fn read_whole(bytes: &[u8]) -> rmpv::Value {
+    let mut rd = bytes;
+    let v = rmpv::decode::read_value(&mut rd).expect("well-formed msgpack");
+    assert!(rd.is_empty(), "{} bytes left over after one value", rd.len());
+    v
+}
+
+/// A dynamic value as cty writes it: [type JSON bytes, value encoded as that type].
+fn cty_dynamic(ty_json: &str, value: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    rmp::encode::write_array_len(&mut out, 2).unwrap();
+    rmp::encode::write_bin(&mut out, ty_json.as_bytes()).unwrap();
+    out.extend_from_slice(value);
+    out
+}
+
+fn nil() -> Vec<u8> {
+    vec![0xc0]
+}
+
+#[test]
+fn dynamic_values_keep_the_type_they_arrived_with() {
+    let string_ty = Type::String;
+    let cases: Vec<(&str, Type, Vec<u8>)> = vec![
+        // An empty list of strings: the value alone would say list(dynamic).
+        (
+            r#"["list","string"]"#,
+            Type::list(Type::String),
+            msgpack::encode(&Type::list(Type::String), &Value::List(vec![])),
+        ),
+        // A null of a known type: cty writes it with its type, not as a bare nil.
+        (r#""string""#, string_ty.clone(), nil()),
+        (r#"["map","number"]"#, Type::map(Type::Number), nil()),
+        // An unknown of a known type.
+        (r#""number""#, Type::Number, vec![0xd4, 0, 0]),
+        // An object whose attributes are null or empty: their types show nowhere in the value.
+        (
+            r#"["object",{"a":"string","b":["list","number"],"c":["set",["object",{"d":"bool"}]]}]"#,
+            Type::object([
+                ("a", Type::String),
+                ("b", Type::list(Type::Number)),
+                ("c", Type::set(Type::object([("d", Type::Bool)]))),
+            ]),
+            msgpack::encode(
+                &Type::object([
+                    ("a", Type::String),
+                    ("b", Type::list(Type::Number)),
+                    ("c", Type::set(Type::object([("d", Type::Bool)]))),
+                ]),
+                &Value::Object(BTreeMap::from([
+                    ("a".to_string(), Value::Null),
+                    ("b".to_string(), Value::List(vec![])),
+                    ("c".to_string(), Value::Set(vec![Value::Object(BTreeMap::from([("d".into(), Value::Null)]))])),
+                ])),
+            ),
+        ),
+    ];
+    for (ty_json, concrete, value_bytes) in cases {
+        assert_eq!(Type::from_json(&serde_json::from_str(ty_json).unwrap()).unwrap(), concrete);
+        let wire = cty_dynamic(ty_json, &value_bytes);
+        let (value, types) = msgpack::decode_typed(&Type::Dynamic, &wire).unwrap();
+        assert_eq!(types.get(""), Some(&concrete), "{ty_json}: type recorded");
+        assert_eq!(
+            msgpack::encode_typed(&Type::Dynamic, &value, &types),
+            wire,
+            "{ty_json}: decode → encode must be lossless"
+        );
+    }
+}
+
+#[test]
+fn dynamic_attributes_inside_objects_and_collections_keep_their_types() {
+    // object({ settings = dynamic, extra = list(dynamic) }) as Terraform would send it.
+    let schema = Type::object([("settings", Type::Dynamic), ("extra", Type::list(Type::Dynamic))]);
+    let mut wire = Vec::new();
+    rmp::encode::write_map_len(&mut wire, 2).unwrap();
+    rmp::encode::write_str(&mut wire, "extra").unwrap();
+    rmp::encode::write_array_len(&mut wire, 2).unwrap();
+    wire.extend(cty_dynamic(r#""string""#, &{
+        let mut b = Vec::new();
+        rmp::encode::write_str(&mut b, "x").unwrap();
+        b
+    }));
+    wire.extend(cty_dynamic(r#""string""#, &nil()));
+    rmp::encode::write_str(&mut wire, "settings").unwrap();
+    wire.extend(cty_dynamic(r#"["map",["list","string"]]"#, &{
+        let mut b = Vec::new();
+        rmp::encode::write_map_len(&mut b, 1).unwrap();
+        rmp::encode::write_str(&mut b, "k").unwrap();
+        rmp::encode::write_array_len(&mut b, 0).unwrap();
+        b
+    }));
+    let (value, types) = msgpack::decode_typed(&schema, &wire).unwrap();
+    assert_eq!(msgpack::encode_typed(&schema, &value, &types), wire);
+
+    // A value built anew (say by Read) for the same positions keeps the recorded types...
+    let rebuilt = Value::Object(BTreeMap::from([
+        ("settings".into(), Value::Map(BTreeMap::from([("k".into(), Value::List(vec![]))]))),
+        ("extra".into(), Value::List(vec![Value::str("x"), Value::Null])),
+    ]));
+    assert_eq!(msgpack::encode_typed(&schema, &rebuilt, &types), wire);
+    // ...and one that no longer fits them is written as what it is.
+    let changed = Value::Object(BTreeMap::from([("settings".into(), Value::int(3)), ("extra".into(), Value::Null)]));
+    let bytes = msgpack::encode_typed(&schema, &changed, &types);
+    assert_eq!(msgpack::decode(&schema, &bytes).unwrap(), changed);
+    let (_, again) = msgpack::decode_typed(&schema, &bytes).unwrap();
+    assert_eq!(again.get(r#"."settings""#), Some(&Type::Number));
+
+    // A computed dynamic attribute planned unknown can drop its recorded type.
+    let mut planned_types = types.clone();
+    planned_types.remove(r#"."settings""#);
+    assert_eq!(planned_types.get(r#"."settings""#), None);
+    assert_eq!(planned_types.get(r#"."extra"[*]"#), Some(&Type::String));
+    let planned = Value::Object(BTreeMap::from([("settings".into(), Value::Unknown), ("extra".into(), Value::Null)]));
+    let bytes = msgpack::encode_typed(&schema, &planned, &planned_types);
+    let rmpv::Value::Map(entries) = read_whole(&bytes) else { panic!("not a map") };
+    assert!(matches!(entries[1].1, rmpv::Value::Ext(0, _)), "an unknown of no known type is bare");
+}
+
+#[test]
+fn dynamic_collections_without_recorded_types_share_one_element_type() {
+    // No recorded types (a value the provider made up): the elements lend their type to the
+    // nulls among them, and to nulls nested in their objects, as cty requires of a list.
+    let v = Value::List(vec![
+        Value::Object(BTreeMap::from([("a".into(), Value::Null)])),
+        Value::Object(BTreeMap::from([("a".into(), Value::str("x"))])),
+        Value::Null,
+    ]);
+    let bytes = msgpack::encode(&Type::Dynamic, &v);
+    let rmpv::Value::Array(parts) = read_whole(&bytes) else { panic!("not [type, value]") };
+    let rmpv::Value::Binary(ty) = &parts[0] else { panic!("type must be JSON bytes") };
+    assert_eq!(std::str::from_utf8(ty).unwrap(), r#"["list",["object",{"a":"string"}]]"#);
+    assert_eq!(msgpack::decode(&Type::Dynamic, &bytes).unwrap(), v);
+
+    let v = Value::List(vec![Value::str("a"), Value::Null]);
+    let bytes = msgpack::encode(&Type::list(Type::Dynamic), &v);
+    let (back, types) = msgpack::decode_typed(&Type::list(Type::Dynamic), &bytes).unwrap();
+    assert_eq!(back, v);
+    assert_eq!(types.get("[*]"), Some(&Type::String), "the null element is a null string");
+}
+
+#[test]
+fn tuple_headers_always_match_the_elements_written() {
+    let ty = Type::object([("t", Type::Tuple(vec![Type::String])), ("z", Type::Bool)]);
+    for items in [vec![], vec![Value::str("a"), Value::str("b"), Value::int(3)]] {
+        let v =
+            Value::Object(BTreeMap::from([("t".into(), Value::Tuple(items.clone())), ("z".into(), Value::Bool(true))]));
+        let bytes = msgpack::encode(&ty, &v);
+        let rmpv::Value::Map(entries) = read_whole(&bytes) else { panic!("not a map") };
+        let rmpv::Value::Array(written) = &entries[0].1 else { panic!("tuple not an array") };
+        assert_eq!(written.len(), items.len(), "header and elements agree");
+        assert_eq!(entries[1], (rmpv::Value::from("z"), rmpv::Value::Boolean(true)), "the next attribute is intact");
+        // Terraform refuses the wrong length with a clear message; so does the strict encoder.
+        assert!(msgpack::decode(&ty, &bytes).is_err());
+        let err = msgpack::try_encode(&ty, &v, &Default::default()).unwrap_err();
+        assert_eq!(err.path, ".t");
+    }
+    let ok =
+        Value::Object(BTreeMap::from([("t".into(), Value::Tuple(vec![Value::str("a")])), ("z".into(), Value::Null)]));
+    let bytes = msgpack::try_encode(&ty, &ok, &Default::default()).unwrap();
+    assert_eq!(msgpack::decode(&ty, &bytes).unwrap(), ok);
+}
+
+#[test]
+fn mismatched_values_are_well_formed_and_refused_by_the_strict_encoder() {
+    let ty = Type::object([("n", Type::Number), ("s", Type::String)]);
+    let v = Value::Object(BTreeMap::from([("n".into(), Value::str("x")), ("s".into(), Value::str("y"))]));
+    read_whole(&msgpack::encode(&ty, &v));
+    assert_eq!(msgpack::try_encode(&ty, &v, &Default::default()).unwrap_err().path, ".n");
+    let extra = Value::Object(BTreeMap::from([("n".into(), Value::int(1)), ("gone".into(), Value::int(1))]));
+    assert_eq!(msgpack::try_encode(&ty, &extra, &Default::default()).unwrap_err().path, ".gone");
+}
+
+/// The number cty would read from msgpack bytes, as exact text.
+fn wire_number(bytes: &[u8]) -> rmpv::Value {
+    read_whole(bytes)
+}
+
+#[test]
+fn stored_state_numbers_reach_terraform_exactly() {
+    let ty = Type::object([("a", Type::Number), ("b", Type::Number), ("c", Type::Number), ("d", Type::Number)]);
+    let raw = br#"{"a": 9007199254740993, "b": 12345678901234567890, "c": 0.1, "d": 123456789012345678901234567890.5}"#;
+    let decoded = [json::decode(&ty, raw).unwrap(), json::from_json(&ty, json::parse(raw).unwrap(), "").unwrap()];
+    for v in decoded {
+        let field = |name: &str| wire_number(&msgpack::encode(&Type::Number, v.get(name)));
+        assert_eq!(field("a"), rmpv::Value::from(9007199254740993i64));
+        assert_eq!(field("b"), rmpv::Value::from(12345678901234567890u64), "fits u64: an integer, not a float or text");
+        assert_eq!(field("c"), rmpv::Value::from("0.1"), "0.1 is no f64: cty sends and expects its text");
+        assert_eq!(field("d"), rmpv::Value::from("123456789012345678901234567890.5"));
+        // And back from the wire to the same value.
+        let bytes = msgpack::encode(&ty, &v);
+        assert_eq!(msgpack::decode(&ty, &bytes).unwrap(), v);
+        assert_eq!(msgpack::encode(&ty, &msgpack::decode(&ty, &bytes).unwrap()), bytes);
+    }
+    // Terraform sends 0.1 as text; it must go back as text, not as the f64 nearest to it.
+    let mut s = Vec::new();
+    rmp::encode::write_str(&mut s, "0.1").unwrap();
+    assert_eq!(msgpack::encode(&Type::Number, &msgpack::decode(&Type::Number, &s).unwrap()), s);
+    // Exactly representable fractions are floats, integral values integers, as cty writes them.
+    assert_eq!(
+        wire_number(&msgpack::encode(&Type::Number, &Value::Number(Number::Decimal("0.5".into())))),
+        rmpv::Value::F64(0.5)
+    );
+    assert_eq!(
+        wire_number(&msgpack::encode(&Type::Number, &Value::Number(Number::Decimal("1.5e1".into())))),
+        rmpv::Value::from(15)
+    );
+    assert_eq!(
+        wire_number(&msgpack::encode(&Type::Number, &Value::Number(Number::Float(1e30)))),
+        rmpv::Value::from("1000000000000000019884624838656")
+    );
+    // Even JSON already parsed by serde_json (numbers as f64) recovers the written decimal.
+    let lossy: serde_json::Value = serde_json::from_slice(raw).unwrap();
+    let v = json::from_json(&ty, lossy, "").unwrap();
+    assert_eq!(wire_number(&msgpack::encode(&Type::Number, v.get("c"))), rmpv::Value::from("0.1"));
+}
+
+#[test]
+fn numbers_compare_by_exact_value() {
+    assert_eq!(Number::Int(15), Number::Decimal("1.5e1".into()));
+    assert_eq!(Number::Float(0.5), Number::Decimal("0.50".into()));
+    assert_ne!(Number::Float(0.1), Number::Decimal("0.1".into()), "the f64 nearest 0.1 is not 0.1");
+    assert_ne!(Number::Int(9007199254740993), Number::Float(9007199254740992.0));
+    assert_eq!(Number::parse("0.1"), Some(Number::Decimal("0.1".into())));
+    assert!(matches!(Number::parse("0.25"), Some(Number::Float(f)) if f == 0.25));
+    assert!(matches!(Number::parse("1e3"), Some(Number::Int(1000))));
+    for bad in ["", "NaN", "inf", "1e", "--1", ".", "0x10", " 1"] {
+        assert_eq!(Number::parse(bad), None, "{bad:?}");
+    }
+}
+
+#[test]
+fn stored_state_is_read_as_leniently_as_cty_reads_it() {
+    let ty = Type::object([("s", Type::String), ("n", Type::Number), ("b", Type::Bool)]);
+    let read = |raw: &str| json::decode(&ty, raw.as_bytes());
+    // A number or a bool where a string is expected: its literal text.
+    let v = read(r#"{"s": 42, "n": "7", "b": "true"}"#).unwrap();
+    assert_eq!((v.get("s"), v.get("n"), v.get("b")), (&Value::str("42"), &Value::int(7), &Value::Bool(true)));
+    assert_eq!(read(r#"{"s": 1.50}"#).unwrap().get("s"), &Value::str("1.50"), "the text as written");
+    assert_eq!(read(r#"{"s": true}"#).unwrap().get("s"), &Value::str("true"));
+    assert_eq!(read(r#"{"b": "0"}"#).unwrap().get("b"), &Value::Bool(false));
+    assert_eq!(read(r#"{"b": "1"}"#).unwrap().get("b"), &Value::Bool(true));
+    assert_eq!(read(r#"{"n": "0.1"}"#).unwrap().get("n"), &Value::Number(Number::Decimal("0.1".into())));
+    // What cty refuses, we refuse.
+    for bad in
+        [r#"{"n": "many"}"#, r#"{"b": "yes"}"#, r#"{"b": "True"}"#, r#"{"b": 1}"#, r#"{"n": true}"#, r#"{"s": [1]}"#]
+    {
+        assert!(read(bad).is_err(), "{bad} accepted");
+    }
+    // Dynamic values in state carry their type, which is recorded.
+    let dty = Type::object([("d", Type::Dynamic)]);
+    let (v, types) = json::decode_typed(&dty, br#"{"d": {"value": null, "type": ["list","string"]}}"#).unwrap();
+    assert_eq!(v.get("d"), &Value::Null);
+    let bytes = msgpack::encode_typed(&dty, &v, &types);
+    assert_eq!(msgpack::decode_typed(&dty, &bytes).unwrap().1, types);
+    // Escapes and nesting survive the exact-number reader.
+    let v = json::parse(br#"{"a": ["x\"y\u00e9", {"b": [1, 2.5, -0.1, 1e400]}], "c": null}"#).unwrap();
+    assert_eq!(v, serde_json::json!({"a": ["x\"y\u{e9}", {"b": [1, 2.5, "-0.1", "1e400"]}], "c": null}));
+    assert!(json::parse(b"{\"a\": 1,}").is_err());
+}
+
+#[test]
+fn sets_are_equal_in_any_order() {
+    use shard_provider::framework::plan;
+    use shard_provider::framework::{AttrPath, Attribute, Schema};
+    let a = Value::Set(vec![Value::str("x"), Value::str("y"), Value::str("z")]);
+    let b = Value::Set(vec![Value::str("z"), Value::str("x"), Value::str("y")]);
+    assert_eq!(a, b);
+    assert_ne!(a, Value::Set(vec![Value::str("x"), Value::str("y")]));
+    assert_ne!(
+        Value::List(vec![Value::str("x"), Value::str("y")]),
+        Value::List(vec![Value::str("y"), Value::str("x")])
+    );
+    // Nested: sets of objects holding sets.
+    let obj = |tags: Vec<&str>, n: i64| {
+        Value::Object(BTreeMap::from([
+            ("tags".into(), Value::Set(tags.into_iter().map(Value::str).collect())),
+            ("n".into(), Value::int(n)),
+        ]))
+    };
+    assert_eq!(
+        Value::Set(vec![obj(vec!["a", "b"], 1), obj(vec![], 2)]),
+        Value::Set(vec![obj(vec![], 2), obj(vec!["b", "a"], 1)])
+    );
+
+    // The apply-time check: a set read back in another order is the planned set.
+    let planned = Value::Object(BTreeMap::from([("tags".into(), a.clone()), ("id".into(), Value::Unknown)]));
+    let applied = Value::Object(BTreeMap::from([("tags".into(), b.clone()), ("id".into(), Value::str("i"))]));
+    let mut out = Vec::new();
+    plan::inconsistencies(&planned, &applied, &AttrPath::root(), &mut out);
+    assert!(out.is_empty(), "reordered set reported as inconsistent: {out:?}");
+
+    // And planning: the same set in another order is no change (computed values stay known).
+    let schema = Schema::new(
+        "t",
+        vec![
+            Attribute::new("tags", Type::set(Type::String)).required().requires_replace(),
+            Attribute::string("id").computed(),
+        ],
+    );
+    let prior = Value::Object(BTreeMap::from([("tags".into(), a), ("id".into(), Value::str("i"))]));
+    let proposed = Value::Object(BTreeMap::from([("tags".into(), b.clone()), ("id".into(), Value::str("i"))]));
+    let config = Value::Object(BTreeMap::from([("tags".into(), b), ("id".into(), Value::Null)]));
+    let p = plan::plan(&schema.block, &prior, proposed, &config);
+    assert_eq!(p.state.get("id"), &Value::str("i"), "no change must keep computed values");
+    assert!(p.requires_replace.is_empty(), "a reordered set is no replacement");
 }

@@ -3,6 +3,7 @@
 
 pub mod context;
 pub mod diag;
+pub mod duration;
 pub mod plan;
 pub mod resource;
 pub mod schema;

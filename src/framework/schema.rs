@@ -13,6 +13,8 @@ pub type Validator = Arc<dyn Fn(&Value) -> Result<(), String> + Send + Sync>;
 pub struct Schema {
     pub version: i64,
     pub block: Block,
+    /// Why the whole type is deprecated (see [`Schema::deprecated`]).
+    pub deprecation: Option<String>,
 }
 
 #[derive(Clone, Default)]
@@ -20,6 +22,8 @@ pub struct Block {
     pub attributes: Vec<Attribute>,
     pub blocks: Vec<NestedBlock>,
     pub description: String,
+    /// Set through [`Schema::deprecated`] or [`NestedBlock::deprecated`], which also carry the
+    /// message (a `Block` is built with struct literals elsewhere, so it has no message field).
     pub deprecated: bool,
 }
 
@@ -48,6 +52,7 @@ pub struct Attribute {
     pub computed: bool,
     pub sensitive: bool,
     pub write_only: bool,
+    /// Deprecated, with the message Terraform shows in its warning (see [`Attribute::deprecated`]).
     pub deprecation: Option<String>,
     /// A change to this attribute destroys and recreates the resource.
     pub requires_replace: bool,
@@ -66,6 +71,8 @@ pub struct NestedBlock {
     pub min_items: i64,
     pub max_items: i64,
     pub requires_replace: bool,
+    /// Deprecated, with the message Terraform shows in its warning (see [`NestedBlock::deprecated`]).
+    pub deprecation: Option<String>,
 }
 
 impl Schema {
@@ -73,7 +80,15 @@ impl Schema {
         Schema {
             version: 0,
             block: Block { attributes, blocks: Vec::new(), description: description.to_string(), deprecated: false },
+            deprecation: None,
         }
+    }
+    /// Deprecates the whole resource, data source or provider: Terraform warns with `message`
+    /// wherever the type is used.
+    pub fn deprecated(mut self, message: &str) -> Schema {
+        self.block.deprecated = true;
+        self.deprecation = Some(message.to_string());
+        self
     }
     pub fn with_block(mut self, block: NestedBlock) -> Schema {
         self.block.blocks.push(block);
@@ -87,7 +102,7 @@ impl Schema {
         self.block.value_type()
     }
     pub fn to_proto(&self) -> pb::Schema {
-        pb::Schema { version: self.version, block: Some(self.block.to_proto()) }
+        pb::Schema { version: self.version, block: Some(self.block.to_proto(self.deprecation.as_deref())) }
     }
 
     /// Checks the schema is one Terraform accepts; run by tests over every registered type.
@@ -113,7 +128,8 @@ impl Block {
         self.attributes.iter().find(|a| a.name == name)
     }
 
-    fn to_proto(&self) -> pb::schema::Block {
+    /// `deprecation` is the message of the schema or nested block this block belongs to.
+    fn to_proto(&self, deprecation: Option<&str>) -> pb::schema::Block {
         let mut attributes: Vec<_> = self.attributes.iter().map(Attribute::to_proto).collect();
         attributes.sort_by(|a, b| a.name.cmp(&b.name));
         let mut block_types: Vec<_> = self.blocks.iter().map(NestedBlock::to_proto).collect();
@@ -124,7 +140,9 @@ impl Block {
             block_types,
             description: self.description.clone(),
             description_kind: pb::StringKind::Markdown as i32,
-            deprecated: self.deprecated,
+            // Terraform refuses a message without the flag, so the flag is what decides.
+            deprecated: self.deprecated || deprecation.is_some(),
+            deprecation_message: deprecation.unwrap_or_default().to_string(),
         }
     }
 
@@ -223,6 +241,7 @@ impl Attribute {
         self.description = text.to_string();
         self
     }
+    /// Marks the attribute deprecated; Terraform warns with `message` when it is configured.
     pub fn deprecated(mut self, message: &str) -> Self {
         self.deprecation = Some(message.to_string());
         self
@@ -275,21 +294,18 @@ impl Attribute {
                 (Vec::new(), Some(obj))
             }
         };
-        let mut description = self.description.clone();
-        if let Some(d) = &self.deprecation {
-            description = format!("**Deprecated**: {d}\n\n{description}");
-        }
         pb::schema::Attribute {
             name: self.name.clone(),
             r#type: ty,
             nested_type,
-            description,
+            description: self.description.clone(),
             required: self.required,
             optional: self.optional,
             computed: self.computed,
             sensitive: self.sensitive,
             description_kind: pb::StringKind::Markdown as i32,
             deprecated: self.deprecation.is_some(),
+            deprecation_message: self.deprecation.clone().unwrap_or_default(),
             write_only: self.write_only,
         }
     }
@@ -320,7 +336,15 @@ impl Attribute {
 
 impl NestedBlock {
     pub fn new(name: &str, nesting: Nesting, block: Block) -> NestedBlock {
-        NestedBlock { name: name.to_string(), nesting, block, min_items: 0, max_items: 0, requires_replace: false }
+        NestedBlock {
+            name: name.to_string(),
+            nesting,
+            block,
+            min_items: 0,
+            max_items: 0,
+            requires_replace: false,
+            deprecation: None,
+        }
     }
     /// A block that may appear once (`ramp { ... }`).
     pub fn single(name: &str, description: &str, attributes: Vec<Attribute>) -> NestedBlock {
@@ -329,6 +353,12 @@ impl NestedBlock {
     }
     pub fn requires_replace(mut self) -> Self {
         self.requires_replace = true;
+        self
+    }
+    /// Marks the block deprecated; Terraform warns with `message` when it is configured.
+    pub fn deprecated(mut self, message: &str) -> Self {
+        self.block.deprecated = true;
+        self.deprecation = Some(message.to_string());
         self
     }
 
@@ -342,7 +372,7 @@ impl NestedBlock {
         };
         pb::schema::NestedBlock {
             type_name: self.name.clone(),
-            block: Some(self.block.to_proto()),
+            block: Some(self.block.to_proto(self.deprecation.as_deref())),
             nesting: nesting as i32,
             min_items: self.min_items,
             max_items: self.max_items,
@@ -400,7 +430,7 @@ pub fn for_each_nested(nesting: Nesting, v: &Value, path: &AttrPath, mut f: impl
 /// Ready-made validators.
 pub mod validators {
     use super::Value;
-    use crate::framework::timeouts::parse_duration;
+    use crate::framework::duration::parse_duration;
 
     pub fn int_between(min: i64, max: i64) -> impl Fn(&Value) -> Result<(), String> + Send + Sync {
         move |v| match v.as_i64() {
@@ -500,5 +530,54 @@ impl IdentitySchema {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost::Message;
+
+    #[test]
+    fn deprecations_travel_as_flag_and_message() {
+        let schema = Schema::new(
+            "t",
+            vec![
+                Attribute::string("old").optional().description("Was used.").deprecated("Use `new` instead."),
+                Attribute::string("new").optional(),
+            ],
+        )
+        .with_block(
+            NestedBlock::single("legacy", "", vec![Attribute::string("x").optional()])
+                .deprecated("Remove the `legacy` block."),
+        );
+        // Through the wire encoding, as Terraform receives it.
+        let bytes = schema.to_proto().encode_to_vec();
+        let back = pb::Schema::decode(bytes.as_slice()).unwrap();
+        let block = back.block.unwrap();
+        let old = block.attributes.iter().find(|a| a.name == "old").unwrap();
+        assert!(old.deprecated);
+        assert_eq!(old.deprecation_message, "Use `new` instead.");
+        assert_eq!(old.description, "Was used.", "the message is no longer folded into the description");
+        let new = block.attributes.iter().find(|a| a.name == "new").unwrap();
+        assert!(!new.deprecated && new.deprecation_message.is_empty());
+        let legacy = block.block_types[0].block.as_ref().unwrap();
+        assert!(legacy.deprecated);
+        assert_eq!(legacy.deprecation_message, "Remove the `legacy` block.");
+        assert!(!block.deprecated && block.deprecation_message.is_empty());
+        // Field numbers as upstream: Attribute.deprecation_message = 12, Block's = 7.
+        let attr_bytes = old.encode_to_vec();
+        let msg = b"Use `new` instead.";
+        let tagged: Vec<u8> = [&[(12 << 3) | 2, msg.len() as u8][..], msg].concat();
+        assert!(attr_bytes.windows(tagged.len()).any(|w| w == tagged.as_slice()));
+        let block_bytes = legacy.encode_to_vec();
+        let msg = b"Remove the `legacy` block.";
+        let tagged: Vec<u8> = [&[(7 << 3) | 2, msg.len() as u8][..], msg].concat();
+        assert!(block_bytes.windows(tagged.len()).any(|w| w == tagged.as_slice()));
+
+        // A whole deprecated type.
+        let gone = Schema::new("t", vec![]).deprecated("Use shard_weight.").to_proto().block.unwrap();
+        assert!(gone.deprecated);
+        assert_eq!(gone.deprecation_message, "Use shard_weight.");
     }
 }
