@@ -293,7 +293,8 @@ impl<P: Provider> GrpcProvider for Server<P> {
         let json: serde_json::Value = if raw.is_empty() {
             serde_json::Value::Null
         } else {
-            serde_json::from_slice(&raw).map_err(|e| Status::invalid_argument(format!("raw state: {e}")))?
+            // Exact numbers: a value serde_json would round to f64 arrives as its decimal text.
+            json::parse(&raw).map_err(|e| Status::invalid_argument(format!("raw state: {e}")))?
         };
         let (state, diags) = match e.imp.upgrade_state(req.version, json) {
             Ok(mut v) => {

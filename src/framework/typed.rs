@@ -154,6 +154,18 @@ impl<'de> Deserializer<'de> for ValueDe {
         }
     }
 
+    /// Any number reads as a float, a decimal kept as text ("0.1") included.
+    fn deserialize_f64<V: Visitor<'de>>(self, v: V) -> Result<V::Value, ValueError> {
+        match self.0 {
+            Value::Number(n) => v.visit_f64(n.as_f64()),
+            other => ValueDe(other).deserialize_any(v),
+        }
+    }
+
+    fn deserialize_f32<V: Visitor<'de>>(self, v: V) -> Result<V::Value, ValueError> {
+        self.deserialize_f64(v)
+    }
+
     fn deserialize_newtype_struct<V: Visitor<'de>>(self, name: &'static str, v: V) -> Result<V::Value, ValueError> {
         if name == ATTR_TOKEN {
             v.visit_seq(AttrAccess { value: Some(self.0), sent_tag: false })
@@ -175,7 +187,7 @@ impl<'de> Deserializer<'de> for ValueDe {
     }
 
     serde::forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u128 f32 f64 char str string bytes byte_buf unit
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u128 char str string bytes byte_buf unit
         unit_struct seq tuple tuple_struct map struct identifier ignored_any
     }
 }
@@ -457,6 +469,16 @@ mod tests {
             );
             assert_eq!(to_value(&m).unwrap(), v);
         }
+    }
+
+    #[test]
+    fn a_decimal_kept_as_text_reads_as_a_float() {
+        #[derive(Deserialize)]
+        struct F {
+            ratio: f64,
+        }
+        let v = Value::Object([("ratio".to_string(), Value::Number(Number::Decimal("0.1".into())))].into());
+        assert_eq!(from_value::<F>(v).unwrap().ratio, 0.1);
     }
 
     #[test]
