@@ -32,6 +32,7 @@ struct Config {
     assume_role: Option<AssumeRoleConfig>,
     endpoints: Option<EndpointsConfig>,
     hub: Option<Connection>,
+    lock_priority: Attr<i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -92,6 +93,15 @@ impl Provider for ShardProvider {
                     .optional()
                     .description("AWS region (default: AWS_REGION or the profile's)."),
                 Attribute::string("profile").optional().description("Named profile from the shared AWS config files."),
+                Attribute::number("lock_priority")
+                    .optional()
+                    .validate(crate::framework::validators::int_between(1, 50_000))
+                    .description(
+                        "Listener rule priority shard_weight's cross-process lock uses (default 50000, the lowest). \
+                         Keep it free on every shared listener; give the ingress stack's rules explicit priorities \
+                         (terraform-provider-aws numbers a rule without one \"highest + 1\", which fails while a lock \
+                         rule holds 50000).",
+                    ),
             ],
         )
         .with_block(NestedBlock::single(
@@ -149,11 +159,23 @@ impl Provider for ShardProvider {
             },
             None => Endpoints::default(),
         };
-        tracing::debug!(?region, ?endpoints, unknown = ?unknown, "provider configured");
+        let lock_priority = match c.lock_priority {
+            Attr::Known(p) => p as i32,
+            Attr::Null => crate::clients::listener_lock::DEFAULT_LOCK_PRIORITY,
+            Attr::Unknown => {
+                return Err(Diagnostics::attr_error(
+                    AttrPath::attr("lock_priority"),
+                    "lock_priority must be known when planning",
+                    "set it to a constant; every shard directory sharing a listener must use the same value",
+                ));
+            }
+        };
+        tracing::debug!(?region, ?endpoints, unknown = ?unknown, lock_priority, "provider configured");
         Ok(ShardData {
             aws: AwsClients::new(AwsSettings { region, profile, assume_role, endpoints, unknown }),
             hub: c.hub,
             kube: Default::default(),
+            lock_priority,
             terraform_version: terraform_version.to_string(),
         })
     }

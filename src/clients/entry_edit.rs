@@ -17,6 +17,8 @@ pub struct EntryEdit {
     pub target_group_arn: String,
     pub change: EntryChange,
     pub allow_total_outage: bool,
+    /// The listener rule priority the lock uses (the provider's `lock_priority`).
+    pub lock_priority: i32,
 }
 
 /// Applies `edit` under the listener lock (waiting for it until `deadline` or cancellation).
@@ -28,15 +30,17 @@ pub async fn edit_locked(
     edit: &EntryEdit,
     deadline: Instant,
 ) -> Result<Option<i32>, ElbError> {
-    let lock = ListenerLock::acquire(aws, cancel, &edit.listener_arn, deadline).await?;
-    let result = edit_unlocked(aws, edit).await;
+    let lock = ListenerLock::acquire(aws, cancel, &edit.listener_arn, edit.lock_priority, deadline).await?;
+    let result = edit_under(&lock, aws, edit).await;
     lock.release(aws).await;
     result
 }
 
-async fn edit_unlocked(aws: &AwsClients, edit: &EntryEdit) -> Result<Option<i32>, ElbError> {
+/// The read-modify-write itself: every call bounded, and no write unless the lock has time
+/// left for it.
+async fn edit_under(lock: &ListenerLock, aws: &AwsClients, edit: &EntryEdit) -> Result<Option<i32>, ElbError> {
     let owner = &edit.owner;
-    let (actions, forward) = elbv2::read_forward(aws, owner).await?;
+    let (actions, forward) = lock.call("DescribeListeners", elbv2::read_forward(aws, owner)).await??;
     let before = forward.weight_of(&edit.target_group_arn);
     let next = elbv2::edit_entries(
         &forward.target_groups,
@@ -48,7 +52,9 @@ async fn edit_unlocked(aws: &AwsClients, edit: &EntryEdit) -> Result<Option<i32>
     if next == forward.target_groups {
         return Ok(before);
     }
-    let written = elbv2::write_actions(aws, owner, elbv2::with_target_groups(&actions, forward.index, &next)).await?;
+    lock.ensure_time_for_write()?;
+    let write = elbv2::write_actions(aws, owner, elbv2::with_target_groups(&actions, forward.index, &next));
+    let written = lock.call("ModifyListener", write).await??;
     // Read-back: ELBv2 answers Modify with the actions it now holds.
     let after = elbv2::find_forward(&written, owner).map_err(ElbError::NotForward)?;
     if !same_entries(&after.target_groups, &next) {

@@ -1,12 +1,22 @@
 //! A lock per listener that works across processes and machines, built on an atomic primitive
 //! of the ELBv2 API itself: `CreateRule` at a reserved priority fails with `PriorityInUse` while
-//! another holder has it. Nothing else needs to exist (no DynamoDB table, no S3 object).
+//! another holder has it (priorities are unique per listener:
+//! <https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_CreateRule.html>).
+//! Nothing else needs to exist (no DynamoDB table, no S3 object).
 //!
-//! The lock rule sits at priority [`LOCK_PRIORITY`] and matches only requests carrying the
-//! header `x-shard-provider-lock` with the holder's random owner id, so no real request ever hits
-//! it; its action is a fixed 503. Its header values record the owner, the expiry (unix seconds)
-//! and who holds it. A holder that crashed leaves the rule behind; once its expiry has passed,
-//! the next contender deletes it (by that rule's ARN, so it can never delete a newer lock).
+//! The lock rule sits at the lock priority (provider setting `lock_priority`, default
+//! [`DEFAULT_LOCK_PRIORITY`]) with one condition on the header `x-shard-provider-lock`. Its
+//! values record the owner, the expiry (unix seconds) and who holds it; ALB ORs the values of one
+//! header condition, so the rule matches a request carrying that header with any of those
+//! strings, which no real client sends. Its action is a fixed 503.
+//!
+//! Lifetime: the expiry is stamped before `CreateRule` is sent. The holder treats its lock as
+//! valid only until [`HOLDER_MARGIN`] before that expiry, bounds every call it makes under the
+//! lock by [`CALL_TIMEOUT`], and writes only while at least one call's time is left
+//! ([`ListenerLock::ensure_time_for_write`]); a contender breaks a lock only [`BREAK_GRACE`] after
+//! its expiry. Together these leave 25 s of clock skew between machines before a late write could
+//! overlap a new holder's. A holder that crashed leaves the rule behind; after its expiry the next
+//! contender deletes it by that rule's ARN, so it can never delete a newer lock.
 
 use super::aws::{AwsClients, AwsError, api_error};
 use crate::framework::Diagnostics;
@@ -16,11 +26,19 @@ use aws_sdk_elasticloadbalancingv2::types::{
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio_util::sync::CancellationToken;
 
-/// The listener rule priority reserved for the lock (the lowest ALB allows).
-pub const LOCK_PRIORITY: i32 = 50000;
+/// The listener rule priority reserved for the lock by default (the lowest ALB allows: rule
+/// priorities are 1..50000).
+pub const DEFAULT_LOCK_PRIORITY: i32 = 50000;
 pub const LOCK_HEADER: &str = "x-shard-provider-lock";
 /// How long a lock is valid; holders keep it for one read-modify-write (well under a second).
 pub const LOCK_TTL: Duration = Duration::from_secs(60);
+/// The holder stops trusting its lock this long before the recorded expiry.
+pub const HOLDER_MARGIN: Duration = Duration::from_secs(15);
+/// A contender breaks an expired lock only this long after the recorded expiry.
+pub const BREAK_GRACE: Duration = Duration::from_secs(10);
+/// Each ELBv2 call made under the lock (or to take it) gets at most this long, SDK retries
+/// included.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why the lock could not be taken.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -29,16 +47,30 @@ pub enum LockError {
     Aws(#[from] AwsError),
     #[error(
         "another shard_weight apply held the lock of {listener} until the timeout; \
-         it is the rule at priority {LOCK_PRIORITY} (see docs/resources/weight.md)"
+         it is the rule at the provider's lock_priority (see docs/resources/weight.md)"
     )]
     TimedOut { listener: String },
     #[error(
-        "listener {listener} has a rule at priority {LOCK_PRIORITY} that is not a shard_weight lock; \
-         shard_weight uses that priority for its lock, so move the rule to another priority"
+        "listener {listener} has a rule at priority {priority} that is not a shard_weight lock; \
+         shard_weight uses that priority for its lock: move the rule, or set the provider's lock_priority \
+         to a priority no rule uses"
     )]
-    PriorityTaken { listener: String },
+    PriorityTaken { listener: String, priority: i32 },
     #[error("cancelled while waiting for the lock of {listener}; nothing was changed")]
     Cancelled { listener: String },
+    #[error(
+        "the load balancer of {listener} has no free listener-rule slot (quota: 100 rules per Application Load \
+         Balancer, default rules not counted), and shard_weight's lock is a rule: it needs one free slot. \
+         Remove an unused rule or raise the quota \"Rules per Application Load Balancer\" in Service Quotas"
+    )]
+    NoRuleSlot { listener: String },
+    #[error(
+        "the lock of {listener} is too close to its expiry to write safely ({left:?} left; the calls under it \
+         were slow, e.g. throttled); nothing was written, apply again"
+    )]
+    Expiring { listener: String, left: Duration },
+    #[error("{call} under the lock of {listener} took longer than {CALL_TIMEOUT:?}; nothing more was written")]
+    CallTimedOut { listener: String, call: String },
 }
 
 impl From<LockError> for Diagnostics {
@@ -51,6 +83,10 @@ impl From<LockError> for Diagnostics {
             }
             LockError::Cancelled { .. } => {
                 Diagnostics::error("Cancelled while waiting for the listener lock", e.to_string())
+            }
+            LockError::NoRuleSlot { .. } => Diagnostics::error("No listener rule slot for the lock", e.to_string()),
+            LockError::Expiring { .. } | LockError::CallTimedOut { .. } => {
+                Diagnostics::error("Listener lock ran out of time", e.to_string())
             }
         }
     }
@@ -93,6 +129,11 @@ impl LockInfo {
     pub fn expired(&self, now_unix: u64) -> bool {
         self.expires_unix < now_unix
     }
+
+    /// Expired long enough ago that a contender may break it (allowing for clock skew).
+    pub fn breakable(&self, now_unix: u64) -> bool {
+        self.expires_unix + BREAK_GRACE.as_secs() < now_unix
+    }
 }
 
 fn now_unix() -> u64 {
@@ -108,33 +149,77 @@ fn holder_name() -> String {
 pub struct ListenerLock {
     rule_arn: String,
     listener_arn: String,
+    /// Until when this holder may trust the lock (its own clock; see the module docs).
+    trusted_until: Instant,
+}
+
+/// What sits at the lock priority of a listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum AtPriority {
+    Nothing,
+    Lock { arn: String, info: LockInfo },
+    OtherRule,
+}
+
+/// What a contender does about the rule at the lock priority after `PriorityInUse`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Verdict {
+    /// Our own rule: an earlier attempt of this `CreateRule` (retried by the SDK) was created.
+    Ours(String),
+    /// Held by someone else and still valid: wait.
+    Wait,
+    /// Expired long enough ago: delete this rule, then try again.
+    Break(String),
+    /// Free now (deleted meanwhile): try again at once.
+    Retry,
+    /// Not a lock at all.
+    Taken,
+}
+
+fn verdict(at: &AtPriority, our_owner: &str, now_unix: u64) -> Verdict {
+    match at {
+        AtPriority::Nothing => Verdict::Retry,
+        AtPriority::OtherRule => Verdict::Taken,
+        AtPriority::Lock { arn, info } if info.owner == our_owner => Verdict::Ours(arn.clone()),
+        AtPriority::Lock { arn, info } if info.breakable(now_unix) => Verdict::Break(arn.clone()),
+        AtPriority::Lock { .. } => Verdict::Wait,
+    }
 }
 
 impl ListenerLock {
-    /// Acquires the lock of `listener_arn`, retrying with jittered backoff while another holder
-    /// has it, breaking a lock whose expiry has passed, until `deadline` or cancellation.
+    /// Acquires the lock of `listener_arn` at `priority`, retrying with jittered backoff while
+    /// another holder has it, breaking a lock whose expiry has long passed, until `deadline` or
+    /// cancellation.
     pub async fn acquire(
         aws: &AwsClients,
         cancel: &CancellationToken,
         listener_arn: &str,
+        priority: i32,
         deadline: Instant,
     ) -> Result<ListenerLock, LockError> {
         let client = aws.elbv2().await?;
         let endpoint = aws.elbv2_endpoint();
+        let listener = || listener_arn.to_string();
         let mut backoff = Duration::from_millis(50);
-        // Looking for a stale lock costs a DescribeRules; under contention once a second is plenty.
+        // Looking at the rule costs DescribeRules calls; under contention once a second is plenty.
         let mut last_inspection: Option<Instant> = None;
         loop {
+            let stamped = Instant::now();
             let info = LockInfo {
                 owner: format!("{:032x}", rand::random::<u128>()),
                 expires_unix: now_unix() + LOCK_TTL.as_secs(),
                 holder: holder_name(),
             };
+            let held = |rule_arn: String| ListenerLock {
+                rule_arn,
+                listener_arn: listener_arn.to_string(),
+                trusted_until: stamped + LOCK_TTL - HOLDER_MARGIN,
+            };
             tracing::debug!(aws_call = "CreateRule", purpose = "lock", %listener_arn, owner = %info.owner, "aws call");
-            let attempt = client
+            let create = client
                 .create_rule()
                 .listener_arn(listener_arn)
-                .priority(LOCK_PRIORITY)
+                .priority(priority)
                 .conditions(info.condition())
                 .actions(
                     Action::builder()
@@ -148,20 +233,36 @@ impl ListenerLock {
                         )
                         .build(),
                 )
-                .send()
-                .await;
+                .send();
+            let attempt = tokio::time::timeout(CALL_TIMEOUT, create)
+                .await
+                .map_err(|_| LockError::CallTimedOut { listener: listener(), call: "CreateRule (lock)".into() })?;
             match attempt {
                 Ok(out) => {
                     let rule_arn = out.rules().first().and_then(|r| r.rule_arn()).unwrap_or_default().to_string();
-                    return Ok(ListenerLock { rule_arn, listener_arn: listener_arn.to_string() });
+                    return Ok(held(rule_arn));
                 }
                 Err(e) if e.as_service_error().is_some_and(|s| s.is_priority_in_use_exception()) => {
                     if last_inspection.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
                         last_inspection = Some(Instant::now());
-                        if Self::break_if_stale(aws, listener_arn).await? {
-                            continue;
+                        let at = Self::inspect(aws, listener_arn, priority).await?;
+                        match verdict(&at, &info.owner, now_unix()) {
+                            Verdict::Ours(arn) => {
+                                tracing::debug!(%listener_arn, "CreateRule was retried after it succeeded; the lock is ours");
+                                return Ok(held(arn));
+                            }
+                            Verdict::Retry => continue,
+                            Verdict::Break(arn) => {
+                                Self::break_stale(aws, listener_arn, &arn, &at).await?;
+                                continue;
+                            }
+                            Verdict::Taken => return Err(LockError::PriorityTaken { listener: listener(), priority }),
+                            Verdict::Wait => {}
                         }
                     }
+                }
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_too_many_rules_exception()) => {
+                    return Err(LockError::NoRuleSlot { listener: listener() });
                 }
                 Err(e) => {
                     let e = api_error("CreateRule (lock)", &format!("listener {listener_arn}"), &endpoint, &e);
@@ -169,59 +270,100 @@ impl ListenerLock {
                 }
             }
             if Instant::now() + backoff > deadline {
-                return Err(LockError::TimedOut { listener: listener_arn.to_string() });
+                return Err(LockError::TimedOut { listener: listener() });
             }
             // Full jitter spreads racing applies apart.
             let sleep = Duration::from_millis(rand::random_range(10..=backoff.as_millis() as u64));
             tokio::select! {
-                _ = cancel.cancelled() => return Err(LockError::Cancelled { listener: listener_arn.to_string() }),
+                _ = cancel.cancelled() => return Err(LockError::Cancelled { listener: listener() }),
                 _ = tokio::time::sleep(sleep) => {}
             }
             backoff = (backoff * 2).min(Duration::from_secs(2));
         }
     }
 
-    /// Deletes the rule at the lock priority if it is an expired lock. Returns whether the lock
-    /// looks free now (deleted, or already gone).
-    async fn break_if_stale(aws: &AwsClients, listener_arn: &str) -> Result<bool, LockError> {
+    /// The rule at `priority`, reading every page of DescribeRules (a listener may have up to
+    /// 100 rules; a page may hold fewer).
+    async fn inspect(aws: &AwsClients, listener_arn: &str, priority: i32) -> Result<AtPriority, LockError> {
         let client = aws.elbv2().await?;
         let endpoint = aws.elbv2_endpoint();
-        tracing::debug!(aws_call = "DescribeRules", purpose = "lock", %listener_arn, "aws call");
-        let rules = client
-            .describe_rules()
-            .listener_arn(listener_arn)
-            .send()
-            .await
-            .map_err(|e| api_error("DescribeRules (lock)", &format!("listener {listener_arn}"), &endpoint, &e))?;
-        let Some(rule) = rules.rules().iter().find(|r| r.priority() == Some(&LOCK_PRIORITY.to_string())) else {
-            return Ok(true);
-        };
-        let Some(info) = LockInfo::of_rule(rule) else {
-            return Err(LockError::PriorityTaken { listener: listener_arn.to_string() });
-        };
-        if !info.expired(now_unix()) {
-            return Ok(false);
+        let wanted = priority.to_string();
+        let mut marker: Option<String> = None;
+        loop {
+            tracing::debug!(aws_call = "DescribeRules", purpose = "lock", %listener_arn, "aws call");
+            let call = client.describe_rules().listener_arn(listener_arn).set_marker(marker.clone()).send();
+            let page = tokio::time::timeout(CALL_TIMEOUT, call)
+                .await
+                .map_err(|_| LockError::CallTimedOut { listener: listener_arn.into(), call: "DescribeRules".into() })?
+                .map_err(|e| api_error("DescribeRules (lock)", &format!("listener {listener_arn}"), &endpoint, &e))?;
+            if let Some(rule) = page.rules().iter().find(|r| r.priority() == Some(wanted.as_str())) {
+                return Ok(match LockInfo::of_rule(rule) {
+                    Some(info) => AtPriority::Lock { arn: rule.rule_arn().unwrap_or_default().to_string(), info },
+                    None => AtPriority::OtherRule,
+                });
+            }
+            match page.next_marker() {
+                Some(m) if !m.is_empty() && Some(m) != marker.as_deref() => marker = Some(m.to_string()),
+                _ => return Ok(AtPriority::Nothing),
+            }
         }
-        let arn = rule.rule_arn().unwrap_or_default();
-        tracing::warn!(%listener_arn, holder = %info.holder, "breaking an expired listener lock");
+    }
+
+    /// Deletes an expired lock rule by its ARN (never a newer lock, which has another ARN).
+    async fn break_stale(aws: &AwsClients, listener_arn: &str, arn: &str, at: &AtPriority) -> Result<(), LockError> {
+        let client = aws.elbv2().await?;
+        let endpoint = aws.elbv2_endpoint();
+        let holder = match at {
+            AtPriority::Lock { info, .. } => info.holder.as_str(),
+            _ => "unknown",
+        };
+        tracing::warn!(%listener_arn, %holder, "breaking an expired listener lock");
         tracing::debug!(aws_call = "DeleteRule", purpose = "break stale lock", rule = %arn, "aws call");
-        match client.delete_rule().rule_arn(arn).send().await {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_rule_not_found_exception()) => Ok(true),
-            Err(e) => Err(api_error("DeleteRule (stale lock)", &format!("rule {arn}"), &endpoint, &e).into()),
+        let call = client.delete_rule().rule_arn(arn).send();
+        match tokio::time::timeout(CALL_TIMEOUT, call).await {
+            Err(_) => Err(LockError::CallTimedOut { listener: listener_arn.into(), call: "DeleteRule".into() }),
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) if e.as_service_error().is_some_and(|s| s.is_rule_not_found_exception()) => Ok(()),
+            Ok(Err(e)) => Err(api_error("DeleteRule (stale lock)", &format!("rule {arn}"), &endpoint, &e).into()),
         }
+    }
+
+    /// How long this holder may still trust the lock.
+    pub fn time_left(&self) -> Duration {
+        self.trusted_until.saturating_duration_since(Instant::now())
+    }
+
+    /// Refuses a write that could land after the lock may have been broken: at least one whole
+    /// call's time must be left.
+    pub fn ensure_time_for_write(&self) -> Result<(), LockError> {
+        let left = self.time_left();
+        if left < CALL_TIMEOUT {
+            return Err(LockError::Expiring { listener: self.listener_arn.clone(), left });
+        }
+        Ok(())
+    }
+
+    /// Runs one ELBv2 call under the lock, bounded by [`CALL_TIMEOUT`].
+    pub async fn call<T>(&self, name: &str, fut: impl std::future::Future<Output = T>) -> Result<T, LockError> {
+        tokio::time::timeout(CALL_TIMEOUT, fut)
+            .await
+            .map_err(|_| LockError::CallTimedOut { listener: self.listener_arn.clone(), call: name.to_string() })
     }
 
     /// Releases the lock. A failure is logged, not fatal: the lock expires after its TTL.
     pub async fn release(self, aws: &AwsClients) {
         let Ok(client) = aws.elbv2().await else { return };
         tracing::debug!(aws_call = "DeleteRule", purpose = "unlock", rule = %self.rule_arn, "aws call");
-        if let Err(e) = client.delete_rule().rule_arn(&self.rule_arn).send().await {
-            tracing::warn!(
+        match tokio::time::timeout(CALL_TIMEOUT, client.delete_rule().rule_arn(&self.rule_arn).send()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(
                 listener = %self.listener_arn,
                 error = %aws_smithy_types::error::display::DisplayErrorContext(&e),
                 "could not release the listener lock; it expires by itself"
-            );
+            ),
+            Err(_) => {
+                tracing::warn!(listener = %self.listener_arn, "releasing the listener lock timed out; it expires by itself")
+            }
         }
     }
 }
@@ -238,5 +380,35 @@ mod tests {
         assert!(info.expired(1_700_000_001));
         assert!(!info.expired(1_699_999_999));
         assert_eq!(LockInfo::of_rule(&Rule::builder().priority("50000").build()), None);
+    }
+
+    #[test]
+    fn a_contender_adopts_its_own_rule_waits_for_a_valid_one_and_breaks_only_after_the_grace() {
+        let info = LockInfo { owner: "mine".into(), expires_unix: 1000, holder: "h".into() };
+        let lock = AtPriority::Lock { arn: "arn-1".into(), info: info.clone() };
+        assert_eq!(verdict(&lock, "mine", 999), Verdict::Ours("arn-1".into()), "a retried CreateRule that landed");
+        assert_eq!(verdict(&lock, "mine", 5000), Verdict::Ours("arn-1".into()));
+        assert_eq!(verdict(&lock, "other", 999), Verdict::Wait);
+        assert_eq!(verdict(&lock, "other", 1005), Verdict::Wait, "expired, but within the skew grace");
+        assert_eq!(verdict(&lock, "other", 1000 + BREAK_GRACE.as_secs() + 1), Verdict::Break("arn-1".into()));
+        assert_eq!(verdict(&AtPriority::Nothing, "other", 0), Verdict::Retry);
+        assert_eq!(verdict(&AtPriority::OtherRule, "other", 0), Verdict::Taken);
+    }
+
+    #[test]
+    fn the_holder_stops_writing_before_a_contender_may_break_the_lock() {
+        // Holder: trusts the lock until TTL - HOLDER_MARGIN, writes only with CALL_TIMEOUT left.
+        let last_write_ends = LOCK_TTL - HOLDER_MARGIN;
+        // Contender: breaks only BREAK_GRACE after TTL.
+        let earliest_break = LOCK_TTL + BREAK_GRACE;
+        assert!(earliest_break - last_write_ends >= Duration::from_secs(25), "room for clock skew");
+        let lock = ListenerLock {
+            rule_arn: "r".into(),
+            listener_arn: "l".into(),
+            trusted_until: Instant::now() + CALL_TIMEOUT / 2,
+        };
+        assert!(matches!(lock.ensure_time_for_write(), Err(LockError::Expiring { .. })));
+        let fresh = ListenerLock { trusted_until: Instant::now() + LOCK_TTL, ..lock };
+        assert!(fresh.ensure_time_for_write().is_ok());
     }
 }

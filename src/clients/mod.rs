@@ -17,6 +17,8 @@ pub struct ShardData {
     pub hub: Option<kubernetes::Connection>,
     /// Kubernetes clients, one per connection, built on first use.
     pub kube: kubernetes::KubeClients,
+    /// The listener rule priority of shard_weight's lock.
+    pub lock_priority: i32,
     pub terraform_version: String,
 }
 

@@ -81,8 +81,9 @@ impl Model {
     fn at_weight(&self, weight: i32) -> Model {
         Model { id: Attr::Known(self.id()), weight: i64::from(weight), ..self.clone() }
     }
-    fn edit(&self, change: EntryChange) -> EntryEdit {
+    fn edit(&self, change: EntryChange, lock_priority: i32) -> EntryEdit {
         EntryEdit {
+            lock_priority,
             listener_arn: self.listener_arn.clone(),
             owner: self.owner(),
             target_group_arn: self.target_group_arn.clone(),
@@ -206,8 +207,8 @@ fn elb_diag(e: ElbError, m: &Model) -> Diagnostics {
         ElbError::Edit(edit) => {
             let (path, summary) = match edit {
                 EditError::TotalOutage { .. } => ("weight", "Change refused: total outage"),
-                EditError::TooManyTargetGroups { .. } => ("target_group_arn", "Too many target groups"),
-                EditError::LastTargetGroup { .. } => ("on_destroy", "Cannot remove the last target group"),
+                EditError::TooManyTargetGroups { .. } => ("target_group_arn", "Change refused: too many target groups"),
+                EditError::LastTargetGroup { .. } => ("on_destroy", "Change refused: last target group"),
             };
             Diagnostics::attr_error(AttrPath::attr(path), summary, edit.to_string())
         }
@@ -309,7 +310,9 @@ async fn converge(ctx: &Ctx<ShardData>, m: &Model, prior: Option<&Model>) -> Res
             Step::CheckHealthy { min } => gate(ctx, &m.target_group_arn, *min, true).await,
             Step::Set(_) | Step::Join => {
                 let change = if let Step::Set(w) = step { EntryChange::Set(*w) } else { EntryChange::Join };
-                match edit_locked(aws, &ctx.cancel, &m.edit(change), ctx.deadline().into_std()).await {
+                match edit_locked(aws, &ctx.cancel, &m.edit(change, ctx.data.lock_priority), ctx.deadline().into_std())
+                    .await
+                {
                     Ok(before) => {
                         if !wrote {
                             origin = before;
@@ -370,7 +373,7 @@ async fn roll_back(
     };
     // The roll-back must not be cut short by the timeout that may just have expired.
     let deadline = ctx.deadline().into_std().max(Instant::now() + ROLLBACK_BUDGET);
-    let rolled = edit_locked(&ctx.data.aws, &ctx.cancel, &m.edit(change), deadline).await;
+    let rolled = edit_locked(&ctx.data.aws, &ctx.cancel, &m.edit(change, ctx.data.lock_priority), deadline).await;
     let reached_text = reached.map(|w| w.to_string()).unwrap_or_else(|| "none".into());
     match rolled {
         Ok(_) => {
@@ -614,9 +617,10 @@ impl Resource<ShardData> for WeightResource {
         if elbv2::find_actions(&ctx.data.aws, &m.owner()).await?.is_none() {
             return Ok(());
         }
-        let before = edit_locked(&ctx.data.aws, &ctx.cancel, &m.edit(change), ctx.deadline().into_std())
-            .await
-            .map_err(|e| elb_diag(e, &m))?;
+        let before =
+            edit_locked(&ctx.data.aws, &ctx.cancel, &m.edit(change, ctx.data.lock_priority), ctx.deadline().into_std())
+                .await
+                .map_err(|e| elb_diag(e, &m))?;
         if before.unwrap_or(0) > 0
             && !m.drain_delay().is_zero()
             && let Err(i) = ctx.sleep(m.drain_delay()).await
