@@ -130,6 +130,24 @@ pub fn validate_listener_and_rule(config: &crate::protocol::value::Value) -> cra
     Diagnostics::new()
 }
 
+/// A validator for listener ARNs that must belong to an Application Load Balancer (`app/`):
+/// network and gateway load balancers have no listener rules and no weighted forward actions.
+pub fn validate_alb_listener() -> impl Fn(&crate::protocol::value::Value) -> Result<(), String> + Send + Sync {
+    move |v| {
+        let text = v.as_str().ok_or_else(|| "must be a listener ARN string".to_string())?;
+        let arn = ElbArn::parse(text, ArnKind::Listener)?;
+        match arn.lb_type.as_deref() {
+            Some("app") => Ok(()),
+            Some(t) => Err(format!(
+                "this listener belongs to a {} load balancer; only an application load balancer (listener/app/...) \
+                 has weighted forward actions across target groups and listener rules",
+                if t == "net" { "network" } else { "gateway" }
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
 /// An attribute validator for ARNs of one kind.
 pub fn validate(kind: ArnKind) -> impl Fn(&crate::protocol::value::Value) -> Result<(), String> + Send + Sync {
     move |v| match v.as_str() {
@@ -162,6 +180,17 @@ mod tests {
         ] {
             assert!(ElbArn::parse(bad, ArnKind::Listener).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn only_application_load_balancer_listeners_carry_weights() {
+        use crate::protocol::value::Value;
+        assert!(validate_alb_listener()(&Value::str(L)).is_ok());
+        let nlb = L.replace("listener/app/", "listener/net/");
+        let err = validate_alb_listener()(&Value::str(&nlb)).unwrap_err();
+        assert!(err.contains("network load balancer"), "{err}");
+        let gwy = L.replace("listener/app/", "listener/gwy/");
+        assert!(validate_alb_listener()(&Value::str(&gwy)).unwrap_err().contains("gateway"));
     }
 
     #[test]

@@ -491,6 +491,8 @@ pub struct Placement {
     pub lb_type: Option<String>,
     /// Target group protocol (HTTP, HTTPS, TCP, …); None for Lambda target groups.
     pub protocol: Option<String>,
+    /// For the load balancer: its ARN. For a target group: the load balancers it serves.
+    pub load_balancers: Vec<String>,
 }
 
 /// Where a listener's load balancer and a target group are (three Describe calls).
@@ -535,11 +537,13 @@ pub async fn placements(aws: &AwsClients, listener_arn: &str, target_group_arn: 
             vpc_id: lb.and_then(|l| l.vpc_id()).map(str::to_string),
             lb_type: lb.and_then(|l| l.r#type()).map(|t| t.as_str().to_string()),
             protocol: None,
+            load_balancers: vec![lb_arn.clone()],
         },
         target_group: Placement {
             vpc_id: tg.and_then(|t| t.vpc_id()).map(str::to_string),
             lb_type: None,
             protocol: tg.and_then(|t| t.protocol()).map(|p| p.as_str().to_string()),
+            load_balancers: tg.map(|t| t.load_balancer_arns().to_vec()).unwrap_or_default(),
         },
         listener_actions,
     })
@@ -547,6 +551,24 @@ pub async fn placements(aws: &AwsClients, listener_arn: &str, target_group_arn: 
 
 /// Why a target group cannot join the listener's forward action, if it cannot.
 pub fn placement_mismatch(lb: &Placement, tg: &Placement) -> Option<String> {
+    // Only an Application Load Balancer has weighted forward actions and listener rules (the lock).
+    if let Some(t) = lb.lb_type.as_deref()
+        && t != "application"
+    {
+        return Some(format!(
+            "the listener belongs to a {t} load balancer; shard_weight needs an application load balancer \
+             (weighted forward actions across target groups and listener rules exist only there)"
+        ));
+    }
+    // "Load balancers per target group: 1" (ELBv2 quotas): a target group already serving another
+    // load balancer cannot join this one (TargetGroupAssociationLimit at write time).
+    // https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-limits.html
+    if let Some(other) = tg.load_balancers.iter().find(|arn| !lb.load_balancers.contains(arn)) {
+        return Some(format!(
+            "the target group already serves load balancer {other}, and a target group can serve only one \
+             (TargetGroupAssociationLimit); give this shard a target group of its own"
+        ));
+    }
     if let (Some(a), Some(b)) = (&lb.vpc_id, &tg.vpc_id)
         && a != b
     {
@@ -647,12 +669,28 @@ mod edit_tests {
 
     #[test]
     fn placement_checks() {
-        let alb = Placement { vpc_id: Some("vpc-1".into()), lb_type: Some("application".into()), protocol: None };
-        let ok = Placement { vpc_id: Some("vpc-1".into()), lb_type: None, protocol: Some("HTTP".into()) };
+        let alb = Placement {
+            vpc_id: Some("vpc-1".into()),
+            lb_type: Some("application".into()),
+            protocol: None,
+            load_balancers: vec!["lb-1".into()],
+        };
+        let ok = Placement {
+            vpc_id: Some("vpc-1".into()),
+            lb_type: None,
+            protocol: Some("HTTP".into()),
+            load_balancers: vec!["lb-1".into()],
+        };
         assert_eq!(placement_mismatch(&alb, &ok), None);
         let other_vpc = Placement { vpc_id: Some("vpc-2".into()), ..ok.clone() };
         assert!(placement_mismatch(&alb, &other_vpc).unwrap().contains("vpc-2"));
-        let tcp = Placement { protocol: Some("TCP".into()), ..ok };
+        let tcp = Placement { protocol: Some("TCP".into()), ..ok.clone() };
         assert!(placement_mismatch(&alb, &tcp).unwrap().contains("TCP"));
+        let unattached = Placement { load_balancers: vec![], ..ok.clone() };
+        assert_eq!(placement_mismatch(&alb, &unattached), None);
+        let elsewhere = Placement { load_balancers: vec!["lb-2".into()], ..ok.clone() };
+        assert!(placement_mismatch(&alb, &elsewhere).unwrap().contains("already serves load balancer lb-2"));
+        let nlb = Placement { lb_type: Some("network".into()), ..alb };
+        assert!(placement_mismatch(&nlb, &ok).unwrap().contains("network load balancer"));
     }
 }

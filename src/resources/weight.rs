@@ -422,7 +422,7 @@ impl Resource<ShardData> for WeightResource {
                 Attribute::string("listener_arn")
                     .required()
                     .requires_replace()
-                    .validate(arn::validate(ArnKind::Listener))
+                    .validate(arn::validate_alb_listener())
                     .description("The shared listener."),
                 Attribute::string("rule_arn")
                     .optional()
