@@ -139,14 +139,14 @@ fn assume_role_goes_through_the_sts_endpoint() {
     let moto = Moto::start();
     let topo = moto.fixture(&["topology", "weights=3,4"]);
     let ws = Workspace::new(&moto);
-    let hcl = format!(
-        "terraform {{\n  required_providers {{\n    shard = {{ source = \"shardkit/shard\" }}\n  }}\n}}\n\
-         provider \"shard\" {{\n  region = \"us-east-1\"\n  assume_role {{\n    role_arn = \"arn:aws:iam::123456789012:role/shard-traffic\"\n    session_name = \"acc\"\n    external_id = \"ext-123\"\n  }}\n  endpoints {{\n    elbv2 = \"{0}\"\n    sts = \"{0}\"\n  }}\n}}\n\
-         data \"shard_listener\" \"l\" {{\n  listener_arn = \"{1}\"\n}}\n",
-        moto.endpoint,
-        topo["listener"].as_str().unwrap()
+    ws.write_with(
+        &support::ProviderHcl::new(&moto.endpoint).assume_role(
+            "arn:aws:iam::123456789012:role/shard-traffic",
+            Some("acc"),
+            Some("ext-123"),
+        ),
+        &format!("data \"shard_listener\" \"l\" {{\n  listener_arn = \"{}\"\n}}\n", topo["listener"].as_str().unwrap()),
     );
-    std::fs::write(ws.path("main.tf"), hcl).unwrap();
     ws.init();
     ws.apply();
     assert_eq!(ws.state_of("data.shard_listener.l")["total_weight"], 7);
@@ -168,15 +168,12 @@ fn secrets_stay_out_of_logs_state_and_plan() {
     let ws = Workspace::new(&moto).with_env("TF_LOG", "TRACE").with_env("TF_LOG_PROVIDER", "TRACE");
     let token = "hub-token-7f3a9c1e5b";
     let external_id = "external-id-2d8e4f6a";
-    let hcl = format!(
-        "terraform {{\n  required_providers {{\n    shard = {{ source = \"shardkit/shard\" }}\n  }}\n}}\n\
-         provider \"shard\" {{\n  region = \"us-east-1\"\n  assume_role {{\n    role_arn = \"arn:aws:iam::123456789012:role/r\"\n    external_id = \"{external_id}\"\n  }}\n\
-           endpoints {{\n    elbv2 = \"{0}\"\n    sts = \"{0}\"\n  }}\n  hub {{\n    host = \"https://127.0.0.1:6443\"\n    token = \"{token}\"\n  }}\n}}\n\
-         data \"shard_listener\" \"l\" {{\n  listener_arn = \"{1}\"\n}}\n",
-        moto.endpoint,
-        topo["listener"].as_str().unwrap()
+    ws.write_with(
+        &support::ProviderHcl::new(&moto.endpoint)
+            .assume_role("arn:aws:iam::123456789012:role/r", None, Some(external_id))
+            .hub(&format!("    host = \"https://127.0.0.1:6443\"\n    token = \"{token}\"")),
+        &format!("data \"shard_listener\" \"l\" {{\n  listener_arn = \"{}\"\n}}\n", topo["listener"].as_str().unwrap()),
     );
-    std::fs::write(ws.path("main.tf"), hcl).unwrap();
     ws.init();
     ws.ok(&["plan", "-no-color", "-out=tfplan"]);
     let mut plan: serde_json::Value =

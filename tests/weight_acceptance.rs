@@ -470,14 +470,14 @@ fn provider_settings_unknown_at_plan_do_not_break_planning() {
     let ing = ingress(&moto, &["weights=5,5"]);
     let ws = Workspace::new(&moto);
     // The endpoint comes from a resource created in the same run, so it is unknown at plan.
-    let hcl = format!(
-        "terraform {{\n  required_providers {{\n    shard = {{ source = \"shardkit/shard\" }}\n  }}\n}}\n\
-         resource \"terraform_data\" \"endpoint\" {{\n  input = \"{}\"\n}}\n\
-         provider \"shard\" {{\n  region = \"us-east-1\"\n  endpoints {{\n    elbv2 = terraform_data.endpoint.output\n  }}\n}}\n{}",
-        moto.endpoint,
-        shard(&ing.listener, &ing.tgs[0], 25, NO_GATE)
+    ws.write_with(
+        &support::ProviderHcl::endpoint_expression("terraform_data.endpoint.output"),
+        &format!(
+            "resource \"terraform_data\" \"endpoint\" {{\n  input = \"{}\"\n}}\n{}",
+            moto.endpoint,
+            shard(&ing.listener, &ing.tgs[0], 25, NO_GATE)
+        ),
     );
-    std::fs::write(ws.path("main.tf"), hcl).unwrap();
     ws.init();
     let plan = ws.plan();
     assert_eq!(plan.code, 2, "plan must succeed with changes:\n{}", plan.text());

@@ -31,7 +31,8 @@ pub fn free_port() -> u16 {
     l.local_addr().expect("local addr").port()
 }
 
-/// A moto server for one test; killed when dropped.
+/// A moto server for one test; killed when dropped (its log directory is removed unless the test
+/// failed).
 pub struct Moto {
     child: Child,
     pub endpoint: String,
@@ -93,6 +94,80 @@ impl Drop for Moto {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(dir) = self.log.parent() {
+            remove_unless_failed(dir);
+        }
+    }
+}
+
+/// Removes a test's directory, unless the test is failing (then it stays for a post-mortem and
+/// the path is printed).
+pub fn remove_unless_failed(dir: &Path) {
+    if std::thread::panicking() {
+        eprintln!("kept for inspection: {}", dir.display());
+    } else {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+/// The `terraform` + `provider "shard"` blocks of a test configuration: every provider block in
+/// the tests comes from here.
+#[derive(Clone, Debug)]
+pub struct ProviderHcl {
+    /// An HCL expression: a quoted URL, or a reference.
+    endpoint: String,
+    lines: Vec<String>,
+}
+
+impl ProviderHcl {
+    /// Region us-east-1, with the elbv2, eks and sts endpoints at `endpoint` (moto or a proxy).
+    pub fn new(endpoint: &str) -> ProviderHcl {
+        ProviderHcl { endpoint: format!("\"{endpoint}\""), lines: Vec::new() }
+    }
+
+    /// The endpoints as an HCL expression, e.g. a reference to a resource (unknown at plan).
+    pub fn endpoint_expression(expression: &str) -> ProviderHcl {
+        ProviderHcl { endpoint: expression.to_string(), lines: Vec::new() }
+    }
+
+    /// An `assume_role` block.
+    pub fn assume_role(mut self, role_arn: &str, session_name: Option<&str>, external_id: Option<&str>) -> Self {
+        let mut block = format!("  assume_role {{\n    role_arn = \"{role_arn}\"\n");
+        if let Some(s) = session_name {
+            block.push_str(&format!("    session_name = \"{s}\"\n"));
+        }
+        if let Some(e) = external_id {
+            block.push_str(&format!("    external_id = \"{e}\"\n"));
+        }
+        block.push_str("  }");
+        self.lines.push(block);
+        self
+    }
+
+    /// A `hub { ... }` block with this body (attribute lines).
+    pub fn hub(mut self, body: &str) -> Self {
+        self.lines.push(format!("  hub {{\n{body}\n  }}"));
+        self
+    }
+
+    /// Any other line inside the provider block, e.g. `lock_priority = 100`.
+    pub fn line(mut self, line: &str) -> Self {
+        self.lines.push(format!("  {line}"));
+        self
+    }
+
+    pub fn render(&self) -> String {
+        let e = &self.endpoint;
+        let mut out = format!(
+            "terraform {{\n  required_providers {{\n    shard = {{ source = \"shardkit/shard\" }}\n  }}\n}}\n\n\
+             provider \"shard\" {{\n  region = \"us-east-1\"\n  endpoints {{\n    elbv2 = {e}\n    eks = {e}\n    sts = {e}\n  }}\n"
+        );
+        for l in &self.lines {
+            out.push_str(l);
+            out.push('\n');
+        }
+        out.push_str("}\n");
+        out
     }
 }
 
@@ -141,7 +216,8 @@ impl Drop for FaultProxy {
     }
 }
 
-/// One Terraform working directory with its own state, logs and CLI config.
+/// One Terraform working directory with its own state, logs and CLI config; removed when dropped
+/// unless the test failed.
 pub struct Workspace {
     pub dir: PathBuf,
     env: Vec<(String, String)>,
@@ -212,11 +288,12 @@ impl Workspace {
 
     /// Like `write`, with every AWS endpoint at `endpoint` (e.g. a fault-injecting proxy).
     pub fn write_via(&self, endpoint: &str, body: &str) {
-        let hcl = format!(
-            "terraform {{\n  required_providers {{\n    shard = {{ source = \"shardkit/shard\" }}\n  }}\n}}\n\n\
-             provider \"shard\" {{\n  region = \"us-east-1\"\n  endpoints {{\n    elbv2 = \"{endpoint}\"\n    eks = \"{endpoint}\"\n    sts = \"{endpoint}\"\n  }}\n}}\n\n{body}\n"
-        );
-        std::fs::write(self.dir.join("main.tf"), hcl).expect("write main.tf");
+        self.write_with(&ProviderHcl::new(endpoint), body)
+    }
+
+    /// Writes main.tf: the given provider configuration, then `body`.
+    pub fn write_with(&self, provider: &ProviderHcl, body: &str) {
+        std::fs::write(self.dir.join("main.tf"), format!("{}\n{body}\n", provider.render())).expect("write main.tf");
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
@@ -348,6 +425,12 @@ impl Workspace {
 
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.join(name)
+    }
+}
+
+impl Drop for Workspace {
+    fn drop(&mut self) {
+        remove_unless_failed(&self.dir);
     }
 }
 
