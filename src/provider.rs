@@ -176,6 +176,7 @@ impl Provider for ShardProvider {
             hub: c.hub,
             kube: Default::default(),
             lock_priority,
+            listener_reads: Default::default(),
             terraform_version: terraform_version.to_string(),
         })
     }

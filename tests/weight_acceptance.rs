@@ -421,6 +421,18 @@ fn bad_input_fails_at_plan_on_its_attribute_and_writes_nothing() {
         (shard(l, &sixth, 1, NO_GATE), vec!["Change refused", "already has 5 target groups", "Route 53"]),
         (shard(l, &other_vpc_tg, 1, NO_GATE), vec!["Target group cannot join this listener", "is in vpc-"]),
         (shard(l, &tcp_tg, 1, NO_GATE), vec!["Target group cannot join this listener", "uses TCP"]),
+        (
+            shard(&l.replace("listener/app/", "listener/net/"), tg, 1, NO_GATE),
+            vec!["Invalid value for listener_arn", "network load balancer"],
+        ),
+        (
+            shard(l, &other.tgs[0], 1, NO_GATE),
+            vec![
+                "Target group cannot join this listener",
+                "already serves load balancer",
+                "TargetGroupAssociationLimit",
+            ],
+        ),
         (shard(l, tg, 1, "  drain_delay = \"soon\""), vec!["Invalid value for drain_delay", "not a duration"]),
         (shard(l, tg, 1, "  on_destroy = \"delete\""), vec!["Invalid value for on_destroy", "remove, zero, retain"]),
         (shard(l, tg, 1, "  ramp {\n    step = 0\n    interval = \"1s\"\n  }"), vec!["Invalid value for step"]),

@@ -9,6 +9,7 @@ pub mod elbv2;
 pub mod entry_edit;
 pub mod kubernetes;
 pub mod listener_lock;
+pub mod listener_reads;
 
 /// What every resource and data source of this provider receives.
 pub struct ShardData {
@@ -19,10 +20,24 @@ pub struct ShardData {
     pub kube: kubernetes::KubeClients,
     /// The listener rule priority of shard_weight's lock.
     pub lock_priority: i32,
+    /// Refresh reads of listeners, coalesced into shared DescribeListeners calls.
+    pub listener_reads: listener_reads::ListenerReads,
     pub terraform_version: String,
 }
 
 impl ShardData {
+    /// The owner's current actions for a refresh (None: it no longer exists). Listener reads
+    /// made at the same time share one DescribeListeners call; never use this under the lock.
+    pub async fn refresh_actions(
+        &self,
+        owner: &elbv2::ActionOwner,
+    ) -> Result<Option<Vec<aws_sdk_elasticloadbalancingv2::types::Action>>, aws::AwsError> {
+        match owner {
+            elbv2::ActionOwner::Listener(arn) => self.listener_reads.default_actions(&self.aws, arn).await,
+            elbv2::ActionOwner::Rule(_) => elbv2::find_actions(&self.aws, owner).await,
+        }
+    }
+
     /// The client for a connection block (a resource's `cluster`, or the provider's `hub`).
     pub async fn kube_client(
         &self,

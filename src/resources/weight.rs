@@ -591,7 +591,7 @@ impl Resource<ShardData> for WeightResource {
     async fn read(&self, ctx: &Ctx<ShardData>, req: ReadRequest<Model>) -> Result<Outcome<Model>, Diagnostics> {
         let m = req.state;
         let owner = m.owner();
-        let Some(actions) = elbv2::find_actions(&ctx.data.aws, &owner).await? else {
+        let Some(actions) = ctx.data.refresh_actions(&owner).await? else {
             return Ok(Outcome::gone());
         };
         // An action that is no longer forward, or lost our entry: the entry is gone.

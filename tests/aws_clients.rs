@@ -1,0 +1,54 @@
+//! The shared AWS client code against moto, in-process: refresh reads of listeners coalesced
+//! into shared DescribeListeners calls.
+
+mod support;
+
+use shard_provider::clients::aws::{AwsClients, AwsSettings, Endpoints};
+use shard_provider::clients::listener_reads::ListenerReads;
+
+fn aws(moto: &support::Moto) -> AwsClients {
+    // The default credential chain of this test process reads these.
+    unsafe {
+        std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
+        std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+    }
+    AwsClients::new(AwsSettings {
+        region: Some("us-east-1".into()),
+        endpoints: Endpoints {
+            elbv2: Some(moto.endpoint.clone()),
+            eks: Some(moto.endpoint.clone()),
+            sts: Some(moto.endpoint.clone()),
+        },
+        ..Default::default()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_listener_reads_share_one_call_and_a_missing_listener_does_not_spoil_the_batch() {
+    let moto = support::Moto::start();
+    let listeners: Vec<String> = (0..4)
+        .map(|i| moto.fixture(&["topology", &format!("weights={},1", i + 1)])["listener"].as_str().unwrap().to_string())
+        .collect();
+    let aws = aws(&moto);
+    let reads = ListenerReads::default();
+    // Twenty refreshes at once, five per listener (what Terraform does for 20 shard_weight).
+    let answers = futures::future::join_all((0..20).map(|i| {
+        let (reads, aws, arn) = (&reads, &aws, listeners[i % 4].clone());
+        async move { (arn.clone(), reads.default_actions(aws, &arn).await) }
+    }))
+    .await;
+    assert_eq!(reads.calls(), 1, "twenty reads of four listeners are one DescribeListeners");
+    for (arn, answer) in &answers {
+        let actions = answer.as_ref().expect("read").as_ref().expect("listener exists");
+        let i = listeners.iter().position(|l| l == arn).unwrap() as i32;
+        let first = actions[0].forward_config().unwrap().target_groups()[0].weight();
+        assert_eq!(first, Some(i + 1), "each reader gets its own listener's actions");
+    }
+
+    // A listener that does not exist (deleted meanwhile) is None; the others still answer.
+    let gone = listeners[0].replace(&listeners[0][listeners[0].len() - 6..], "abcdef");
+    let (a, b) = tokio::join!(reads.default_actions(&aws, &gone), reads.default_actions(&aws, &listeners[1]));
+    assert!(a.expect("no error").is_none());
+    assert!(b.expect("no error").is_some());
+}
