@@ -164,6 +164,41 @@ def main():
                    f"apply phase: {json.dumps(calls, sort_keys=True)}",
                    f"plan phase (refresh + checks): {json.dumps(plan_calls, sort_keys=True)}", ""]
 
+        # Plan of 20 already-applied shard_weight (4 listeners x 5 target groups) next to the same
+        # plan over 20 terraform_data stand-ins, interleaved, medians compared in one run.
+        body = ""
+        for i in range(4):
+            t = b.fixture("topology", "weights=1,1,1,1,1", f"name=plan{i}")
+            for j, tg in enumerate(t["target_groups"]):
+                body += weight_block(f"w{i}_{j}", t["listener"], tg, 1 + j)
+        many = b.workspace("plan-20", body)
+        b.tf(many, "init")
+        b.tf(many, "apply", "-auto-approve")
+        stand_in = os.path.join(b.work, "plan-20-stand-in")
+        os.makedirs(stand_in)
+        with open(os.path.join(stand_in, "main.tf"), "w") as f:
+            f.write("".join(f'resource "terraform_data" "w{i}" {{\n  input = {i}\n}}\n' for i in range(20)))
+        b.tf(stand_in, "init")
+        b.tf(stand_in, "apply", "-auto-approve")
+
+        def timed(d, *extra):
+            start = time.perf_counter()
+            b.tf(d, "plan", *extra, log="plan-timed.log")
+            return time.perf_counter() - start
+
+        shard_t, stand_t, norefresh_t = [], [], []
+        for _ in range(9):
+            shard_t.append(timed(many))
+            stand_t.append(timed(stand_in))
+            norefresh_t.append(timed(many, "-refresh=false"))
+        b.tf(many, "plan", log="plan-calls.log")
+        refresh_calls = api_calls(os.path.join(many, "plan-calls.log"))
+        ms, mt, mn = statistics.median(shard_t), statistics.median(stand_t), statistics.median(norefresh_t)
+        report += ["## Plan of 20 shard_weight vs 20 terraform_data (9 interleaved runs, medians)", "",
+                   f"shard_weight {ms * 1000:.0f} ms, terraform_data {mt * 1000:.0f} ms, ratio **{ms / mt:.2f}x**; "
+                   f"shard_weight with -refresh=false {mn * 1000:.0f} ms; AWS calls of one plan: "
+                   f"{json.dumps(refresh_calls, sort_keys=True)}", ""]
+
         # 20 shard directories applying at once on one (fresh) listener: 5 on the default action,
         # 5 on each of three rules (ALB allows 5 target groups per forward action).
         race = b.fixture("topology", "weights=1,1,1,1,1", "name=race")
