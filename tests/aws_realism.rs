@@ -507,10 +507,18 @@ fn describe_calls_shortly_after_a_modify_may_show_the_previous_state() {
         let fwd = out.listeners()[0].default_actions()[0].forward_config().unwrap().clone();
         fwd.target_groups().iter().map(|g| g.weight().unwrap()).collect()
     };
+    // Read a page at a time, so that a page holding a lagging rule gets sliced too.
     let default_rule_weights = || -> Vec<i32> {
-        let out =
-            rt.block_on(elb.describe_rules().listener_arn(&t.listener).page_size(10).send()).expect("describe rules");
-        let default = out.rules().iter().find(|r| r.is_default() == Some(true)).unwrap().clone();
+        let rules = rt.block_on(async {
+            let mut pages = elb.describe_rules().listener_arn(&t.listener).page_size(1).into_paginator().send();
+            let mut rules = Vec::new();
+            while let Some(page) = pages.next().await {
+                rules.extend(page.expect("a page of rules").rules().to_vec());
+            }
+            rules
+        });
+        assert_eq!(rules.len(), 2, "the topology's rule and the default rule");
+        let default = rules.iter().find(|r| r.is_default() == Some(true)).unwrap().clone();
         default.actions()[0].forward_config().unwrap().target_groups().iter().map(|g| g.weight().unwrap()).collect()
     };
     let written = Instant::now();
