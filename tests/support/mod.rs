@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod kube;
+pub mod shards;
 
 use serde_json::Value as Json;
 use std::net::TcpListener;
@@ -206,6 +207,18 @@ impl FaultProxy {
         let body = response.split("\r\n\r\n").nth(1).unwrap_or("{}");
         let seen: Json = serde_json::from_str(body).expect("fault proxy JSON");
         seen[action].as_u64().unwrap_or(0)
+    }
+
+    /// Replaces the proxy's rules (POST /__rules), e.g. "DescribeListeners=delay:12,page=2".
+    pub fn set_rules(&self, rules: &str) {
+        let addr = self.endpoint.trim_start_matches("http://");
+        let mut stream = std::net::TcpStream::connect(addr).expect("connect to fault proxy");
+        use std::io::{Read, Write};
+        write!(stream, "POST /__rules HTTP/1.0\r\nHost: {addr}\r\nContent-Length: {}\r\n\r\n{rules}", rules.len())
+            .expect("set fault proxy rules");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("read fault proxy");
+        assert!(response.starts_with("HTTP/1.0 200") || response.starts_with("HTTP/1.1 200"), "{response}");
     }
 }
 
