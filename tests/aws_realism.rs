@@ -274,6 +274,7 @@ fn the_third_rule_on_a_load_balancer_with_max_rules_2_gets_too_many_rules() {
     let second: String = moto.fixture(&["listener", &t.lb, "81", &t.tgs[0], &via(&proxy)]).as_str().unwrap().into();
     let elb = sdk(&proxy.endpoint);
     let rt = runtime();
+    #[allow(clippy::result_large_err)] // the SDK's own error type, inspected below
     let create = |listener: &str, priority: i32| {
         rt.block_on(
             elb.create_rule()
@@ -454,6 +455,7 @@ fn rules_posted_at_runtime_switch_behaviour_mid_test() {
     moto.fixture(&["register", &loose, "1"]);
     let elb = sdk(&proxy.endpoint);
     let rt = runtime();
+    #[allow(clippy::result_large_err)] // the SDK's own error type, inspected below
     let modify = || {
         rt.block_on(
             elb.modify_listener()

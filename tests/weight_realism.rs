@@ -145,3 +145,22 @@ fn a_lock_priority_set_by_the_provider_is_used() {
     let rules = moto.fixture(&["rules", &ing.listener]);
     assert!(!rules.as_array().unwrap().iter().any(|r| r["Priority"] == "49000"), "lock released");
 }
+
+#[test]
+fn a_retried_create_rule_that_had_succeeded_is_recognised_as_the_holders_own_lock() {
+    let moto = Moto::start();
+    let ing = ingress(&moto, &["weights=5,5"]);
+    // The first CreateRule (the lock) is carried out, but its answer is lost; the SDK retries it
+    // and gets PriorityInUse from the holder's own rule.
+    let proxy = FaultProxy::start(&moto, "CreateRule=lost:1");
+    let ws = Workspace::new(&moto);
+    ws.write_via(&proxy.endpoint, &shard(&ing.listener, &ing.tgs[0], 15, NO_GATE));
+    ws.init();
+    let started = Instant::now();
+    ws.ok(&["apply", "-auto-approve", "-no-color"]);
+    // Waiting for its own lock to expire would take the TTL plus the grace (70 s).
+    assert!(started.elapsed() < Duration::from_secs(40), "waited for its own lock: {:?}", started.elapsed());
+    assert_eq!(weight_of(&moto, &ing.listener, &ing.tgs[0]), Some(15));
+    assert_eq!(proxy.calls("CreateRule"), 2, "the lost answer was retried once");
+    no_lock_left(&moto, &ing.listener);
+}
