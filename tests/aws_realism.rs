@@ -11,6 +11,7 @@ use serde_json::{Value as Json, json};
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
+use support::shards::weights;
 use support::{FaultProxy, Moto};
 
 struct Topo {
@@ -58,18 +59,6 @@ fn tg_of(moto: &Moto, args: &[&str]) -> String {
     let mut a = vec!["target-group"];
     a.extend_from_slice(args);
     moto.fixture(&a)["arn"].as_str().unwrap().to_string()
-}
-
-/// (target group, weight) of the first forward action of a listener or rule, read from moto.
-fn weights(moto: &Moto, owner: &str) -> Vec<(String, i64)> {
-    let actions = moto.fixture(&["actions", owner]);
-    let fwd = actions.as_array().unwrap().iter().find(|a| a["Type"] == "forward").expect("forward action").clone();
-    fwd["ForwardConfig"]["TargetGroups"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| (t["TargetGroupArn"].as_str().unwrap().to_string(), t["Weight"].as_i64().unwrap()))
-        .collect()
 }
 
 /// One plain HTTP/1.0 exchange with the proxy's control endpoints: (status, body).

@@ -206,7 +206,7 @@ where
 
 /// "outer: cause: root cause", skipping repeated messages. Service errors show their code and
 /// message (e.g. "ListenerNotFound: One or more listeners not found").
-fn cause_chain(err: &(dyn std::error::Error + 'static)) -> String {
+pub fn cause_chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut next: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = next {

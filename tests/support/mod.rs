@@ -102,6 +102,26 @@ impl Moto {
     }
 }
 
+impl Moto {
+    /// The provider's shared AWS clients, pointed at this moto (through its realism proxy), for
+    /// tests that drive client code in-process. Sets the static credentials of this test process.
+    pub fn aws_clients(&self) -> shard_provider::clients::aws::AwsClients {
+        use shard_provider::clients::aws::{AwsClients, AwsSettings, Endpoints};
+        // SAFETY: called at the start of a test, before it starts threads that read the environment.
+        unsafe {
+            std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
+            std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
+            std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+        }
+        let e = Some(self.endpoint.clone());
+        AwsClients::new(AwsSettings {
+            region: Some("us-east-1".into()),
+            endpoints: Endpoints { elbv2: e.clone(), eks: e.clone(), sts: e },
+            ..Default::default()
+        })
+    }
+}
+
 impl Drop for Moto {
     fn drop(&mut self) {
         if let Some(mut proxy) = self.proxy.take() {
