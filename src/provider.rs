@@ -18,7 +18,10 @@ pub const REGISTRY_ADDRESS: &str = "registry.terraform.io/shardkit/shard";
 pub struct ShardProvider;
 
 pub fn resources() -> Vec<Arc<dyn AnyResource<ShardData>>> {
-    vec![Arc::new(crate::resources::weight::WeightResource::default())]
+    vec![
+        Arc::new(crate::resources::weight::WeightResource::default()),
+        Arc::new(crate::resources::rollout_gate::RolloutGateResource),
+    ]
 }
 
 pub fn data_sources() -> Vec<Arc<dyn AnyDataSource<ShardData>>> {

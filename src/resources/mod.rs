@@ -1,3 +1,4 @@
 //! Managed resource types, one file each.
 
+pub mod rollout_gate;
 pub mod weight;
