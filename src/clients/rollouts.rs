@@ -231,20 +231,21 @@ impl RolloutView {
         self.steps().get(usize::try_from(i).ok()?)
     }
 
-    /// The canary's share of traffic: the routed weight when traffic routing reports one, else
-    /// upstream `GetCurrentSetWeight` (0 once aborted, the maximum past the last step, else the
-    /// last setWeight at or before the current step). None for blue-green.
+    /// The canary's share of traffic as `kubectl argo rollouts get` shows it (upstream
+    /// `info/rollout_info.go`, `GetCurrentSetWeight`): 0 once aborted, the maximum past the last
+    /// step, else the routed weight when traffic routing reports one, else the last setWeight at
+    /// or before the current step. None for blue-green.
     pub fn canary_weight(&self) -> Option<i64> {
         let Strategy::Canary { steps, max_weight, .. } = &self.strategy else { return None };
-        if let Some(w) = self.routed_canary_weight {
-            return Some(w);
-        }
         if self.abort {
             return Some(0);
         }
         let index = self.current_step().unwrap_or(0);
         if steps.is_empty() || index >= steps.len() as i64 {
             return Some(*max_weight);
+        }
+        if let Some(w) = self.routed_canary_weight {
+            return Some(w);
         }
         let upto = usize::try_from(index).unwrap_or(0);
         Some(steps[..=upto].iter().rev().find_map(|s| s["setWeight"].as_i64()).unwrap_or(0))
