@@ -269,8 +269,9 @@ fn degraded_during_the_wait_fails_with_argos_message_and_is_aborted() {
     );
     let ws = workspace(&body);
     let child = ws.spawn(&["apply", "-auto-approve", "-no-color"]);
+    let worker = format!("rollout={}/worker", s.ns);
     support::wait_until(Duration::from_secs(60), "the worker gate never started waiting", || {
-        log(&ws).contains(&format!("rollout={}/worker", s.ns)) && log(&ws).contains("watching rollout")
+        log(&ws).lines().any(|l| l.contains("watching rollout") && l.contains(&worker))
     });
     std::thread::sleep(Duration::from_millis(500));
     s.controller.behave("worker", Behaviour { progress_deadline: Some(Duration::ZERO), ..stuck });
@@ -420,6 +421,29 @@ fn two_shards_gates_progress_independently_in_one_config() {
 }
 
 #[test]
+fn a_promote_decided_on_a_stale_state_is_refused_by_the_api_server() {
+    // The gate sends its status patch with the resourceVersion it decided on: if the controller
+    // wrote in between (e.g. the next pause), the API server answers 409 instead of clearing it.
+    let s = Shard::new("gate-stale");
+    let seen = s.canary_paused_at("api", steps4(), false, 1);
+    let stale = seen["metadata"]["resourceVersion"].as_str().unwrap().to_string();
+    let api = rollouts::api(&s.client, &s.ns);
+    let pp = kube::api::PatchParams::default();
+    s.run(api.patch_status("api", &pp, &kube::api::Patch::Merge(json!({ "status": { "message": "moved on" } }))))
+        .expect("a concurrent write");
+    let clear = json!({ "status": { "pauseConditions": null } });
+    let guarded = shard_provider::clients::rollouts::with_precondition(&clear, Some(&stale));
+    match s.run(api.patch_status("api", &pp, &kube::api::Patch::Merge(&guarded))) {
+        Err(kube::Error::Api(e)) if e.code == 409 => {}
+        other => panic!("expected 409 Conflict, got {other:?}"),
+    }
+    assert!(s.get("api")["status"]["pauseConditions"].is_array(), "the pause must still be there");
+    let fresh = s.get("api")["metadata"]["resourceVersion"].as_str().unwrap().to_string();
+    let guarded = shard_provider::clients::rollouts::with_precondition(&clear, Some(&fresh));
+    s.run(api.patch_status("api", &pp, &kube::api::Patch::Merge(&guarded))).expect("a current promote applies");
+}
+
+#[test]
 fn targets_that_do_not_fit_fail_at_plan_and_missing_rollouts_at_apply() {
     let s = Shard::new("gate-checks");
     s.create(&rollouts::canary("api", steps4(), false));
@@ -448,7 +472,8 @@ fn benchmark_promote_latency_and_requests() {
     let s = Shard::new("gate-bench");
     // Slow steps: the target (step 2, after the setWeight) is written well after the gate watches.
     s.controller.behave("api", Behaviour { step_time: Duration::from_secs(2), ..Default::default() });
-    let steps = json!([{ "setWeight": 0 }, { "pause": {} }, { "setWeight": 20 }, { "pause": {} }]);
+    let steps = json!([{ "setWeight": 0 }, { "pause": {} }, { "setWeight": 20 }, { "pause": {} },
+                       { "setWeight": 50 }, { "pause": {} }]);
     s.canary_paused_at("api", steps, true, 1);
     let ws = workspace(&s.gate("api", "api", "  promote_to_step = 2\n"));
     let mut rows = Vec::new();
@@ -469,20 +494,32 @@ fn benchmark_promote_latency_and_requests() {
             .into_iter()
             .find(|w| w.status["currentPodHash"] == hash && w.status["currentStepIndex"].as_i64() >= Some(2))
             .expect("the controller's write of step 2");
-        let reached = text
-            .lines()
-            .find(|l| l.contains("rollout gate reached"))
+        let reached_line = text.lines().find(|l| l.contains("rollout gate reached")).unwrap_or_default();
+        if round == 0 {
+            println!("log line: {reached_line}");
+        }
+        let reached = Some(reached_line)
             .and_then(|l| l.split_whitespace().next())
             .and_then(|ts| time::OffsetDateTime::parse(ts, &time::format_description::well_known::Rfc3339).ok())
             .map(std::time::SystemTime::from)
             .expect("the provider's 'rollout gate reached' line");
-        let provider = reached.duration_since(target.wall).unwrap_or_default();
+        let provider = reached.duration_since(target.sent).unwrap_or_default();
         let exit = exited.0 - target.at;
         let reqs = requests(&text, &s.ns);
         rows.push((round, provider, exit, reqs));
         let _ = exited.1;
     }
-    println!("\nround | write→provider returns | write→apply exits | apply-phase requests");
+    // Two pauses to pass (steps 1 and 3): one status patch each, one list, one watch.
+    s.new_revision("api", "registry.example/app:99");
+    s.wait("api", "the pause at step 1", rollouts::paused_at(1));
+    ws.write_with(&ProviderHcl::new(NO_AWS), &s.gate("api", "api", "  promote_to_step = 4\n"));
+    ws.ok(&["plan", "-no-color", "-input=false", "-out=tfplan"]);
+    let before = log(&ws).len();
+    let started = Instant::now();
+    ws.ok(&["apply", "-no-color", "-input=false", "tfplan"]);
+    let two = requests(&log(&ws)[before..], &s.ns);
+    println!("\ntwo pauses (promote_to_step 1 -> 4): apply {:?}, requests {two:?}", started.elapsed());
+    println!("\nround | write sent→provider logs 'reached' | write acknowledged→apply exits | apply-phase requests");
     for (round, provider, exit, reqs) in &rows {
         println!("{round} | {provider:?} | {exit:?} | {reqs:?}");
     }

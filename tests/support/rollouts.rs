@@ -92,6 +92,8 @@ pub struct Write {
     pub at: std::time::Instant,
     /// The same moment on the wall clock (to compare with log timestamps).
     pub wall: std::time::SystemTime,
+    /// When the write was sent (wall clock): a watcher may see it before the writer's answer.
+    pub sent: std::time::SystemTime,
     pub name: String,
     pub status: Json,
 }
@@ -230,11 +232,12 @@ async fn run(api: Api<DynamicObject>, shared: Arc<Shared>, stop: CancellationTok
                     patch["status"][key] = Json::Null;
                 }
             }
+            let sent = std::time::SystemTime::now();
             match api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch)).await {
                 Ok(written) => {
                     let (at, wall) = (std::time::Instant::now(), std::time::SystemTime::now());
                     let status = serde_json::to_value(&written).unwrap_or_default()["status"].clone();
-                    shared.writes.lock().unwrap().push(Write { at, wall, name: name.clone(), status });
+                    shared.writes.lock().unwrap().push(Write { at, wall, sent, name: name.clone(), status });
                     cache.insert(name.clone(), written);
                     // Keep going from the written state (the real controller requeues too).
                     due.insert(name, Instant::now());
