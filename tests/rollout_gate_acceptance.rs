@@ -183,6 +183,12 @@ fn a_canary_is_promoted_to_step_2_then_fully() {
     assert_eq!((st["current_step"].as_i64(), st["canary_weight"].as_i64()), (Some(6), Some(100)));
     assert!(log(&ws).contains(r#"patch="{\"status\":{\"promoteFull\":true}}""#));
     assert!(rollouts::healthy(&s.get("api")));
+    // A new revision: the full promotion no longer holds, so the plan wants it again.
+    s.new_revision("api", "registry.example/app:3");
+    s.wait("api", "the new revision's first pause", rollouts::paused_at(1));
+    let p = ws.plan();
+    assert_eq!(p.code, 2, "{}", p.text());
+    assert!(p.flat().contains("~ promote_full = false -> true"), "{}", p.text());
     // Destroying the gate touches nothing.
     let before = s.get("api")["metadata"]["resourceVersion"].clone();
     ws.destroy();
@@ -280,7 +286,7 @@ fn degraded_during_the_wait_fails_with_argos_message_and_is_aborted() {
     for needle in [
         "Rollout aborted",
         "Step-based analysis phase error/failed: Metric \"error-rate\" assessed Failed",
-        "Argo Rollouts aborted it",
+        "It is aborted (status.abort): Argo Rollouts moves traffic back to the stable revision",
         "Rollout degraded",
         "ProgressDeadlineExceeded",
         "The provider aborted it (status.abort=true, abort_on_failure)",
@@ -298,6 +304,28 @@ fn degraded_during_the_wait_fails_with_argos_message_and_is_aborted() {
     // The failed creates left no gate in state: the next plan creates them again.
     let p = ws.plan();
     assert!(p.flat().contains("2 to add"), "{}", p.text());
+}
+
+#[test]
+fn an_inconclusive_analysis_below_the_target_is_promoted_as_the_cli_does() {
+    let s = Shard::new("gate-inconclusive");
+    s.controller.behave("api", Behaviour { analysis: Analysis::Inconclusive("no data".into()), ..Default::default() });
+    let steps = json!([{ "setWeight": 10 }, { "pause": {} },
+                       { "analysis": { "templates": [{ "templateName": "error-rate" }] } },
+                       { "setWeight": 50 }, { "pause": {} }]);
+    s.canary_paused_at("api", steps, false, 1);
+    let ws = workspace(&s.gate("api", "api", "  promote_to_step = 4\n"));
+    ws.apply();
+    s.wait("api", "the pause at step 4", rollouts::paused_at(4));
+    let text = log(&ws);
+    assert!(text.contains(r#"patch="{\"status\":{\"pauseConditions\":null}}""#), "the pause at step 1");
+    assert!(
+        text.contains(
+            r#"patch="{\"status\":{\"controllerPause\":false,\"currentStepIndex\":3,\"pauseConditions\":null}}""#
+        ),
+        "the inconclusive analysis at step 2: the CLI's patch"
+    );
+    assert_eq!(count(&requests(&text, &s.ns), "PATCH status"), 2);
 }
 
 #[test]
@@ -340,6 +368,10 @@ fn import_by_namespace_name_and_cluster_round_trips() {
     // An import block with a target: imported and promoted in one apply, then the plan is empty.
     s.new_revision("api", "registry.example/app:2");
     s.wait("api", "the pause at step 1", rollouts::paused_at(1));
+    // (The pure gate imported above now plans an update: the Rollout is no longer Healthy.)
+    let p = ws.plan();
+    assert_eq!(p.code, 2, "{}", p.text());
+    assert!(p.flat().contains("~ phase = \"Paused\" -> (known after apply)"), "{}", p.text());
     let block = workspace(&format!(
         "import {{\n  to = shard_rollout_gate.api\n  id = \"{}\"\n}}\n{}",
         id("api"),
@@ -389,7 +421,9 @@ fn ctrl_c_stops_a_wait_and_leaves_the_rollout_alone() {
     assert!(pressed.elapsed() < Duration::from_secs(10), "Ctrl-C took {:?}", pressed.elapsed());
     let live = s.get("api");
     assert_eq!(live["status"]["abort"], Json::Null, "Ctrl-C must not abort");
-    assert_eq!(live["metadata"]["resourceVersion"], paused["metadata"]["resourceVersion"], "nothing was written");
+    assert_eq!(live["status"]["pauseConditions"], paused["status"]["pauseConditions"], "still paused at step 1");
+    let sent = requests(&log(&ws), &s.ns);
+    assert!(!sent.iter().any(|r| r.starts_with("PATCH")), "the provider wrote: {sent:?}");
 }
 
 #[test]
@@ -400,9 +434,14 @@ fn two_shards_gates_progress_independently_in_one_config() {
     two.controller.behave("api", Behaviour { step_time: Duration::from_millis(1500), ..Default::default() });
     two.canary_paused_at("api", steps4(), true, 1);
     // shard-1 through a kubeconfig `cluster` block, shard-2 through the provider's hub.
+    // shard-1's kubeconfig path is only known at apply (as for a cluster created in the same run).
+    let shard_1 = one
+        .gate("shard_1", "api", "  promote_to_step = 1\n")
+        .replace(&format!("\"{}\"", one.bench.kubeconfig_path().display()), "terraform_data.kubeconfig.output");
     let body = format!(
-        "{}resource \"shard_rollout_gate\" \"shard_2\" {{\n  namespace = \"{}\"\n  name = \"api\"\n  promote_to_step = 3\n}}\n",
-        one.gate("shard_1", "api", "  promote_to_step = 1\n"),
+        "resource \"terraform_data\" \"kubeconfig\" {{\n  input = \"{}\"\n}}\n{shard_1}\
+         resource \"shard_rollout_gate\" \"shard_2\" {{\n  namespace = \"{}\"\n  name = \"api\"\n  promote_to_step = 3\n}}\n",
+        one.bench.kubeconfig_path().display(),
         two.ns
     );
     let ws = workspace_with(&ProviderHcl::new(NO_AWS).hub(&two.hub()), &body);

@@ -173,18 +173,25 @@ async fn get_rollout(ctx: &Ctx<ShardData>, client: &KubeClient, m: &Model) -> Re
     }
 }
 
+/// Whether a 404 is about the resource type itself (the API server answers a path of a type it
+/// does not serve with a plain-text "404 page not found", which kube reports with reason "Failed
+/// to parse error data"; a missing object is a JSON Status with reason `NotFound`).
+fn no_such_type(e: &kube::Error) -> Option<&str> {
+    match e {
+        kube::Error::Api(status) if status.code == 404 && status.reason != "NotFound" => Some(&status.message),
+        _ => None,
+    }
+}
+
 /// A failed call as a diagnostic; a 404 of the resource type itself means no Rollouts CRD.
 fn kube_failure(client: &KubeClient, verb: &'static str, resource: &str, m: &Model, e: &kube::Error) -> Diagnostics {
-    if let kube::Error::Api(status) = e
-        && status.code == 404
-        && status.reason != "NotFound"
-    {
+    if let Some(message) = no_such_type(e) {
         return Diagnostics::attr_error(
             AttrPath::attr("name"),
             "Argo Rollouts is not installed",
             format!(
-                "{} has no argoproj.io/v1alpha1 `rollouts` resource (the Argo Rollouts CRDs are not installed): {}",
-                client.host, status.message
+                "{} has no argoproj.io/v1alpha1 `rollouts` resource (the Argo Rollouts CRDs are not installed): {message}",
+                client.host
             ),
         );
     }
@@ -279,10 +286,10 @@ impl Tracker {
 
 /// How a converge ended without the target.
 enum Stop {
-    /// Degraded or aborted (by the controller, or by us on abort_on_failure).
+    /// Degraded or aborted (`already_aborted`: status.abort was set before the gate acted).
     Failed {
         view: RolloutView,
-        aborted_by_controller: bool,
+        already_aborted: bool,
         message: String,
     },
     TimedOut {
@@ -314,10 +321,12 @@ async fn converge(ctx: &Ctx<ShardData>, m: &Model, creating: bool) -> Result<Out
     let (view, diags) = match stop {
         Stop::Error(d) => return Err(d),
         Stop::Partial(view, d) => (view, d),
-        Stop::Failed { view, aborted_by_controller, message } => {
+        Stop::Failed { view, already_aborted, message } => {
             let mut detail = format!("Rollout {key} cannot reach {want}: {message} (at {}).", view.describe());
-            if aborted_by_controller {
-                detail.push_str(" Argo Rollouts aborted it: traffic is back on the stable revision.");
+            if already_aborted {
+                detail.push_str(
+                    " It is aborted (status.abort): Argo Rollouts moves traffic back to the stable revision.",
+                );
             } else if m.abort_on_failure {
                 detail.push_str(&abort(&client, &api, m).await);
             } else {
@@ -383,12 +392,16 @@ async fn follow(
         .boxed();
     let mut tracker = Tracker { target, listed_once: false, found_in_list: false, last: None };
     tracing::debug!(rollout = %m.key(), target = %target.describe(), "watching rollout");
+    // Each promote leaves the watch and re-enters it (the check is synchronous), which restarts
+    // the wait's own clock and "last seen": the whole wait is measured here.
+    let started = tokio::time::Instant::now();
     loop {
         let next = ctx.watch(stream.by_ref(), |seen| tracker.on(seen)).await;
         let next = match next {
             Ok(n) => n,
-            Err(WaitError::TimedOut { waited, last }) => {
-                return Err(Stop::TimedOut { view: tracker.last.clone(), last, waited });
+            Err(WaitError::TimedOut { last, .. }) => {
+                let last = if tracker.last.is_some() && last == "no event yet" { tracker.last_text() } else { last };
+                return Err(Stop::TimedOut { view: tracker.last.clone(), last, waited: started.elapsed() });
             }
             Err(WaitError::Cancelled) => return Err(Stop::Cancelled(tracker.last.clone())),
             Err(WaitError::Ended { last }) => {
@@ -402,7 +415,7 @@ async fn follow(
         match next {
             Next::Done(view) => return Ok(view),
             Next::Failed { view, aborted, message } => {
-                return Err(Stop::Failed { view, aborted_by_controller: aborted, message });
+                return Err(Stop::Failed { view, already_aborted: aborted, message });
             }
             Next::Impossible(why) => {
                 let path = if m.promote_to_step.is_some() { "promote_to_step" } else { "promote_full" };
@@ -785,6 +798,20 @@ impl Resource<ShardData> for RolloutGateResource {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kube::core::Status;
+
+    #[test]
+    fn a_missing_crd_is_told_apart_from_a_missing_rollout() {
+        // What kube 5 makes of kube-apiserver's answers (checked against the bench's 1.20).
+        let no_type = kube::Error::Api(
+            Status::failure("404 page not found", "Failed to parse error data").with_code(404).boxed(),
+        );
+        assert_eq!(no_such_type(&no_type), Some("404 page not found"));
+        let no_object = kube::Error::Api(
+            Status::failure("rollouts.argoproj.io \"x\" not found", "NotFound").with_code(404).boxed(),
+        );
+        assert_eq!(no_such_type(&no_object), None);
+    }
 
     #[test]
     fn import_ids_name_the_rollout_and_optionally_its_cluster() {

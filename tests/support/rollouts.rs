@@ -195,8 +195,12 @@ async fn run(api: Api<DynamicObject>, shared: Arc<Shared>, stop: CancellationTok
             event = events.next() => match event {
                 Some(Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o))) => {
                     let name = o.metadata.name.clone().unwrap_or_default();
-                    cache.insert(name.clone(), o);
-                    touched.push(name);
+                    // The event of our own earlier write may arrive after we cached a later one:
+                    // keep the newest (an informer's cache is monotonic the same way).
+                    if cache.get(&name).is_none_or(|cached| version(cached) <= version(&o)) {
+                        cache.insert(name.clone(), o);
+                        touched.push(name);
+                    }
                 }
                 Some(Ok(watcher::Event::Delete(o))) => {
                     let name = o.metadata.name.clone().unwrap_or_default();
@@ -253,6 +257,12 @@ async fn run(api: Api<DynamicObject>, shared: Arc<Shared>, stop: CancellationTok
             }
         }
     }
+}
+
+/// metadata.resourceVersion as a number (etcd's revision on kube-apiserver; opaque in general,
+/// good enough to order the events of one test server).
+fn version(obj: &DynamicObject) -> u64 {
+    obj.metadata.resource_version.as_deref().and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
 /// A pod template hash: a stable hash of spec.template, as hex (Argo uses the
