@@ -1,3 +1,4 @@
 //! Managed resource types, one file each.
 
+pub mod argocd_cluster_registration;
 pub mod weight;
