@@ -433,6 +433,9 @@ fn every_shard_schema_is_one_terraform_accepts() {
         walk(s.to_proto().block.as_ref().unwrap(), name);
     }
     assert!(data_sources.iter().any(|(n, _)| n == "shard_listener"));
+    assert!(data_sources.iter().any(|(n, _)| n == "shard_eks_cluster"));
+    assert!(resources.iter().any(|(n, _)| n == "shard_argocd_cluster_registration"));
+    assert!(ephemeral_resources.iter().any(|(n, _)| n == "shard_eks_token"));
     for r in shard_provider::provider::resources() {
         if let Some(identity) = r.identity() {
             identity.check(&r.schema()).unwrap_or_else(|e| panic!("{}: {e}", r.name()));
