@@ -651,8 +651,10 @@ mod tests {
     use k8s_openapi::ByteString;
 
     fn secret(data: &[(&str, &str)], labels: &[(&str, &str)]) -> Secret {
-        let mut s = Secret::default();
-        s.data = Some(data.iter().map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec()))).collect());
+        let mut s = Secret {
+            data: Some(data.iter().map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec()))).collect()),
+            ..Default::default()
+        };
         s.metadata.labels = Some(labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
         s
     }

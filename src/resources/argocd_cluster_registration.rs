@@ -274,7 +274,7 @@ fn targeting<'a>(objects: impl Iterator<Item = &'a Json>, server: &str, name: &s
 
 /// What the watch stream hands the wait: an event, or a transient failure it recovers from.
 enum Seen {
-    Event(watcher::Event<DynamicObject>),
+    Event(Box<watcher::Event<DynamicObject>>),
     Retrying(String),
 }
 
@@ -292,7 +292,7 @@ async fn wait_for_apps<T>(
     let call = apps_call(namespace, "watch");
     let stream = kube::runtime::WatchStreamExt::default_backoff(watcher(api, watcher::Config::default()));
     let stream = stream.map(|item| match item {
-        Ok(e) => Ok(Seen::Event(e)),
+        Ok(e) => Ok(Seen::Event(Box::new(e))),
         Err(e) => {
             let inner = match &e {
                 watcher::Error::InitialListFailed(k) | watcher::Error::WatchStartFailed(k) => Some(k),
@@ -317,26 +317,30 @@ async fn wait_for_apps<T>(
     let as_json = |o: &DynamicObject| serde_json::to_value(o).unwrap_or(Json::Null);
     wait_ctx
         .watch(stream, |seen| {
+            let seen = match seen {
+                Seen::Event(e) => Ok(*e),
+                Seen::Retrying(why) => Err(why),
+            };
             let changed = match seen {
-                Seen::Retrying(why) => return Check::NotYet(format!("{last} (watch interrupted, retrying: {why})")),
-                Seen::Event(watcher::Event::Init) => {
+                Err(why) => return Check::NotYet(format!("{last} (watch interrupted, retrying: {why})")),
+                Ok(watcher::Event::Init) => {
                     buffer.clear();
                     false
                 }
-                Seen::Event(watcher::Event::InitApply(o)) => {
+                Ok(watcher::Event::InitApply(o)) => {
                     buffer.insert(key(&o), as_json(&o));
                     false
                 }
-                Seen::Event(watcher::Event::InitDone) => {
+                Ok(watcher::Event::InitDone) => {
                     objects = std::mem::take(&mut buffer);
                     listed = true;
                     true
                 }
-                Seen::Event(watcher::Event::Apply(o)) => {
+                Ok(watcher::Event::Apply(o)) => {
                     objects.insert(key(&o), as_json(&o));
                     true
                 }
-                Seen::Event(watcher::Event::Delete(o)) => {
+                Ok(watcher::Event::Delete(o)) => {
                     objects.remove(&key(&o));
                     true
                 }
@@ -416,7 +420,7 @@ async fn write_secret(
             api.patch(&name, &params, &Patch::Apply(&body)).await
         }
     };
-    tracing::debug!(secret = %m.describe(), "server-side apply of the cluster Secret");
+    tracing::debug!(object = %m.describe(), "server-side apply of the cluster Secret");
     let written = match retrying(ctx, client, || apply(m.force_conflicts)).await {
         Ok(s) => s,
         Err(kube::Error::Api(status)) if status.code == 409 && !argocd::conflicts(&status).is_empty() => {
@@ -425,7 +429,7 @@ async fn write_secret(
             if prior.is_none() || !found.iter().all(|c| ours.contains(&c.field)) {
                 return Err(conflict_diag(m, &found));
             }
-            tracing::info!(secret = %m.describe(), conflicts = ?found, "repairing drift: taking back fields this registration owns");
+            tracing::info!(object = %m.describe(), conflicts = ?found, "repairing drift: taking back fields this registration owns");
             retrying(ctx, client, || apply(true)).await.map_err(|e| kube_diag(client, m.secret_call("patch"), &e))?
         }
         Err(e) => return Err(kube_diag(client, m.secret_call("patch"), &e)),
@@ -472,7 +476,7 @@ async fn remove_leftovers(
         return Ok(written);
     }
     let patch = serde_json::json!({ "data": data, "metadata": { "labels": labels, "annotations": annotations } });
-    tracing::info!(secret = %m.describe(), %patch, "removing fields another manager still holds");
+    tracing::info!(object = %m.describe(), %patch, "removing fields another manager still holds");
     let api: Api<Secret> = Api::namespaced(client.client.clone(), m.namespace());
     let params = PatchParams { field_manager: Some(FIELD_MANAGER.into()), ..Default::default() };
     let patch = Patch::Merge(&patch);
@@ -563,12 +567,21 @@ async fn converge(
             format!("{e}; the cluster Secret is written, the Applications were not confirmed Synced+Healthy"),
         ),
     };
-    // The Secret is written; the wait did not finish. On update, a state without the wait makes
-    // the next plan wait again (a failed create is tainted by Terraform anyway).
+    // The Secret is written; the wait did not finish. A state without the wait makes the next
+    // plan wait again. Terraform taints a failed create: its next apply would replace it (the
+    // cluster leaving and rejoining Argo CD), so say how to just wait again instead.
+    let why = if prior.is_none() {
+        why.and(Diagnostics::warning(
+            "The registration is tainted",
+            "Terraform marks a resource whose creation failed as tainted, so the next apply replaces it: the \
+             cluster leaves Argo CD and joins again. To keep the registration and only wait again, run \
+             `terraform untaint` on it first.",
+        ))
+    } else {
+        why
+    };
     let mut state = m;
-    if prior.is_some() {
-        state.wait_for_sync = None;
-    }
+    state.wait_for_sync = None;
     Ok(Outcome::failed(Some(state), why).with_private(private))
 }
 

@@ -82,6 +82,9 @@ impl Argo {
 
     /// What the application controller does: write sync and health status (and a message).
     pub async fn status(&self, name: &str, sync: &str, health: &str, message: &str) {
+        // An empty message is removed (kube-apiserver 1.20 reads "" in a merge patch as null,
+        // which the CRD's string type refuses).
+        let message = if message.is_empty() { Json::Null } else { json!(message) };
         let patch = json!({ "status": {
             "sync": { "status": sync },
             "health": { "status": health, "message": message },
