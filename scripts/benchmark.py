@@ -82,6 +82,11 @@ sys.exit(p.returncode)
         self.cli = os.path.join(self.work, "cli.tfrc")
         with open(self.cli, "w") as f:
             f.write('provider_installation {\n  dev_overrides { "shardkit/shard" = "%s" }\n  direct {}\n}\n' % self.wrap_dir)
+        # Timings use the binary itself: the RSS wrapper's Python start-up would be counted in.
+        self.cli_direct = os.path.join(self.work, "cli-direct.tfrc")
+        with open(self.cli_direct, "w") as f:
+            f.write('provider_installation {\n  dev_overrides { "shardkit/shard" = "%s" }\n  direct {}\n}\n'
+                    % os.path.dirname(BIN))
 
     def close(self):
         self.moto.kill()
@@ -91,10 +96,14 @@ sys.exit(p.returncode)
                              check=True, capture_output=True, text=True).stdout
         return json.loads(out)
 
-    def env(self, log):
-        return dict(os.environ, TF_CLI_CONFIG_FILE=self.cli, TF_IN_AUTOMATION="1", CHECKPOINT_DISABLE="1",
-                    AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_REGION="us-east-1",
-                    AWS_EC2_METADATA_DISABLED="true", TF_LOG_PROVIDER="DEBUG", TF_LOG_PATH=log)
+    def env(self, log, direct=False):
+        """direct: the binary itself and no logs (for timings); else the RSS wrapper, DEBUG logs."""
+        env = dict(os.environ, TF_CLI_CONFIG_FILE=self.cli_direct if direct else self.cli, TF_IN_AUTOMATION="1",
+                   CHECKPOINT_DISABLE="1", AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
+                   AWS_REGION="us-east-1", AWS_EC2_METADATA_DISABLED="true")
+        if not direct:
+            env.update(TF_LOG_PROVIDER="DEBUG", TF_LOG_PATH=log)
+        return env
 
     def workspace(self, name, body):
         d = os.path.join(self.work, name)
@@ -104,9 +113,10 @@ sys.exit(p.returncode)
                     'provider "shard" {\n  region = "us-east-1"\n  endpoints { elbv2 = "%s" }\n}\n%s' % (self.endpoint, body))
         return d
 
-    def tf(self, d, *args, log="tf.log"):
+    def tf(self, d, *args, log="tf.log", direct=False):
         log = os.path.join(d, log)
-        r = subprocess.run([TF, args[0], "-no-color", "-input=false", *args[1:]], cwd=d, env=self.env(log), capture_output=True, text=True)
+        r = subprocess.run([TF, args[0], "-no-color", "-input=false", *args[1:]], cwd=d, env=self.env(log, direct),
+                           capture_output=True, text=True)
         if r.returncode != 0:
             raise SystemExit(f"terraform {args} failed in {d}:\n{r.stdout}\n{r.stderr}")
         return log
@@ -163,6 +173,41 @@ def main():
         report += ["## AWS calls per weight change (no contention)", "",
                    f"apply phase: {json.dumps(calls, sort_keys=True)}",
                    f"plan phase (refresh + checks): {json.dumps(plan_calls, sort_keys=True)}", ""]
+
+        # Plan of 20 already-applied shard_weight (4 listeners x 5 target groups) next to the same
+        # plan over 20 terraform_data stand-ins, interleaved, medians compared in one run.
+        body = ""
+        for i in range(4):
+            t = b.fixture("topology", "weights=1,1,1,1,1", f"name=plan{i}")
+            for j, tg in enumerate(t["target_groups"]):
+                body += weight_block(f"w{i}_{j}", t["listener"], tg, 1 + j)
+        many = b.workspace("plan-20", body)
+        b.tf(many, "init")
+        b.tf(many, "apply", "-auto-approve")
+        stand_in = os.path.join(b.work, "plan-20-stand-in")
+        os.makedirs(stand_in)
+        with open(os.path.join(stand_in, "main.tf"), "w") as f:
+            f.write("".join(f'resource "terraform_data" "w{i}" {{\n  input = {i}\n}}\n' for i in range(20)))
+        b.tf(stand_in, "init")
+        b.tf(stand_in, "apply", "-auto-approve")
+
+        def timed(d, *extra):
+            start = time.perf_counter()
+            b.tf(d, "plan", *extra, log="plan-timed.log", direct=True)
+            return time.perf_counter() - start
+
+        shard_t, stand_t, norefresh_t = [], [], []
+        for _ in range(9):
+            shard_t.append(timed(many))
+            stand_t.append(timed(stand_in))
+            norefresh_t.append(timed(many, "-refresh=false"))
+        b.tf(many, "plan", log="plan-calls.log")
+        refresh_calls = api_calls(os.path.join(many, "plan-calls.log"))
+        ms, mt, mn = statistics.median(shard_t), statistics.median(stand_t), statistics.median(norefresh_t)
+        report += ["## Plan of 20 shard_weight vs 20 terraform_data (9 interleaved runs, medians)", "",
+                   f"shard_weight {ms * 1000:.0f} ms, terraform_data {mt * 1000:.0f} ms, ratio **{ms / mt:.2f}x**; "
+                   f"shard_weight with -refresh=false {mn * 1000:.0f} ms; AWS calls of one plan: "
+                   f"{json.dumps(refresh_calls, sort_keys=True)}", ""]
 
         # 20 shard directories applying at once on one (fresh) listener: 5 on the default action,
         # 5 on each of three rules (ALB allows 5 target groups per forward action).

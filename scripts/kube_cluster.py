@@ -137,7 +137,9 @@ def setup(d, port, files):
     for name in crds:
         while True:
             code, body = api.call("GET", f"{KINDS['CustomResourceDefinition']}/{name}")
-            conds = json.loads(body).get("status", {}).get("conditions", []) if code == 200 else []
+            # A CRD just created may have "status": {"conditions": null} for a moment.
+            status = (json.loads(body).get("status") or {}) if code == 200 else {}
+            conds = status.get("conditions") or []
             state = {c["type"]: c for c in conds}
             if state.get("Established", {}).get("status") == "True":
                 break

@@ -3,26 +3,7 @@
 
 mod support;
 
-use shard_provider::clients::aws::{AwsClients, AwsSettings, Endpoints};
 use shard_provider::clients::listener_reads::ListenerReads;
-
-fn aws(moto: &support::Moto) -> AwsClients {
-    // The default credential chain of this test process reads these.
-    unsafe {
-        std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
-        std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
-        std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
-    }
-    AwsClients::new(AwsSettings {
-        region: Some("us-east-1".into()),
-        endpoints: Endpoints {
-            elbv2: Some(moto.endpoint.clone()),
-            eks: Some(moto.endpoint.clone()),
-            sts: Some(moto.endpoint.clone()),
-        },
-        ..Default::default()
-    })
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_listener_reads_share_one_call_and_a_missing_listener_does_not_spoil_the_batch() {
@@ -30,7 +11,7 @@ async fn concurrent_listener_reads_share_one_call_and_a_missing_listener_does_no
     let listeners: Vec<String> = (0..4)
         .map(|i| moto.fixture(&["topology", &format!("weights={},1", i + 1)])["listener"].as_str().unwrap().to_string())
         .collect();
-    let aws = aws(&moto);
+    let aws = moto.aws_clients();
     let reads = ListenerReads::default();
     // Twenty refreshes at once, five per listener (what Terraform does for 20 shard_weight).
     let answers = futures::future::join_all((0..20).map(|i| {

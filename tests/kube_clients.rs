@@ -11,7 +11,7 @@ mod support;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::watcher;
 use serde_json::json;
-use shard_provider::clients::aws::{AwsClients, AwsSettings, Endpoints};
+use shard_provider::clients::aws::{AwsClients, AwsSettings};
 use shard_provider::clients::eks_token;
 use shard_provider::clients::kubernetes::{Connection, DirectAuth, ExecBlock, KubeClients, KubeError, Source};
 use shard_provider::framework::{Attr, Check, Ctx, WaitError};
@@ -174,21 +174,7 @@ async fn unreachable_tls_and_dns_failures_name_the_host() {
 #[tokio::test]
 async fn eks_connections_describe_the_cluster_and_sign_tokens_sts_accepts() {
     let moto = support::Moto::start();
-    // The default AWS credential chain of this test process reads these.
-    unsafe {
-        std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
-        std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
-        std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
-    }
-    let aws = AwsClients::new(AwsSettings {
-        region: Some("us-east-1".into()),
-        endpoints: Endpoints {
-            eks: Some(moto.endpoint.clone()),
-            sts: Some(moto.endpoint.clone()),
-            elbv2: Some(moto.endpoint.clone()),
-        },
-        ..Default::default()
-    });
+    let aws = moto.aws_clients();
     let clients = KubeClients::default();
     let err = clients.client(&aws, &Source::Eks { cluster: "shard-9".into() }).await.err().expect("no cluster");
     assert!(err.to_string().contains("EKS cluster shard-9") && err.to_string().contains("DescribeCluster"), "{err}");

@@ -5,58 +5,8 @@
 mod support;
 use serde_json::Value as Json;
 use std::time::{Duration, Instant};
+use support::shards::{Ingress, NO_GATE, ingress, no_lock_left, shard, weight_of, weights};
 use support::{Moto, Workspace};
-
-struct Ingress {
-    listener: String,
-    rule: Option<String>,
-    tgs: Vec<String>,
-    vpc: String,
-}
-
-fn ingress(moto: &Moto, opts: &[&str]) -> Ingress {
-    let mut args = vec!["topology"];
-    args.extend_from_slice(opts);
-    let t = moto.fixture(&args);
-    Ingress {
-        listener: t["listener"].as_str().unwrap().into(),
-        rule: t["rule"].as_str().map(str::to_string),
-        tgs: serde_json::from_value(t["target_groups"].clone()).unwrap(),
-        vpc: t["vpc"].as_str().unwrap().into(),
-    }
-}
-
-/// (target group, weight) of the forward action of a listener or rule, in order.
-fn weights(moto: &Moto, owner: &str) -> Vec<(String, i64)> {
-    let actions = moto.fixture(&["actions", owner]);
-    let fwd = actions.as_array().unwrap().iter().find(|a| a["Type"] == "forward").expect("forward action").clone();
-    fwd["ForwardConfig"]["TargetGroups"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| (t["TargetGroupArn"].as_str().unwrap().to_string(), t["Weight"].as_i64().unwrap()))
-        .collect()
-}
-
-fn weight_of(moto: &Moto, owner: &str, tg: &str) -> Option<i64> {
-    weights(moto, owner).into_iter().find(|(a, _)| a == tg).map(|(_, w)| w)
-}
-
-fn no_lock_left(moto: &Moto, listener: &str) {
-    let rules = moto.fixture(&["rules", listener]);
-    assert!(
-        !rules.as_array().unwrap().iter().any(|r| r["Priority"] == "50000"),
-        "a lock rule was left behind: {rules:#}"
-    );
-}
-
-fn shard(listener: &str, tg: &str, weight: i64, extra: &str) -> String {
-    format!(
-        "resource \"shard_weight\" \"this\" {{\n  listener_arn     = \"{listener}\"\n  target_group_arn = \"{tg}\"\n  weight           = {weight}\n{extra}\n}}\n"
-    )
-}
-
-const NO_GATE: &str = "  min_healthy_targets = 0";
 
 /// An ingress, and one shard directory applied for its first target group (after registering
 /// `healthy` targets there).

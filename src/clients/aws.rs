@@ -136,9 +136,11 @@ impl AwsClients {
 }
 
 async fn load_sdk_config(s: &AwsSettings) -> Result<aws_types::SdkConfig, AwsError> {
-    // Standard retry mode: throttling and 5xx are retried with backoff by the SDK itself.
+    // Standard retry mode: throttling and 5xx are retried with jittered backoff by the SDK itself.
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(RetryConfig::standard().with_max_attempts(5))
+        // Backoff capped at 2 s: five attempts then fit in one call's 10 s budget under the
+        // listener lock (clients::listener_lock::CALL_TIMEOUT), 1 + 2 + 2 + 2 s of sleeps at most.
+        .retry_config(RetryConfig::standard().with_max_attempts(5).with_max_backoff(Duration::from_secs(2)))
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(5))
@@ -204,7 +206,7 @@ where
 
 /// "outer: cause: root cause", skipping repeated messages. Service errors show their code and
 /// message (e.g. "ListenerNotFound: One or more listeners not found").
-fn cause_chain(err: &(dyn std::error::Error + 'static)) -> String {
+pub fn cause_chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut next: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = next {

@@ -12,7 +12,7 @@
 //! Delete, so a resource must be able to rebuild its client from state alone, and a token must
 //! never be in state. Only the provider's configuration, which Terraform never stores, may hold one.
 
-use super::aws::AwsClients;
+use super::aws::{AwsClients, cause_chain as chain};
 use super::eks_token::{self, LiveToken};
 use crate::framework::schema::{Attribute, Block, NestedBlock, Nesting};
 use crate::framework::{Attr, AttrPath, Diagnostics};
@@ -417,20 +417,6 @@ impl From<KubeError> for Diagnostics {
         };
         Diagnostics::error(summary, e.to_string())
     }
-}
-
-/// "outer: cause: root cause", without repeats.
-fn chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(e) = next {
-        let text = e.to_string();
-        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        next = e.source();
-    }
-    parts.join(": ")
 }
 
 /// A built client and the host it talks to (for messages).

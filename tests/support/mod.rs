@@ -6,6 +6,7 @@
 
 pub mod argocd;
 pub mod kube;
+pub mod shards;
 
 use serde_json::Value as Json;
 use std::net::TcpListener;
@@ -34,9 +35,16 @@ pub fn free_port() -> u16 {
 
 /// A moto server for one test; killed when dropped (its log directory is removed unless the test
 /// failed).
+///
+/// `endpoint` is the AWS-realism proxy (tests/fixtures/fault_proxy.py) in front of moto: what the
+/// provider under test talks to, so it meets ELBv2 as AWS behaves where moto is kinder (unused
+/// targets, weight range, rule quota, one load balancer per target group, paging). Fixtures
+/// arrange objects in moto itself (`raw_endpoint`), as the ingress stack would in AWS.
 pub struct Moto {
     child: Child,
+    proxy: Option<Child>,
     pub endpoint: String,
+    pub raw_endpoint: String,
     log: PathBuf,
 }
 
@@ -75,8 +83,12 @@ impl Moto {
                 .spawn()
                 .expect("start moto_server");
             let endpoint = format!("http://127.0.0.1:{port}");
-            let mut moto = Moto { child, endpoint, log: log.clone() };
+            let mut moto =
+                Moto { child, proxy: None, endpoint: endpoint.clone(), raw_endpoint: endpoint, log: log.clone() };
             if moto.wait_ready() {
+                let (proxy, proxy_endpoint) = start_proxy(&moto.raw_endpoint, "", &log_dir.join("realism-proxy.err"));
+                moto.proxy = Some(proxy);
+                moto.endpoint = proxy_endpoint;
                 return moto;
             }
             let _ = moto.child.kill();
@@ -86,7 +98,7 @@ impl Moto {
 
     fn wait_ready(&mut self) -> bool {
         let deadline = Instant::now() + Duration::from_secs(30);
-        let addr = self.endpoint.trim_start_matches("http://").to_string();
+        let addr = self.raw_endpoint.trim_start_matches("http://").to_string();
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return false;
@@ -105,7 +117,7 @@ impl Moto {
         let out = Command::new(python)
             .arg(project_root().join("tests/fixtures/aws_fixture.py"))
             .args(args)
-            .env("MOTO_ENDPOINT", &self.endpoint)
+            .env("MOTO_ENDPOINT", &self.raw_endpoint)
             .output()
             .expect("run aws fixture");
         assert!(out.status.success(), "fixture {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
@@ -113,8 +125,32 @@ impl Moto {
     }
 }
 
+impl Moto {
+    /// The provider's shared AWS clients, pointed at this moto (through its realism proxy), for
+    /// tests that drive client code in-process. Sets the static credentials of this test process.
+    pub fn aws_clients(&self) -> shard_provider::clients::aws::AwsClients {
+        use shard_provider::clients::aws::{AwsClients, AwsSettings, Endpoints};
+        // SAFETY: called at the start of a test, before it starts threads that read the environment.
+        unsafe {
+            std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
+            std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
+            std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+        }
+        let e = Some(self.endpoint.clone());
+        AwsClients::new(AwsSettings {
+            region: Some("us-east-1".into()),
+            endpoints: Endpoints { elbv2: e.clone(), eks: e.clone(), sts: e },
+            ..Default::default()
+        })
+    }
+}
+
 impl Drop for Moto {
     fn drop(&mut self) {
+        if let Some(mut proxy) = self.proxy.take() {
+            let _ = proxy.kill();
+            let _ = proxy.wait();
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         if let Some(dir) = self.log.parent() {
@@ -194,6 +230,27 @@ impl ProviderHcl {
     }
 }
 
+/// Starts tests/fixtures/fault_proxy.py in front of `upstream`; its stderr goes to `err`.
+fn start_proxy(upstream: &str, rules: &str, err: &Path) -> (Child, String) {
+    let port = free_port();
+    let mut child = Command::new(project_root().join(".bench/venv/bin/python3"))
+        .arg(project_root().join("tests/fixtures/fault_proxy.py"))
+        .args([&port.to_string(), upstream, rules])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(err).expect("proxy log"))
+        .spawn()
+        .expect("start fault proxy");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("fault proxy exited ({status}) with rules {rules:?}:\n{}", read(err));
+        }
+        assert!(Instant::now() < deadline, "fault proxy did not start:\n{}", read(err));
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    (child, format!("http://127.0.0.1:{port}"))
+}
+
 /// tests/fixtures/fault_proxy.py in front of moto, injecting throttling or outages per ELBv2 action.
 pub struct FaultProxy {
     child: Child,
@@ -202,20 +259,12 @@ pub struct FaultProxy {
 
 impl FaultProxy {
     /// `rules`: e.g. "ModifyListener=throttle:2" or "ModifyListener=fail".
+    /// A proxy of its own in front of moto itself (realism on unless `rules` says
+    /// `realism=off`).
     pub fn start(moto: &Moto, rules: &str) -> FaultProxy {
-        let port = free_port();
-        let child = Command::new(project_root().join(".bench/venv/bin/python3"))
-            .arg(project_root().join("tests/fixtures/fault_proxy.py"))
-            .args([&port.to_string(), &moto.endpoint, rules])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start fault proxy");
-        let proxy = FaultProxy { child, endpoint: format!("http://127.0.0.1:{port}") };
-        wait_until(Duration::from_secs(20), "fault proxy did not start", || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-        });
-        proxy
+        let err = moto.log.with_file_name(format!("fault-proxy-{}.err", free_port()));
+        let (child, endpoint) = start_proxy(&moto.raw_endpoint, rules, &err);
+        FaultProxy { child, endpoint }
     }
 
     /// How many calls of each ELBv2 action reached the proxy.
@@ -229,6 +278,18 @@ impl FaultProxy {
         let body = response.split("\r\n\r\n").nth(1).unwrap_or("{}");
         let seen: Json = serde_json::from_str(body).expect("fault proxy JSON");
         seen[action].as_u64().unwrap_or(0)
+    }
+
+    /// Replaces the proxy's rules (POST /__rules), e.g. "DescribeListeners=delay:12,page=2".
+    pub fn set_rules(&self, rules: &str) {
+        let addr = self.endpoint.trim_start_matches("http://");
+        let mut stream = std::net::TcpStream::connect(addr).expect("connect to fault proxy");
+        use std::io::{Read, Write};
+        write!(stream, "POST /__rules HTTP/1.0\r\nHost: {addr}\r\nContent-Length: {}\r\n\r\n{rules}", rules.len())
+            .expect("set fault proxy rules");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("read fault proxy");
+        assert!(response.starts_with("HTTP/1.0 200") || response.starts_with("HTTP/1.1 200"), "{response}");
     }
 }
 

@@ -1,0 +1,55 @@
+//! Shared pieces of the `shard_weight` acceptance tests: an ingress stack made by the fixture,
+//! reading weights back from moto, and the resource's HCL.
+
+use super::Moto;
+
+pub struct Ingress {
+    pub listener: String,
+    pub rule: Option<String>,
+    pub tgs: Vec<String>,
+    pub vpc: String,
+}
+
+pub fn ingress(moto: &Moto, opts: &[&str]) -> Ingress {
+    let mut args = vec!["topology"];
+    args.extend_from_slice(opts);
+    let t = moto.fixture(&args);
+    Ingress {
+        listener: t["listener"].as_str().unwrap().into(),
+        rule: t["rule"].as_str().map(str::to_string),
+        tgs: serde_json::from_value(t["target_groups"].clone()).unwrap(),
+        vpc: t["vpc"].as_str().unwrap().into(),
+    }
+}
+
+/// (target group, weight) of the forward action of a listener or rule, in order.
+pub fn weights(moto: &Moto, owner: &str) -> Vec<(String, i64)> {
+    let actions = moto.fixture(&["actions", owner]);
+    let fwd = actions.as_array().unwrap().iter().find(|a| a["Type"] == "forward").expect("forward action").clone();
+    fwd["ForwardConfig"]["TargetGroups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["TargetGroupArn"].as_str().unwrap().to_string(), t["Weight"].as_i64().unwrap()))
+        .collect()
+}
+
+pub fn weight_of(moto: &Moto, owner: &str, tg: &str) -> Option<i64> {
+    weights(moto, owner).into_iter().find(|(a, _)| a == tg).map(|(_, w)| w)
+}
+
+pub fn no_lock_left(moto: &Moto, listener: &str) {
+    let rules = moto.fixture(&["rules", listener]);
+    assert!(
+        !rules.as_array().unwrap().iter().any(|r| r["Priority"] == "50000"),
+        "a lock rule was left behind: {rules:#}"
+    );
+}
+
+pub fn shard(listener: &str, tg: &str, weight: i64, extra: &str) -> String {
+    format!(
+        "resource \"shard_weight\" \"this\" {{\n  listener_arn     = \"{listener}\"\n  target_group_arn = \"{tg}\"\n  weight           = {weight}\n{extra}\n}}\n"
+    )
+}
+
+pub const NO_GATE: &str = "  min_healthy_targets = 0";
