@@ -519,6 +519,11 @@ async fn converge(
 ) -> Result<Outcome<Model>, Diagnostics> {
     let client = ctx.data.hub_client().await.map_err(Diagnostics::from)?;
     resolve_endpoint(ctx, &mut m).await?;
+    if m.namespace.is_unknown() {
+        // The provider's hub.argocd_namespace was unknown while planning; it is known now.
+        let ns = ctx.data.argocd_namespace().unwrap_or_else(|| argocd::DEFAULT_ARGOCD_NAMESPACE.to_string());
+        m.namespace = Attr::Known(ns);
+    }
     m.namespace = Attr::Known(m.namespace().to_string());
     m.secret_name = Attr::Known(m.secret_name());
     m.id = Attr::Known(resource_id(m.namespace(), &m.secret_name()));
