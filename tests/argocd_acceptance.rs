@@ -243,8 +243,20 @@ async fn a_shard_registers_from_eks_and_stays_as_declared() {
     })
     .await;
 
+    // Renaming the cluster is an in-place update; the Secret keeps its name.
+    rewrite(&ws, &moto, &hub, &body("staging").replace("  name = \"shard-2\"\n", "  name = \"shard-2b\"\n"));
+    let ws = blocking(move || {
+        let plan = ws.plan();
+        let text = plan.flat();
+        assert!(text.contains("updated in-place") && !text.contains("must be replaced"), "{text}");
+        ws.apply();
+        ws
+    })
+    .await;
+    let c = hub.argo.cluster("cluster-shard-2").await.unwrap();
+    assert_eq!((c.name.as_str(), c.config["awsAuthConfig"]["clusterName"].as_str()), ("shard-2b", Some("shard-2")));
+
     // Destroy: the Secret goes (no Application targets the cluster, so no wait).
-    rewrite(&ws, &moto, &hub, &body("staging"));
     blocking(move || ws.destroy()).await;
     assert!(hub.argo.secret("cluster-shard-2").await.is_none());
 }
@@ -911,8 +923,9 @@ resource "shard_argocd_cluster_registration" "via_eks" {{
     let (ws, data) = blocking(move || {
         let show = ws.ok(&["show", "-json", "-no-color"]).stdout;
         let state = support::read(&ws.path("terraform.tfstate"));
-        for text in [&show, &state] {
-            assert!(!text.contains("k8s-aws-v1."), "an EKS token reached the state");
+        let log = support::read(&ws.path("terraform.log"));
+        for text in [&show, &state, &log] {
+            assert!(!text.contains("k8s-aws-v1."), "an EKS token reached the state or the log");
         }
         let resources = serde_json::from_str::<Json>(&show).unwrap()["values"]["root_module"]["resources"].clone();
         let modes: Vec<&str> = resources.as_array().unwrap().iter().filter_map(|r| r["mode"].as_str()).collect();

@@ -1,7 +1,8 @@
 //! Argo CD's declarative cluster Secrets, read and written exactly as Argo CD does, and the
 //! Applications that target a cluster. Pure functions (no I/O) so every rule is unit-tested.
 //!
-//! Upstream references (argoproj/argo-cd, checked against the repository's main branch):
+//! Upstream references (argoproj/argo-cd, checked against its main branch at commit 37ee0097cf,
+//! 2026-11):
 //! - `util/db/cluster.go` `clusterToSecret` / `SecretToCluster` (and its copy
 //!   `util/settings/cluster_informer.go` `secretToCluster`): data keys `name`, `server` (trailing
 //!   `/` trimmed on both sides), `config` (JSON of `ClusterConfig`), `namespaces` (comma list,
