@@ -23,6 +23,7 @@ pub fn resources() -> Vec<Arc<dyn AnyResource<ShardData>>> {
     vec![
         Arc::new(crate::resources::weight::WeightResource::default()),
         Arc::new(crate::resources::argocd_cluster_registration::ClusterRegistrationResource),
+        Arc::new(crate::resources::rollout_gate::RolloutGateResource),
     ]
 }
 

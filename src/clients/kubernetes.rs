@@ -486,8 +486,8 @@ async fn build(aws: &AwsClients, source: &Source) -> Result<KubeClient, KubeErro
                 .await
                 .map_err(|e| config_error(chain(&e)))?;
             let host = config.cluster_url.to_string().trim_end_matches('/').to_string();
-            let client = kube::Client::try_from(config).map_err(|e| config_error(chain(&e)))?;
-            Ok(KubeClient { client, host })
+            let builder = kube::client::ClientBuilder::try_from(config).map_err(|e| config_error(chain(&e)))?;
+            Ok(KubeClient { client: builder.with_layer(&RequestLog).build(), host })
         }
         Source::Direct { host, ca_pem, insecure, auth } => {
             let mut config = base_config(host, ca_pem.as_deref(), *insecure)?;
@@ -496,8 +496,8 @@ async fn build(aws: &AwsClients, source: &Source) -> Result<KubeClient, KubeErro
                 DirectAuth::Exec(e) => AuthInfo { exec: Some(exec_config(e)), ..Default::default() },
                 DirectAuth::None => AuthInfo::default(),
             };
-            let client = kube::Client::try_from(config).map_err(|e| config_error(chain(&e)))?;
-            Ok(KubeClient { client, host: host.clone() })
+            let builder = kube::client::ClientBuilder::try_from(config).map_err(|e| config_error(chain(&e)))?;
+            Ok(KubeClient { client: builder.with_layer(&RequestLog).build(), host: host.clone() })
         }
         Source::Eks { cluster } => {
             let eks_error = |message: String| KubeError::Eks { cluster: cluster.clone(), message };
@@ -506,7 +506,7 @@ async fn build(aws: &AwsClients, source: &Source) -> Result<KubeClient, KubeErro
             let token = LiveToken::start(signer).await.map_err(|e| eks_error(e.to_string()))?;
             let config = base_config(&endpoint, Some(&ca_pem), false)?;
             let builder = kube::client::ClientBuilder::try_from(config).map_err(|e| config_error(chain(&e)))?;
-            let client = builder.with_layer(&BearerLayer(token)).build();
+            let client = builder.with_layer(&BearerLayer(token)).with_layer(&RequestLog).build();
             Ok(KubeClient { client, host: endpoint })
         }
     }
@@ -553,6 +553,27 @@ pub async fn describe_eks(aws: &AwsClients, cluster: &str) -> Result<(String, St
         .ok_or_else(|| eks_error(format!("has no certificate authority yet (status {status})")))?;
     let pem = normalise_ca(ca).map_err(|e| eks_error(format!("certificateAuthority.data is not usable: {e}")))?;
     Ok((endpoint.to_string(), pem))
+}
+
+/// Logs every request a client sends at debug level, method and path only (never headers), so
+/// the provider's log shows what a resource costs in API calls (`kube_request=...`).
+#[derive(Clone, Copy)]
+struct RequestLog;
+
+type BodyRequest = http::Request<kube::client::Body>;
+
+impl<S> tower::Layer<S> for RequestLog {
+    type Service = tower::util::MapRequest<S, fn(BodyRequest) -> BodyRequest>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        tower::util::MapRequest::new(inner, log_request as fn(BodyRequest) -> BodyRequest)
+    }
+}
+
+fn log_request(req: BodyRequest) -> BodyRequest {
+    let target = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    tracing::debug!(kube_request = %format!("{} {target}", req.method()), "kubernetes request");
+    req
 }
 
 /// Sets `Authorization: Bearer <current EKS token>` on every request.

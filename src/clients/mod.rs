@@ -11,6 +11,7 @@ pub mod entry_edit;
 pub mod kubernetes;
 pub mod listener_lock;
 pub mod listener_reads;
+pub mod rollouts;
 
 /// What every resource and data source of this provider receives.
 pub struct ShardData {

@@ -6,6 +6,7 @@
 
 pub mod argocd;
 pub mod kube;
+pub mod rollouts;
 pub mod shards;
 
 use serde_json::Value as Json;
@@ -331,6 +332,11 @@ pub fn flatten(text: &str) -> String {
 
 impl Workspace {
     pub fn new(moto: &Moto) -> Workspace {
+        Workspace::with_aws_endpoint(&moto.endpoint)
+    }
+
+    /// A workspace whose AWS calls (if any) go to `endpoint`; for tests that need no moto.
+    pub fn with_aws_endpoint(endpoint: &str) -> Workspace {
         let dir = tempfile::Builder::new().prefix("tfacc").tempdir().expect("tempdir").keep();
         let provider_dir = provider_binary().parent().expect("binary dir").to_path_buf();
         let cli = dir.join("cli.tfrc");
@@ -354,7 +360,7 @@ impl Workspace {
             ("AWS_EC2_METADATA_DISABLED", "true".into()),
             ("AWS_CONFIG_FILE", dir.join("no-aws-config").display().to_string()),
             ("AWS_SHARED_CREDENTIALS_FILE", dir.join("no-aws-credentials").display().to_string()),
-            ("MOTO_ENDPOINT", moto.endpoint.clone()),
+            ("MOTO_ENDPOINT", endpoint.to_string()),
         ];
         Workspace { dir, env: env.into_iter().map(|(k, v)| (k.to_string(), v)).collect() }
     }
