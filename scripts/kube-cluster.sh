@@ -63,7 +63,8 @@ start_authn_webhook() {
   local dir=$1 port attempt
   for attempt in 1 2 3; do
     port=$("$py" "$helper" ports 1)
-    "$py" "$root/tests/fixtures/kube/eks_authn_webhook.py" "$port" bench </dev/null >"$dir/eks-authn.log" 2>&1 &
+    # DIR on its command line lets stop_one recognise it as this instance's.
+    "$py" "$root/tests/fixtures/kube/eks_authn_webhook.py" "$port" bench "$dir" </dev/null >"$dir/eks-authn.log" 2>&1 &
     echo $! >"$dir/eks-authn.pid"
     for _ in $(seq 50); do
       if "$py" -c "import socket,sys; socket.create_connection(('127.0.0.1', int(sys.argv[1])), 0.2)" "$port" 2>/dev/null; then
@@ -158,6 +159,7 @@ cmd_start() {
     if [ "$attempt" = 3 ] || ! grep -q "address already in use" "$dir/etcd.log"; then
       say "etcd did not start"
       log_tail "$dir/etcd.log"
+      stop_one "$dir/eks-authn.pid" "$dir"
       exit 1
     fi
   done
@@ -169,6 +171,7 @@ cmd_start() {
       say "kube-apiserver did not become ready within 60 s"
       log_tail "$dir/apiserver.log"
       stop_one "$dir/etcd.pid" "$dir"
+      stop_one "$dir/eks-authn.pid" "$dir"
       exit 1
     fi
     port=$("$py" "$helper" ports 1)
