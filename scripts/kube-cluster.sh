@@ -2,6 +2,9 @@
 # A throwaway Kubernetes API server for tests and the sandbox: etcd + kube-apiserver 1.20 from
 # .bench/bin (scripts/bench-kube.sh), on free loopback ports, with the Argo CRDs and the bench's
 # RBAC (tests/fixtures/crds/, tests/fixtures/kube/) installed. No controller-manager, no nodes.
+# Every request is recorded in DIR/audit.log (metadata only, one JSON event per line), and
+# EKS tokens for cluster `bench` are accepted through a token webhook that asks STS, as
+# aws-iam-authenticator does on EKS (tests/fixtures/kube/eks_authn_webhook.py).
 #
 #   kube-cluster.sh start DIR [OWNER_PID]  start one in DIR; writes DIR/connection.json
 #                                          {host, ca_file, admin_token, limited_token} and
@@ -55,6 +58,55 @@ start_etcd() {
   "$py" "$helper" wait-etcd "$client" 20 "$(cat "$dir/etcd.pid")"
 }
 
+# The EKS token webhook on a free port, and the kubeconfig kube-apiserver reaches it with.
+start_authn_webhook() {
+  local dir=$1 port attempt
+  for attempt in 1 2 3; do
+    port=$("$py" "$helper" ports 1)
+    # DIR on its command line lets stop_one recognise it as this instance's.
+    "$py" "$root/tests/fixtures/kube/eks_authn_webhook.py" "$port" bench "$dir" </dev/null >"$dir/eks-authn.log" 2>&1 &
+    echo $! >"$dir/eks-authn.pid"
+    for _ in $(seq 50); do
+      if "$py" -c "import socket,sys; socket.create_connection(('127.0.0.1', int(sys.argv[1])), 0.2)" "$port" 2>/dev/null; then
+        cat >"$dir/eks-authn.kubeconfig" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+  - name: eks-authn
+    cluster: { server: "http://127.0.0.1:$port/authenticate" }
+users:
+  - name: kube-apiserver
+contexts:
+  - name: webhook
+    context: { cluster: eks-authn, user: kube-apiserver }
+current-context: webhook
+EOF
+        return 0
+      fi
+      sleep 0.1
+    done
+    stop_one "$dir/eks-authn.pid" "$dir"
+  done
+  say "the EKS token webhook did not start"
+  log_tail "$dir/eks-authn.log"
+  return 1
+}
+
+# Audit: every request's metadata (never a body: no Secret data), except kube-apiserver's own.
+write_audit_policy() {
+  cat >"$1/audit-policy.yaml" <<'EOF'
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+  - level: None
+    users: ["system:apiserver"]
+  - level: None
+    nonResourceURLs: ["/healthz*", "/readyz*", "/livez*", "/version", "/openapi*"]
+  - level: Metadata
+EOF
+}
+
 start_apiserver() {
   local dir=$1 client=$2 port=$3
   "$bench/bin/kube-apiserver" \
@@ -63,6 +115,9 @@ start_apiserver() {
     --cert-dir "$dir/certs" \
     --token-auth-file "$dir/tokens.csv" \
     --authorization-mode RBAC \
+    --authentication-token-webhook-config-file "$dir/eks-authn.kubeconfig" \
+    --authentication-token-webhook-version v1 \
+    --audit-policy-file "$dir/audit-policy.yaml" --audit-log-path "$dir/audit.log" \
     --service-cluster-ip-range 10.0.0.0/24 \
     --service-account-issuer https://kubernetes.default.svc \
     --service-account-key-file "$dir/sa.key" --service-account-signing-key-file "$dir/sa.key" \
@@ -93,6 +148,9 @@ cmd_start() {
       "$("$py" -c 'import secrets; print(secrets.token_hex(24))')" >"$dir/tokens.csv"
   )
 
+  write_audit_policy "$dir"
+  start_authn_webhook "$dir" || exit 1
+
   # Free ports can be taken between the check and the bind (other instances start too): retry.
   for attempt in 1 2 3; do
     read -r client peer port <<<"$("$py" "$helper" ports 3)"
@@ -101,6 +159,7 @@ cmd_start() {
     if [ "$attempt" = 3 ] || ! grep -q "address already in use" "$dir/etcd.log"; then
       say "etcd did not start"
       log_tail "$dir/etcd.log"
+      stop_one "$dir/eks-authn.pid" "$dir"
       exit 1
     fi
   done
@@ -112,6 +171,7 @@ cmd_start() {
       say "kube-apiserver did not become ready within 60 s"
       log_tail "$dir/apiserver.log"
       stop_one "$dir/etcd.pid" "$dir"
+      stop_one "$dir/eks-authn.pid" "$dir"
       exit 1
     fi
     port=$("$py" "$helper" ports 1)
@@ -154,6 +214,7 @@ cmd_stop() {
   # kube-apiserver waits for open watches before it exits; nothing here is worth waiting for.
   stop_one "$dir/apiserver.pid" "$dir" 20
   stop_one "$dir/etcd.pid" "$dir"
+  stop_one "$dir/eks-authn.pid" "$dir"
 }
 
 cmd_run() {

@@ -1,12 +1,14 @@
 //! The `shard` provider: its configuration, the data every resource shares, and the registry
-//! of resource and data source types (adding a type = one file + one line here).
+//! of resource, data source and ephemeral resource types (adding a type = one file + one line here).
 
 use crate::clients::ShardData;
 use crate::clients::aws::{AssumeRole, AwsClients, AwsSettings, Endpoints};
 use crate::clients::kubernetes::{self as kube, Connection};
 use crate::framework::resource::decode;
 use crate::framework::schema::{Attribute, NestedBlock};
-use crate::framework::{AnyDataSource, AnyResource, Attr, AttrPath, Diagnostics, Provider, Schema};
+use crate::framework::{
+    AnyDataSource, AnyEphemeralResource, AnyResource, Attr, AttrPath, Diagnostics, Provider, Schema,
+};
 use crate::protocol::value::Value;
 use async_trait::async_trait;
 use serde::Deserialize;
@@ -20,12 +22,20 @@ pub struct ShardProvider;
 pub fn resources() -> Vec<Arc<dyn AnyResource<ShardData>>> {
     vec![
         Arc::new(crate::resources::weight::WeightResource::default()),
+        Arc::new(crate::resources::argocd_cluster_registration::ClusterRegistrationResource),
         Arc::new(crate::resources::rollout_gate::RolloutGateResource),
     ]
 }
 
 pub fn data_sources() -> Vec<Arc<dyn AnyDataSource<ShardData>>> {
-    vec![Arc::new(crate::data_sources::listener::ListenerDataSource)]
+    vec![
+        Arc::new(crate::data_sources::listener::ListenerDataSource),
+        Arc::new(crate::data_sources::eks_cluster::EksClusterDataSource),
+    ]
+}
+
+pub fn ephemeral_resources() -> Vec<Arc<dyn AnyEphemeralResource<ShardData>>> {
+    vec![Arc::new(crate::ephemeral_resources::eks_token::EksTokenEphemeralResource)]
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -190,5 +200,9 @@ impl Provider for ShardProvider {
 
     fn data_sources(&self) -> Vec<Arc<dyn AnyDataSource<ShardData>>> {
         data_sources()
+    }
+
+    fn ephemeral_resources(&self) -> Vec<Arc<dyn AnyEphemeralResource<ShardData>>> {
+        ephemeral_resources()
     }
 }

@@ -7,14 +7,15 @@ use serde::{Deserialize, Serialize};
 use shard_provider::framework::server::Server;
 use shard_provider::framework::timeouts::{Op, timeouts_block};
 use shard_provider::framework::{
-    AnyDataSource, AnyResource, Attr, Attribute, CreateRequest, Ctx, DeleteRequest, Diagnostics, Outcome, Provider,
-    ReadRequest, Resource, Schema, UpdateRequest,
+    AnyDataSource, AnyEphemeralResource, AnyResource, Attr, AttrPath, Attribute, CreateRequest, Ctx, DeleteRequest,
+    Diagnostics, EphemeralResource, Opened, Outcome, Private, Provider, ReadRequest, Renewed, Resource, Schema,
+    UpdateRequest, ValidateRequest,
 };
 use shard_provider::protocol::msgpack;
 use shard_provider::protocol::tfplugin6::{self as pb, provider_server::Provider as _};
 use shard_provider::protocol::value::{Type, Value};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
 use tonic::Request;
 
 struct TestProvider;
@@ -95,6 +96,68 @@ impl Resource<()> for Sleeper {
     }
 }
 
+/// A lease as an ephemeral resource: open hands out a value and private data, renew counts its
+/// renewals in the private data, close records what it closed.
+struct Lease {
+    closed: Arc<Mutex<Vec<String>>>,
+}
+
+#[derive(Deserialize, Serialize)]
+struct LeaseModel {
+    name: String,
+    ttl_seconds: Option<i64>,
+    value: Attr<String>,
+}
+
+#[async_trait]
+impl EphemeralResource<()> for Lease {
+    type Model = LeaseModel;
+    fn name(&self) -> &'static str {
+        "lease"
+    }
+    fn schema(&self) -> Schema {
+        Schema::new(
+            "test",
+            vec![
+                Attribute::string("name").required(),
+                Attribute::number("ttl_seconds").optional(),
+                Attribute::string("value").computed().sensitive(),
+            ],
+        )
+    }
+    async fn validate(&self, req: &ValidateRequest) -> Diagnostics {
+        if req.config.get("name").as_str() == Some("bad") {
+            return Diagnostics::attr_error(AttrPath::attr("name"), "Bad name", "not this one");
+        }
+        Diagnostics::new()
+    }
+    async fn open(&self, ctx: &Ctx<()>, config: LeaseModel) -> Result<Opened<LeaseModel>, Diagnostics> {
+        let mut private = Private::default();
+        private.set("lease", &config.name);
+        private.set("renewals", &0);
+        ctx.warn("Leased", config.name.clone());
+        let ttl = Duration::from_secs(config.ttl_seconds.unwrap_or(60) as u64);
+        let value = Attr::Known(format!("lease-{}", config.name));
+        Ok(Opened::new(LeaseModel { value, ..config }).with_private(private).renew_at(SystemTime::now() + ttl))
+    }
+    async fn renew(&self, _: &Ctx<()>, mut private: Private) -> Result<Renewed, Diagnostics> {
+        let n: i64 = private.get("renewals").unwrap_or(-100);
+        private.set("renewals", &(n + 1));
+        Ok(Renewed { private: Some(private), renew_at: Some(SystemTime::now() + Duration::from_secs(60)) })
+    }
+    async fn close(&self, _: &Ctx<()>, private: Private) -> Result<(), Diagnostics> {
+        let lease: String = private.get("lease").ok_or_else(|| Diagnostics::error("No lease", "private data lost"))?;
+        self.closed.lock().unwrap().push(lease);
+        Ok(())
+    }
+}
+
+static CLOSED: Mutex<Option<Arc<Mutex<Vec<String>>>>> = Mutex::new(None);
+
+fn closed_leases() -> Arc<Mutex<Vec<String>>> {
+    CLOSED.lock().unwrap().get_or_insert_with(Default::default).clone()
+}
+
 #[async_trait]
 impl Provider for TestProvider {
     type Data = ();
@@ -112,6 +175,9 @@ impl Provider for TestProvider {
     }
     fn data_sources(&self) -> Vec<Arc<dyn AnyDataSource<()>>> {
         vec![]
+    }
+    fn ephemeral_resources(&self) -> Vec<Arc<dyn AnyEphemeralResource<()>>> {
+        vec![Arc::new(Lease { closed: closed_leases() })]
     }
 }
 
@@ -346,9 +412,10 @@ async fn a_client_without_write_only_support_is_told_so_on_the_attribute() {
 #[test]
 fn every_shard_schema_is_one_terraform_accepts() {
     let server = Server::new(shard_provider::provider::ShardProvider);
-    let shard_provider::framework::server::Schemas { provider, resources, data_sources } = server.schemas();
+    let shard_provider::framework::server::Schemas { provider, resources, data_sources, ephemeral_resources } =
+        server.schemas();
     provider.check().expect("provider schema");
-    for (name, s) in resources.iter().chain(&data_sources) {
+    for (name, s) in resources.iter().chain(&data_sources).chain(&ephemeral_resources) {
         s.check().unwrap_or_else(|e| panic!("{name}: {e}"));
         // Never both `type` and `nested_type` on one attribute.
         fn walk(b: &pb::schema::Block, name: &str) {
@@ -366,6 +433,9 @@ fn every_shard_schema_is_one_terraform_accepts() {
         walk(s.to_proto().block.as_ref().unwrap(), name);
     }
     assert!(data_sources.iter().any(|(n, _)| n == "shard_listener"));
+    assert!(data_sources.iter().any(|(n, _)| n == "shard_eks_cluster"));
+    assert!(resources.iter().any(|(n, _)| n == "shard_argocd_cluster_registration"));
+    assert!(ephemeral_resources.iter().any(|(n, _)| n == "shard_eks_token"));
     for r in shard_provider::provider::resources() {
         if let Some(identity) = r.identity() {
             identity.check(&r.schema()).unwrap_or_else(|e| panic!("{}: {e}", r.name()));
@@ -376,12 +446,18 @@ fn every_shard_schema_is_one_terraform_accepts() {
 #[test]
 fn the_registry_docs_cover_every_attribute() {
     let server = Server::new(shard_provider::provider::ShardProvider);
-    let shard_provider::framework::server::Schemas { provider, resources, data_sources } = server.schemas();
+    let shard_provider::framework::server::Schemas { provider, resources, data_sources, ephemeral_resources } =
+        server.schemas();
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
     let mut pages = vec![("index.md".to_string(), provider)];
     pages.extend(resources.into_iter().map(|(n, s)| (format!("resources/{}.md", n.trim_start_matches("shard_")), s)));
     pages.extend(
         data_sources.into_iter().map(|(n, s)| (format!("data-sources/{}.md", n.trim_start_matches("shard_")), s)),
+    );
+    pages.extend(
+        ephemeral_resources
+            .into_iter()
+            .map(|(n, s)| (format!("ephemeral-resources/{}.md", n.trim_start_matches("shard_")), s)),
     );
     for (page, schema) in pages {
         let text = std::fs::read_to_string(root.join(&page)).unwrap_or_else(|_| panic!("docs/{page} is missing"));
@@ -403,4 +479,114 @@ fn the_registry_docs_cover_every_attribute() {
             assert!(text.contains(&format!("`{name}`")), "docs/{page} does not document `{name}`");
         }
     }
+}
+
+fn lease_type() -> Type {
+    EphemeralResource::schema(&Lease { closed: Default::default() }).value_type()
+}
+
+fn lease(name: Value, ttl: Option<i64>) -> Option<pb::DynamicValue> {
+    let v = Value::Object(
+        [
+            ("name".to_string(), name),
+            ("ttl_seconds".to_string(), ttl.map(Value::int).unwrap_or(Value::Null)),
+            ("value".to_string(), Value::Null),
+        ]
+        .into(),
+    );
+    Some(pb::DynamicValue { msgpack: msgpack::encode(&lease_type(), &v), json: vec![] })
+}
+
+#[tokio::test]
+async fn ephemeral_resources_are_advertised_opened_renewed_and_closed() {
+    let server = configured().await;
+    // Advertised in GetMetadata and GetProviderSchema.
+    let meta = server.get_metadata(Request::new(pb::get_metadata::Request {})).await.unwrap().into_inner();
+    assert_eq!(meta.ephemeral_resources.iter().map(|e| e.type_name.as_str()).collect::<Vec<_>>(), vec!["test_lease"]);
+    let schema = server.get_provider_schema(Request::new(pb::get_provider_schema::Request {})).await.unwrap();
+    let lease_schema = schema.into_inner().ephemeral_resource_schemas.remove("test_lease").expect("schema");
+    let block = lease_schema.block.unwrap();
+    assert!(block.attributes.iter().any(|a| a.name == "value" && a.computed && a.sensitive));
+
+    // Validation: attribute validators and the type's own, with paths.
+    let v = server
+        .validate_ephemeral_resource_config(Request::new(pb::validate_ephemeral_resource_config::Request {
+            type_name: "test_lease".into(),
+            config: lease(Value::str("bad"), None),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(v.diagnostics.len(), 1, "{:?}", v.diagnostics);
+    assert!(format!("{:?}", v.diagnostics[0].attribute).contains("name"));
+
+    // Open: the result, private data and the renewal time.
+    let before = SystemTime::now();
+    let opened = server
+        .open_ephemeral_resource(Request::new(pb::open_ephemeral_resource::Request {
+            type_name: "test_lease".into(),
+            config: lease(Value::str("a"), Some(30)),
+            client_capabilities: None,
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(opened.diagnostics.iter().all(|d| d.severity == pb::diagnostic::Severity::Warning as i32));
+    assert_eq!(opened.diagnostics.len(), 1, "ctx warnings travel with the response");
+    let result = msgpack::decode(&lease_type(), &opened.result.unwrap().msgpack).unwrap();
+    assert_eq!(result.get("value"), &Value::str("lease-a"));
+    assert_eq!(result.get("ttl_seconds"), &Value::int(30));
+    let renew_at = opened.renew_at.expect("renew_at");
+    let expected = before.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs() as i64 + 30;
+    assert!((renew_at.seconds - expected).abs() <= 2, "{renew_at:?}");
+    let private = opened.private.expect("private data");
+
+    // Renew gets the private data back and may replace it; close gets the latest.
+    let renewed = server
+        .renew_ephemeral_resource(Request::new(pb::renew_ephemeral_resource::Request {
+            type_name: "test_lease".into(),
+            private: Some(private),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(renewed.diagnostics.is_empty(), "{:?}", renewed.diagnostics);
+    assert!(renewed.renew_at.is_some());
+    let private = renewed.private.expect("renewed private data");
+    assert_eq!(Private::from_bytes(&private).get::<i64>("renewals"), Some(1));
+    let closed = server
+        .close_ephemeral_resource(Request::new(pb::close_ephemeral_resource::Request {
+            type_name: "test_lease".into(),
+            private: Some(private),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(closed.diagnostics.is_empty(), "{:?}", closed.diagnostics);
+    assert!(closed_leases().lock().unwrap().contains(&"a".to_string()));
+
+    // A configuration not known yet opens nothing: computed values unknown, no private data.
+    let pending = server
+        .open_ephemeral_resource(Request::new(pb::open_ephemeral_resource::Request {
+            type_name: "test_lease".into(),
+            config: lease(Value::Unknown, None),
+            client_capabilities: None,
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    let result = msgpack::decode(&lease_type(), &pending.result.unwrap().msgpack).unwrap();
+    assert_eq!(result.get("value"), &Value::Unknown);
+    assert!(pending.private.is_none() && pending.renew_at.is_none());
+
+    // Unknown types are a gRPC NotFound, as for resources.
+    let err = server
+        .open_ephemeral_resource(Request::new(pb::open_ephemeral_resource::Request {
+            type_name: "test_nope".into(),
+            config: None,
+            client_capabilities: None,
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::NotFound);
 }

@@ -17,7 +17,8 @@ provider "shard" {
 
   # Optional: the Argo CD hub cluster, for cluster registration.
   # hub {
-  #   config_path    = "~/.kube/config"
-  #   config_context = "argo-hub"
+  #   config_path      = "~/.kube/config"
+  #   config_context   = "argo-hub"
+  #   argocd_namespace = "argocd"
   # }
 }

@@ -20,6 +20,8 @@ use std::time::{Duration, SystemTime};
 /// The header whose signed value binds the token to one cluster.
 pub const CLUSTER_ID_HEADER: &str = "x-k8s-aws-id";
 pub const TOKEN_PREFIX: &str = "k8s-aws-v1.";
+/// How long EKS accepts a token after it was signed.
+pub const TOKEN_VALIDITY: Duration = Duration::from_secs(15 * 60);
 /// Tokens are valid for 15 minutes; a fresh one is signed every 5.
 pub const REFRESH_EVERY: Duration = Duration::from_secs(5 * 60);
 
@@ -79,6 +81,19 @@ pub struct Signer {
     pub region: String,
     pub sts_url: String,
     pub credentials: SharedCredentialsProvider,
+}
+
+/// A signer for `cluster` with the provider's AWS credentials, region and STS endpoint.
+pub async fn signer_for(aws: &super::aws::AwsClients, cluster: &str) -> Result<Signer, String> {
+    let sdk = aws.sdk().await.map_err(|e| e.to_string())?;
+    let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
+    let credentials = sdk.credentials_provider().ok_or_else(|| "no AWS credentials to sign a token".to_string())?;
+    Ok(Signer {
+        cluster: cluster.to_string(),
+        sts_url: sts_url(aws.settings().endpoints.sts.as_deref(), &region),
+        region,
+        credentials,
+    })
 }
 
 impl Signer {

@@ -13,7 +13,7 @@
 //! never be in state. Only the provider's configuration, which Terraform never stores, may hold one.
 
 use super::aws::{AwsClients, cause_chain as chain};
-use super::eks_token::{self, LiveToken, Signer};
+use super::eks_token::{self, LiveToken};
 use crate::framework::schema::{Attribute, Block, NestedBlock, Nesting};
 use crate::framework::{Attr, AttrPath, Diagnostics};
 use crate::protocol::value::Type;
@@ -58,6 +58,15 @@ pub fn connection_block(name: &str, description: &str, kind: BlockKind) -> Neste
                 .sensitive()
                 .description("Bearer token for the API server. Provider configuration is never stored; never logged."),
         );
+        attributes.push(
+            Attribute::string("argocd_namespace")
+                .optional()
+                .validate(|v| match v.as_str() {
+                    Some(s) => super::argocd::rules::dns_label(s),
+                    None => Err("must be a namespace name".into()),
+                })
+                .description("Namespace Argo CD runs in on this cluster, where its cluster Secrets and Applications live (default `argocd`)."),
+        );
     }
     let exec = NestedBlock::single(
         "exec",
@@ -96,6 +105,9 @@ pub struct Connection {
     pub eks_cluster_name: Attr<String>,
     #[serde(default)]
     pub exec: Option<ExecBlock>,
+    /// Provider level only: the namespace Argo CD runs in on the hub.
+    #[serde(default)]
+    pub argocd_namespace: Attr<String>,
 }
 
 #[derive(Clone, Default, Deserialize, PartialEq, Debug, Hash)]
@@ -490,16 +502,7 @@ async fn build(aws: &AwsClients, source: &Source) -> Result<KubeClient, KubeErro
         Source::Eks { cluster } => {
             let eks_error = |message: String| KubeError::Eks { cluster: cluster.clone(), message };
             let (endpoint, ca_pem) = describe_eks(aws, cluster).await?;
-            let sdk = aws.sdk().await.map_err(|e| eks_error(e.to_string()))?;
-            let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
-            let credentials =
-                sdk.credentials_provider().ok_or_else(|| eks_error("no AWS credentials to sign a token".into()))?;
-            let signer = Signer {
-                cluster: cluster.clone(),
-                region: region.clone(),
-                sts_url: eks_token::sts_url(aws.settings().endpoints.sts.as_deref(), &region),
-                credentials,
-            };
+            let signer = eks_token::signer_for(aws, cluster).await.map_err(eks_error)?;
             let token = LiveToken::start(signer).await.map_err(|e| eks_error(e.to_string()))?;
             let config = base_config(&endpoint, Some(&ca_pem), false)?;
             let builder = kube::client::ClientBuilder::try_from(config).map_err(|e| config_error(chain(&e)))?;

@@ -2,6 +2,7 @@
 //! one provider process: AWS (ELBv2, EKS), the ELBv2 helpers every traffic resource uses, and
 //! Kubernetes connections.
 
+pub mod argocd;
 pub mod arn;
 pub mod aws;
 pub mod eks_token;
@@ -45,6 +46,15 @@ impl ShardData {
         connection: &kubernetes::Connection,
     ) -> Result<kubernetes::KubeClient, kubernetes::KubeError> {
         self.kube.client(&self.aws, &connection.resolve()?).await
+    }
+
+    /// The namespace Argo CD runs in on the hub (None while the provider's value is unknown).
+    pub fn argocd_namespace(&self) -> Option<String> {
+        match self.hub.as_ref().map(|h| &h.argocd_namespace) {
+            Some(crate::framework::Attr::Known(ns)) => Some(ns.clone()),
+            Some(crate::framework::Attr::Unknown) => None,
+            _ => Some(argocd::DEFAULT_ARGOCD_NAMESPACE.to_string()),
+        }
     }
 
     /// The hub's client; an error says how to configure it when the block is absent.

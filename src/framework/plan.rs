@@ -80,6 +80,14 @@ pub fn null_write_only(block: &Block, state: &mut Value) {
     }
 }
 
+/// A configuration with every computed value it leaves null unknown: the answer for an
+/// ephemeral resource that cannot be opened yet.
+pub fn unknown_computed(block: &Block, config: &Value) -> Value {
+    let mut out = config.clone();
+    mark_unknown(block, &mut out, config, &Value::Null, true);
+    out
+}
+
 /// Computed attributes the configuration does not set become unknown, unless they opted into
 /// keeping their prior value (and there is one).
 fn mark_unknown(block: &Block, state: &mut Value, config: &Value, prior: &Value, creating: bool) {

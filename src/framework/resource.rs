@@ -482,4 +482,8 @@ pub trait Provider: Send + Sync + 'static {
     async fn configure(&self, config: Value, terraform_version: &str) -> Result<Self::Data, Diagnostics>;
     fn resources(&self) -> Vec<Arc<dyn AnyResource<Self::Data>>>;
     fn data_sources(&self) -> Vec<Arc<dyn AnyDataSource<Self::Data>>>;
+    /// Ephemeral resources (Terraform 1.10+); none by default.
+    fn ephemeral_resources(&self) -> Vec<Arc<dyn super::ephemeral::AnyEphemeralResource<Self::Data>>> {
+        Vec::new()
+    }
 }

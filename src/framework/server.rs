@@ -4,6 +4,7 @@
 
 use super::context::Ctx;
 use super::diag::{AttrPath, Diagnostics};
+use super::ephemeral::AnyEphemeralResource;
 use super::plan;
 use super::resource::{
     AnyDataSource, AnyResource, ImportRequest, Private, Provider, RawApply, RawPlan, RawRead, ValidateRequest,
@@ -15,7 +16,7 @@ use crate::protocol::value::{Type, Value};
 use crate::protocol::{json, msgpack};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
@@ -83,6 +84,7 @@ pub struct Schemas {
     pub provider: Schema,
     pub resources: Vec<(String, Schema)>,
     pub data_sources: Vec<(String, Schema)>,
+    pub ephemeral_resources: Vec<(String, Schema)>,
 }
 
 /// The gRPC face of a provider. Schemas are built once, at start.
@@ -92,6 +94,7 @@ pub struct Server<P: Provider> {
     provider_type: Type,
     resources: HashMap<String, Entry<dyn AnyResource<P::Data>>>,
     data_sources: HashMap<String, Entry<dyn AnyDataSource<P::Data>>>,
+    ephemeral_resources: HashMap<String, Entry<dyn AnyEphemeralResource<P::Data>>>,
     data: RwLock<Option<Arc<P::Data>>>,
     /// Cancelled by StopProvider, then replaced: operations that start after a stop run normally
     /// (as terraform-plugin-go does).
@@ -120,6 +123,15 @@ impl<P: Provider> Server<P> {
                 (format!("{prefix}_{}", imp.name()), Entry { imp, schema, ty, identity: None })
             })
             .collect();
+        let ephemeral_resources = provider
+            .ephemeral_resources()
+            .into_iter()
+            .map(|imp| {
+                let schema = imp.schema();
+                let ty = schema.value_type();
+                (format!("{prefix}_{}", imp.name()), Entry { imp, schema, ty, identity: None })
+            })
+            .collect();
         let provider_schema = provider.schema();
         let provider_type = provider_schema.value_type();
         Server {
@@ -128,6 +140,7 @@ impl<P: Provider> Server<P> {
             provider_type,
             resources,
             data_sources,
+            ephemeral_resources,
             data: RwLock::new(None),
             stop: Mutex::new(CancellationToken::new()),
         }
@@ -137,9 +150,12 @@ impl<P: Provider> Server<P> {
     pub fn schemas(&self) -> Schemas {
         let mut resources: Vec<_> = self.resources.iter().map(|(k, e)| (k.clone(), e.schema.clone())).collect();
         let mut data_sources: Vec<_> = self.data_sources.iter().map(|(k, e)| (k.clone(), e.schema.clone())).collect();
+        let mut ephemeral_resources: Vec<_> =
+            self.ephemeral_resources.iter().map(|(k, e)| (k.clone(), e.schema.clone())).collect();
         resources.sort_by(|a, b| a.0.cmp(&b.0));
         data_sources.sort_by(|a, b| a.0.cmp(&b.0));
-        Schemas { provider: self.provider_schema.clone(), resources, data_sources }
+        ephemeral_resources.sort_by(|a, b| a.0.cmp(&b.0));
+        Schemas { provider: self.provider_schema.clone(), resources, data_sources, ephemeral_resources }
     }
 
     /// The token the next StopProvider cancels; operations started now watch it.
@@ -166,6 +182,12 @@ impl<P: Provider> Server<P> {
     fn data_source(&self, name: &str) -> Result<&Entry<dyn AnyDataSource<P::Data>>, Status> {
         self.data_sources.get(name).ok_or_else(|| Status::not_found(format!("unknown data source type {name}")))
     }
+
+    fn ephemeral_resource(&self, name: &str) -> Result<&Entry<dyn AnyEphemeralResource<P::Data>>, Status> {
+        self.ephemeral_resources
+            .get(name)
+            .ok_or_else(|| Status::not_found(format!("unknown ephemeral resource type {name}")))
+    }
 }
 
 fn decode(ty: &Type, dv: Option<&pb::DynamicValue>) -> Result<Value, Status> {
@@ -182,6 +204,17 @@ fn decode(ty: &Type, dv: Option<&pb::DynamicValue>) -> Result<Value, Status> {
 fn encode(ty: &Type, v: Value) -> Option<pb::DynamicValue> {
     let v = v.conform(ty);
     Some(pb::DynamicValue { msgpack: msgpack::encode(ty, &v), json: Vec::new() })
+}
+
+/// A renewal time as protobuf's Timestamp.
+fn timestamp(at: SystemTime) -> prost_types::Timestamp {
+    let since = at.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    prost_types::Timestamp { seconds: since.as_secs() as i64, nanos: since.subsec_nanos() as i32 }
+}
+
+/// Private data from Terraform's optional bytes.
+fn private_of(bytes: Option<&Vec<u8>>) -> Private {
+    bytes.map(|b| Private::from_bytes(b)).unwrap_or_default()
 }
 
 fn capabilities() -> pb::ServerCapabilities {
@@ -202,15 +235,17 @@ impl<P: Provider> GrpcProvider for Server<P> {
         use pb::get_metadata as m;
         let mut resources: Vec<_> = self.resources.keys().cloned().collect();
         let mut data_sources: Vec<_> = self.data_sources.keys().cloned().collect();
+        let mut ephemeral: Vec<_> = self.ephemeral_resources.keys().cloned().collect();
         resources.sort();
         data_sources.sort();
+        ephemeral.sort();
         Ok(Response::new(m::Response {
             server_capabilities: Some(capabilities()),
             diagnostics: Vec::new(),
             data_sources: data_sources.into_iter().map(|type_name| m::DataSourceMetadata { type_name }).collect(),
             resources: resources.into_iter().map(|type_name| m::ResourceMetadata { type_name }).collect(),
             functions: Vec::new(),
-            ephemeral_resources: Vec::new(),
+            ephemeral_resources: ephemeral.into_iter().map(|type_name| m::EphemeralMetadata { type_name }).collect(),
         }))
     }
 
@@ -226,7 +261,11 @@ impl<P: Provider> GrpcProvider for Server<P> {
             provider_meta: None,
             server_capabilities: Some(capabilities()),
             functions: Default::default(),
-            ephemeral_resource_schemas: Default::default(),
+            ephemeral_resource_schemas: self
+                .ephemeral_resources
+                .iter()
+                .map(|(k, e)| (k.clone(), e.schema.to_proto()))
+                .collect(),
         }))
     }
 
@@ -581,28 +620,101 @@ impl<P: Provider> GrpcProvider for Server<P> {
         &self,
         req: Request<pb::validate_ephemeral_resource_config::Request>,
     ) -> Result<Response<pb::validate_ephemeral_resource_config::Response>, Status> {
-        Err(Status::not_found(format!("unknown ephemeral resource type {}", req.get_ref().type_name)))
+        let req = req.into_inner();
+        let e = self.ephemeral_resource(&req.type_name)?;
+        let config = decode(&e.ty, req.config.as_ref())?;
+        let mut diags = Diagnostics::new();
+        run_validators(&e.schema.block, &config, &AttrPath::root(), &mut diags);
+        diags.extend(e.imp.validate(&ValidateRequest { config }).await);
+        Ok(Response::new(pb::validate_ephemeral_resource_config::Response { diagnostics: diags.to_proto() }))
     }
 
     async fn open_ephemeral_resource(
         &self,
         req: Request<pb::open_ephemeral_resource::Request>,
     ) -> Result<Response<pb::open_ephemeral_resource::Response>, Status> {
-        Err(Status::not_found(format!("unknown ephemeral resource type {}", req.get_ref().type_name)))
+        let req = req.into_inner();
+        let e = self.ephemeral_resource(&req.type_name)?;
+        let config = decode(&e.ty, req.config.as_ref())?;
+        // Terraform opens only wholly known configurations; answer anything else as a data
+        // source read during planning would: computed values unknown, nothing opened.
+        if !config.is_wholly_known() {
+            return Ok(Response::new(pb::open_ephemeral_resource::Response {
+                result: encode(&e.ty, plan::unknown_computed(&e.schema.block, &config)),
+                ..Default::default()
+            }));
+        }
+        let (opened, mut diags) = match self.ctx(e.imp.timeout()) {
+            Err(d) => (None, d),
+            Ok(ctx) => {
+                let out = e.imp.open(&ctx, config).await;
+                let warnings = ctx.take_diagnostics();
+                match out {
+                    Ok(o) => (Some(o), warnings),
+                    Err(d) => (None, d.and(warnings)),
+                }
+            }
+        };
+        let Some(opened) = opened.filter(|_| !diags.has_errors()) else {
+            return Ok(Response::new(pb::open_ephemeral_resource::Response {
+                diagnostics: diags.to_proto(),
+                ..Default::default()
+            }));
+        };
+        let result = opened.result.conform(&e.ty);
+        if !result.is_wholly_known() {
+            diags.push_error(
+                "Provider returned unknown values from an ephemeral resource",
+                "this is a bug in the provider",
+            );
+        }
+        Ok(Response::new(pb::open_ephemeral_resource::Response {
+            result: encode(&e.ty, result),
+            private: opened.private.map(|p| p.to_bytes()),
+            renew_at: opened.renew_at.map(timestamp),
+            diagnostics: diags.to_proto(),
+            deferred: None,
+        }))
     }
 
     async fn renew_ephemeral_resource(
         &self,
         req: Request<pb::renew_ephemeral_resource::Request>,
     ) -> Result<Response<pb::renew_ephemeral_resource::Response>, Status> {
-        Err(Status::not_found(format!("unknown ephemeral resource type {}", req.get_ref().type_name)))
+        let req = req.into_inner();
+        let e = self.ephemeral_resource(&req.type_name)?;
+        let private = private_of(req.private.as_ref());
+        let (renewed, diags) = match self.ctx(e.imp.timeout()) {
+            Err(d) => (None, d),
+            Ok(ctx) => match e.imp.renew(&ctx, private).await {
+                Ok(r) => (Some(r), ctx.take_diagnostics()),
+                Err(d) => (None, d.and(ctx.take_diagnostics())),
+            },
+        };
+        let renewed = renewed.unwrap_or_default();
+        Ok(Response::new(pb::renew_ephemeral_resource::Response {
+            diagnostics: diags.to_proto(),
+            renew_at: renewed.renew_at.map(timestamp),
+            // None keeps what Terraform holds.
+            private: renewed.private.map(|p| p.to_bytes()).or(req.private),
+        }))
     }
 
     async fn close_ephemeral_resource(
         &self,
         req: Request<pb::close_ephemeral_resource::Request>,
     ) -> Result<Response<pb::close_ephemeral_resource::Response>, Status> {
-        Err(Status::not_found(format!("unknown ephemeral resource type {}", req.get_ref().type_name)))
+        let req = req.into_inner();
+        let e = self.ephemeral_resource(&req.type_name)?;
+        let private = private_of(req.private.as_ref());
+        let diags = match self.ctx(e.imp.timeout()) {
+            Err(d) => d,
+            Ok(ctx) => match e.imp.close(&ctx, private).await {
+                Ok(()) => ctx.take_diagnostics(),
+                Err(d) => d.and(ctx.take_diagnostics()),
+            },
+        };
+        Ok(Response::new(pb::close_ephemeral_resource::Response { diagnostics: diags.to_proto() }))
     }
 
     async fn get_functions(

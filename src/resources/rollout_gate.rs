@@ -89,6 +89,7 @@ impl ClusterBlock {
                 env: e.env.clone(),
             }),
             token: Attr::Null,
+            argocd_namespace: Attr::Null,
         }
     }
 }

@@ -30,6 +30,12 @@ pub struct Connection {
     pub admin_token: String,
     /// User `limited`: may only get/list/watch Secrets in namespace `limited-ns`.
     pub limited_token: String,
+    /// The API server's audit log: one JSON event per request (metadata only).
+    #[serde(default)]
+    pub audit_log: PathBuf,
+    /// The EKS cluster name whose tokens the API server accepts (through STS, like EKS).
+    #[serde(default)]
+    pub eks_cluster_id: String,
 }
 
 impl std::fmt::Debug for Connection {
@@ -183,6 +189,33 @@ impl KubeBench {
         name
     }
 
+    /// Audit events (one per request, stage ResponseComplete) about objects in `namespace`,
+    /// oldest first: what the API server really received.
+    pub fn audit(&self, namespace: &str) -> Vec<AuditEvent> {
+        let text = std::fs::read_to_string(&self.inner.conn.audit_log).unwrap_or_default();
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|e| e["stage"] == "ResponseComplete" && e["objectRef"]["namespace"] == namespace)
+            .map(|e| AuditEvent {
+                verb: e["verb"].as_str().unwrap_or_default().to_string(),
+                resource: e["objectRef"]["resource"].as_str().unwrap_or_default().to_string(),
+                name: e["objectRef"]["name"].as_str().unwrap_or_default().to_string(),
+                user: e["user"]["username"].as_str().unwrap_or_default().to_string(),
+                user_agent: e["userAgent"].as_str().unwrap_or_default().to_string(),
+                code: e["responseStatus"]["code"].as_i64().unwrap_or_default(),
+                uri: e["requestURI"].as_str().unwrap_or_default().to_string(),
+            })
+            .collect()
+    }
+
+    /// Writes (create, update, patch, delete) to `resource` in `namespace`, as audited.
+    pub fn writes(&self, namespace: &str, resource: &str) -> Vec<AuditEvent> {
+        self.audit(namespace)
+            .into_iter()
+            .filter(|e| e.resource == resource && matches!(e.verb.as_str(), "create" | "update" | "patch" | "delete"))
+            .collect()
+    }
+
     /// The last lines of the API server's log, for failure messages.
     pub fn apiserver_log_tail(&self) -> String {
         let log = std::fs::read_to_string(self.inner.dir.join("apiserver.log")).unwrap_or_default();
@@ -197,6 +230,18 @@ impl Drop for KubeBench {
             self.inner.failed.store(true, Ordering::SeqCst);
         }
     }
+}
+
+/// One request as the API server's audit log recorded it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEvent {
+    pub verb: String,
+    pub resource: String,
+    pub name: String,
+    pub user: String,
+    pub user_agent: String,
+    pub code: i64,
+    pub uri: String,
 }
 
 /// DER certificates from PEM text.

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod argocd;
 pub mod kube;
 pub mod rollouts;
 pub mod shards;
@@ -50,11 +51,33 @@ pub struct Moto {
 
 impl Moto {
     pub fn start() -> Moto {
+        Moto::start_with(|| Command::new(bench_bin("moto_server")))
+    }
+
+    /// moto with EKS clusters described as AWS describes them (tests/fixtures/eks_moto.py): each
+    /// cluster its own endpoint and a real CA, base64 of its PEM. `bench_clusters`: (name, endpoint,
+    /// CA PEM file) of clusters to describe as a real API server instead (the bench's).
+    pub fn start_eks(bench_clusters: &[(&str, &str, &Path)]) -> Moto {
+        let bench: serde_json::Map<String, Json> = bench_clusters
+            .iter()
+            .map(|(name, endpoint, ca)| {
+                (name.to_string(), serde_json::json!({ "endpoint": endpoint, "ca_file": ca.display().to_string() }))
+            })
+            .collect();
+        let bench = Json::Object(bench).to_string();
+        Moto::start_with(|| {
+            let mut c = Command::new(project_root().join(".bench/venv/bin/python3"));
+            c.arg(project_root().join("tests/fixtures/eks_moto.py")).env("EKS_BENCH_CLUSTERS", &bench);
+            c
+        })
+    }
+
+    fn start_with(program: impl Fn() -> Command) -> Moto {
         let log_dir = tempfile::Builder::new().prefix("moto").tempdir().expect("tempdir").keep();
         let log = log_dir.join("moto.log");
         for _attempt in 0..3 {
             let port = free_port();
-            let child = Command::new(bench_bin("moto_server"))
+            let child = program()
                 .args(["-H", "127.0.0.1", "-p", &port.to_string()])
                 .stdout(std::fs::File::create(&log).expect("moto log"))
                 .stderr(std::fs::File::create(log.with_extension("err")).expect("moto log"))

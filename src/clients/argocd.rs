@@ -1,0 +1,790 @@
+//! Argo CD's declarative cluster Secrets, read and written exactly as Argo CD does, and the
+//! Applications that target a cluster. Pure functions (no I/O) so every rule is unit-tested.
+//!
+//! Upstream references (argoproj/argo-cd, checked against its main branch at commit 37ee0097cf,
+//! 2026-11):
+//! - `util/db/cluster.go` `clusterToSecret` / `SecretToCluster` (and its copy
+//!   `util/settings/cluster_informer.go` `secretToCluster`): data keys `name`, `server` (trailing
+//!   `/` trimmed on both sides), `config` (JSON of `ClusterConfig`), `namespaces` (comma list,
+//!   entries trimmed, empty ones skipped), `clusterResources` (`"true"` is true, anything else
+//!   false; written only when true), `project`, `shard` (`strconv.Atoi`; unparsable is ignored
+//!   with a warning). Labels and annotations are copied, minus `argocd.argoproj.io/secret-type`,
+//!   `kubectl.kubernetes.io/last-applied-configuration` and `managed-by`.
+//! - `common/common.go`: `LabelKeySecretType = "argocd.argoproj.io/secret-type"`,
+//!   `LabelValueSecretTypeCluster = "cluster"`.
+//! - `pkg/apis/application/v1alpha1/types.go` `ClusterConfig`: `username`, `password`,
+//!   `bearerToken`, `tlsClientConfig` (no omitempty: always written), `awsAuthConfig`,
+//!   `execProviderConfig`, `disableCompression`, `proxyUrl`; `TLSClientConfig`: `insecure` (no
+//!   omitempty), `serverName`, `certData`, `keyData`, `caData` — the last three are Go `[]byte`,
+//!   so JSON carries them as standard base64 of the PEM; `AWSAuthConfig`: `clusterName`,
+//!   `roleARN`, `profile`; `ExecProviderConfig`: `command`, `args`, `env`, `apiVersion`,
+//!   `installHint`, `provideClusterInfo`, `config`.
+//!
+//! Go's `encoding/json` matches object keys case-insensitively, so `roleArn` reads as
+//! `roleARN`; [`ClusterConfig::parse`] does the same.
+
+use base64::Engine;
+use k8s_openapi::api::core::v1::Secret;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value as Json, json};
+use std::collections::BTreeMap;
+
+pub const SECRET_TYPE_LABEL: &str = "argocd.argoproj.io/secret-type";
+pub const SECRET_TYPE_CLUSTER: &str = "cluster";
+/// The field manager of every server-side apply this provider makes.
+pub const FIELD_MANAGER: &str = "terraform-provider-shard";
+/// Annotations Argo CD itself drops when it reads a cluster Secret.
+pub const SYSTEM_ANNOTATIONS: &[&str] = &["kubectl.kubernetes.io/last-applied-configuration", "managed-by"];
+pub const DEFAULT_ARGOCD_NAMESPACE: &str = "argocd";
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Argo CD's `ClusterConfig` as JSON (field names as upstream's JSON tags; empty fields left out
+/// the way Go's `omitempty` leaves them out).
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClusterConfig {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub username: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub password: String,
+    #[serde(default, rename = "bearerToken", skip_serializing_if = "String::is_empty")]
+    pub bearer_token: String,
+    #[serde(default, rename = "tlsClientConfig")]
+    pub tls: TlsClientConfig,
+    #[serde(default, rename = "awsAuthConfig", skip_serializing_if = "Option::is_none")]
+    pub aws_auth: Option<AwsAuthConfig>,
+    #[serde(default, rename = "execProviderConfig", skip_serializing_if = "Option::is_none")]
+    pub exec: Option<ExecProviderConfig>,
+    #[serde(default, rename = "disableCompression", skip_serializing_if = "is_false")]
+    pub disable_compression: bool,
+    #[serde(default, rename = "proxyUrl", skip_serializing_if = "String::is_empty")]
+    pub proxy_url: String,
+    /// Keys Argo CD does not know (it ignores them).
+    #[serde(flatten)]
+    pub other: BTreeMap<String, Json>,
+}
+
+/// Never prints credentials.
+impl std::fmt::Debug for ClusterConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterConfig")
+            .field("username", &self.username)
+            .field("password", &(!self.password.is_empty()).then_some("<redacted>"))
+            .field("bearer_token", &(!self.bearer_token.is_empty()).then_some("<redacted>"))
+            .field("tls", &self.tls)
+            .field("aws_auth", &self.aws_auth)
+            .field("exec", &self.exec)
+            .field("proxy_url", &self.proxy_url)
+            .finish_non_exhaustive()
+    }
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TlsClientConfig {
+    #[serde(default)]
+    pub insecure: bool,
+    #[serde(default, rename = "serverName", skip_serializing_if = "String::is_empty")]
+    pub server_name: String,
+    #[serde(default, rename = "certData", skip_serializing_if = "String::is_empty")]
+    pub cert_data: String,
+    #[serde(default, rename = "keyData", skip_serializing_if = "String::is_empty")]
+    pub key_data: String,
+    /// Standard base64 of the PEM bundle (Go `[]byte`).
+    #[serde(default, rename = "caData", skip_serializing_if = "String::is_empty")]
+    pub ca_data: String,
+    #[serde(flatten)]
+    pub other: BTreeMap<String, Json>,
+}
+
+impl std::fmt::Debug for TlsClientConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsClientConfig")
+            .field("insecure", &self.insecure)
+            .field("server_name", &self.server_name)
+            .field("ca_data", &(!self.ca_data.is_empty()))
+            .field("key_data", &(!self.key_data.is_empty()).then_some("<redacted>"))
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AwsAuthConfig {
+    #[serde(default, rename = "clusterName", skip_serializing_if = "String::is_empty")]
+    pub cluster_name: String,
+    #[serde(default, rename = "roleARN", skip_serializing_if = "String::is_empty")]
+    pub role_arn: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub profile: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ExecProviderConfig {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub command: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    #[serde(default, rename = "apiVersion", skip_serializing_if = "String::is_empty")]
+    pub api_version: String,
+    #[serde(default, rename = "installHint", skip_serializing_if = "String::is_empty")]
+    pub install_hint: String,
+    #[serde(default, rename = "provideClusterInfo", skip_serializing_if = "is_false")]
+    pub provide_cluster_info: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<Json>,
+    #[serde(flatten)]
+    pub other: BTreeMap<String, Json>,
+}
+
+/// Canonical key names per object level, for Go's case-insensitive matching.
+const CONFIG_KEYS: &[&str] = &[
+    "username",
+    "password",
+    "bearerToken",
+    "tlsClientConfig",
+    "awsAuthConfig",
+    "execProviderConfig",
+    "disableCompression",
+    "proxyUrl",
+];
+const TLS_KEYS: &[&str] = &["insecure", "serverName", "certData", "keyData", "caData"];
+const AWS_KEYS: &[&str] = &["clusterName", "roleARN", "profile"];
+const EXEC_KEYS: &[&str] = &["command", "args", "env", "apiVersion", "installHint", "provideClusterInfo", "config"];
+
+fn canonical_keys(v: &mut Json, keys: &[&str]) {
+    if let Json::Object(map) = v {
+        let renames: Vec<(String, &str)> = map
+            .keys()
+            .filter_map(|k| keys.iter().find(|c| c.eq_ignore_ascii_case(k) && **c != k).map(|c| (k.clone(), *c)))
+            .collect();
+        for (from, to) in renames {
+            if let Some(val) = map.remove(&from) {
+                map.entry(to.to_string()).or_insert(val);
+            }
+        }
+    }
+}
+
+impl ClusterConfig {
+    /// Reads the `config` data key as Argo CD's `json.Unmarshal` would (an absent or empty key
+    /// is an empty config; JSON null fields are their zero values).
+    pub fn parse(bytes: &[u8]) -> Result<ClusterConfig, String> {
+        if bytes.is_empty() {
+            return Ok(ClusterConfig::default());
+        }
+        let mut v: Json = serde_json::from_slice(bytes).map_err(|e| format!("config is not JSON: {e}"))?;
+        canonical_keys(&mut v, CONFIG_KEYS);
+        if let Json::Object(map) = &mut v {
+            // Go leaves a field at its zero value for JSON null.
+            map.retain(|_, val| !val.is_null());
+            if let Some(t) = map.get_mut("tlsClientConfig") {
+                canonical_keys(t, TLS_KEYS);
+                if let Json::Object(m) = t {
+                    m.retain(|_, val| !val.is_null());
+                }
+            }
+            if let Some(a) = map.get_mut("awsAuthConfig") {
+                canonical_keys(a, AWS_KEYS);
+            }
+            if let Some(e) = map.get_mut("execProviderConfig") {
+                canonical_keys(e, EXEC_KEYS);
+                if let Json::Object(m) = e {
+                    m.retain(|_, val| !val.is_null());
+                }
+            }
+        }
+        serde_json::from_value(v).map_err(|e| format!("config does not match Argo CD's ClusterConfig: {e}"))
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// The PEM of `tlsClientConfig.caData` (None when absent or not base64 of text).
+    pub fn ca_pem(&self) -> Option<String> {
+        if self.tls.ca_data.is_empty() {
+            return None;
+        }
+        let bytes = base64::engine::general_purpose::STANDARD.decode(self.tls.ca_data.trim()).ok()?;
+        String::from_utf8(bytes).ok()
+    }
+
+    /// Settings this provider does not manage (other credentials, proxies, client certificates).
+    pub fn unmanaged(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        let checks: [(&'static str, bool); 8] = [
+            ("username", !self.username.is_empty()),
+            ("password", !self.password.is_empty()),
+            ("proxyUrl", !self.proxy_url.is_empty()),
+            ("disableCompression", self.disable_compression),
+            ("tlsClientConfig.serverName", !self.tls.server_name.is_empty()),
+            ("tlsClientConfig.certData", !self.tls.cert_data.is_empty()),
+            ("tlsClientConfig.keyData", !self.tls.key_data.is_empty()),
+            ("other keys", !self.other.is_empty() || !self.tls.other.is_empty()),
+        ];
+        for (name, present) in checks {
+            if present {
+                out.push(name);
+            }
+        }
+        out
+    }
+}
+
+/// A cluster as Argo CD sees it in a Secret (`SecretToCluster`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveCluster {
+    pub name: String,
+    pub server: String,
+    pub namespaces: Vec<String>,
+    pub cluster_resources: bool,
+    pub project: String,
+    /// `Err(text)`: present but not a number (Argo CD ignores it with a warning).
+    pub shard: Option<Result<i64, String>>,
+    pub config: Result<ClusterConfig, String>,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    /// Whether the `secret-type: cluster` label is there (without it Argo CD ignores the Secret).
+    pub is_cluster: bool,
+}
+
+pub fn data_text(secret: &Secret, key: &str) -> Option<String> {
+    secret.data.as_ref()?.get(key).map(|b| String::from_utf8_lossy(&b.0).into_owned())
+}
+
+pub fn trim_server(server: &str) -> &str {
+    server.trim_end_matches('/')
+}
+
+/// Comma list as Argo CD splits it: entries trimmed, empty ones skipped.
+pub fn split_namespaces(text: &str) -> Vec<String> {
+    text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
+}
+
+impl LiveCluster {
+    pub fn from_secret(secret: &Secret) -> LiveCluster {
+        let text = |k: &str| data_text(secret, k).unwrap_or_default();
+        let labels: BTreeMap<String, String> = secret.metadata.labels.clone().unwrap_or_default().into_iter().collect();
+        let annotations = secret.metadata.annotations.clone().unwrap_or_default().into_iter().collect();
+        let config_bytes = secret.data.as_ref().and_then(|d| d.get("config")).map(|b| b.0.clone()).unwrap_or_default();
+        LiveCluster {
+            name: text("name"),
+            server: trim_server(&text("server")).to_string(),
+            namespaces: split_namespaces(&text("namespaces")),
+            cluster_resources: text("clusterResources") == "true",
+            project: text("project"),
+            shard: data_text(secret, "shard").map(|s| s.parse::<i64>().map_err(|_| s)),
+            config: ClusterConfig::parse(&config_bytes),
+            is_cluster: labels.get(SECRET_TYPE_LABEL).map(String::as_str) == Some(SECRET_TYPE_CLUSTER),
+            labels,
+            annotations,
+        }
+    }
+
+    /// User labels: without the `secret-type` label (as Argo CD copies them).
+    pub fn user_labels(&self) -> BTreeMap<String, String> {
+        let mut l = self.labels.clone();
+        l.remove(SECRET_TYPE_LABEL);
+        l
+    }
+
+    pub fn user_annotations(&self) -> BTreeMap<String, String> {
+        let mut a = self.annotations.clone();
+        for k in SYSTEM_ANNOTATIONS {
+            a.remove(*k);
+        }
+        a
+    }
+}
+
+/// What the resource writes: the whole set of fields it owns.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ClusterSecret {
+    pub namespace: String,
+    pub secret_name: String,
+    pub name: String,
+    pub server: String,
+    pub namespaces: Vec<String>,
+    pub cluster_resources: bool,
+    pub project: Option<String>,
+    pub shard: Option<i64>,
+    pub config: ClusterConfig,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl ClusterSecret {
+    /// The server-side apply body: only the fields this provider owns, so labels, annotations
+    /// and data keys others add are left alone. Data keys are written as `clusterToSecret`
+    /// writes them (optional ones only when set).
+    pub fn apply_body(&self) -> Json {
+        let mut data = serde_json::Map::new();
+        data.insert("name".into(), b64(self.name.as_bytes()).into());
+        data.insert("server".into(), b64(trim_server(&self.server).as_bytes()).into());
+        data.insert("config".into(), b64(&self.config.to_bytes()).into());
+        if !self.namespaces.is_empty() {
+            data.insert("namespaces".into(), b64(self.namespaces.join(",").as_bytes()).into());
+        }
+        if self.cluster_resources {
+            data.insert("clusterResources".into(), b64(b"true").into());
+        }
+        if let Some(p) = self.project.as_deref().filter(|p| !p.is_empty()) {
+            data.insert("project".into(), b64(p.as_bytes()).into());
+        }
+        if let Some(s) = self.shard {
+            data.insert("shard".into(), b64(s.to_string().as_bytes()).into());
+        }
+        let mut labels = self.labels.clone();
+        labels.insert(SECRET_TYPE_LABEL.into(), SECRET_TYPE_CLUSTER.into());
+        let mut metadata = json!({ "name": self.secret_name, "namespace": self.namespace, "labels": labels });
+        if !self.annotations.is_empty() {
+            metadata["annotations"] = json!(self.annotations);
+        }
+        json!({ "apiVersion": "v1", "kind": "Secret", "metadata": metadata, "type": "Opaque", "data": data })
+    }
+
+    /// Data keys this write leaves out that Argo CD would read (to remove a leftover another
+    /// manager holds).
+    pub fn absent_data_keys(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if self.namespaces.is_empty() {
+            out.push("namespaces");
+        }
+        if !self.cluster_resources {
+            out.push("clusterResources");
+        }
+        if self.project.as_deref().is_none_or(str::is_empty) {
+            out.push("project");
+        }
+        if self.shard.is_none() {
+            out.push("shard");
+        }
+        out
+    }
+}
+
+/// A JSON Pointer segment (RFC 6901): `/` and `~` escaped, as in label keys.
+pub fn pointer_segment(s: &str) -> String {
+    s.replace('~', "~0").replace('/', "~1")
+}
+
+/// The Secret name derived from a cluster name: `cluster-<name>` when the name is already a
+/// valid DNS label, else a cleaned-up form with a short hash of the name (so two names never
+/// share a Secret).
+pub fn secret_name_for(name: &str) -> String {
+    let lower = name.to_ascii_lowercase();
+    let clean: String = lower.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' }).collect();
+    let clean = clean.trim_matches('-');
+    let clean: String = clean.chars().take(200).collect();
+    let clean = clean.trim_end_matches('-');
+    if clean == name && !clean.is_empty() {
+        return format!("cluster-{clean}");
+    }
+    // FNV-1a: stable across versions and platforms (unlike std's hasher).
+    let hash = name.bytes().fold(0x811c9dc5u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    if clean.is_empty() { format!("cluster-{hash:08x}") } else { format!("cluster-{clean}-{hash:08x}") }
+}
+
+/// SHA-256 of a token (hex), to notice a changed token without storing it.
+pub fn token_hash(token: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("shard-argocd-bearer-token:{token}").as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Which data keys, labels and annotations a field manager owns, from `managedFields`.
+#[derive(Debug, Default, PartialEq)]
+pub struct Owned {
+    pub data: Vec<String>,
+    pub labels: Vec<String>,
+    pub annotations: Vec<String>,
+}
+
+pub fn owned_by(secret: &Secret, manager: &str) -> Option<Owned> {
+    let entries = secret.metadata.managed_fields.as_ref()?;
+    let mut owned: Option<Owned> = None;
+    for e in entries.iter().filter(|e| e.manager.as_deref() == Some(manager)) {
+        let Some(fields) = e.fields_v1.as_ref().map(|f| &f.0) else { continue };
+        let o = owned.get_or_insert_with(Owned::default);
+        let keys = |v: &Json| -> Vec<String> {
+            v.as_object()
+                .map(|m| m.keys().filter_map(|k| k.strip_prefix("f:")).map(str::to_string).collect())
+                .unwrap_or_default()
+        };
+        o.data.extend(keys(&fields["f:data"]));
+        o.labels.extend(keys(&fields["f:metadata"]["f:labels"]));
+        o.annotations.extend(keys(&fields["f:metadata"]["f:annotations"]));
+    }
+    owned
+}
+
+/// One field another manager holds, from a 409 apply conflict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conflict {
+    pub manager: String,
+    /// `.data.config`, `.metadata.labels.env`, …
+    pub field: String,
+}
+
+/// The conflicts of a failed server-side apply (`FieldManagerConflict` causes); empty when the
+/// 409 was something else.
+pub fn conflicts(status: &kube::core::Status) -> Vec<Conflict> {
+    let Some(details) = &status.details else { return Vec::new() };
+    details
+        .causes
+        .iter()
+        .filter(|c| c.reason == "FieldManagerConflict")
+        .map(|c| Conflict {
+            // message: `conflict with "kubectl-edit" using v1` (older: `conflict with "x"`).
+            manager: c.message.split('"').nth(1).unwrap_or(&c.message).to_string(),
+            field: c.field.clone(),
+        })
+        .collect()
+}
+
+/// The Secret field path of a label or annotation key, as conflicts name it.
+pub fn label_field(key: &str) -> String {
+    format!(".metadata.labels.{key}")
+}
+pub fn annotation_field(key: &str) -> String {
+    format!(".metadata.annotations.{key}")
+}
+pub fn data_field(key: &str) -> String {
+    format!(".data.{key}")
+}
+
+/// An Application's state as Argo CD reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord)]
+pub struct AppStatus {
+    pub name: String,
+    pub sync_status: String,
+    pub health_status: String,
+    /// Why it is not there yet (health message, operation message or first condition).
+    #[serde(skip)]
+    pub message: String,
+    #[serde(skip)]
+    pub deleting: Option<String>,
+}
+
+impl AppStatus {
+    pub fn ready(&self) -> bool {
+        self.sync_status == "Synced" && self.health_status == "Healthy"
+    }
+
+    pub fn describe(&self) -> String {
+        let mut s = format!("{}: sync {}, health {}", self.name, self.sync_status, self.health_status);
+        if !self.message.is_empty() {
+            s.push_str(&format!(" ({})", self.message));
+        }
+        s
+    }
+}
+
+/// The cluster an Application targets: `spec.destination.server` or `.name`.
+pub fn targets(app: &Json, server: &str, name: &str) -> bool {
+    let dest = &app["spec"]["destination"];
+    let by_server = dest["server"].as_str().is_some_and(|s| !s.is_empty() && trim_server(s) == trim_server(server));
+    let by_name = dest["name"].as_str().is_some_and(|n| !n.is_empty() && n == name);
+    by_server || by_name
+}
+
+/// An Application object's status.
+pub fn app_status(app: &Json) -> AppStatus {
+    let s = |v: &Json| v.as_str().unwrap_or("").to_string();
+    let status = &app["status"];
+    let or_unknown = |t: String| if t.is_empty() { "Unknown".to_string() } else { t };
+    let message = [
+        s(&status["health"]["message"]),
+        s(&status["operationState"]["message"]),
+        status["conditions"].as_array().and_then(|c| c.first()).map(|c| s(&c["message"])).unwrap_or_default(),
+    ]
+    .into_iter()
+    .find(|m| !m.is_empty())
+    .unwrap_or_default();
+    let deleting = app["metadata"]["deletionTimestamp"].as_str().map(|at| {
+        let finalizers: Vec<String> = app["metadata"]["finalizers"]
+            .as_array()
+            .map(|f| f.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+            .unwrap_or_default();
+        if finalizers.is_empty() {
+            format!("deleting since {at}")
+        } else {
+            format!("deleting since {at}, waiting on finalizers {}", finalizers.join(", "))
+        }
+    });
+    AppStatus {
+        name: s(&app["metadata"]["name"]),
+        sync_status: or_unknown(s(&status["sync"]["status"])),
+        health_status: or_unknown(s(&status["health"]["status"])),
+        message,
+        deleting,
+    }
+}
+
+/// Whether a set of targeting Applications is synced: at least `min`, all Synced + Healthy.
+/// `Err` says what is missing, naming every laggard.
+pub fn sync_verdict(apps: &[AppStatus], min: usize, cluster: &str) -> Result<(), String> {
+    let laggards: Vec<String> = apps.iter().filter(|a| !a.ready()).map(AppStatus::describe).collect();
+    if apps.len() >= min && laggards.is_empty() {
+        return Ok(());
+    }
+    let mut why = Vec::new();
+    if apps.len() < min {
+        why.push(format!(
+            "{} Application{} target{} {cluster}, at least {min} expected",
+            apps.len(),
+            if apps.len() == 1 { "" } else { "s" },
+            if apps.len() == 1 { "s" } else { "" }
+        ));
+    }
+    if !laggards.is_empty() {
+        why.push(format!("not Synced+Healthy: {}", laggards.join("; ")));
+    }
+    Err(why.join("; "))
+}
+
+/// Whether no Application targets the cluster any more; `Err` lists those left.
+pub fn removal_verdict(apps: &[AppStatus]) -> Result<(), String> {
+    if apps.is_empty() {
+        return Ok(());
+    }
+    let left: Vec<String> = apps
+        .iter()
+        .map(|a| match &a.deleting {
+            Some(d) => format!("{} ({d})", a.name),
+            None => format!("{} (not being deleted)", a.name),
+        })
+        .collect();
+    Err(format!("{} Application(s) still target it: {}", apps.len(), left.join("; ")))
+}
+
+/// Kubernetes naming rules, for plan-time validation.
+pub mod rules {
+    fn alnum(c: char) -> bool {
+        c.is_ascii_alphanumeric()
+    }
+
+    /// A DNS-1123 label: at most 63 lowercase alphanumerics or `-`, alphanumeric at both ends.
+    pub fn dns_label(s: &str) -> Result<(), String> {
+        let ok = !s.is_empty()
+            && s.len() <= 63
+            && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && s.starts_with(alnum)
+            && s.ends_with(alnum);
+        if ok {
+            Ok(())
+        } else {
+            Err(format!(
+                "{s:?} is not a valid name: at most 63 lowercase letters, digits or '-', starting and ending with a letter or digit"
+            ))
+        }
+    }
+
+    /// A DNS-1123 subdomain: dot-separated labels, at most 253 characters (Secret names).
+    pub fn dns_subdomain(s: &str) -> Result<(), String> {
+        let ok = !s.is_empty()
+            && s.len() <= 253
+            && s.split('.').all(|part| {
+                !part.is_empty()
+                    && part.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                    && part.starts_with(alnum)
+                    && part.ends_with(alnum)
+            });
+        if ok {
+            Ok(())
+        } else {
+            Err(format!(
+                "{s:?} is not a valid Kubernetes object name: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters"
+            ))
+        }
+    }
+
+    /// The name part of a label key, or a label value (which may also be empty).
+    fn qualified_name_part(s: &str) -> bool {
+        !s.is_empty()
+            && s.len() <= 63
+            && s.chars().all(|c| alnum(c) || c == '-' || c == '_' || c == '.')
+            && s.starts_with(alnum)
+            && s.ends_with(alnum)
+    }
+
+    /// A label or annotation key: `[prefix/]name`, prefix a DNS subdomain, name at most 63
+    /// characters of alphanumerics, `-`, `_`, `.`, alphanumeric at both ends.
+    pub fn qualified_key(key: &str) -> Result<(), String> {
+        let (prefix, name) = match key.split_once('/') {
+            Some((p, n)) => (Some(p), n),
+            None => (None, key),
+        };
+        if let Some(p) = prefix
+            && (p.is_empty() || dns_subdomain(p).is_err())
+        {
+            return Err(format!("key {key:?}: the prefix {p:?} must be a DNS subdomain such as example.com"));
+        }
+        if !qualified_name_part(name) {
+            return Err(format!(
+                "key {key:?}: the name part must be 1-63 characters of letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn label_value(v: &str) -> Result<(), String> {
+        if v.is_empty() || qualified_name_part(v) {
+            Ok(())
+        } else {
+            Err(format!(
+                "value {v:?}: at most 63 characters of letters, digits, '-', '_' or '.', starting and ending with a letter or digit (or empty)"
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::ByteString;
+
+    fn secret(data: &[(&str, &str)], labels: &[(&str, &str)]) -> Secret {
+        let mut s = Secret {
+            data: Some(data.iter().map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec()))).collect()),
+            ..Default::default()
+        };
+        s.metadata.labels = Some(labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
+        s
+    }
+
+    #[test]
+    fn a_secret_reads_as_argo_cd_reads_it() {
+        let config = r#"{"awsAuthConfig":{"clusterName":"shard-2","roleArn":"arn:aws:iam::1:role/r"},
+                         "tlsClientConfig":{"insecure":false,"caData":"Zm9v"}}"#;
+        let s = secret(
+            &[
+                ("name", "shard-2"),
+                ("server", "https://x.eks.amazonaws.com/"),
+                ("config", config),
+                ("namespaces", " a, ,b "),
+                ("clusterResources", "True"),
+                ("shard", "x"),
+            ],
+            &[(SECRET_TYPE_LABEL, "cluster"), ("env", "prod")],
+        );
+        let live = LiveCluster::from_secret(&s);
+        assert!(live.is_cluster);
+        assert_eq!(live.server, "https://x.eks.amazonaws.com");
+        assert_eq!(live.namespaces, vec!["a", "b"]);
+        assert!(!live.cluster_resources, "only \"true\" is true");
+        assert_eq!(live.shard, Some(Err("x".into())));
+        let config = live.config.clone().unwrap();
+        let aws = config.aws_auth.clone().unwrap();
+        assert_eq!(aws.role_arn, "arn:aws:iam::1:role/r", "keys match case-insensitively as in Go");
+        assert_eq!(config.ca_pem().as_deref(), Some("foo"));
+        assert!(config.unmanaged().is_empty());
+        assert_eq!(live.user_labels().len(), 1);
+    }
+
+    #[test]
+    fn the_apply_body_has_the_owned_fields_only() {
+        let c = ClusterSecret {
+            namespace: "argocd".into(),
+            secret_name: "cluster-shard-2".into(),
+            name: "shard-2".into(),
+            server: "https://h/".into(),
+            config: ClusterConfig {
+                aws_auth: Some(AwsAuthConfig { cluster_name: "shard-2".into(), ..Default::default() }),
+                ..Default::default()
+            },
+            labels: [("env".to_string(), "prod".to_string())].into(),
+            ..Default::default()
+        };
+        let body = c.apply_body();
+        let data = body["data"].as_object().unwrap();
+        assert_eq!(data.keys().collect::<Vec<_>>(), vec!["config", "name", "server"]);
+        let decode = |k: &str| {
+            String::from_utf8(base64::engine::general_purpose::STANDARD.decode(data[k].as_str().unwrap()).unwrap())
+                .unwrap()
+        };
+        assert_eq!(decode("server"), "https://h");
+        assert_eq!(
+            serde_json::from_str::<Json>(&decode("config")).unwrap(),
+            json!({"tlsClientConfig": {"insecure": false}, "awsAuthConfig": {"clusterName": "shard-2"}})
+        );
+        assert_eq!(body["metadata"]["labels"][SECRET_TYPE_LABEL], "cluster");
+        assert!(body["metadata"].get("annotations").is_none());
+        assert_eq!(c.absent_data_keys(), vec!["namespaces", "clusterResources", "project", "shard"]);
+    }
+
+    #[test]
+    fn secret_names_are_stable_and_valid() {
+        assert_eq!(secret_name_for("shard-2"), "cluster-shard-2");
+        let odd = secret_name_for("Shard_2");
+        assert!(odd.starts_with("cluster-shard-2-") && rules::dns_subdomain(&odd).is_ok(), "{odd}");
+        assert_ne!(secret_name_for("shard_2"), secret_name_for("shard.2"));
+        assert!(rules::dns_subdomain(&secret_name_for("___")).is_ok());
+        assert!(rules::dns_subdomain(&secret_name_for(&"a".repeat(300))).is_ok());
+    }
+
+    #[test]
+    fn kubernetes_naming_rules() {
+        assert!(rules::qualified_key("env").is_ok());
+        assert!(rules::qualified_key("example.com/shard").is_ok());
+        assert!(rules::qualified_key("-bad").is_err());
+        assert!(rules::qualified_key("Example.com/x").is_err());
+        assert!(rules::qualified_key(&"a".repeat(64)).is_err());
+        assert!(rules::label_value("").is_ok());
+        assert!(rules::label_value("a b").is_err());
+        assert!(rules::dns_subdomain("cluster-shard-2").is_ok());
+        assert!(rules::dns_subdomain("Cluster").is_err());
+        assert!(rules::dns_label("argocd").is_ok());
+        assert!(rules::dns_label("a.b").is_err());
+    }
+
+    #[test]
+    fn applications_are_matched_and_judged() {
+        let app = json!({"metadata": {"name": "web"}, "spec": {"destination": {"server": "https://h/"}},
+                         "status": {"sync": {"status": "Synced"}, "health": {"status": "Progressing", "message": "2/3 ready"}}});
+        assert!(targets(&app, "https://h", "other"));
+        assert!(!targets(&app, "https://g", "other"));
+        let by_name = json!({"spec": {"destination": {"name": "shard-2"}}});
+        assert!(targets(&by_name, "https://h", "shard-2"));
+        let s = app_status(&app);
+        assert_eq!(s.describe(), "web: sync Synced, health Progressing (2/3 ready)");
+        let err = sync_verdict(std::slice::from_ref(&s), 1, "shard-2").unwrap_err();
+        assert!(err.contains("web: sync Synced, health Progressing"), "{err}");
+        assert!(sync_verdict(&[], 1, "shard-2").unwrap_err().contains("0 Applications target shard-2"));
+        assert!(sync_verdict(&[], 0, "shard-2").is_ok());
+        let stuck = json!({"metadata": {"name": "web", "deletionTimestamp": "2026-01-01T00:00:00Z",
+                                        "finalizers": ["resources-finalizer.argocd.argoproj.io"]}});
+        let err = removal_verdict(&[app_status(&stuck)]).unwrap_err();
+        assert!(err.contains("resources-finalizer.argocd.argoproj.io"), "{err}");
+    }
+
+    #[test]
+    fn conflicts_name_the_manager() {
+        let status: kube::core::Status = serde_json::from_value(json!({
+            "code": 409, "reason": "Conflict", "message": "Apply failed with 1 conflict",
+            "details": {"causes": [{"reason": "FieldManagerConflict",
+                                    "message": "conflict with \"argocd-server\" using v1", "field": ".data.config"}]}
+        }))
+        .unwrap();
+        assert_eq!(
+            conflicts(&status),
+            vec![Conflict { manager: "argocd-server".into(), field: ".data.config".into() }]
+        );
+    }
+
+    #[test]
+    fn debug_never_shows_credentials() {
+        let c = ClusterConfig { bearer_token: "s3cret".into(), password: "pw".into(), ..Default::default() };
+        let text = format!("{c:?}");
+        assert!(!text.contains("s3cret") && !text.contains("pw\""), "{text}");
+        assert_ne!(token_hash("a"), token_hash("b"));
+        assert!(!token_hash("s3cret").contains("s3cret"));
+    }
+}

@@ -1,0 +1,950 @@
+//! `shard_argocd_cluster_registration`, `shard_eks_cluster` and `shard_eks_token` with the real
+//! Terraform CLI, moto (EKS as AWS describes it: tests/fixtures/eks_moto.py) and the bench's real
+//! kube-apiserver as the Argo CD hub. No Argo controller runs: the test plays Argo CD
+//! (support::argocd), generating the Applications an ApplicationSet would and writing their
+//! status. Requests the API server received are counted from its audit log.
+
+mod support;
+
+use serde_json::{Value as Json, json};
+use std::time::{Duration, Instant};
+use support::argocd::{Argo, Dest, b64};
+use support::kube::KubeBench;
+use support::{Moto, ProviderHcl, Workspace};
+
+const ROLE: &str = "arn:aws:iam::111122223333:role/argocd-shard-access";
+const R: &str = "shard_argocd_cluster_registration.this";
+
+/// The `hub { ... }` body for the bench's API server as admin, Argo CD in `namespace`.
+fn hub(kube: &KubeBench, namespace: &str) -> String {
+    hub_as(kube, namespace, &kube.connection().admin_token)
+}
+
+fn hub_as(kube: &KubeBench, namespace: &str, token: &str) -> String {
+    format!(
+        "    host = \"{}\"\n    cluster_ca_certificate = file(\"{}\")\n    token = \"{token}\"\n    argocd_namespace = \"{namespace}\"",
+        kube.host(),
+        kube.connection().ca_file.display()
+    )
+}
+
+fn eks_client(moto: &Moto) -> aws_sdk_eks::Client {
+    use aws_sdk_eks::config::{BehaviorVersion, Credentials, Region};
+    let config = aws_sdk_eks::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
+        .endpoint_url(&moto.endpoint)
+        .build();
+    aws_sdk_eks::Client::from_conf(config)
+}
+
+/// Creates an EKS cluster in moto; returns its (endpoint, CA PEM) as DescribeCluster gives them.
+async fn eks_cluster(moto: &Moto, name: &str) -> (String, String) {
+    let eks = eks_client(moto);
+    eks.create_cluster()
+        .name(name)
+        .role_arn("arn:aws:iam::123456789012:role/eks")
+        .resources_vpc_config(aws_sdk_eks::types::VpcConfigRequest::builder().subnet_ids("subnet-1").build())
+        .send()
+        .await
+        .expect("CreateCluster");
+    let c = eks.describe_cluster().name(name).send().await.expect("DescribeCluster").cluster.unwrap();
+    let ca = c.certificate_authority.unwrap().data.unwrap();
+    let pem = {
+        use base64::Engine;
+        String::from_utf8(base64::engine::general_purpose::STANDARD.decode(ca).expect("EKS CA is base64")).unwrap()
+    };
+    assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"), "the fixture describes a real CA: {pem}");
+    (c.endpoint.unwrap(), pem)
+}
+
+/// Runs a blocking Terraform step from async code.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.expect("blocking step")
+}
+
+/// Lines of the workspace's Terraform log written since `from` bytes.
+fn log_since(ws: &Workspace, from: usize) -> String {
+    let log = support::read(&ws.path("terraform.log"));
+    log.get(from..).unwrap_or_default().to_string()
+}
+
+fn log_len(ws: &Workspace) -> usize {
+    support::read(&ws.path("terraform.log")).len()
+}
+
+fn registration(body: &str) -> String {
+    format!("resource \"shard_argocd_cluster_registration\" \"this\" {{\n{body}\n}}\n")
+}
+
+struct Hub {
+    kube: KubeBench,
+    ns: String,
+    argo: Argo,
+}
+
+async fn hub_namespace(prefix: &str) -> Hub {
+    let kube = KubeBench::shared();
+    let ns = kube.namespace(prefix).await;
+    let argo = Argo::new(kube.admin_client(), &ns);
+    Hub { kube, ns, argo }
+}
+
+fn workspace(moto: &Moto, hub: &Hub, body: &str) -> Workspace {
+    let ws = Workspace::new(moto);
+    ws.write_with(&ProviderHcl::new(&moto.endpoint).hub(&hub_body(hub)), body);
+    ws
+}
+
+fn hub_body(h: &Hub) -> String {
+    hub(&h.kube, &h.ns)
+}
+
+fn rewrite(ws: &Workspace, moto: &Moto, hub: &Hub, body: &str) {
+    ws.write_with(&ProviderHcl::new(&moto.endpoint).hub(&hub_body(hub)), body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shard_registers_from_eks_and_stays_as_declared() {
+    let moto = Moto::start_eks(&[]);
+    let hub = hub_namespace("argocd-life").await;
+    let (endpoint, ca) = eks_cluster(&moto, "shard-2").await;
+    let body = |env: &str| {
+        registration(&format!(
+            "  name = \"shard-2\"\n  eks_cluster_name = \"shard-2\"\n  aws_auth {{ role_arn = \"{ROLE}\" }}\n  labels = {{ shard = \"2\", env = \"{env}\" }}"
+        ))
+    };
+    let ws = workspace(&moto, &hub, &body("prod"));
+    let ws = blocking(move || {
+        ws.init();
+        ws
+    })
+    .await;
+
+    // Create: one DescribeCluster and one server-side apply, nothing else.
+    let log_from = log_len(&ws);
+    let ws = blocking(move || {
+        ws.ok(&["apply", "-auto-approve", "-no-color", "-input=false"]);
+        ws
+    })
+    .await;
+    let requests = hub.kube.audit(&hub.ns);
+    assert_eq!(requests.len(), 1, "one request for a registration without waiting: {requests:#?}");
+    assert_eq!((requests[0].verb.as_str(), requests[0].resource.as_str()), ("patch", "secrets"));
+    assert!(requests[0].uri.contains("fieldManager=terraform-provider-shard"), "{}", requests[0].uri);
+    assert_eq!(log_since(&ws, log_from).matches("aws_call=DescribeCluster").count(), 1);
+
+    // The Secret, field by field, as Argo CD reads it.
+    let c = hub.argo.cluster("cluster-shard-2").await.expect("a cluster Secret");
+    assert_eq!(c.name, "shard-2");
+    assert_eq!(c.server, endpoint.trim_end_matches('/'));
+    assert!(!c.server.ends_with('/') && c.server.starts_with("https://"));
+    assert_eq!(
+        c.config,
+        json!({
+            "tlsClientConfig": { "insecure": false, "caData": b64(&ca) },
+            "awsAuthConfig": { "clusterName": "shard-2", "roleARN": ROLE }
+        })
+    );
+    assert_eq!(c.data_keys, vec!["config", "name", "server"], "optional keys only when set");
+    assert_eq!(c.labels["shard"], "2");
+    assert_eq!(c.labels["env"], "prod");
+    assert_eq!(c.labels["argocd.argoproj.io/secret-type"], "cluster");
+    let ws = blocking(move || {
+        ws.assert_plan_empty();
+        let s = ws.state_of(R);
+        assert_eq!(s["server"], endpoint.trim_end_matches('/'));
+        assert_eq!(s["secret_name"], "cluster-shard-2");
+        assert_eq!(s["applications"], json!([]));
+        assert!(s["id"].as_str().unwrap().ends_with("/cluster-shard-2"));
+        ws
+    })
+    .await;
+
+    // Argo CD (or anyone) adds a label: it survives every later apply and is no diff.
+    hub.argo
+        .edit_secret(
+            "cluster-shard-2",
+            "argocd-application-controller",
+            json!({ "metadata": { "labels": { "argocd.argoproj.io/kubernetes-version": "1.31" } } }),
+        )
+        .await;
+    // A label change is an in-place update of labels only.
+    rewrite(&ws, &moto, &hub, &body("staging"));
+    let ws = blocking(move || {
+        let changes = ws.planned_changes();
+        assert_eq!(changes, vec![(R.to_string(), vec!["applications".to_string(), "labels".to_string()])]);
+        ws.apply();
+        ws
+    })
+    .await;
+    let c = hub.argo.cluster("cluster-shard-2").await.unwrap();
+    assert_eq!(c.labels["env"], "staging");
+    assert_eq!(c.labels["argocd.argoproj.io/kubernetes-version"], "1.31", "another manager's label survives");
+
+    // Drift in config and in a label, made with kubectl edit: shown in the plan, repaired.
+    let mut tampered = c.config.clone();
+    tampered["awsAuthConfig"]["roleARN"] = json!("arn:aws:iam::111122223333:role/someone-else");
+    hub.argo.edit_config("cluster-shard-2", "kubectl-edit", &tampered).await;
+    hub.argo
+        .edit_secret("cluster-shard-2", "kubectl-edit", json!({ "metadata": { "labels": { "env": "oops" } } }))
+        .await;
+    let ws = blocking(move || {
+        let plan = ws.plan();
+        assert_eq!(plan.code, 2, "drift must show:\n{}", plan.text());
+        let text = plan.flat();
+        assert!(text.contains("someone-else") && text.contains("\"oops\" -> \"staging\""), "{text}");
+        ws.apply();
+        ws
+    })
+    .await;
+    let c = hub.argo.cluster("cluster-shard-2").await.unwrap();
+    assert_eq!(c.config["awsAuthConfig"]["roleARN"], ROLE);
+    assert_eq!(c.labels["env"], "staging");
+    assert_eq!(c.labels["argocd.argoproj.io/kubernetes-version"], "1.31");
+
+    // A deleted Secret leaves the state: the plan creates it again.
+    hub.argo.delete_secret("cluster-shard-2").await;
+    let ws = blocking(move || {
+        let plan = ws.plan();
+        assert_eq!(plan.code, 2);
+        assert!(plan.flat().contains("will be created"), "{}", plan.text());
+        ws.apply();
+        ws
+    })
+    .await;
+    assert!(hub.argo.cluster("cluster-shard-2").await.is_some());
+
+    // Import by id, then by identity: the plan is empty each time.
+    let id = format!("{}/cluster-shard-2", hub.ns);
+    let ns = hub.ns.clone();
+    let ws = blocking(move || {
+        ws.ok(&["state", "rm", R]);
+        ws.ok(&["import", "-no-color", "-input=false", R, &id]);
+        ws.assert_plan_empty();
+        ws.ok(&["state", "rm", R]);
+        ws
+    })
+    .await;
+    rewrite(
+        &ws,
+        &moto,
+        &hub,
+        &format!(
+            "{}\nimport {{\n  to = {R}\n  identity = {{\n    namespace = \"{ns}\"\n    secret_name = \"cluster-shard-2\"\n  }}\n}}\n",
+            body("staging")
+        ),
+    );
+    let ws = blocking(move || {
+        let r = ws.apply();
+        assert!(r.flat().contains("1 imported, 0 added, 0 changed, 0 destroyed"), "{}", r.text());
+        ws
+    })
+    .await;
+
+    // Renaming the cluster is an in-place update; the Secret keeps its name.
+    rewrite(&ws, &moto, &hub, &body("staging").replace("  name = \"shard-2\"\n", "  name = \"shard-2b\"\n"));
+    let ws = blocking(move || {
+        let plan = ws.plan();
+        let text = plan.flat();
+        assert!(text.contains("updated in-place") && !text.contains("must be replaced"), "{text}");
+        ws.apply();
+        ws
+    })
+    .await;
+    let c = hub.argo.cluster("cluster-shard-2").await.unwrap();
+    assert_eq!((c.name.as_str(), c.config["awsAuthConfig"]["clusterName"].as_str()), ("shard-2b", Some("shard-2")));
+
+    // Destroy: the Secret goes (no Application targets the cluster, so no wait).
+    blocking(move || ws.destroy()).await;
+    assert!(hub.argo.secret("cluster-shard-2").await.is_none());
+}
+
+/// A background Terraform whose output lines are timestamped as they arrive.
+struct Running {
+    child: std::process::Child,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<(Instant, String)>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Running {
+    fn start(ws: &Workspace, args: &[&str]) -> Running {
+        let mut child = ws.spawn(args);
+        let stdout = child.stdout.take().expect("stdout");
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        let reader = std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push((Instant::now(), line));
+            }
+        });
+        Running { child, lines, reader: Some(reader) }
+    }
+
+    fn running(&mut self) -> bool {
+        self.child.try_wait().expect("try_wait").is_none()
+    }
+
+    /// When the first line containing `needle` arrived.
+    fn seen(&self, needle: &str) -> Option<Instant> {
+        self.lines.lock().unwrap().iter().find(|(_, l)| l.contains(needle)).map(|(t, _)| *t)
+    }
+
+    /// Waits for the end: (success, when it ended, stdout + stderr).
+    fn finish(mut self) -> (bool, Instant, String) {
+        let status = self.child.wait().expect("wait");
+        let ended = Instant::now();
+        if let Some(r) = self.reader.take() {
+            r.join().unwrap();
+        }
+        let mut err = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            use std::io::Read;
+            e.read_to_string(&mut err).unwrap();
+        }
+        let out: Vec<String> = self.lines.lock().unwrap().iter().map(|(_, l)| l.clone()).collect();
+        (status.success(), ended, support::flatten(&format!("{}\n{err}", out.join("\n"))))
+    }
+}
+
+async fn wait_for_secret(argo: &Argo, name: &str) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while argo.cluster(name).await.is_none() {
+        assert!(Instant::now() < deadline, "the cluster Secret {name} was not written");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn weight_of(moto: &Moto, listener: &str, tg: &str) -> Option<i64> {
+    let actions = moto.fixture(&["actions", listener]);
+    let fwd = actions.as_array().unwrap().iter().find(|a| a["Type"] == "forward").cloned().unwrap();
+    fwd["ForwardConfig"]["TargetGroups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["TargetGroupArn"] == tg)
+        .and_then(|t| t["Weight"].as_i64())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traffic_waits_for_the_generated_applications_to_be_synced_and_healthy() {
+    let moto = Moto::start();
+    let hub = hub_namespace("argocd-sync").await;
+    // One listener, a second target group not in its forward action yet: shard-4's.
+    let topo = moto.fixture(&["topology", "weights=50", "groups=2"]);
+    let listener = topo["listener"].as_str().unwrap().to_string();
+    let tg = topo["target_groups"][1].as_str().unwrap().to_string();
+    let server = "https://shard-4.example.com";
+    let body = format!(
+        "{}\nresource \"shard_weight\" \"this\" {{\n  listener_arn = \"{listener}\"\n  target_group_arn = \"{tg}\"\n  weight = 10\n  min_healthy_targets = 0\n  depends_on = [{R}]\n}}\n",
+        registration(&format!(
+            "  name = \"shard-4\"\n  server = \"{server}\"\n  exec {{\n    command = \"argocd-k8s-auth\"\n    args = [\"aws\", \"--cluster-name\", \"shard-4\"]\n  }}\n  wait_for_sync {{\n    min_applications = 2\n    timeout = \"3m\"\n  }}"
+        ))
+    );
+    let ws = workspace(&moto, &hub, &body);
+    let ws = blocking(move || {
+        ws.init();
+        ws
+    })
+    .await;
+    let mut apply = Running::start(&ws, &["apply", "-auto-approve", "-no-color", "-input=false"]);
+    wait_for_secret(&hub.argo, "cluster-shard-4").await;
+
+    // The ApplicationSet generates two Applications for the new cluster (one by server, one by
+    // name); a third belongs to another cluster.
+    hub.argo.generate("web-shard-4", Dest::Server(server.into()), false).await;
+    hub.argo.generate("metrics-shard-4", Dest::Name("shard-4".into()), false).await;
+    hub.argo.generate("web-shard-9", Dest::Server("https://shard-9.example.com".into()), false).await;
+    hub.argo.status("web-shard-9", "OutOfSync", "Degraded", "not ours").await;
+    for app in ["web-shard-4", "metrics-shard-4"] {
+        hub.argo.status(app, "OutOfSync", "Progressing", "syncing").await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(apply.running(), "the apply must wait for the Applications");
+    assert_eq!(weight_of(&moto, &listener, &tg), None, "no traffic before the workload is synced");
+    hub.argo.status("web-shard-4", "Synced", "Healthy", "").await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert!(apply.running(), "one Application is still progressing");
+    assert_eq!(weight_of(&moto, &listener, &tg), None);
+    let healthy_at = Instant::now();
+    hub.argo.status("metrics-shard-4", "Synced", "Healthy", "").await;
+    let registered_at = {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(t) = apply.seen(&format!("{R}: Creation complete")) {
+                break t;
+            }
+            assert!(Instant::now() < deadline, "the registration did not complete");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let (ok, _, text) = blocking(move || apply.finish()).await;
+    assert!(ok, "{text}");
+    let latency = registered_at.saturating_duration_since(healthy_at);
+    eprintln!(
+        "wait_for_sync: registration complete {} ms after the last Application turned Healthy",
+        latency.as_millis()
+    );
+    assert!(latency < Duration::from_secs(3), "a watch, not a poll: {latency:?}");
+    // The weight was written only after the registration completed.
+    let weight_started = text.find("shard_weight.this: Creating...").expect("weight created");
+    let registered = text.find(&format!("{R}: Creation complete")).unwrap();
+    assert!(registered < weight_started, "{text}");
+    assert_eq!(weight_of(&moto, &listener, &tg), Some(10));
+    // The wait was one list and one watch of Applications (the test's own writes aside).
+    let audit = hub.kube.audit(&hub.ns);
+    let reads: Vec<&str> = audit
+        .iter()
+        .filter(|e| e.resource == "applications" && matches!(e.verb.as_str(), "list" | "watch" | "get"))
+        .map(|e| e.verb.as_str())
+        .collect();
+    assert_eq!(reads, vec!["list", "watch"], "{audit:#?}");
+
+    let ws = blocking(move || {
+        ws.assert_plan_empty();
+        let s = ws.state_of(R);
+        assert_eq!(
+            s["applications"],
+            json!([
+                { "name": "metrics-shard-4", "sync_status": "Synced", "health_status": "Healthy" },
+                { "name": "web-shard-4", "sync_status": "Synced", "health_status": "Healthy" }
+            ])
+        );
+        ws
+    })
+    .await;
+    drop(ws);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wait_that_times_out_names_the_laggards_and_can_be_resumed() {
+    let moto = Moto::start();
+    let hub = hub_namespace("argocd-laggard").await;
+    let server = "https://shard-5.example.com";
+    let body = |wait: &str| {
+        registration(&format!(
+            "  name = \"shard-5\"\n  server = \"{server}\"\n  aws_auth {{\n    cluster_name = \"shard-5\"\n  }}\n{wait}"
+        ))
+    };
+    // Fewer Applications than expected.
+    let ws = workspace(&moto, &hub, &body("  wait_for_sync {\n    min_applications = 1\n    timeout = \"3s\"\n  }"));
+    let ws = blocking(move || {
+        ws.init();
+        ws.fails(
+            &["apply", "-auto-approve", "-no-color", "-input=false"],
+            &["Applications not Synced and Healthy", "0 Applications target shard-5, at least 1 expected", "untaint"],
+        );
+        ws
+    })
+    .await;
+    assert!(hub.argo.cluster("cluster-shard-5").await.is_some(), "the Secret stays: Argo CD keeps syncing");
+
+    // One that is not healthy: named with its status and message.
+    hub.argo.generate("web-shard-5", Dest::Server(server.into()), false).await;
+    hub.argo.status("web-shard-5", "Synced", "Degraded", "Deployment web has 0/3 ready replicas").await;
+    let started = Instant::now();
+    let ws = blocking(move || {
+        ws.ok(&["untaint", R]);
+        ws.fails(
+            &["apply", "-auto-approve", "-no-color", "-input=false"],
+            &["web-shard-5: sync Synced, health Degraded (Deployment web has 0/3 ready replicas)"],
+        );
+        ws
+    })
+    .await;
+    assert!(started.elapsed() < Duration::from_secs(60));
+
+    // Healthy now: after untaint, the next apply waits again (no replacement) and succeeds.
+    hub.argo.status("web-shard-5", "Synced", "Healthy", "").await;
+    // (A failed update is not tainted: the state without the wait is what makes it wait again.)
+    let ws = blocking(move || {
+        let changes = ws.planned_changes();
+        assert_eq!(changes.len(), 1);
+        assert!(changes[0].1.contains(&"wait_for_sync".to_string()), "{changes:?}");
+        ws.apply();
+        ws
+    })
+    .await;
+
+    // A fresh registration whose Application turns Healthy while the apply waits: how long after
+    // that the apply returns.
+    let ws2 = workspace(
+        &moto,
+        &hub,
+        &registration(
+            "  name = \"shard-6\"\n  server = \"https://shard-6.example.com\"\n  aws_auth {\n    cluster_name = \"shard-6\"\n  }\n  wait_for_sync {}",
+        ),
+    );
+    let ws2 = blocking(move || {
+        ws2.init();
+        ws2
+    })
+    .await;
+    let apply = Running::start(&ws2, &["apply", "-auto-approve", "-no-color", "-input=false"]);
+    wait_for_secret(&hub.argo, "cluster-shard-6").await;
+    hub.argo.generate("web-shard-6", Dest::Name("shard-6".into()), false).await;
+    hub.argo.status("web-shard-6", "Synced", "Progressing", "").await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let healthy_at = Instant::now();
+    hub.argo.status("web-shard-6", "Synced", "Healthy", "").await;
+    let (ok, ended, text) = blocking(move || apply.finish()).await;
+    assert!(ok, "{text}");
+    let latency = ended.saturating_duration_since(healthy_at);
+    eprintln!("wait_for_sync: apply returned {} ms after the last Application turned Healthy", latency.as_millis());
+    assert!(latency < Duration::from_secs(3), "{latency:?}");
+    drop((ws, ws2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn destroy_waits_until_no_application_targets_the_cluster() {
+    let moto = Moto::start();
+    let hub = hub_namespace("argocd-removal").await;
+    let server = "https://shard-8.example.com";
+    let ws = workspace(
+        &moto,
+        &hub,
+        &registration(&format!(
+            "  name = \"shard-8\"\n  server = \"{server}\"\n  aws_auth {{\n    cluster_name = \"shard-8\"\n  }}"
+        )),
+    );
+    let ws = blocking(move || {
+        ws.init();
+        ws.apply();
+        ws
+    })
+    .await;
+    hub.argo.generate("web-shard-8", Dest::Server(server.into()), true).await;
+    hub.argo.generate("api-shard-8", Dest::Name("shard-8".into()), false).await;
+    hub.argo.generate("web-shard-1", Dest::Server("https://shard-1.example.com".into()), false).await;
+
+    let mut destroy = Running::start(&ws, &["destroy", "-auto-approve", "-no-color", "-input=false"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while hub.argo.secret("cluster-shard-8").await.is_some() {
+        assert!(Instant::now() < deadline, "the Secret was not deleted");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert!(destroy.running(), "destroy waits for the Applications");
+    // The ApplicationSet controller deletes the Applications of the removed cluster; one waits on
+    // its resources finalizer.
+    hub.argo.delete_app("api-shard-8").await;
+    hub.argo.delete_app("web-shard-8").await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert!(destroy.running(), "web-shard-8 is still being deleted");
+    let gone_at = Instant::now();
+    hub.argo.release("web-shard-8").await;
+    let (ok, ended, text) = blocking(move || destroy.finish()).await;
+    assert!(ok, "{text}");
+    eprintln!(
+        "wait_for_removal: destroy returned {} ms after the last Application went",
+        (ended - gone_at).as_millis()
+    );
+    assert!(ended - gone_at < Duration::from_secs(3));
+    assert_eq!(hub.argo.app_names().await, vec!["web-shard-1"], "other clusters' Applications are untouched");
+
+    // Stuck on a finalizer: the destroy fails at its timeout naming the Application, and the
+    // resource stays in state so the next destroy waits again.
+    let server = "https://shard-10.example.com";
+    rewrite(
+        &ws,
+        &moto,
+        &hub,
+        &registration(&format!(
+            "  name = \"shard-10\"\n  server = \"{server}\"\n  aws_auth {{\n    cluster_name = \"shard-10\"\n  }}\n  timeouts {{\n    delete = \"3s\"\n  }}"
+        )),
+    );
+    let ws = blocking(move || {
+        ws.apply();
+        ws
+    })
+    .await;
+    hub.argo.generate("web-shard-10", Dest::Server(server.into()), true).await;
+    hub.argo.delete_app("web-shard-10").await;
+    let ws = blocking(move || {
+        ws.fails(
+            &["destroy", "-auto-approve", "-no-color", "-input=false"],
+            &[
+                "Applications still target the removed cluster",
+                "web-shard-10 (deleting since",
+                "resources-finalizer.argocd.argoproj.io",
+            ],
+        );
+        let list = ws.ok(&["state", "list"]);
+        assert!(list.stdout.contains(R), "{}", list.stdout);
+        ws
+    })
+    .await;
+    assert!(hub.argo.secret("cluster-shard-10").await.is_none());
+    hub.argo.release("web-shard-10").await;
+    blocking(move || ws.destroy()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bearer_token_is_write_only_and_an_edited_token_is_drift() {
+    const TOKEN: &str = "eyJhbGciOiJSUzI1NiJ9.shard-3-token-never-stored";
+    const ROTATED: &str = "eyJhbGciOiJSUzI1NiJ9.shard-3-rotated-never-stored";
+    let moto = Moto::start();
+    let hub = hub_namespace("argocd-token").await;
+    let pem = rcgen::generate_simple_self_signed(vec!["shard-3.example.com".into()]).unwrap().cert.pem();
+    // The token comes in as it would in a real stack: an ephemeral, sensitive variable (here from
+    // a tfvars file; in CI from the environment or a secrets manager).
+    let body = |version: i64| {
+        format!(
+            "variable \"shard_token\" {{\n  type      = string\n  sensitive = true\n  ephemeral = true\n}}\n\n{}",
+            registration(&format!(
+                "  name = \"shard-3\"\n  server = \"https://shard-3.example.com:6443/\"\n  ca_data = \"{}\"\n  bearer_token = var.shard_token\n  bearer_token_version = {version}",
+                b64(&pem)
+            ))
+        )
+    };
+    let ws = Workspace::new(&moto).with_env("TF_LOG", "TRACE").with_env("TF_LOG_PROVIDER", "TRACE");
+    let set_token = |ws: &Workspace, token: &str| {
+        std::fs::write(ws.path("token.auto.tfvars"), format!("shard_token = \"{token}\"\n")).unwrap();
+    };
+    set_token(&ws, TOKEN);
+    rewrite(&ws, &moto, &hub, &body(1));
+    let ws = blocking(move || {
+        ws.init();
+        ws.apply();
+        ws
+    })
+    .await;
+    let c = hub.argo.cluster("cluster-shard-3").await.unwrap();
+    assert_eq!(c.server, "https://shard-3.example.com:6443");
+    assert_eq!(
+        c.config,
+        json!({ "bearerToken": TOKEN, "tlsClientConfig": { "insecure": false, "caData": b64(&format!("{}\n", pem.trim_end())) } })
+    );
+    // Nowhere but in the Secret: not in state, plan, show, or TRACE logs.
+    let ws = blocking(move || {
+        ws.ok(&["plan", "-no-color", "-input=false", "-out=tfplan"]);
+        let plan_json = ws.ok(&["show", "-json", "-no-color", "tfplan"]).stdout;
+        let show = ws.ok(&["show", "-json", "-no-color"]).stdout;
+        let state = support::read(&ws.path("terraform.tfstate"));
+        let log = support::read(&ws.path("terraform.log"));
+        assert!(log.contains("ApplyResourceChange") || log.contains("apply"), "the TRACE log was written");
+        for (what, text) in [("plan", &plan_json), ("show -json", &show), ("state", &state), ("TRACE log", &log)] {
+            assert!(!text.contains(TOKEN), "the token is in the {what}");
+            assert!(!text.contains(&b64(TOKEN)), "the token (base64) is in the {what}");
+        }
+        assert_eq!(ws.state_of(R)["bearer_token"], Json::Null);
+        ws
+    })
+    .await;
+
+    // Someone edits the token in the Secret: Terraform cannot see the token, but the hash of the
+    // one it wrote (private state) no longer matches, so the plan writes it again.
+    let mut edited = c.config.clone();
+    edited["bearerToken"] = json!("some-other-token");
+    hub.argo.edit_config("cluster-shard-3", "kubectl-edit", &edited).await;
+    let ws = blocking(move || {
+        let plan = ws.plan();
+        assert_eq!(plan.code, 2, "{}", plan.text());
+        let text = plan.flat();
+        assert!(text.contains("bearer_token_version") && text.contains("not the one Terraform wrote"), "{text}");
+        ws.apply();
+        ws
+    })
+    .await;
+    assert_eq!(hub.argo.cluster("cluster-shard-3").await.unwrap().config["bearerToken"], TOKEN);
+
+    // Rotation: a new token with a new version.
+    set_token(&ws, ROTATED);
+    rewrite(&ws, &moto, &hub, &body(2));
+    let ws = blocking(move || {
+        ws.apply();
+        ws
+    })
+    .await;
+    assert_eq!(hub.argo.cluster("cluster-shard-3").await.unwrap().config["bearerToken"], ROTATED);
+    let ws = blocking(move || {
+        let log = support::read(&ws.path("terraform.log"));
+        let state = support::read(&ws.path("terraform.tfstate"));
+        assert!(!log.contains(ROTATED) && !state.contains(ROTATED));
+        ws
+    })
+    .await;
+    drop(ws);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_manager_403_and_an_unreachable_hub_are_explained() {
+    let moto = Moto::start();
+    let hub = hub_namespace("argocd-errors").await;
+
+    // A cluster Secret the Argo CD CLI wrote (argocd-server's field manager) is not overwritten.
+    let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> =
+        kube::Api::namespaced(hub.kube.admin_client(), &hub.ns);
+    let cli_config = json!({ "bearerToken": "cli-token", "tlsClientConfig": { "insecure": false } });
+    let existing: k8s_openapi::api::core::v1::Secret = serde_json::from_value(json!({
+        "metadata": { "name": "cluster-shard-7", "labels": { "argocd.argoproj.io/secret-type": "cluster" },
+                      "annotations": { "managed-by": "argocd.argoproj.io" } },
+        "type": "Opaque",
+        "data": { "name": b64("shard-7"), "server": b64("https://shard-7.example.com"), "config": b64(&cli_config.to_string()) }
+    }))
+    .unwrap();
+    let params = kube::api::PostParams { field_manager: Some("argocd-server".into()), ..Default::default() };
+    secrets.create(&params, &existing).await.expect("the CLI's Secret");
+    let body = |force: bool| {
+        registration(&format!(
+            "  name = \"shard-7\"\n  server = \"https://shard-7.example.com\"\n  exec {{\n    command = \"argocd-k8s-auth\"\n  }}\n  force_conflicts = {force}"
+        ))
+    };
+    let ws = workspace(&moto, &hub, &body(false));
+    let ws = blocking(move || {
+        ws.init();
+        ws.fails(
+            &["apply", "-auto-approve", "-no-color", "-input=false"],
+            &["is managed by someone else", "\"argocd-server\" owns .data.config", "force_conflicts"],
+        );
+        ws
+    })
+    .await;
+    let c = hub.argo.cluster("cluster-shard-7").await.unwrap();
+    assert_eq!(c.config, cli_config, "nothing was overwritten");
+    // Explicit opt-in: the fields are taken over.
+    rewrite(&ws, &moto, &hub, &body(true));
+    let ws = blocking(move || {
+        ws.apply();
+        ws
+    })
+    .await;
+    let c = hub.argo.cluster("cluster-shard-7").await.unwrap();
+    assert_eq!(
+        c.config,
+        json!({ "execProviderConfig": { "command": "argocd-k8s-auth" }, "tlsClientConfig": { "insecure": false } })
+    );
+    drop(ws);
+
+    // 403: the `limited` user may read Secrets in limited-ns, not write them.
+    let limited = Workspace::new(&moto);
+    let hcl = ProviderHcl::new(&moto.endpoint).hub(&hub_as(
+        &hub.kube,
+        support::kube::LIMITED_NAMESPACE,
+        &hub.kube.connection().limited_token,
+    ));
+    limited.write_with(
+        &hcl,
+        &registration(
+            "  name = \"shard-403\"\n  server = \"https://shard-403.example.com\"\n  exec {\n    command = \"x\"\n  }",
+        ),
+    );
+    let host = hub.kube.host().to_string();
+    blocking(move || {
+        limited.init();
+        limited.fails(
+            &["apply", "-auto-approve", "-no-color", "-input=false"],
+            &["Kubernetes permission denied", &host, "patch secrets in namespace limited-ns", "403"],
+        );
+    })
+    .await;
+
+    // Unreachable hub: named, after a few quick retries.
+    let closed = format!("https://127.0.0.1:{}", support::free_port());
+    let gone = Workspace::new(&moto);
+    let hcl = ProviderHcl::new(&moto.endpoint).hub(&format!("    host = \"{closed}\"\n    token = \"x\""));
+    gone.write_with(
+        &hcl,
+        &registration(
+            "  name = \"shard-x\"\n  server = \"https://shard-x.example.com\"\n  exec {\n    command = \"x\"\n  }",
+        ),
+    );
+    let started = Instant::now();
+    blocking(move || {
+        gone.init();
+        gone.fails(
+            &["apply", "-auto-approve", "-no-color", "-input=false"],
+            &["Kubernetes API server unreachable", &format!("could not reach {closed}")],
+        );
+    })
+    .await;
+    assert!(started.elapsed() < Duration::from_secs(60));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_fails_at_plan_and_writes_nothing() {
+    let moto = Moto::start();
+    let hub = hub_namespace("argocd-bad").await;
+    let ok_auth = "  exec {\n    command = \"argocd-k8s-auth\"\n  }";
+    let cases: Vec<(String, Vec<&str>)> = vec![
+        (format!("  name = \"s\"\n{ok_auth}"), vec!["No server", "set server (the cluster's API URL) or eks_cluster_name"]),
+        ("  name = \"s\"\n  server = \"https://s.example.com\"".into(), vec!["No credentials for Argo CD"]),
+        (
+            format!("  name = \"s\"\n  server = \"https://s.example.com\"\n{ok_auth}\n  aws_auth {{\n    cluster_name = \"s\"\n  }}"),
+            vec!["Several credentials for Argo CD"],
+        ),
+        (
+            "  name = \"s\"\n  server = \"https://s.example.com\"\n  bearer_token = \"t\"".into(),
+            vec!["bearer_token_version is required with bearer_token"],
+        ),
+        (
+            "  name = \"s\"\n  server = \"https://s.example.com\"\n  aws_auth {\n    role_arn = \"arn:aws:iam::1:role/r\"\n  }".into(),
+            vec!["No EKS cluster name for awsAuthConfig", "aws_auth.cluster_name"],
+        ),
+        (
+            format!("  name = \"s\"\n  server = \"https://s.example.com\"\n{ok_auth}\n  labels = {{ \"-bad\" = \"x\" }}"),
+            vec!["Invalid label key", "-bad"],
+        ),
+        (
+            format!("  name = \"s\"\n  server = \"https://s.example.com\"\n{ok_auth}\n  labels = {{ env = \"has space\" }}"),
+            vec!["Invalid label value", "has space"],
+        ),
+        (
+            format!("  name = \"s\"\n  server = \"https://s.example.com\"\n{ok_auth}\n  labels = {{ \"argocd.argoproj.io/secret-type\" = \"x\" }}"),
+            vec!["Reserved label"],
+        ),
+        (
+            format!("  name = \"s\"\n  server = \"https://s.example.com\"\n{ok_auth}\n  ca_data = \"not a certificate\""),
+            vec!["Invalid value for ca_data", "-----BEGIN CERTIFICATE-----"],
+        ),
+        (
+            format!("  name = \"s\"\n  server = \"https://s.example.com\"\n{ok_auth}\n  secret_name = \"Cluster_S\""),
+            vec!["Invalid value for secret_name", "not a valid Kubernetes object name"],
+        ),
+        (
+            format!("  name = \"s\"\n  server = \"https://s.example.com\"\n{ok_auth}\n  namespace = \"Argo CD\""),
+            vec!["Invalid value for namespace"],
+        ),
+        (format!("  name = \"s\"\n  server = \"s.example.com\"\n{ok_auth}"), vec!["Invalid value for server", "must be the API server URL"]),
+        (
+            format!("  name = \"s\"\n  server = \"https://s.example.com\"\n{ok_auth}\n  wait_for_sync {{\n    min_applications = -1\n  }}"),
+            vec!["Invalid value for min_applications", "between 0 and 100000"],
+        ),
+        (
+            format!("  name = \"s\"\n  server = \"https://s.example.com\"\n{ok_auth}\n  wait_for_sync {{\n    timeout = \"soon\"\n  }}"),
+            vec!["Invalid value for timeout"],
+        ),
+        (
+            format!("  name = \"s\"\n  server = \"https://s.example.com\"\n{ok_auth}\n  namespaces = [\"web\", \"Bad_NS\"]"),
+            vec!["Invalid namespace", "Bad_NS"],
+        ),
+    ];
+    let ws = workspace(&moto, &hub, &registration(&cases[0].0));
+    let ws = blocking(move || {
+        ws.init();
+        ws
+    })
+    .await;
+    let ws = blocking(move || {
+        for (body, needles) in &cases {
+            std::fs::write(
+                ws.path("main.tf"),
+                support::read(&ws.path("main.tf")).split("resource \"shard_argocd").next().unwrap().to_string()
+                    + &registration(body),
+            )
+            .unwrap();
+            ws.fails(&["plan", "-no-color", "-input=false"], needles);
+        }
+        ws
+    })
+    .await;
+    assert!(hub.kube.writes(&hub.ns, "secrets").is_empty(), "a Secret was written");
+    assert!(hub.kube.audit(&hub.ns).is_empty(), "nothing reached the API server: {:#?}", hub.kube.audit(&hub.ns));
+    drop(ws);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ephemeral_eks_token_configures_a_second_provider() {
+    let kube = KubeBench::shared();
+    let ns = kube.namespace("argocd-eks").await;
+    let argo = Argo::new(kube.admin_client(), &ns);
+    let cluster = kube.connection().eks_cluster_id.clone();
+    // EKS describes cluster `bench` as the bench's API server, which takes EKS tokens for it.
+    let moto = Moto::start_eks(&[(cluster.as_str(), kube.host(), kube.connection().ca_file.as_path())]);
+    let (endpoint, ca) = eks_cluster(&moto, &cluster).await;
+    assert_eq!(endpoint, kube.host());
+    let m = &moto.endpoint;
+    let body = |token_for: &str| {
+        format!(
+            r#"
+data "shard_eks_cluster" "hub" {{
+  name = "{cluster}"
+}}
+
+ephemeral "shard_eks_token" "hub" {{
+  cluster_name = "{token_for}"
+}}
+
+provider "shard" {{
+  alias  = "via_token"
+  region = "us-east-1"
+  endpoints {{
+    elbv2 = "{m}"
+    eks   = "{m}"
+    sts   = "{m}"
+  }}
+  hub {{
+    host                   = data.shard_eks_cluster.hub.endpoint
+    cluster_ca_certificate = data.shard_eks_cluster.hub.ca_data
+    token                  = ephemeral.shard_eks_token.hub.token
+    argocd_namespace       = "{ns}"
+  }}
+}}
+
+resource "shard_argocd_cluster_registration" "via_token" {{
+  provider = shard.via_token
+  name     = "shard-11"
+  server   = "https://shard-11.example.com"
+  aws_auth {{
+    cluster_name = "shard-11"
+  }}
+}}
+
+resource "shard_argocd_cluster_registration" "via_eks" {{
+  name   = "shard-12"
+  server = "https://shard-12.example.com"
+  aws_auth {{
+    cluster_name = "shard-12"
+  }}
+}}
+"#
+        )
+    };
+    // The default provider reaches the hub by EKS cluster name (DescribeCluster + in-process token).
+    let hcl =
+        ProviderHcl::new(m).hub(&format!("    eks_cluster_name = \"{cluster}\"\n    argocd_namespace = \"{ns}\""));
+    let ws = Workspace::new(&moto);
+    ws.write_with(&hcl, &body(&cluster));
+    let ws = blocking(move || {
+        ws.init();
+        ws.apply();
+        ws
+    })
+    .await;
+    assert!(argo.cluster("cluster-shard-11").await.is_some());
+    assert!(argo.cluster("cluster-shard-12").await.is_some());
+    // Written as the IAM identity STS confirmed for the token, not as a static user.
+    let writers: Vec<String> = kube.writes(&ns, "secrets").into_iter().map(|e| e.user).collect();
+    assert_eq!(writers.len(), 2, "{writers:?}");
+    assert!(writers.iter().all(|u| u.starts_with("aws:arn:aws:")), "{writers:?}");
+
+    let (ws, data) = blocking(move || {
+        let show = ws.ok(&["show", "-json", "-no-color"]).stdout;
+        let state = support::read(&ws.path("terraform.tfstate"));
+        let log = support::read(&ws.path("terraform.log"));
+        for text in [&show, &state, &log] {
+            assert!(!text.contains("k8s-aws-v1."), "an EKS token reached the state or the log");
+        }
+        let resources = serde_json::from_str::<Json>(&show).unwrap()["values"]["root_module"]["resources"].clone();
+        let modes: Vec<&str> = resources.as_array().unwrap().iter().filter_map(|r| r["mode"].as_str()).collect();
+        assert!(!modes.contains(&"ephemeral"), "ephemeral resources are not in state: {modes:?}");
+        let data = ws.state_of("data.shard_eks_cluster.hub");
+        (ws, data)
+    })
+    .await;
+    assert_eq!(data["endpoint"], kube.host());
+    assert_eq!(data["ca_data"].as_str().map(str::trim), Some(ca.trim()));
+    assert_eq!(data["status"], "ACTIVE");
+    assert!(data["version"].as_str().is_some_and(|v| !v.is_empty()));
+    assert!(data["oidc_issuer_url"].as_str().is_some_and(|v| v.starts_with("https://oidc.eks.")), "{data}");
+    assert!(data["arn"].as_str().is_some_and(|v| v.ends_with(&format!(":cluster/{cluster}"))));
+
+    // A token signed for another cluster is refused by the hub (the signature binds the name).
+    ws.write_with(&hcl, &body("some-other-cluster"));
+    blocking(move || {
+        ws.fails(&["plan", "-no-color", "-input=false"], &["Kubernetes credentials refused", "401"]);
+    })
+    .await;
+}
