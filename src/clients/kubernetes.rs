@@ -19,7 +19,7 @@ use crate::framework::{Attr, AttrPath, Diagnostics};
 use crate::protocol::value::Type;
 use base64::Engine;
 use kube::config::{AuthInfo, ExecConfig, KubeConfigOptions, Kubeconfig};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Arc, Mutex};
@@ -87,11 +87,13 @@ pub fn connection_block(name: &str, description: &str, kind: BlockKind) -> Neste
 }
 
 /// The decoded block. Values may be unknown during planning (a cluster created in the same run).
-#[derive(Clone, Default, Deserialize, PartialEq)]
+/// A resource keeps its `cluster` block in its model as this type; the token is never serialized
+/// (resource blocks have none, and provider configuration is never stored).
+#[derive(Clone, Default, Deserialize, Serialize, PartialEq)]
 pub struct Connection {
     #[serde(default)]
     pub host: Attr<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing)]
     pub token: Attr<String>,
     #[serde(default)]
     pub cluster_ca_certificate: Attr<String>,
@@ -106,11 +108,11 @@ pub struct Connection {
     #[serde(default)]
     pub exec: Option<ExecBlock>,
     /// Provider level only: the namespace Argo CD runs in on the hub.
-    #[serde(default)]
+    #[serde(default, skip_serializing)]
     pub argocd_namespace: Attr<String>,
 }
 
-#[derive(Clone, Default, Deserialize, PartialEq, Debug, Hash)]
+#[derive(Clone, Default, Deserialize, Serialize, PartialEq, Debug, Hash)]
 pub struct ExecBlock {
     #[serde(default)]
     pub api_version: Option<String>,

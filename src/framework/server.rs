@@ -27,6 +27,21 @@ struct Entry<T: ?Sized> {
     identity: Option<IdentitySchema>,
 }
 
+/// Entries by full type name (`<prefix>_<name>`), each schema built once.
+fn registry<T: ?Sized>(
+    prefix: &str,
+    imps: Vec<Arc<T>>,
+    describe: impl Fn(&T) -> (&'static str, Schema, Option<IdentitySchema>),
+) -> HashMap<String, Entry<T>> {
+    imps.into_iter()
+        .map(|imp| {
+            let (name, schema, identity) = describe(&imp);
+            let ty = schema.value_type();
+            (format!("{prefix}_{name}"), Entry { imp, schema, ty, identity })
+        })
+        .collect()
+}
+
 impl<T: ?Sized> Entry<T> {
     /// The identity data to send with a state, for resources that have an identity.
     fn identity_of(&self, state: &Value) -> Option<pb::ResourceIdentityData> {
@@ -104,34 +119,10 @@ pub struct Server<P: Provider> {
 impl<P: Provider> Server<P> {
     pub fn new(provider: P) -> Server<P> {
         let prefix = provider.type_name();
-        let resources = provider
-            .resources()
-            .into_iter()
-            .map(|imp| {
-                let schema = imp.schema();
-                let ty = schema.value_type();
-                let identity = imp.identity();
-                (format!("{prefix}_{}", imp.name()), Entry { imp, schema, ty, identity })
-            })
-            .collect();
-        let data_sources = provider
-            .data_sources()
-            .into_iter()
-            .map(|imp| {
-                let schema = imp.schema();
-                let ty = schema.value_type();
-                (format!("{prefix}_{}", imp.name()), Entry { imp, schema, ty, identity: None })
-            })
-            .collect();
-        let ephemeral_resources = provider
-            .ephemeral_resources()
-            .into_iter()
-            .map(|imp| {
-                let schema = imp.schema();
-                let ty = schema.value_type();
-                (format!("{prefix}_{}", imp.name()), Entry { imp, schema, ty, identity: None })
-            })
-            .collect();
+        let resources = registry(prefix, provider.resources(), |imp| (imp.name(), imp.schema(), imp.identity()));
+        let data_sources = registry(prefix, provider.data_sources(), |imp| (imp.name(), imp.schema(), None));
+        let ephemeral_resources =
+            registry(prefix, provider.ephemeral_resources(), |imp| (imp.name(), imp.schema(), None));
         let provider_schema = provider.schema();
         let provider_type = provider_schema.value_type();
         Server {

@@ -6,7 +6,7 @@
 //! [`crate::clients::rollouts`].
 
 use crate::clients::ShardData;
-use crate::clients::kubernetes::{self as kubeconn, BlockKind, Call, Connection, ExecBlock, KubeClient};
+use crate::clients::kubernetes::{self as kubeconn, BlockKind, Call, Connection, KubeClient};
 use crate::clients::rollouts::{self, Decision, Patches, RolloutView, Target};
 use crate::framework::resource::decode;
 use crate::framework::schema::{Attribute, validators};
@@ -37,7 +37,8 @@ pub struct Model {
     id: Attr<String>,
     namespace: String,
     name: String,
-    cluster: Option<ClusterBlock>,
+    /// The `cluster` block (no token: it is stored in state); values may be unknown at plan.
+    cluster: Option<Connection>,
     promote_to_step: Option<i64>,
     promote_full: Option<bool>,
     abort_on_failure: bool,
@@ -51,47 +52,6 @@ pub struct Model {
     current_revision: Attr<String>,
     fully_promoted: Attr<bool>,
     timeouts: Option<Timeouts>,
-}
-
-/// The resource's `cluster` block (no token: it is stored in state).
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
-pub struct ClusterBlock {
-    host: Option<String>,
-    cluster_ca_certificate: Option<String>,
-    insecure: Option<bool>,
-    config_path: Option<String>,
-    config_context: Option<String>,
-    eks_cluster_name: Option<String>,
-    exec: Option<ExecModel>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
-pub struct ExecModel {
-    api_version: Option<String>,
-    command: String,
-    args: Option<Vec<String>>,
-    env: Option<BTreeMap<String, String>>,
-}
-
-impl ClusterBlock {
-    fn connection(&self) -> Connection {
-        Connection {
-            host: self.host.clone().into(),
-            cluster_ca_certificate: self.cluster_ca_certificate.clone().into(),
-            insecure: self.insecure.into(),
-            config_path: self.config_path.clone().into(),
-            config_context: self.config_context.clone().into(),
-            eks_cluster_name: self.eks_cluster_name.clone().into(),
-            exec: self.exec.as_ref().map(|e| ExecBlock {
-                api_version: e.api_version.clone(),
-                command: e.command.clone(),
-                args: e.args.clone(),
-                env: e.env.clone(),
-            }),
-            token: Attr::Null,
-            argocd_namespace: Attr::Null,
-        }
-    }
 }
 
 impl Model {
@@ -132,7 +92,7 @@ impl Model {
     fn describe_cluster(&self) -> String {
         match &self.cluster {
             None => "the provider's hub".into(),
-            Some(c) => c.connection().resolve().map(|s| s.describe()).unwrap_or_else(|_| "its cluster".into()),
+            Some(c) => c.resolve().map(|s| s.describe()).unwrap_or_else(|_| "its cluster".into()),
         }
     }
 }
@@ -140,7 +100,7 @@ impl Model {
 /// The Kubernetes client for the gate's cluster (its `cluster` block, or the provider's hub).
 async fn client_for(ctx: &Ctx<ShardData>, m: &Model) -> Result<KubeClient, Diagnostics> {
     let built = match &m.cluster {
-        Some(c) => ctx.bounded(ctx.data.kube_client(&c.connection())).await,
+        Some(c) => ctx.bounded(ctx.data.kube_client(c)).await,
         None => ctx.bounded(ctx.data.hub_client()).await,
     };
     match built {
@@ -514,7 +474,7 @@ async fn abort(client: &KubeClient, api: &Api<DynamicObject>, m: &Model) -> Stri
 
 /// `<namespace>/<name>`, optionally followed by `,key=value` pairs of the `cluster` block (the
 /// provider sees no resource configuration during an import, so the cluster must be in the id).
-fn parse_import_id(id: &str) -> Result<(String, String, Option<ClusterBlock>), String> {
+fn parse_import_id(id: &str) -> Result<(String, String, Option<Connection>), String> {
     let usage = "expected `<namespace>/<name>`, optionally followed by the cluster block's settings as \
                  `,key=value` (e.g. `app/api,eks_cluster_name=shard-2` or \
                  `app/api,config_path=/home/me/.kube/config,config_context=shard-2`)";
@@ -524,19 +484,19 @@ fn parse_import_id(id: &str) -> Result<(String, String, Option<ClusterBlock>), S
         .split_once('/')
         .filter(|(ns, n)| !ns.is_empty() && !n.is_empty() && !n.contains('/'))
         .ok_or_else(|| format!("{id:?}: {usage}"))?;
-    let mut cluster = ClusterBlock::default();
+    let mut cluster = Connection::default();
     let mut any = false;
     for part in parts {
         let (key, value) = part.split_once('=').ok_or_else(|| format!("{part:?} is not key=value; {usage}"))?;
         let (key, value) = (key.trim(), value.trim().to_string());
         any = true;
         match key {
-            "host" => cluster.host = Some(value),
-            "cluster_ca_certificate" => cluster.cluster_ca_certificate = Some(value),
-            "insecure" => cluster.insecure = Some(value == "true"),
-            "config_path" => cluster.config_path = Some(value),
-            "config_context" => cluster.config_context = Some(value),
-            "eks_cluster_name" => cluster.eks_cluster_name = Some(value),
+            "host" => cluster.host = Attr::Known(value),
+            "cluster_ca_certificate" => cluster.cluster_ca_certificate = Attr::Known(value),
+            "insecure" => cluster.insecure = Attr::Known(value == "true"),
+            "config_path" => cluster.config_path = Attr::Known(value),
+            "config_context" => cluster.config_context = Attr::Known(value),
+            "eks_cluster_name" => cluster.eks_cluster_name = Attr::Known(value),
             "exec_command" => cluster.exec.get_or_insert_with(Default::default).command = value,
             "exec_api_version" => cluster.exec.get_or_insert_with(Default::default).api_version = Some(value),
             "exec_arg" => {
@@ -783,7 +743,7 @@ impl Resource<ShardData> for RolloutGateResource {
             timeouts: None,
         };
         if let Some(c) = &m.cluster {
-            let d = c.connection().validate(&AttrPath::attr("cluster"));
+            let d = c.validate(&AttrPath::attr("cluster"));
             if d.has_errors() {
                 return Err(d);
             }
@@ -820,7 +780,10 @@ mod tests {
         assert_eq!((ns.as_str(), name.as_str(), cluster), ("app", "api", None));
         let (_, _, cluster) = parse_import_id("app/api,config_path=/k/config,config_context=shard-2").unwrap();
         let c = cluster.unwrap();
-        assert_eq!((c.config_path.as_deref(), c.config_context.as_deref()), (Some("/k/config"), Some("shard-2")));
+        assert_eq!(
+            (c.config_path.known().map(String::as_str), c.config_context.known().map(String::as_str)),
+            (Some("/k/config"), Some("shard-2"))
+        );
         let (_, _, cluster) = parse_import_id(
             "app/api,host=https://h:6443,exec_command=aws,exec_arg=eks,exec_arg=get-token,exec_env=A=b",
         )
