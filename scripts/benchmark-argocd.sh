@@ -5,5 +5,6 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bash "$root/scripts/bench-setup.sh"
-cargo build --release --quiet --bin terraform-provider-shard --manifest-path "$root/Cargo.toml"
+echo "benchmark: building the release binary (a first release build takes about 10 minutes on 2 cores)"
+cargo build --release --bin terraform-provider-shard --manifest-path "$root/Cargo.toml"
 exec "$root/.bench/venv/bin/python3" "$root/scripts/benchmark_argocd.py" "$root" "${CARGO_TARGET_DIR:-$root/target}/release/terraform-provider-shard"

@@ -4,7 +4,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bash "$root/scripts/bench-setup.sh"
-cargo build --quiet --bin terraform-provider-shard --manifest-path "$root/Cargo.toml"
+echo "sandbox: building the provider (a first build compiles its dependencies: about 10 minutes on 2 cores)"
+cargo build --bin terraform-provider-shard --manifest-path "$root/Cargo.toml"
 target_dir=${CARGO_TARGET_DIR:-$root/target}
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/shard-sandbox.XXXXXX")
