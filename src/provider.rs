@@ -92,10 +92,9 @@ impl Provider for ShardProvider {
 
     fn schema(&self) -> Schema {
         let endpoint = |name: &str, service: &str| {
-            Attribute::string(name)
-                .optional()
-                .validate(url_validator)
-                .description(&format!("Custom {service} endpoint URL (VPC endpoint, LocalStack, moto)."))
+            Attribute::string(name).optional().validate(url_validator).description(&format!(
+                "Custom {service} endpoint URL (VPC endpoint, LocalStack, moto). Default: the regional endpoint."
+            ))
         };
         Schema::new(
             "Manages sharded EKS services behind one shared ALB: per-shard traffic weights, Argo CD \
@@ -104,27 +103,30 @@ impl Provider for ShardProvider {
             vec![
                 Attribute::string("region")
                     .optional()
-                    .description("AWS region (default: AWS_REGION or the profile's)."),
-                Attribute::string("profile").optional().description("Named profile from the shared AWS config files."),
+                    .description("AWS region. Default: `AWS_REGION`, else the profile's region."),
+                Attribute::string("profile").optional().description(
+                    "Named profile from the shared AWS config files. Default: `AWS_PROFILE`, else `default`.",
+                ),
                 Attribute::number("lock_priority")
                     .optional()
                     .validate(crate::framework::validators::int_between(1, 50_000))
                     .description(
-                        "Listener rule priority shard_weight's cross-process lock uses (default 50000, the lowest). \
-                         Keep it free on every shared listener; give the ingress stack's rules explicit priorities \
-                         (terraform-provider-aws numbers a rule without one \"highest + 1\", which fails while a lock \
-                         rule holds 50000).",
+                        "Listener rule priority `shard_weight`'s cross-process lock uses, 1..50000. It must be free on \
+                         every shared listener and the same in every shard directory sharing one. Give the ingress \
+                         stack's rules explicit priorities: terraform-provider-aws numbers a rule without one \
+                         \"highest + 1\", which is out of range while a lock rule holds 50000. Default: `50000` (the \
+                         lowest).",
                     ),
             ],
         )
         .with_block(NestedBlock::single(
             "assume_role",
-            "Role to assume for every AWS call.",
+            "Role to assume for every AWS call (`sts:AssumeRole`).",
             vec![
                 Attribute::string("role_arn").required().description("ARN of the role to assume."),
                 Attribute::string("session_name")
                     .optional()
-                    .description("Session name (default: terraform-provider-shard)."),
+                    .description("Session name. Default: `terraform-provider-shard`."),
                 Attribute::string("external_id")
                     .optional()
                     .sensitive()
@@ -138,7 +140,8 @@ impl Provider for ShardProvider {
         ))
         .with_block(kube::connection_block(
             "hub",
-            "The Argo CD hub cluster (where cluster Secrets live).",
+            "The Argo CD hub cluster, where cluster Secrets and Applications live. Set exactly one source: `host`, \
+             `config_path` or `eks_cluster_name`.",
             kube::BlockKind::Provider,
         ))
     }

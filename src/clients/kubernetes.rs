@@ -39,16 +39,16 @@ pub enum BlockKind {
 
 pub fn connection_block(name: &str, description: &str, kind: BlockKind) -> NestedBlock {
     let mut attributes = vec![
-        Attribute::string("host").optional().description("API server URL, e.g. `https://1.2.3.4:6443`."),
+        Attribute::string("host").optional().description("API server URL, e.g. `https://10.0.0.1:6443`."),
         Attribute::string("cluster_ca_certificate")
             .optional()
-            .description("PEM CA bundle that signed the API server's certificate (base64 of PEM is accepted too)."),
-        Attribute::bool("insecure").optional().description("Skip TLS verification of the API server (tests only)."),
-        Attribute::string("config_path").optional().description("Path to a kubeconfig file to use instead of `host`."),
-        Attribute::string("config_context").optional().description("Context in `config_path` (default: current)."),
+            .description("PEM CA bundle that signed the API server's certificate (base64 of PEM, as EKS outputs give it, is accepted too), with `host`. Default: public CA roots."),
+        Attribute::bool("insecure").optional().description("Skip TLS verification of the API server (tests only). Default: `false`."),
+        Attribute::string("config_path").optional().description("Path to a kubeconfig file to use instead of `host`; the kubeconfig's own credentials (token, client certificate, exec plugin) are used."),
+        Attribute::string("config_context").optional().description("Context in `config_path`. Default: the kubeconfig's current context."),
         Attribute::string("eks_cluster_name")
             .optional()
-            .description("EKS cluster whose endpoint and CA to use, authenticating with an STS-signed token made by the provider (no aws CLI needed)."),
+            .description("EKS cluster whose endpoint and CA to use (`eks:DescribeCluster`), authenticating with a token the provider signs itself with its AWS credentials (STS `GetCallerIdentity`, as `aws eks get-token` does; no aws CLI needed), re-signed every 5 minutes. The identity must be mapped in the cluster (access entry or `aws-auth`)."),
     ];
     if kind == BlockKind::Provider {
         attributes.insert(
@@ -56,7 +56,7 @@ pub fn connection_block(name: &str, description: &str, kind: BlockKind) -> Neste
             Attribute::string("token")
                 .optional()
                 .sensitive()
-                .description("Bearer token for the API server. Provider configuration is never stored; never logged."),
+                .description("Bearer token for the API server, with `host`. Only the provider block accepts a token: provider configuration is never written to state or plan, and the token is never logged."),
         );
         attributes.push(
             Attribute::string("argocd_namespace")
@@ -65,7 +65,7 @@ pub fn connection_block(name: &str, description: &str, kind: BlockKind) -> Neste
                     Some(s) => super::argocd::rules::dns_label(s),
                     None => Err("must be a namespace name".into()),
                 })
-                .description("Namespace Argo CD runs in on this cluster, where its cluster Secrets and Applications live (default `argocd`)."),
+                .description("Namespace Argo CD runs in on this cluster, where its cluster Secrets and Applications live; the default `namespace` of `shard_argocd_cluster_registration`. Default: `argocd`."),
         );
     }
     let exec = NestedBlock::single(
@@ -74,8 +74,10 @@ pub fn connection_block(name: &str, description: &str, kind: BlockKind) -> Neste
         vec![
             Attribute::string("api_version")
                 .optional()
-                .description(&format!("ExecCredential API version (default `{DEFAULT_EXEC_API_VERSION}`).")),
-            Attribute::string("command").required().description("The plugin to run, e.g. `argocd-k8s-auth`."),
+                .description(&format!("ExecCredential API version. Default: `{DEFAULT_EXEC_API_VERSION}`.")),
+            Attribute::string("command")
+                .required()
+                .description("The plugin to run, e.g. `aws-iam-authenticator` or `argocd-k8s-auth`."),
             Attribute::new("args", Type::list(Type::String)).optional().description("Arguments to the plugin."),
             Attribute::new("env", Type::map(Type::String))
                 .optional()

@@ -50,11 +50,17 @@ impl DataSource<ShardData> for EksClusterDataSource {
                     .validate(validators::non_empty())
                     .description("Name of the EKS cluster."),
                 c("arn", "ARN of the cluster."),
-                c("status", "CREATING, ACTIVE, UPDATING, DELETING, FAILED or PENDING."),
-                c("endpoint", "API server URL."),
-                c("ca_data", "PEM CA bundle of the API server (decoded from `certificate_authority_data`)."),
-                c("certificate_authority_data", "The CA as EKS returns it: base64 of the PEM."),
-                c("oidc_issuer_url", "OIDC issuer of the cluster (for IRSA)."),
+                c("status", "`CREATING`, `ACTIVE`, `UPDATING`, `DELETING`, `FAILED` or `PENDING`."),
+                c("endpoint", "API server URL, without a trailing `/`. Null until the cluster is `ACTIVE`."),
+                c(
+                    "ca_data",
+                    "PEM CA bundle of the API server, decoded from `certificate_authority_data`. Null until the cluster is `ACTIVE`; a value that is not base64 of a PEM certificate is an error naming the cluster.",
+                ),
+                c(
+                    "certificate_authority_data",
+                    "The CA as EKS returns it: base64 of the PEM (what `base64decode()` expects, for configurations written for the AWS provider's data source).",
+                ),
+                c("oidc_issuer_url", "OIDC issuer of the cluster, for IAM roles for service accounts (IRSA)."),
                 c("version", "Kubernetes version, e.g. `1.31`."),
                 c("platform_version", "EKS platform version, e.g. `eks.12`."),
             ],

@@ -86,11 +86,11 @@ impl DataSource<ShardData> for ListenerDataSource {
                 Attribute::string("listener_arn")
                     .required()
                     .validate(arn::validate(ArnKind::Listener))
-                    .description("ARN of the shared listener."),
+                    .description("ARN of the shared listener. A malformed ARN, or the ARN of another kind of object, is an error at plan time."),
                 Attribute::string("rule_arn")
                     .optional()
                     .validate(arn::validate(ArnKind::ListenerRule))
-                    .description("A rule of that listener: read its forward action instead of the default action."),
+                    .description("A rule of that listener: read its forward action instead of the default action. A rule of another listener is an error at plan time."),
                 Attribute::nested(
                     "target_groups",
                     Nesting::List,
@@ -100,7 +100,7 @@ impl DataSource<ShardData> for ListenerDataSource {
                         Attribute::number("healthy_targets").computed().description("Targets passing health checks."),
                         Attribute::number("unhealthy_targets")
                             .computed()
-                            .description("Registered targets not (yet) healthy; draining targets are not counted."),
+                            .description("Registered targets that are not healthy (`initial`, `unhealthy`, `unused`, `unavailable`). Draining targets are counted in neither."),
                     ],
                 )
                 .computed()
@@ -113,7 +113,7 @@ impl DataSource<ShardData> for ListenerDataSource {
                     Nesting::Single,
                     vec![
                         Attribute::bool("enabled").computed().description("Whether target-group stickiness is on."),
-                        Attribute::number("duration_seconds").computed().description("Stickiness duration, if set."),
+                        Attribute::number("duration_seconds").computed().description("Stickiness duration; null when unset."),
                     ],
                 )
                 .computed()

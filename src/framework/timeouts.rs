@@ -26,13 +26,24 @@ impl Op {
 
 /// The `timeouts { create = "15m" ... }` block for the given operations.
 pub fn timeouts_block(ops: &[Op]) -> NestedBlock {
+    timeouts_block_described(ops, |_| None)
+}
+
+/// [`timeouts_block`] whose descriptions state each operation's default ("Default: `15m`."); pass
+/// the resource's `default_timeout` so the documented value is the one used.
+pub fn timeouts_block_with_defaults(ops: &[Op], default: impl Fn(Op) -> Duration) -> NestedBlock {
+    timeouts_block_described(ops, |op| Some(default(op)))
+}
+
+fn timeouts_block_described(ops: &[Op], default: impl Fn(Op) -> Option<Duration>) -> NestedBlock {
     let attributes = ops
         .iter()
-        .map(|op| {
-            Attribute::string(op.name())
-                .optional()
-                .validate(validators::duration())
-                .description(&format!("How long {} may take, e.g. \"15m\".", op.name()))
+        .map(|&op| {
+            let text = match default(op) {
+                Some(d) => format!("How long {} may take, e.g. \"15m\". Default: `{}`.", op.name(), format_duration(d)),
+                None => format!("How long {} may take, e.g. \"15m\".", op.name()),
+            };
+            Attribute::string(op.name()).optional().validate(validators::duration()).description(&text)
         })
         .collect();
     NestedBlock::single("timeouts", "Limits on how long operations may take.", attributes)

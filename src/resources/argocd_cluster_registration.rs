@@ -16,7 +16,7 @@ use crate::clients::argocd::{
 };
 use crate::clients::kubernetes::{Call, KubeClient, KubeError, describe_eks, normalise_ca};
 use crate::framework::schema::{Attribute, IdentityAttribute, IdentitySchema, NestedBlock, Nesting, validators};
-use crate::framework::timeouts::{Op, Timeouts, format_duration, parse_duration, timeouts_block};
+use crate::framework::timeouts::{Op, Timeouts, format_duration, parse_duration, timeouts_block_with_defaults};
 use crate::framework::{
     Attr, AttrPath, Check, CreateRequest, Ctx, DeleteRequest, Diagnostics, ImportRequest, Outcome, PlanRequest,
     Private, ReadRequest, Resource, Schema, UpdateRequest, ValidateRequest, WaitError,
@@ -922,62 +922,62 @@ impl Resource<ShardData> for ClusterRegistrationResource {
                 s("name")
                     .required()
                     .validate(validators::non_empty())
-                    .description("Argo CD cluster name (Secret data `name`): what `destination.name` and the cluster generator's `{{name}}` use."),
+                    .description("Argo CD cluster name (Secret data `name`): what `destination.name` and the cluster generator's `{{name}}` use. Changing it updates the Secret in place."),
                 s("namespace")
                     .optional()
                     .computed()
                     .use_state_for_unknown()
                     .requires_replace()
                     .validate(string_validator(rules::dns_label))
-                    .description("Namespace of the Secret: Argo CD's namespace on the hub (default: the provider's `hub.argocd_namespace`, else `argocd`)."),
+                    .description("Namespace of the Secret: Argo CD's namespace on the hub. Default: the provider's `hub.argocd_namespace`, else `argocd`. Changing it forces replacement."),
                 s("secret_name")
                     .optional()
                     .computed()
                     .use_state_for_unknown()
                     .requires_replace()
                     .validate(string_validator(rules::dns_subdomain))
-                    .description("Name of the Secret (default `cluster-<name>`, fixed at creation: renaming the cluster keeps it)."),
-                s("eks_cluster_name").optional().description("EKS cluster whose endpoint and CA to register (`eks:DescribeCluster` with the provider's AWS settings), and the default `aws_auth.cluster_name`."),
+                    .description("Name of the Secret, fixed at creation: renaming the cluster keeps it. Default: `cluster-<name>` (a name that is not a DNS label gets a cleaned-up form with a short hash). Changing it forces replacement."),
+                s("eks_cluster_name").optional().description("EKS cluster whose endpoint and CA to register when `server` and `ca_data` are not set (`eks:DescribeCluster` with the provider's AWS settings, once at create and on every later plan), and the default `aws_auth.cluster_name`."),
                 s("server")
                     .optional()
                     .computed()
                     .use_state_for_unknown()
                     .validate(string_validator(url))
-                    .description("API server URL (Secret data `server`). Required without `eks_cluster_name`; read from EKS otherwise."),
+                    .description("API server URL (Secret data `server`, written without a trailing `/`). Required without `eks_cluster_name`. Default: the EKS cluster's endpoint."),
                 s("ca_data")
                     .optional()
                     .computed()
                     .use_state_for_unknown()
                     .validate(string_validator(pem))
-                    .description("PEM CA bundle of the API server (base64 of PEM accepted), written as `tlsClientConfig.caData`. From EKS with `eks_cluster_name`."),
-                Attribute::bool("insecure").default(false).description("`tlsClientConfig.insecure`: Argo CD skips TLS verification (tests only)."),
+                    .description("PEM CA bundle of the API server (base64 of PEM accepted), written as `tlsClientConfig.caData`. Default: the EKS cluster's CA with `eks_cluster_name`, else none (the system roots)."),
+                Attribute::bool("insecure").default(false).description("`tlsClientConfig.insecure`: Argo CD skips TLS verification (tests only). Default: `false`."),
                 s("bearer_token")
                     .optional()
                     .sensitive()
                     .write_only()
-                    .description("Write-only (Terraform 1.11+): a bearer token for Argo CD, written as `bearerToken`; never in state or plan. Requires `bearer_token_version`."),
+                    .description("Write-only (Terraform 1.11+): a bearer token for Argo CD, written as `bearerToken`; never in state or plan, never logged. Requires `bearer_token_version`. Set exactly one of `aws_auth`, `exec` and `bearer_token`."),
                 Attribute::number("bearer_token_version")
                     .optional()
-                    .description("Version of `bearer_token`: raise it to write a new token. Terraform stores no token, so a token edited in the Secret shows as a change of this value."),
+                    .description("Version of `bearer_token`, required with it: raise it to write a new token. Terraform stores no token (a hash of the last one written is kept in private state), so a token edited or removed in the Secret shows as a change of this value, and apply writes it again."),
                 Attribute::new("labels", Type::map(Type::String))
                     .optional()
-                    .description("Labels of the Secret, for ApplicationSet cluster generators. Others' labels (Argo CD's included) are kept."),
-                Attribute::new("annotations", Type::map(Type::String)).optional().description("Annotations of the Secret (`metadata.annotations.<k>` in generators)."),
+                    .description("Labels of the Secret, for ApplicationSet cluster generator selectors (`metadata.labels.<k>` in templates). `argocd.argoproj.io/secret-type` is set by the resource and cannot be given. Labels others add (Argo CD's included) are kept and never show as a diff."),
+                Attribute::new("annotations", Type::map(Type::String)).optional().description("Annotations of the Secret (`metadata.annotations.<k>` in generators). `kubectl.kubernetes.io/last-applied-configuration` and `managed-by` are refused (Argo CD drops them)."),
                 s("project").optional().description("Make this a project-scoped cluster of this Argo CD project (Secret data `project`)."),
                 Attribute::new("namespaces", Type::list(Type::String))
                     .optional()
-                    .description("Restrict Argo CD to these namespaces of the cluster (Secret data `namespaces`)."),
-                Attribute::bool("cluster_resources").optional().description("With `namespaces`: whether Argo CD may manage cluster-scoped resources (Secret data `clusterResources`)."),
+                    .description("Restrict Argo CD to these namespaces of the cluster (Secret data `namespaces`, comma-separated)."),
+                Attribute::bool("cluster_resources").optional().description("With `namespaces`: whether Argo CD may manage cluster-scoped resources (Secret data `clusterResources`, written only when `true`)."),
                 Attribute::number("controller_shard")
                     .optional()
                     .validate(validators::int_between(0, 10_000))
-                    .description("Argo CD application-controller shard for this cluster (Secret data `shard`)."),
+                    .description("Pin the cluster to this Argo CD application-controller shard (Secret data `shard`)."),
                 Attribute::bool("wait_for_removal")
                     .default(true)
-                    .description("On destroy, after deleting the Secret, wait (up to the delete timeout) until no Application targets the cluster."),
+                    .description("On destroy, after deleting the Secret, wait (up to the delete timeout) until no Application targets the cluster. Default: `true`."),
                 Attribute::bool("force_conflicts")
                     .default(false)
-                    .description("Take over fields another field manager holds (e.g. a Secret the Argo CD CLI wrote). Without it such a conflict fails, naming the manager."),
+                    .description("Take over fields another field manager holds (e.g. a Secret the Argo CD CLI wrote). Without it such a conflict fails, naming the manager. Default: `false`."),
                 Attribute::nested(
                     "applications",
                     Nesting::List,
@@ -993,16 +993,16 @@ impl Resource<ShardData> for ClusterRegistrationResource {
         )
         .with_block(NestedBlock::single(
             "aws_auth",
-            "Argo CD authenticates with IAM (`awsAuthConfig`, argocd-k8s-auth): its own credentials, or this role.",
+            "Argo CD authenticates with IAM (`awsAuthConfig`, argocd-k8s-auth): its own credentials, or this role. Set exactly one of `aws_auth`, `exec` and `bearer_token`.",
             vec![
                 s("role_arn").optional().description("Role Argo CD assumes to reach the cluster (`roleARN`)."),
-                s("cluster_name").optional().description("EKS cluster name (`clusterName`; default `eks_cluster_name`)."),
+                s("cluster_name").optional().description("EKS cluster name (`clusterName`); this or `eks_cluster_name` is required. Default: `eks_cluster_name`."),
                 s("profile").optional().description("AWS profile Argo CD uses (`profile`)."),
             ],
         ))
         .with_block(NestedBlock::single(
             "exec",
-            "Argo CD runs a credential plugin (`execProviderConfig`).",
+            "Argo CD runs a credential plugin (`execProviderConfig`). Set exactly one of `aws_auth`, `exec` and `bearer_token`.",
             vec![
                 s("command").required().validate(validators::non_empty()).description("The plugin, e.g. `argocd-k8s-auth`."),
                 Attribute::new("args", Type::list(Type::String)).optional().description("Its arguments."),
@@ -1018,14 +1018,14 @@ impl Resource<ShardData> for ClusterRegistrationResource {
                 Attribute::number("min_applications")
                     .default(1)
                     .validate(validators::int_between(0, 100_000))
-                    .description("How many Applications must target the cluster (default 1)."),
+                    .description("How many Applications must target the cluster; `0` waits only for the ones that exist. Default: `1`."),
                 s("timeout")
                     .default(DEFAULT_WAIT)
                     .validate(validators::duration())
-                    .description("How long to wait (default 20m; also bounded by the create/update timeout)."),
+                    .description(&format!("How long to wait; also bounded by the create/update timeout. Default: `{DEFAULT_WAIT}`.")),
             ],
         ))
-        .with_block(timeouts_block(&[Op::Create, Op::Update, Op::Delete]))
+        .with_block(timeouts_block_with_defaults(&[Op::Create, Op::Update, Op::Delete], |op| self.default_timeout(op)))
     }
 
     fn identity(&self) -> Option<IdentitySchema> {

@@ -10,7 +10,7 @@ use crate::clients::kubernetes::{self as kubeconn, BlockKind, Call, Connection, 
 use crate::clients::rollouts::{self, Decision, Patches, RolloutView, Target};
 use crate::framework::resource::decode;
 use crate::framework::schema::{Attribute, validators};
-use crate::framework::timeouts::{Op, Timeouts, format_duration, timeouts_block};
+use crate::framework::timeouts::{Op, Timeouts, format_duration, timeouts_block_with_defaults};
 use crate::framework::{
     Attr, AttrPath, Check, CreateRequest, Ctx, DeleteRequest, Diagnostics, ImportRequest, Outcome, PlanRequest,
     ReadRequest, Resource, Schema, UpdateRequest, ValidateRequest, WaitError,
@@ -561,28 +561,28 @@ impl Resource<ShardData> for RolloutGateResource {
                     .required()
                     .requires_replace()
                     .validate(validators::non_empty())
-                    .description("Namespace of the Rollout."),
+                    .description("Namespace of the Rollout. Changing it forces replacement."),
                 Attribute::string("name")
                     .required()
                     .requires_replace()
                     .validate(validators::non_empty())
-                    .description("Name of the Rollout (argoproj.io/v1alpha1)."),
+                    .description("Name of the Rollout (`argoproj.io/v1alpha1`). Changing it forces replacement."),
                 Attribute::number("promote_to_step")
                     .optional()
                     .validate(validators::int_between(0, 10_000))
                     .description("Canary: promote through pauses until `status.currentStepIndex` is at least this step (0-based; the step count means every step). Never promotes past it."),
                 Attribute::bool("promote_full")
                     .optional()
-                    .description("Canary: full promotion (`promote --full`: skips the remaining steps, pauses and analysis). Blue-green: promote the preview to active. Then wait until Healthy and fully promoted."),
+                    .description("Canary: full promotion (`promote --full`: skips the remaining steps, pauses and analysis). Blue-green: promote the preview to active. Then wait until Healthy and fully promoted. Conflicts with `promote_to_step`."),
                 Attribute::bool("abort_on_failure")
                     .default(false)
-                    .description("When the Rollout turns Degraded during the wait, or the wait times out: abort it (`status.abort=true`, as `kubectl argo rollouts abort`) before failing."),
+                    .description("When the Rollout turns Degraded during the wait, or the wait times out: abort it (`status.abort=true`, as `kubectl argo rollouts abort`) before failing. Ctrl-C never aborts. Default: `false`."),
                 computed(Attribute::string("strategy"), "`canary` or `blueGreen`."),
                 computed(Attribute::string("phase"), "`Healthy`, `Progressing`, `Paused` or `Degraded`, computed as Argo's tools do."),
                 computed(Attribute::string("message"), "Argo's message for the phase (e.g. `CanaryPauseStep`)."),
-                computed(Attribute::number("current_step"), "Canary: `status.currentStepIndex` (0 when unset)."),
-                computed(Attribute::number("step_count"), "Canary: number of steps."),
-                computed(Attribute::number("canary_weight"), "Canary: the canary's traffic weight (routed weight with traffic routing, else the current setWeight)."),
+                computed(Attribute::number("current_step"), "Canary: `status.currentStepIndex` (0 when unset). Null for blue-green."),
+                computed(Attribute::number("step_count"), "Canary: number of steps. Null for blue-green."),
+                computed(Attribute::number("canary_weight"), "Canary: the canary's traffic weight as `kubectl argo rollouts get` shows it (0 once aborted, 100 after the last step, else the routed weight with traffic routing or the current `setWeight`). Null for blue-green."),
                 computed(Attribute::string("stable_revision"), "`status.stableRS`: pod template hash of the stable ReplicaSet."),
                 computed(Attribute::string("current_revision"), "`status.currentPodHash`: pod template hash of the revision being rolled out."),
                 computed(Attribute::bool("fully_promoted"), "`stable_revision == current_revision`."),
@@ -591,12 +591,12 @@ impl Resource<ShardData> for RolloutGateResource {
         .with_block(
             kubeconn::connection_block(
                 "cluster",
-                "The shard's cluster. Absent: the provider's `hub`. No token here (state is stored): use `eks_cluster_name`, a kubeconfig, or `host` with `exec`.",
+                "The shard's cluster; set exactly one source: `eks_cluster_name`, `config_path` or `host`. No `token` here (the block is stored in state): use `eks_cluster_name`, a kubeconfig, or `host` with `exec`. Default: the provider's `hub`. Changing it forces replacement.",
                 BlockKind::Resource,
             )
             .requires_replace(),
         )
-        .with_block(timeouts_block(&[Op::Create, Op::Update]))
+        .with_block(timeouts_block_with_defaults(&[Op::Create, Op::Update], |op| self.default_timeout(op)))
     }
 
     async fn validate(&self, req: &ValidateRequest) -> Diagnostics {

@@ -8,7 +8,7 @@ use crate::clients::arn::{self, ArnKind, ElbArn};
 use crate::clients::elbv2::{self, ActionOwner, EditError, ElbError, EntryChange};
 use crate::clients::entry_edit::{EntryEdit, edit_locked};
 use crate::framework::schema::{Attribute, IdentityAttribute, IdentitySchema, NestedBlock, validators};
-use crate::framework::timeouts::{Op, Timeouts, format_duration, parse_duration, timeouts_block};
+use crate::framework::timeouts::{Op, Timeouts, format_duration, parse_duration, timeouts_block_with_defaults};
 use crate::framework::{
     Attr, AttrPath, Check, CreateRequest, Ctx, DeleteRequest, Diagnostics, ImportRequest, Interrupted, Outcome,
     PlanRequest, ReadRequest, Resource, Schema, UpdateRequest, ValidateRequest, WaitError,
@@ -423,17 +423,17 @@ impl Resource<ShardData> for WeightResource {
                     .required()
                     .requires_replace()
                     .validate(arn::validate_alb_listener())
-                    .description("The shared listener."),
+                    .description("ARN of the shared listener. Changing it forces replacement."),
                 Attribute::string("rule_arn")
                     .optional()
                     .requires_replace()
                     .validate(arn::validate(ArnKind::ListenerRule))
-                    .description("Manage this rule's forward action instead of the listener's default action."),
+                    .description("Manage this rule's forward action instead of the listener's default action. The rule must belong to `listener_arn`. Changing it forces replacement."),
                 Attribute::string("target_group_arn")
                     .required()
                     .requires_replace()
                     .validate(arn::validate(ArnKind::TargetGroup))
-                    .description("This shard's target group."),
+                    .description("This shard's target group: in the load balancer's VPC, of a protocol an ALB forwards to (HTTP/HTTPS). Changing it forces replacement."),
                 Attribute::number("weight")
                     .required()
                     .validate(validators::int_between(0, 999))
@@ -441,29 +441,29 @@ impl Resource<ShardData> for WeightResource {
                 Attribute::number("min_healthy_targets")
                     .default(1)
                     .validate(validators::int_between(0, 10_000))
-                    .description("Before raising the weight above 0, wait (up to the timeout) for this many healthy targets. 0 disables the gate."),
+                    .description("Before raising the weight from 0 (or adding the entry), wait (up to the timeout) until the target group has this many healthy targets; during a `ramp`, every later step up re-checks it once. `0` disables the gate. Default: `1`."),
                 Attribute::bool("allow_total_outage")
                     .default(false)
-                    .description("Allow a change after which every target group of the action has weight 0."),
+                    .description("Allow a change after which every target group of the action has weight 0; otherwise it is refused, at plan time when it can be seen then, and always before writing. Default: `false`."),
                 Attribute::string("drain_delay")
                     .default("0s")
                     .validate(validators::duration())
-                    .description("After lowering the weight to 0, wait this long so in-flight requests finish before dependent resources proceed."),
+                    .description("After lowering the weight to 0 (or removing the entry on destroy) from a serving weight, wait this long before the apply completes, so in-flight requests finish before dependent resources (e.g. a cluster upgrade) proceed. Default: `0s`."),
                 Attribute::string("on_destroy")
                     .default("remove")
                     .validate(validators::one_of(&["remove", "zero", "retain"]))
-                    .description("On destroy: `remove` the target group from the action, set it to weight 0 (`zero`), or touch nothing (`retain`)."),
+                    .description("On destroy: `remove` the target group from the action, set it to weight 0 (`zero`), or touch nothing (`retain`). Removing the only target group of an action is refused (an action needs one): use `zero` there. Default: `remove`."),
             ],
         )
         .with_block(NestedBlock::single(
             "ramp",
-            "Move to the target weight in steps, re-checking target health before each step up.",
+            "Move from the current weight to `weight` in steps, re-checking target health before each step up.",
             vec![
-                Attribute::number("step").required().validate(validators::int_between(1, 999)).description("Weight change per step."),
+                Attribute::number("step").required().validate(validators::int_between(1, 999)).description("Weight change per step, 1..999."),
                 Attribute::string("interval").required().validate(validators::duration()).description("Wait between steps, e.g. \"30s\"."),
             ],
         ))
-        .with_block(timeouts_block(&[Op::Create, Op::Update, Op::Delete]))
+        .with_block(timeouts_block_with_defaults(&[Op::Create, Op::Update, Op::Delete], |op| self.default_timeout(op)))
     }
 
     fn identity(&self) -> Option<IdentitySchema> {
