@@ -26,3 +26,9 @@ lint:
 # Start-up and memory figures for docs/benchmarks.md (release build).
 benchmark: bench
 	bash scripts/benchmark.sh
+
+# Regenerates docs/ from the provider's schema (terraform providers schema -json against a debug
+# build), templates/ and examples/. tests/docs.rs fails when docs/ is stale.
+docs: bench
+	cargo build --bin terraform-provider-shard
+	.bench/venv/bin/python3 scripts/docs.py --provider-binary $${CARGO_TARGET_DIR:-target}/debug/terraform-provider-shard
