@@ -40,7 +40,11 @@ fn timeouts_block_described(ops: &[Op], default: impl Fn(Op) -> Option<Duration>
         .iter()
         .map(|&op| {
             let text = match default(op) {
-                Some(d) => format!("How long {} may take, e.g. \"15m\". Default: `{}`.", op.name(), format_duration(d)),
+                Some(d) => format!(
+                    "How long {} may take, a duration such as \"45m\". Default: `{}`.",
+                    op.name(),
+                    format_duration(d)
+                ),
                 None => format!("How long {} may take, e.g. \"15m\".", op.name()),
             };
             Attribute::string(op.name()).optional().validate(validators::duration()).description(&text)
