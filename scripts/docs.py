@@ -482,7 +482,7 @@ def main() -> int:
         "--provider-binary",
         type=Path,
         default=Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "debug" / BINARY_NAME,
-        help="the built provider (default: $CARGO_TARGET_DIR or target/, debug/%(default)s)",
+        help="the built provider (default: %(default)s, under $CARGO_TARGET_DIR or target/)",
     )
     ap.add_argument("--terraform", type=Path, default=ROOT / ".bench/bin/terraform", help="Terraform CLI (default: %(default)s)")
     ap.add_argument("--schema-json", type=Path, help="use this `terraform providers schema -json` output instead of running Terraform")
