@@ -961,7 +961,7 @@ impl Resource<ShardData> for ClusterRegistrationResource {
                     .description("Version of `bearer_token`, required with it: raise it to write a new token. Terraform stores no token (a hash of the last one written is kept in private state), so a token edited or removed in the Secret shows as a change of this value, and apply writes it again."),
                 Attribute::new("labels", Type::map(Type::String))
                     .optional()
-                    .description("Labels of the Secret, for ApplicationSet cluster generator selectors (`metadata.labels.<k>` in templates). `argocd.argoproj.io/secret-type` is set by the resource and cannot be given. Labels others add (Argo CD's included) are kept and never show as a diff."),
+                    .description("Labels of the Secret, for ApplicationSet cluster generator selectors (`metadata.labels.<k>` in templates). Keys and values follow Kubernetes rules; `argocd.argoproj.io/secret-type` is set by the resource and cannot be given. Labels others add (Argo CD's `argocd.argoproj.io/kubernetes-version`, say) are kept and never show as a diff."),
                 Attribute::new("annotations", Type::map(Type::String)).optional().description("Annotations of the Secret (`metadata.annotations.<k>` in generators). `kubectl.kubernetes.io/last-applied-configuration` and `managed-by` are refused (Argo CD drops them)."),
                 s("project").optional().description("Make this a project-scoped cluster of this Argo CD project (Secret data `project`)."),
                 Attribute::new("namespaces", Type::list(Type::String))
