@@ -268,3 +268,27 @@ fn installs_from_a_filesystem_mirror_offline_and_inits_again_with_state() {
     drop(ws);
     support::remove_unless_failed(&tmp);
 }
+
+/// `Workspace::with_mirror()`: the shared, once-per-build mirror of the test binary that other
+/// acceptance tests can install through instead of dev_overrides.
+#[test]
+fn workspace_with_mirror_installs_the_test_binary_and_inits_again() {
+    let moto = Moto::start();
+    let topo = moto.fixture(&["topology", "weights=60,40"]);
+    let ws = Workspace::new(&moto).with_mirror();
+    let shared = support::provider_mirror();
+    assert!(shared.mirror.starts_with(env!("CARGO_TARGET_TMPDIR")), "{}", shared.mirror.display());
+    let zip = shared.mirror.join("registry.terraform.io/shardkit/shard").join(zip_name());
+    let sums = parse_sums(&shared.dist.join(format!("{NAME}_{VERSION}_SHA256SUMS")));
+    assert_eq!(sums[0], (zip_name(), sha256_hex(&zip)), "the shared mirror's zip is not the one its SHA256SUMS lists");
+    ws.write(
+        &moto,
+        &format!("data \"shard_listener\" \"l\" {{\n  listener_arn = \"{}\"\n}}\n", topo["listener"].as_str().unwrap()),
+    );
+    ws.init();
+    assert!(locked_hashes(&ws).contains(&h1_of(&provider_binary(), &binary_name())), "not the test binary");
+    ws.apply();
+    assert_eq!(ws.state_of("data.shard_listener.l")["total_weight"], 100);
+    ws.init();
+    ws.assert_plan_empty();
+}
