@@ -24,10 +24,14 @@ Options:
                                                                 (cargo-zigbuild + zig) or RELEASE_CARGO=cross (Docker)
                        x86_64-apple-darwin        darwin_amd64  a macOS host (rustup target add), or cargo-zigbuild
                        aarch64-apple-darwin       darwin_arm64  with a macOS SDK (SDKROOT); see CONTRIBUTING.md
+                     cargo-zigbuild's glibc suffix is accepted: --target x86_64-unknown-linux-gnu.2.17
+                     (a plain build on Debian bookworm needs glibc 2.34+ wherever it runs)
   --out DIR          where the packages go (default: dist/)
   --mirror DIR       also lay the zip out as a packed filesystem mirror:
                        DIR/registry.terraform.io/shardkit/shard/terraform-provider-shard_<version>_<os>_<arch>.zip
-                     for a CLI config with provider_installation { filesystem_mirror { path = "DIR" } }
+                     for a CLI config with provider_installation { filesystem_mirror { path = "DIR" } }.
+                     A rebuilt binary under the same version has new checksums: a directory whose
+                     .terraform.lock.hcl recorded the old ones must delete it (init -upgrade keeps them).
 HELP
 }
 
@@ -54,8 +58,9 @@ python="$root/.bench/venv/bin/python3"
 helper="$root/scripts/release_package.py"
 version=$("$python" "$helper" version "$root/Cargo.toml")
 
+triple=${target%%.*} # without a cargo-zigbuild glibc suffix (.2.17)
 if [ -n "$target" ]; then
-  case "$target" in
+  case "$triple" in
     x86_64-unknown-linux-gnu | x86_64-unknown-linux-musl) platform=linux_amd64 ;;
     aarch64-unknown-linux-gnu | aarch64-unknown-linux-musl) platform=linux_arm64 ;;
     x86_64-apple-darwin) platform=darwin_amd64 ;;
@@ -75,7 +80,7 @@ if [ -z "$binary" ]; then
   if [ -n "$target" ]; then
     echo "release: ${cargo[*]} build --release --locked --target $target (version $version, $platform)"
     "${cargo[@]}" build --release --locked --bin terraform-provider-shard --target "$target" --manifest-path "$root/Cargo.toml"
-    binary="$target_dir/$target/release/terraform-provider-shard"
+    binary="$target_dir/$triple/release/terraform-provider-shard"
   else
     echo "release: ${cargo[*]} build --release --locked (version $version, $platform)"
     "${cargo[@]}" build --release --locked --bin terraform-provider-shard --manifest-path "$root/Cargo.toml"
