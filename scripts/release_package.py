@@ -31,7 +31,6 @@ import re
 import shutil
 import sys
 import tempfile
-import tomllib
 import zipfile
 
 NAME = "terraform-provider-shard"
@@ -44,6 +43,12 @@ PLATFORM = re.compile(r"^(linux|darwin|windows|freebsd|openbsd)_(amd64|arm64|386
 
 
 def cargo_version(cargo_toml):
+    try:
+        import tomllib  # Python 3.11+
+    except ImportError:  # older Pythons: the first `version = "..."` of the [package] table
+        text = open(cargo_toml, encoding="utf-8").read()
+        package = text.split("[package]", 1)[1].split("\n[", 1)[0]
+        return re.search(r'^version\s*=\s*"([^"]+)"', package, re.M).group(1)
     with open(cargo_toml, "rb") as f:
         return tomllib.load(f)["package"]["version"]
 
