@@ -1,7 +1,7 @@
 # The two commands a newcomer needs:
 #   make sandbox   the local sandbox: the whole shard story against moto with the real Terraform
 #   make test      every check and test (what CI runs)
-.PHONY: sandbox test bench lint unit acceptance benchmark docs
+.PHONY: sandbox test bench lint unit acceptance benchmark docs release
 
 sandbox:
 	bash scripts/sandbox.sh
@@ -32,3 +32,8 @@ benchmark: bench
 docs: bench
 	cargo build --bin terraform-provider-shard
 	.bench/venv/bin/python3 scripts/docs.py --provider-binary $${CARGO_TARGET_DIR:-target}/debug/terraform-provider-shard
+
+# Release packages for this machine's platform in dist/ (zip, manifest, SHA256SUMS; Registry shape).
+# scripts/release.sh --help: packaging a given binary, other targets, a filesystem mirror.
+release:
+	bash scripts/release.sh

@@ -549,3 +549,81 @@ pub fn interrupt(child: &Child) {
 pub fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
+
+// ---- Installing the provider from release packages (a packed filesystem mirror) ----
+
+/// Release packages of this test binary's provider (scripts/release.sh --binary … --mirror …):
+/// `dist` holds the zip, manifest and SHA256SUMS, `mirror` the same zip as a packed filesystem
+/// mirror.
+pub struct ProviderMirror {
+    pub dist: PathBuf,
+    pub mirror: PathBuf,
+}
+
+/// Runs scripts/release.sh on `binary` with `--out dist --mirror mirror`, requiring success.
+pub fn package_release(binary: &Path, dist: &Path, mirror: &Path) -> String {
+    let out = Command::new("bash")
+        .arg(project_root().join("scripts/release.sh"))
+        .arg("--binary")
+        .arg(binary)
+        .arg("--out")
+        .arg(dist)
+        .arg("--mirror")
+        .arg(mirror)
+        .output()
+        .expect("run scripts/release.sh");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "scripts/release.sh --binary {} failed:\n{text}", binary.display());
+    text
+}
+
+/// The release packages of `provider_binary()`, made once per build of the provider and shared
+/// by every test process (nextest runs each test in a process of its own): under
+/// CARGO_TARGET_TMPDIR, keyed by the binary's size and modification time, made in a scratch
+/// directory and renamed into place so that concurrent tests never see half a mirror.
+pub fn provider_mirror() -> &'static ProviderMirror {
+    static MIRROR: std::sync::OnceLock<ProviderMirror> = std::sync::OnceLock::new();
+    MIRROR.get_or_init(|| {
+        let binary = provider_binary();
+        let meta = std::fs::metadata(&binary).expect("provider binary metadata");
+        let mtime = meta.modified().expect("mtime").duration_since(std::time::UNIX_EPOCH).expect("mtime").as_nanos();
+        let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("provider-mirror");
+        let dir = base.join(format!("{}-{mtime}", meta.len()));
+        if !dir.exists() {
+            std::fs::create_dir_all(&base).expect("create provider-mirror directory");
+            let scratch = tempfile::Builder::new().prefix(".making-").tempdir_in(&base).expect("scratch dir");
+            package_release(&binary, &scratch.path().join("dist"), &scratch.path().join("mirror"));
+            // Another test process may have won the race: its mirror is as good as ours.
+            if std::fs::rename(scratch.path(), &dir).is_err() {
+                assert!(dir.exists(), "could not move the provider mirror into {}", dir.display());
+            }
+        }
+        ProviderMirror { dist: dir.join("dist"), mirror: dir.join("mirror") }
+    })
+}
+
+/// A CLI configuration that installs shardkit/shard from the packed filesystem mirror at
+/// `mirror` and nothing else: no `direct {}` (so no registry lookups) and no `dev_overrides`.
+pub fn mirror_cli_config(mirror: &Path) -> String {
+    format!(
+        "provider_installation {{\n  filesystem_mirror {{\n    path    = \"{}\"\n    include = [\"registry.terraform.io/shardkit/shard\"]\n  }}\n}}\n",
+        mirror.display()
+    )
+}
+
+impl Workspace {
+    /// Installs the provider as a user does, from its release zip (`provider_mirror()`) through
+    /// a filesystem mirror, instead of the default `dev_overrides`: `terraform init` checks and
+    /// records the provider in .terraform.lock.hcl, and works again later with state present
+    /// (under dev_overrides a second init looks shardkit/shard up in the registry and fails
+    /// offline). Each init unpacks the provider into this workspace's .terraform/.
+    pub fn with_mirror(self) -> Workspace {
+        self.with_mirror_at(&provider_mirror().mirror)
+    }
+
+    /// Like `with_mirror`, from the packed filesystem mirror at `mirror`.
+    pub fn with_mirror_at(self, mirror: &Path) -> Workspace {
+        std::fs::write(self.dir.join("cli.tfrc"), mirror_cli_config(mirror)).expect("write CLI config");
+        self
+    }
+}

@@ -2,7 +2,7 @@
 # traffic only once the Applications Argo CD generates for it are Synced and Healthy.
 resource "shard_argocd_cluster_registration" "this" {
   name             = "shard-2"
-  eks_cluster_name = aws_eks_cluster.this.name # endpoint and CA from eks:DescribeCluster
+  eks_cluster_name = module.cluster.name # endpoint and CA from eks:DescribeCluster
 
   # Argo CD reaches the shard with IAM (argocd-k8s-auth), assuming this role.
   aws_auth {

@@ -1,0 +1,22 @@
+terraform {
+  required_version = ">= 1.10"
+
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = "~> 6.0"
+    }
+  }
+
+  # Every stack keeps its own state; the later stacks read this one's outputs.
+  backend "s3" {
+    bucket       = "example-terraform-state"
+    key          = "shards/ingress.tfstate"
+    region       = "eu-west-1"
+    use_lockfile = true
+  }
+}
+
+provider "aws" {
+  region = var.region
+}

@@ -1,0 +1,54 @@
+variable "state_bucket" {
+  description = "S3 bucket holding every stack's state (read here for vpc/, ingress/ and argo-cluster/)."
+  type        = string
+  default     = "example-terraform-state"
+}
+
+variable "region" {
+  description = "AWS region; must be vpc/'s."
+  type        = string
+  default     = "eu-west-1"
+}
+
+variable "name" {
+  description = "This shard's name: its EKS cluster, its Argo CD cluster name and its key in ingress/'s target_group_arns."
+  type        = string
+}
+
+variable "kubernetes_version" {
+  description = "The shard's Kubernetes minor version. Upgrade with maintenance = true (see examples/RUNBOOK.md)."
+  type        = string
+}
+
+variable "terraform_principal_arn" {
+  description = "The IAM role CI runs Terraform as: it gets cluster-admin here to gate the shard's Rollouts."
+  type        = string
+}
+
+variable "weight" {
+  description = "This shard's share of traffic on the shared listener when it is serving, 0..999, relative to the other shards' weights."
+  type        = number
+  default     = 50
+
+  validation {
+    condition     = var.weight >= 0 && var.weight <= 999 && floor(var.weight) == var.weight
+    error_message = "weight is a whole number 0..999 (the ALB's range for target group weights)."
+  }
+}
+
+variable "maintenance" {
+  description = "true takes this shard out of traffic (weight 0 after a drain delay) for an upgrade or other maintenance; false brings it back once its workload is synced and its Rollouts are where they are gated."
+  type        = bool
+  default     = false
+}
+
+variable "rollouts" {
+  description = "Release gates for this shard's Argo Rollouts, by a short key: how far each canary may go (promote_to_step) or promote_full. An empty map gates nothing."
+  type = map(object({
+    namespace       = string
+    name            = string
+    promote_to_step = optional(number)
+    promote_full    = optional(bool, false)
+  }))
+  default = {}
+}

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Release packages of terraform-provider-shard in the Terraform Registry's shape (see --help).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+
+usage() {
+  cat <<'HELP'
+Usage: scripts/release.sh [--binary PATH] [--platform OS_ARCH | --target TRIPLE] [--out DIR] [--mirror DIR]
+
+Builds the provider (cargo build --release) and writes, for the version in Cargo.toml:
+  DIR/terraform-provider-shard_<version>_<os>_<arch>.zip   the binary terraform-provider-shard_v<version>
+  DIR/terraform-provider-shard_<version>_manifest.json     {"version": 1, "metadata": {"protocol_versions": ["6.0"]}}
+  DIR/terraform-provider-shard_<version>_SHA256SUMS        every zip of that version in DIR, and the manifest
+The zip is deterministic (fixed time stamps and mode): the same binary gives the same SHA-256.
+Signing SHA256SUMS (gpg --detach-sign, for the Registry) is left to the release manager.
+
+Options:
+  --binary PATH      package this binary instead of building (e.g. target/debug/terraform-provider-shard)
+  --platform OS_ARCH the binary's platform (default: this machine's, e.g. linux_amd64)
+  --target TRIPLE    build for this Rust target triple (cargo build --release --target TRIPLE);
+                     sets the platform. RELEASE_CARGO overrides the build command (default "cargo"):
+                       x86_64-unknown-linux-gnu   linux_amd64   native here
+                       aarch64-unknown-linux-gnu  linux_arm64   a C cross linker: RELEASE_CARGO="cargo zigbuild"
+                                                                (cargo-zigbuild + zig) or RELEASE_CARGO=cross (Docker)
+                       x86_64-apple-darwin        darwin_amd64  a macOS host (rustup target add), or cargo-zigbuild
+                       aarch64-apple-darwin       darwin_arm64  with a macOS SDK (SDKROOT); see CONTRIBUTING.md
+                     cargo-zigbuild's glibc suffix is accepted: --target x86_64-unknown-linux-gnu.2.17
+                     (a plain build on Debian bookworm needs glibc 2.34+ wherever it runs)
+  --out DIR          where the packages go (default: dist/)
+  --mirror DIR       also lay the zip out as a packed filesystem mirror:
+                       DIR/registry.terraform.io/shardkit/shard/terraform-provider-shard_<version>_<os>_<arch>.zip
+                     for a CLI config with provider_installation { filesystem_mirror { path = "DIR" } }.
+                     A rebuilt binary under the same version has new checksums: a directory whose
+                     .terraform.lock.hcl recorded the old ones must delete it (init -upgrade keeps them).
+HELP
+}
+
+binary="" platform="" target="" out="$root/dist" mirror=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --binary) binary=${2:?--binary needs a path}; shift 2 ;;
+    --platform) platform=${2:?--platform needs OS_ARCH}; shift 2 ;;
+    --target) target=${2:?--target needs a Rust target triple}; shift 2 ;;
+    --out) out=${2:?--out needs a directory}; shift 2 ;;
+    --mirror) mirror=${2:?--mirror needs a directory}; shift 2 ;;
+    -h | --help) usage; exit 0 ;;
+    *) echo "release: unknown argument $1" >&2; usage >&2; exit 2 ;;
+  esac
+done
+if [ -n "$binary" ] && [ -n "$target" ]; then
+  echo "release: --binary and --target exclude each other (--platform names a given binary's platform)" >&2
+  exit 2
+fi
+
+# Python's zipfile (stdlib) makes the zip: no `zip` needed. The bench's venv if it is there.
+python="$root/.bench/venv/bin/python3"
+[ -x "$python" ] || python=python3
+helper="$root/scripts/release_package.py"
+version=$("$python" "$helper" version "$root/Cargo.toml")
+
+triple=${target%%.*} # without a cargo-zigbuild glibc suffix (.2.17)
+if [ -n "$target" ]; then
+  case "$triple" in
+    x86_64-unknown-linux-gnu | x86_64-unknown-linux-musl) platform=linux_amd64 ;;
+    aarch64-unknown-linux-gnu | aarch64-unknown-linux-musl) platform=linux_arm64 ;;
+    x86_64-apple-darwin) platform=darwin_amd64 ;;
+    aarch64-apple-darwin) platform=darwin_arm64 ;;
+    *) echo "release: no Terraform platform known for target $target" >&2; exit 2 ;;
+  esac
+fi
+if [ -z "$platform" ]; then
+  case "$(uname -s)" in Linux) os=linux ;; Darwin) os=darwin ;; *) echo "release: unknown OS $(uname -s); pass --platform" >&2; exit 2 ;; esac
+  case "$(uname -m)" in x86_64 | amd64) arch=amd64 ;; aarch64 | arm64) arch=arm64 ;; *) echo "release: unknown architecture $(uname -m); pass --platform" >&2; exit 2 ;; esac
+  platform="${os}_${arch}"
+fi
+
+if [ -z "$binary" ]; then
+  target_dir=${CARGO_TARGET_DIR:-$root/target}
+  read -r -a cargo <<<"${RELEASE_CARGO:-cargo}"
+  if [ -n "$target" ]; then
+    echo "release: ${cargo[*]} build --release --locked --target $target (version $version, $platform)"
+    "${cargo[@]}" build --release --locked --bin terraform-provider-shard --target "$target" --manifest-path "$root/Cargo.toml"
+    binary="$target_dir/$triple/release/terraform-provider-shard"
+  else
+    echo "release: ${cargo[*]} build --release --locked (version $version, $platform)"
+    "${cargo[@]}" build --release --locked --bin terraform-provider-shard --manifest-path "$root/Cargo.toml"
+    binary="$target_dir/release/terraform-provider-shard"
+  fi
+fi
+
+args=(package --binary "$binary" --version "$version" --platform "$platform" --out "$out")
+[ -z "$mirror" ] || args+=(--mirror "$mirror")
+"$python" "$helper" "${args[@]}"
