@@ -6,6 +6,15 @@ use shard_provider::protocol::logging;
 use shard_provider::protocol::server::{Launch, ServeError, serve};
 use shard_provider::provider::{REGISTRY_ADDRESS, ShardProvider};
 
+const USAGE: &str = "\
+usage: terraform-provider-shard [--debug | --version | --help]
+
+A Terraform provider (registry address shardkit/shard): Terraform starts it; it is not run by hand.
+  --debug    serve without Terraform's handshake and print a TF_REATTACH_PROVIDERS value to set in
+             the shell that runs Terraform (for a debugger)
+  --version  print the version
+Install: a filesystem mirror (scripts/release.sh --mirror DIR) or dev_overrides; see README.md.";
+
 fn main() -> std::process::ExitCode {
     let mut debug = false;
     for arg in std::env::args().skip(1) {
@@ -15,8 +24,12 @@ fn main() -> std::process::ExitCode {
                 println!("terraform-provider-shard {}", env!("CARGO_PKG_VERSION"));
                 return std::process::ExitCode::SUCCESS;
             }
+            "--help" | "-help" | "-h" => {
+                println!("{USAGE}");
+                return std::process::ExitCode::SUCCESS;
+            }
             other => {
-                eprintln!("unknown argument {other:?}; usage: terraform-provider-shard [--debug | --version]");
+                eprintln!("unknown argument {other:?}\n\n{USAGE}");
                 return std::process::ExitCode::from(2);
             }
         }

@@ -273,3 +273,22 @@ async fn debug_mode_prints_a_reattach_line_and_serves_plaintext() {
     };
     connect(&plugin, None).await.expect("plaintext in debug mode");
 }
+
+#[test]
+fn command_line_flags_print_and_exit_without_serving() {
+    let run = |arg: &str| Command::new(support::provider_binary()).arg(arg).output().expect("run the provider");
+    let version = run("--version");
+    assert!(version.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&version.stdout).trim(),
+        format!("terraform-provider-shard {}", env!("CARGO_PKG_VERSION"))
+    );
+    let help = run("--help");
+    assert!(help.status.success());
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert!(text.starts_with("usage: terraform-provider-shard") && text.contains("--debug"), "{text}");
+    let bad = run("--bogus");
+    assert_eq!(bad.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("unknown argument \"--bogus\"") && err.contains("usage:"), "{err}");
+}
