@@ -4,7 +4,9 @@
 # RBAC (tests/fixtures/crds/, tests/fixtures/kube/) installed. No controller-manager, no nodes.
 # Every request is recorded in DIR/audit.log (metadata only, one JSON event per line), and
 # EKS tokens for cluster `bench` are accepted through a token webhook that asks STS, as
-# aws-iam-authenticator does on EKS (tests/fixtures/kube/eks_authn_webhook.py).
+# aws-iam-authenticator does on EKS (tests/fixtures/kube/eks_authn_webhook.py). With
+# KUBE_CLUSTER_EKS_NAMES=a,b,... (start only) tokens for those EKS cluster names instead: one
+# API server standing in for several EKS clusters (the sandbox's shards).
 #
 #   kube-cluster.sh start DIR [OWNER_PID]  start one in DIR; writes DIR/connection.json
 #                                          {host, ca_file, admin_token, limited_token} and
@@ -64,7 +66,7 @@ start_authn_webhook() {
   for attempt in 1 2 3; do
     port=$("$py" "$helper" ports 1)
     # DIR on its command line lets stop_one recognise it as this instance's.
-    "$py" "$root/tests/fixtures/kube/eks_authn_webhook.py" "$port" bench "$dir" </dev/null >"$dir/eks-authn.log" 2>&1 &
+    "$py" "$root/tests/fixtures/kube/eks_authn_webhook.py" "$port" "${KUBE_CLUSTER_EKS_NAMES:-bench}" "$dir" </dev/null >"$dir/eks-authn.log" 2>&1 &
     echo $! >"$dir/eks-authn.pid"
     for _ in $(seq 50); do
       if "$py" -c "import socket,sys; socket.create_connection(('127.0.0.1', int(sys.argv[1])), 0.2)" "$port" 2>/dev/null; then

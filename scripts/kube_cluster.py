@@ -151,7 +151,8 @@ def setup(d, port, files):
     toks = tokens(d)
     host = api.base
     conn = {"host": host, "ca_file": api.ca, "admin_token": toks["admin"], "limited_token": toks["limited"],
-            "audit_log": os.path.join(d, "audit.log"), "eks_cluster_id": "bench"}
+            "audit_log": os.path.join(d, "audit.log"),
+            "eks_cluster_id": (os.environ.get("KUBE_CLUSTER_EKS_NAMES") or "bench").split(",")[0]}
     write_private(os.path.join(d, "connection.json"), json.dumps(conn, indent=2) + "\n")
     kubeconfig = {
         "apiVersion": "v1",

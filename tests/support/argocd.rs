@@ -173,3 +173,250 @@ impl Argo {
 pub fn b64(text: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(text)
 }
+
+/// What Argo CD does on the destination cluster for an Application: apply its manifests (sync)
+/// and, when the Application goes with its resources finalizer, delete them (prune). The
+/// sandbox's workload is a Rollout; tests may use anything.
+#[async_trait::async_trait]
+pub trait Workload: Send + Sync {
+    /// Called once per Application, before it is marked Synced and Healthy.
+    async fn sync(&self, app: &Json) -> Result<(), String>;
+    /// Called once when a synced Application is deleted (its cluster left).
+    async fn prune(&self, app: &Json) -> Result<(), String>;
+}
+
+/// Label the stand-in puts on the Applications it generates (the real ApplicationSet controller
+/// sets an owner reference to the ApplicationSet; there is no garbage collector here).
+pub const GENERATED_BY: &str = "sandbox.shard/application-set";
+
+/// A stand-in for Argo CD's ApplicationSet and application controllers, for the sandbox (and any
+/// test that wants the loop closed). A tokio task polls (every 200 ms) the ApplicationSets and
+/// cluster Secrets of one namespace on the hub and has their effects, not their code:
+///
+/// - ApplicationSet controller, cluster generator: for each ApplicationSet with a `clusters`
+///   generator (`selector.matchLabels`; no selector selects every cluster) and each cluster Secret
+///   it selects, an Application from `spec.template` with `{{name}}`, `{{server}}`,
+///   `{{nameNormalized}}` (also the goTemplate forms `{{.name}}` …) and
+///   `{{metadata.labels.K}}` / `{{index .metadata.labels "K"}}` replaced; Applications of
+///   clusters no longer selected (Secret deleted or relabelled) are deleted;
+/// - application controller: `sync_delay` after an Application appears, the [`Workload`] is
+///   synced to its destination and the Application marked `Synced` / `Healthy`; a deleted one is
+///   pruned from its destination.
+///
+/// Not modelled: other generators, matchExpressions, sync waves, health of the synced resources
+/// (an Application is Healthy once synced), retries of a failed sync (the error is recorded and the
+/// next poll tries again).
+pub struct ArgoCdController {
+    stop: tokio_util::sync::CancellationToken,
+    task: Option<tokio::task::JoinHandle<()>>,
+    errors: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl ArgoCdController {
+    /// Starts playing Argo CD in `namespace` of the hub. Call inside a Tokio runtime.
+    pub fn start(
+        hub: kube::Client,
+        namespace: &str,
+        sync_delay: std::time::Duration,
+        workload: Option<std::sync::Arc<dyn Workload>>,
+    ) -> ArgoCdController {
+        let stop = tokio_util::sync::CancellationToken::new();
+        let errors = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let state = StandIn {
+            apps: Api::namespaced_with(hub.clone(), namespace, &application_resource()),
+            appsets: Api::namespaced_with(
+                hub.clone(),
+                namespace,
+                &ApiResource::from_gvk(&GroupVersionKind::gvk("argoproj.io", "v1alpha1", "ApplicationSet")),
+            ),
+            secrets: Api::namespaced(hub, namespace),
+            sync_delay,
+            workload,
+            errors: errors.clone(),
+            seen: BTreeMap::new(),
+            synced: BTreeMap::new(),
+        };
+        let task = tokio::spawn(state.run(stop.clone()));
+        ArgoCdController { stop, task: Some(task), errors }
+    }
+
+    /// Failed API calls and syncs so far (the stand-in keeps going).
+    pub fn errors(&self) -> Vec<String> {
+        self.errors.lock().unwrap().clone()
+    }
+}
+
+impl Drop for ArgoCdController {
+    fn drop(&mut self) {
+        self.stop.cancel();
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+    }
+}
+
+struct StandIn {
+    apps: Api<DynamicObject>,
+    appsets: Api<DynamicObject>,
+    secrets: Api<Secret>,
+    sync_delay: std::time::Duration,
+    workload: Option<std::sync::Arc<dyn Workload>>,
+    errors: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// When each Application was first seen (by name).
+    seen: BTreeMap<String, std::time::Instant>,
+    /// Applications synced to their destination, as they were (for pruning).
+    synced: BTreeMap<String, Json>,
+}
+
+impl StandIn {
+    async fn run(mut self, stop: tokio_util::sync::CancellationToken) {
+        loop {
+            if let Err(e) = self.reconcile().await {
+                self.error(e);
+            }
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(std::time::Duration::from_millis(200)) => {}
+            }
+        }
+    }
+
+    fn error(&self, e: String) {
+        let mut errors = self.errors.lock().unwrap();
+        if errors.len() < 50 {
+            errors.push(e);
+        }
+    }
+
+    async fn reconcile(&mut self) -> Result<(), String> {
+        let cluster_label = kube::api::ListParams::default().labels("argocd.argoproj.io/secret-type=cluster");
+        let secrets = self.secrets.list(&cluster_label).await.map_err(|e| format!("list cluster Secrets: {e}"))?;
+        let appsets = self.appsets.list(&Default::default()).await.map_err(|e| format!("list ApplicationSets: {e}"))?;
+
+        // The ApplicationSet controller: desired Applications by name.
+        let mut desired: BTreeMap<String, Json> = BTreeMap::new();
+        for set in &appsets.items {
+            let set = serde_json::to_value(set).unwrap_or_default();
+            let set_name = set["metadata"]["name"].as_str().unwrap_or_default().to_string();
+            for generator in set["spec"]["generators"].as_array().cloned().unwrap_or_default() {
+                let Some(clusters) = generator.get("clusters") else { continue };
+                let wanted: BTreeMap<String, String> =
+                    serde_json::from_value(clusters["selector"]["matchLabels"].clone()).unwrap_or_default();
+                for s in &secrets.items {
+                    let labels = s.metadata.labels.clone().unwrap_or_default();
+                    if !wanted.iter().all(|(k, v)| labels.get(k) == Some(v)) {
+                        continue;
+                    }
+                    let data = s.data.clone().unwrap_or_default();
+                    let text =
+                        |k: &str| data.get(k).map(|b| String::from_utf8_lossy(&b.0).into_owned()).unwrap_or_default();
+                    let (name, server) = (text("name"), text("server").trim_end_matches('/').to_string());
+                    let mut app = render(&set["spec"]["template"], &name, &server, &labels);
+                    app["apiVersion"] = json!("argoproj.io/v1alpha1");
+                    app["kind"] = json!("Application");
+                    app["metadata"]["labels"][GENERATED_BY] = json!(set_name);
+                    if let Some(app_name) = app["metadata"]["name"].as_str() {
+                        desired.insert(app_name.to_string(), app);
+                    }
+                }
+            }
+        }
+
+        let existing = self.apps.list(&Default::default()).await.map_err(|e| format!("list Applications: {e}"))?;
+        let mut present = BTreeMap::new();
+        for app in &existing.items {
+            let json = serde_json::to_value(app).unwrap_or_default();
+            present.insert(app.metadata.name.clone().unwrap_or_default(), json);
+        }
+        for (name, app) in &desired {
+            if !present.contains_key(name) {
+                let obj: DynamicObject =
+                    serde_json::from_value(app.clone()).map_err(|e| format!("Application {name}: {e}"))?;
+                match self.apps.create(&PostParams::default(), &obj).await {
+                    Ok(created) => {
+                        present.insert(name.clone(), serde_json::to_value(created).unwrap_or_default());
+                    }
+                    Err(e) => self.error(format!("create Application {name}: {e}")),
+                }
+            }
+        }
+        for (name, app) in &present {
+            let ours = app["metadata"]["labels"][GENERATED_BY].is_string();
+            if ours && !desired.contains_key(name) && app["metadata"]["deletionTimestamp"].is_null() {
+                if let Err(e) = self.apps.delete(name, &DeleteParams::default()).await {
+                    self.error(format!("delete Application {name}: {e}"));
+                }
+            }
+        }
+
+        // The application controller.
+        let now = std::time::Instant::now();
+        self.seen.retain(|name, _| present.contains_key(name));
+        for (name, app) in &present {
+            let first = *self.seen.entry(name.clone()).or_insert(now);
+            let deleting = !app["metadata"]["deletionTimestamp"].is_null() || !desired.contains_key(name);
+            let done = app["status"]["sync"]["status"] == "Synced" && app["status"]["health"]["status"] == "Healthy";
+            if deleting || done || now.duration_since(first) < self.sync_delay {
+                continue;
+            }
+            if let Some(w) = &self.workload {
+                if let Err(e) = w.sync(app).await {
+                    self.error(format!("sync {name}: {e}"));
+                    continue;
+                }
+            }
+            self.synced.insert(name.clone(), app.clone());
+            let patch = json!({ "status": {
+                "sync": { "status": "Synced" },
+                "health": { "status": "Healthy" },
+                "reconciledAt": now_rfc3339(),
+            }});
+            if let Err(e) = self.apps.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+                self.error(format!("status of Application {name}: {e}"));
+            }
+        }
+        let gone: Vec<String> = self.synced.keys().filter(|n| !present.contains_key(*n)).cloned().collect();
+        for name in gone {
+            let app = self.synced.remove(&name).unwrap_or_default();
+            if let Some(w) = &self.workload {
+                if let Err(e) = w.prune(&app).await {
+                    self.error(format!("prune {name}: {e}"));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An ApplicationSet template with the cluster generator's parameters filled in.
+fn render(template: &Json, name: &str, server: &str, labels: &BTreeMap<String, String>) -> Json {
+    let normalized: String = name
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '-' })
+        .collect();
+    let mut text = template.to_string();
+    for (key, value) in [("name", name), ("server", server), ("nameNormalized", normalized.as_str())] {
+        let value = json_inner(value);
+        text = text.replace(&format!("{{{{{key}}}}}"), &value).replace(&format!("{{{{.{key}}}}}"), &value);
+    }
+    for (k, v) in labels {
+        let v = json_inner(v);
+        text = text
+            .replace(&format!("{{{{metadata.labels.{k}}}}}"), &v)
+            .replace(&format!("{{{{index .metadata.labels \\\"{k}\\\"}}}}"), &v);
+    }
+    serde_json::from_str(&text).unwrap_or_else(|_| template.clone())
+}
+
+/// A string as it appears inside a JSON string literal.
+fn json_inner(s: &str) -> String {
+    let quoted = Json::String(s.to_string()).to_string();
+    quoted[1..quoted.len() - 1].to_string()
+}
+
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| "2026-11-22T00:00:00Z".into())
+}

@@ -26,7 +26,8 @@ pub fn bench_bin(name: &str) -> PathBuf {
 }
 
 pub fn provider_binary() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_terraform-provider-shard"))
+    // Cargo sets this for integration tests only; the sandbox (an example) names its own binary.
+    PathBuf::from(option_env!("CARGO_BIN_EXE_terraform-provider-shard").expect("built as an integration test"))
 }
 
 pub fn free_port() -> u16 {

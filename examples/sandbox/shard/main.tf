@@ -1,37 +1,120 @@
-# One shard's directory in the sandbox: its weight on the shared listener.
+# The sandbox's variant of a shard-N/ stack (examples/stacks/shard-1/): the same module and so
+# the same resources, with the provider pointed at local endpoints instead of AWS. `make sandbox`
+# copies this directory once per shard (one directory and one state each, as real stacks have),
+# next to a copy of ../../stacks/modules/shard-delivery, and writes terraform.tfvars.json for
+# each stage of the story.
+#
+# What is local: moto stands in for ELBv2, EKS and STS (its EKS clusters' endpoints are the
+# sandbox's kube-apiservers); the hub and the shard clusters are real kube-apiservers that accept
+# EKS tokens, as EKS does. What the real stack has and this one has not: the EKS cluster itself
+# (module "cluster", hashicorp/aws), seeded by the sandbox instead, and the S3 backend.
 terraform {
+  required_version = ">= 1.10"
+
   required_providers {
     shard = { source = "shardkit/shard" }
   }
 }
 
-variable "aws_endpoint" { type = string }
-variable "listener_arn" { type = string }
-variable "target_group_arn" { type = string }
-variable "weight" { type = number }
-variable "ramp_step" {
+variable "aws_endpoint" {
+  description = "moto: ELBv2, EKS and STS."
+  type        = string
+}
+
+variable "hub_cluster_name" {
+  description = "The Argo CD hub's EKS cluster (in moto, its endpoint the sandbox's hub API server)."
+  type        = string
+}
+
+variable "name" {
+  description = "This shard's name: its EKS cluster and its Argo CD cluster name."
+  type        = string
+}
+
+variable "listener_arn" {
+  type = string
+}
+
+variable "target_group_arn" {
+  type = string
+}
+
+variable "weight" {
   type    = number
-  default = 0
+  default = 50
+}
+
+variable "maintenance" {
+  type    = bool
+  default = false
+}
+
+variable "fleet_label" {
+  description = "The label the seeded ApplicationSet selects cluster Secrets by (argo-cluster/'s fleet_label)."
+  type        = string
+  default     = "service"
+}
+
+variable "rollouts" {
+  type = map(object({
+    namespace       = string
+    name            = string
+    promote_to_step = optional(number)
+    promote_full    = optional(bool, false)
+  }))
+  default = {}
 }
 
 provider "shard" {
   region = "us-east-1"
+
   endpoints {
     elbv2 = var.aws_endpoint
+    eks   = var.aws_endpoint
+    sts   = var.aws_endpoint
+  }
+
+  hub {
+    eks_cluster_name = var.hub_cluster_name
   }
 }
 
-resource "shard_weight" "this" {
+module "delivery" {
+  source = "../../stacks/modules/shard-delivery"
+
+  name             = var.name
+  eks_cluster_name = var.name
+
   listener_arn     = var.listener_arn
   target_group_arn = var.target_group_arn
   weight           = var.weight
-  drain_delay      = "1s"
+  maintenance      = var.maintenance
 
-  dynamic "ramp" {
-    for_each = var.ramp_step > 0 ? [1] : []
-    content {
-      step     = var.ramp_step
-      interval = "1s"
-    }
+  # Sandbox timings (the real stacks: 45s and 10 every 30s).
+  drain_delay = "2s"
+  ramp        = { step = 25, interval = "1s" }
+
+  argocd = {
+    role_arn     = "arn:aws:iam::123456789012:role/argocd-shard-access"
+    labels       = { fleet = var.fleet_label, shard = var.name }
+    sync_timeout = "2m"
   }
+
+  rollouts = var.rollouts
+}
+
+output "weight" {
+  value = module.delivery.weight
+}
+
+output "argocd_cluster_name" {
+  value = module.delivery.argocd_cluster_name
+}
+
+output "argocd_applications" {
+  value = module.delivery.argocd_applications
+}
+
+output "rollouts" {
+  value = module.delivery.rollouts
 }

@@ -1,0 +1,866 @@
+//! `make sandbox`: the whole shard story on this machine, with the real Terraform CLI and the
+//! provider, against local stand-ins for AWS, EKS, Argo CD and Argo Rollouts.
+//!
+//! Run by scripts/sandbox.sh (which installs the bench and builds the provider first):
+//!
+//! ```text
+//! cargo run --example sandbox -- --provider-dir target/debug
+//! ```
+//!
+//! What it starts, all on loopback, and stops at the end, on failure and on Ctrl-C:
+//! - moto (tests/fixtures/eks_moto.py) for ELBv2, EKS and STS, behind the realism proxy;
+//! - two kube-apiservers (scripts/kube-cluster.sh): the Argo CD hub (EKS cluster `argo-hub`) and
+//!   one for the shards' clusters (EKS clusters `shard-1`, `shard-2`, `shard-3`, each its own
+//!   endpoint: a port forwarding to that API server; each shard's workload in its own namespace);
+//! - stand-in controllers (tests/support): Argo CD's ApplicationSet and application controllers
+//!   on the hub, the Argo Rollouts controller on the shards' API server.
+//!
+//! It seeds what the `vpc/`, `ingress/` and `argo-cluster/` stacks and each shard's EKS cluster
+//! would create on AWS (hashicorp/aws cannot be installed here), then applies one Terraform
+//! directory per shard (examples/sandbox/shard, which calls examples/stacks/modules/shard-delivery)
+//! through the stages of the story, printing one table after each.
+//!
+//! This file is an example target (`[[example]] sandbox` in Cargo.toml), not a test: it is not
+//! named `main.rs`, so Cargo does not also discover it as an integration test.
+
+#[path = "../support/mod.rs"]
+#[allow(dead_code)]
+mod support;
+
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use kube::api::{Api, DeleteParams, DynamicObject, ObjectMeta, PostParams};
+use serde_json::{Value as Json, json};
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::{ExitCode, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use support::argocd::{ArgoCdController, Workload, application_resource};
+use support::kube::{Connection, pem_certificates};
+use support::rollouts::{self, RolloutController};
+use support::{Moto, project_root};
+use tokio::io::AsyncBufReadExt;
+use tokio_util::sync::CancellationToken;
+
+const HUB_CLUSTER: &str = "argo-hub";
+const ARGOCD_NAMESPACE: &str = "argocd";
+const SHARDS: [&str; 3] = ["shard-1", "shard-2", "shard-3"];
+/// The gated Rollout of every shard (the service's workload: `app/api` on a real shard).
+const ROLLOUT: &str = "api";
+/// The canary's steps: a first revision is promoted at once; a new one stops at step 1.
+fn canary_steps() -> Json {
+    json!([{ "setWeight": 10 }, { "pause": {} }, { "setWeight": 50 }, { "pause": {} }])
+}
+
+fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1);
+    let mut provider_dir = None;
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--provider-dir" => provider_dir = args.next().map(PathBuf::from),
+            other => {
+                eprintln!("sandbox: unknown argument {other} (usage: sandbox --provider-dir DIR)");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let Some(provider_dir) = provider_dir else {
+        eprintln!("sandbox: --provider-dir DIR (the directory holding terraform-provider-shard) is required");
+        return ExitCode::from(2);
+    };
+    let provider_dir = std::fs::canonicalize(&provider_dir).unwrap_or(provider_dir);
+    if !provider_dir.join("terraform-provider-shard").is_file() {
+        eprintln!("sandbox: no terraform-provider-shard in {}", provider_dir.display());
+        return ExitCode::from(2);
+    }
+    // Static credentials for moto, the provider and the EKS token webhook (which checks token
+    // signatures with the same secret). Set before any thread starts.
+    for (k, v) in [
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ] {
+        // SAFETY: single-threaded here; the runtime starts below.
+        unsafe { std::env::set_var(k, v) };
+    }
+    let work = match tempfile::Builder::new().prefix("shard-sandbox.").tempdir() {
+        Ok(d) => d.keep(),
+        Err(e) => {
+            eprintln!("sandbox: cannot create a work directory: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let procs = Procs::default();
+    let cancel = CancellationToken::new();
+    let started = Instant::now();
+    let outcome = runtime.block_on(async {
+        let stop = cancel.clone();
+        tokio::spawn(async move {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM");
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            eprintln!("\nsandbox: interrupted: stopping everything it started");
+            stop.cancel();
+        });
+        let mut world = World::new(work.clone(), provider_dir, procs.clone());
+        let result = tokio::select! {
+            r = story(&mut world) => r,
+            _ = cancel.cancelled() => Err("interrupted".to_string()),
+        };
+        // Terraform runs still going (Ctrl-C): interrupt them as Terraform's own Ctrl-C would,
+        // so the provider cancels its waits; then stop the rest.
+        procs.stop_all().await;
+        world.shutdown().await;
+        result
+    });
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    let total = started.elapsed().as_secs_f64();
+    match outcome {
+        Ok(()) => {
+            let _ = std::fs::remove_dir_all(&work);
+            println!("\nsandbox: done in {total:.0} s; everything it started is stopped.");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("\nsandbox: {e}");
+            eprintln!("sandbox: stopped everything it started after {total:.0} s; logs kept in {}", work.display());
+            if e == "interrupted" { ExitCode::from(130) } else { ExitCode::FAILURE }
+        }
+    }
+}
+
+/// Process groups of running Terraform commands, to interrupt and end on the way out.
+#[derive(Clone, Default)]
+struct Procs(Arc<Mutex<HashSet<u32>>>);
+
+impl Procs {
+    async fn stop_all(&self) {
+        let groups: Vec<u32> = self.0.lock().unwrap().iter().copied().collect();
+        if groups.is_empty() {
+            return;
+        }
+        for g in &groups {
+            signal_group(*g, "INT");
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline && groups.iter().any(|g| group_alive(*g)) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        for g in &groups {
+            signal_group(*g, "KILL");
+        }
+    }
+}
+
+fn signal_group(pgid: u32, signal: &str) {
+    let _ = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), "--", &format!("-{pgid}")])
+        .stderr(Stdio::null())
+        .status();
+}
+
+fn group_alive(pgid: u32) -> bool {
+    std::process::Command::new("kill")
+        .args(["-0", "--", &format!("-{pgid}")])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Everything the sandbox started, and what the story needs to reach it.
+struct World {
+    work: PathBuf,
+    provider_dir: PathBuf,
+    procs: Procs,
+    kube_dirs: Vec<PathBuf>,
+    moto: Option<Arc<Moto>>,
+    forwarders: Vec<tokio::task::JoinHandle<()>>,
+    argocd: Option<ArgoCdController>,
+    rollout_controllers: Vec<RolloutController>,
+    hub: Option<kube::Client>,
+    shard_api: Option<kube::Client>,
+    /// EKS endpoint of each shard (its forwarding port).
+    servers: BTreeMap<String, String>,
+    listener: String,
+    target_groups: BTreeMap<String, String>,
+    aws: Option<shard_provider::clients::aws::AwsClients>,
+}
+
+impl World {
+    fn new(work: PathBuf, provider_dir: PathBuf, procs: Procs) -> World {
+        World {
+            work,
+            provider_dir,
+            procs,
+            kube_dirs: Vec::new(),
+            moto: None,
+            forwarders: Vec::new(),
+            argocd: None,
+            rollout_controllers: Vec::new(),
+            hub: None,
+            shard_api: None,
+            servers: BTreeMap::new(),
+            listener: String::new(),
+            target_groups: BTreeMap::new(),
+            aws: None,
+        }
+    }
+
+    async fn shutdown(&mut self) {
+        self.argocd = None;
+        self.rollout_controllers.clear();
+        for f in self.forwarders.drain(..) {
+            f.abort();
+        }
+        let stops: Vec<_> = self
+            .kube_dirs
+            .iter()
+            .map(|dir| {
+                tokio::process::Command::new("bash")
+                    .arg(project_root().join("scripts/kube-cluster.sh"))
+                    .arg("stop")
+                    .arg(dir)
+                    .stdin(Stdio::null())
+                    .status()
+            })
+            .collect();
+        futures::future::join_all(stops).await;
+        if let Some(moto) = self.moto.take() {
+            // The last reference: dropping it stops moto and its proxy.
+            let _ = tokio::task::spawn_blocking(move || drop(moto)).await;
+        }
+    }
+
+    fn moto(&self) -> &Moto {
+        self.moto.as_deref().expect("moto started")
+    }
+
+    fn hub(&self) -> kube::Client {
+        self.hub.clone().expect("hub started")
+    }
+
+    fn shard_api(&self) -> kube::Client {
+        self.shard_api.clone().expect("shard API server started")
+    }
+}
+
+fn say(text: &str) {
+    println!("{text}");
+}
+
+fn stage(n: usize, title: &str) {
+    println!("\n━━ {n}. {title} {}", "━".repeat(70usize.saturating_sub(title.len() + 5)));
+}
+
+async fn story(w: &mut World) -> Result<(), String> {
+    say("sandbox: the shard story with the real Terraform CLI (v1.15.5) and this provider, all on loopback.");
+    say("  AWS (ELBv2, EKS, STS) is moto; the Argo CD hub and the shard clusters are two real kube-apiservers;");
+    say("  Argo CD and Argo Rollouts are STAND-INS from tests/support (their effects, not their code).");
+    say(&format!("  work directory: {} (removed at the end unless something fails)", w.work.display()));
+
+    stage(0, "setting up");
+    let t = Instant::now();
+    start_kube(w).await?;
+    start_moto(w).await?;
+    seed(w).await?;
+    prepare_shard_dirs(w).await?;
+    say(&format!("  set up in {:.1} s", t.elapsed().as_secs_f64()));
+    table(w).await?;
+
+    stage(1, "first deploy: shard-1 and shard-2 apply at the same time (two CI runs)");
+    say("  each: register with Argo CD and wait until its Application is Synced/Healthy,");
+    say("        then gate on Rollout app/api Healthy, then take weight 50");
+    let gate = json!({ "api": { "namespace": "NS", "name": ROLLOUT } });
+    let (a, b) = tokio::join!(
+        apply(w, "shard-1", vars(w, "shard-1", 50, false, &gate)),
+        apply(w, "shard-2", vars(w, "shard-2", 50, false, &gate)),
+    );
+    a?;
+    b?;
+    table(w).await?;
+
+    stage(2, "drain shard-1 for maintenance (maintenance = true)");
+    say("  weight to 0, then a 2 s drain delay; its Rollout gates are lifted while it is drained");
+    apply(w, "shard-1", vars(w, "shard-1", 50, true, &gate)).await?;
+    table(w).await?;
+
+    stage(3, "canary on shard-2: a new image reaches shard-2 (what Argo CD syncs from git)");
+    rollouts::set_image(&w.shard_api(), &namespace_of("shard-2"), ROLLOUT, "registry.example/api:2").await;
+    let paused = rollouts::wait_for(
+        &w.shard_api(),
+        &namespace_of("shard-2"),
+        ROLLOUT,
+        Duration::from_secs(30),
+        "paused at step 1",
+        rollouts::paused_at(1),
+    )
+    .await;
+    paused?;
+    say("  the canary stops at step 1 (pause: {}) and waits for a human");
+    table(w).await?;
+
+    stage(4, "shard-2's canary may go to step 2 (rollouts.api.promote_to_step = 2)");
+    let to_step_2 = json!({ "api": { "namespace": "NS", "name": ROLLOUT, "promote_to_step": 2 } });
+    apply(w, "shard-2", vars(w, "shard-2", 50, false, &to_step_2)).await?;
+    table(w).await?;
+
+    stage(5, "shard-2's canary is promoted fully (rollouts.api.promote_full = true)");
+    let full = json!({ "api": { "namespace": "NS", "name": ROLLOUT, "promote_full": true } });
+    apply(w, "shard-2", vars(w, "shard-2", 50, false, &full)).await?;
+    table(w).await?;
+
+    stage(6, "restore shard-1 (maintenance = false): gates first, then ramp back 25 at a time");
+    apply(w, "shard-1", vars(w, "shard-1", 50, false, &gate)).await?;
+    table(w).await?;
+
+    stage(7, "add shard-3: its EKS cluster (seeded), then its first apply");
+    create_eks_cluster(w, "shard-3").await?;
+    say("  seeded: EKS cluster shard-3 (what shard-3/'s module \"cluster\" creates with hashicorp/aws)");
+    apply(w, "shard-3", vars(w, "shard-3", 50, false, &gate)).await?;
+    table(w).await?;
+
+    stage(8, "remove shard-3 (terraform destroy in shard-3/)");
+    say("  out of traffic (drain), then the registration goes and Argo CD removes its Application");
+    destroy(w, "shard-3").await?;
+    table(w).await?;
+
+    let errors: Vec<String> = w
+        .argocd
+        .as_ref()
+        .map(|a| a.errors())
+        .unwrap_or_default()
+        .into_iter()
+        .chain(w.rollout_controllers.iter().flat_map(|c| c.errors()))
+        .collect();
+    if !errors.is_empty() {
+        say(&format!(
+            "\n  note: the stand-in controllers reported {} transient error(s), e.g. {}",
+            errors.len(),
+            errors[0]
+        ));
+    }
+    Ok(())
+}
+
+fn namespace_of(shard: &str) -> String {
+    format!("app-{shard}")
+}
+
+/// terraform.tfvars.json of one shard for one stage. `rollouts`' "NS" is the shard's namespace.
+fn vars(w: &World, shard: &str, weight: i64, maintenance: bool, rollouts: &Json) -> Json {
+    let text = rollouts.to_string().replace("\"NS\"", &format!("\"{}\"", namespace_of(shard)));
+    json!({
+        "aws_endpoint": w.moto().endpoint,
+        "hub_cluster_name": HUB_CLUSTER,
+        "name": shard,
+        "listener_arn": w.listener,
+        "target_group_arn": w.target_groups[shard],
+        "weight": weight,
+        "maintenance": maintenance,
+        "rollouts": serde_json::from_str::<Json>(&text).unwrap_or_default(),
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Setting up
+
+async fn start_kube(w: &mut World) -> Result<(), String> {
+    say("  starting two kube-apiservers (hub, shards) with the Argo CRDs…");
+    let specs = [("hub", HUB_CLUSTER.to_string()), ("shards", SHARDS.join(","))];
+    let mut runs = Vec::new();
+    for (name, eks_names) in &specs {
+        let dir = w.work.join(format!("kube-{name}"));
+        w.kube_dirs.push(dir.clone());
+        runs.push(
+            tokio::process::Command::new("bash")
+                .arg(project_root().join("scripts/kube-cluster.sh"))
+                .arg("start")
+                .arg(&dir)
+                .arg(std::process::id().to_string())
+                .env("KUBE_CLUSTER_EKS_NAMES", eks_names)
+                .stdin(Stdio::null())
+                .output(),
+        );
+    }
+    let outs = futures::future::join_all(runs).await;
+    for ((name, _), out) in specs.iter().zip(outs) {
+        let out = out.map_err(|e| format!("kube-cluster.sh: {e}"))?;
+        let said = String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() {
+            return Err(format!("the {name} API server did not start:\n{said}"));
+        }
+        say(&format!("    {name}: {}", said.trim().trim_start_matches("kube-cluster: ")));
+    }
+    let hub = connection(&w.kube_dirs[0])?;
+    let shards = connection(&w.kube_dirs[1])?;
+    w.hub = Some(client(&hub)?);
+    w.shard_api = Some(client(&shards)?);
+
+    // One EKS endpoint per shard cluster: a port forwarding to the shards' API server (its
+    // certificate is for 127.0.0.1, so TLS holds on any port).
+    let target = shards.host.trim_start_matches("https://").to_string();
+    for shard in SHARDS {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| format!("bind: {e}"))?;
+        let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+        w.servers.insert(shard.to_string(), format!("https://127.0.0.1:{port}"));
+        let target = target.clone();
+        w.forwarders.push(tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let target = target.clone();
+                tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        }));
+    }
+    Ok(())
+}
+
+fn connection(dir: &Path) -> Result<Connection, String> {
+    let text = std::fs::read_to_string(dir.join("connection.json")).map_err(|e| format!("{}: {e}", dir.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", dir.display()))
+}
+
+fn client(conn: &Connection) -> Result<kube::Client, String> {
+    let mut config = kube::Config::new(conn.host.parse().map_err(|e| format!("{}: {e}", conn.host))?);
+    let ca = std::fs::read_to_string(&conn.ca_file).map_err(|e| format!("{}: {e}", conn.ca_file.display()))?;
+    config.root_cert = Some(pem_certificates(&ca));
+    config.auth_info = serde_json::from_value(json!({ "token": conn.admin_token })).map_err(|e| e.to_string())?;
+    config.connect_timeout = Some(Duration::from_secs(10));
+    config.read_timeout = Some(Duration::from_secs(60));
+    kube::Client::try_from(config).map_err(|e| format!("client for {}: {e}", conn.host))
+}
+
+async fn start_moto(w: &mut World) -> Result<(), String> {
+    say("  starting moto (ELBv2, EKS, STS)…");
+    let hub = connection(&w.kube_dirs[0])?;
+    let shards = connection(&w.kube_dirs[1])?;
+    let mut clusters: Vec<(String, String, PathBuf)> =
+        vec![(HUB_CLUSTER.into(), hub.host.clone(), hub.ca_file.clone())];
+    for shard in SHARDS {
+        clusters.push((shard.into(), w.servers[shard].clone(), shards.ca_file.clone()));
+    }
+    let moto = tokio::task::spawn_blocking(move || {
+        let refs: Vec<(&str, &str, &Path)> =
+            clusters.iter().map(|(n, e, c)| (n.as_str(), e.as_str(), c.as_path())).collect();
+        Moto::start_eks(&refs)
+    })
+    .await
+    .map_err(|e| format!("moto did not start: {e}"))?;
+    use shard_provider::clients::aws::{AwsClients, AwsSettings, Endpoints};
+    let e = Some(moto.endpoint.clone());
+    w.aws = Some(AwsClients::new(AwsSettings {
+        region: Some("us-east-1".into()),
+        endpoints: Endpoints { elbv2: e.clone(), eks: e.clone(), sts: e },
+        ..Default::default()
+    }));
+    say(&format!("    moto: {} (through the AWS-realism proxy {})", moto.raw_endpoint, moto.endpoint));
+    w.moto = Some(Arc::new(moto));
+    Ok(())
+}
+
+async fn create_eks_cluster(w: &World, name: &str) -> Result<(), String> {
+    let aws = w.aws.as_ref().expect("aws clients");
+    let eks = aws.eks().await.map_err(|e| format!("EKS client: {e}"))?;
+    eks.create_cluster()
+        .name(name)
+        .role_arn("arn:aws:iam::123456789012:role/eks-cluster")
+        .resources_vpc_config(aws_sdk_eks::types::VpcConfigRequest::builder().subnet_ids("subnet-sandbox").build())
+        .send()
+        .await
+        .map_err(|e| format!("moto CreateCluster {name}: {e:?}"))?;
+    Ok(())
+}
+
+/// What the other stacks would have created on AWS, made with the test fixtures instead.
+async fn seed(w: &mut World) -> Result<(), String> {
+    say("  seeding what vpc/, ingress/ and argo-cluster/ create on AWS (hashicorp/aws cannot be installed");
+    say("  here: no registry access), with the test fixtures:");
+    let moto = w.moto.clone().expect("moto");
+    let topo = tokio::task::block_in_place(|| moto.fixture(&["topology", "weights=0,0", "groups=3", "name=sandbox"]));
+    w.listener = topo["listener"].as_str().unwrap_or_default().to_string();
+    let tgs: Vec<String> = serde_json::from_value(topo["target_groups"].clone()).unwrap_or_default();
+    for (shard, tg) in SHARDS.iter().zip(tgs) {
+        w.target_groups.insert(shard.to_string(), tg);
+    }
+    say("    vpc/ + ingress/: a VPC, the shared ALB and its listener, target groups sandbox-shard-1..3;");
+    say("                    the listener forwards to shard-1 and shard-2 at weight 0 (ingress' initial_weight)");
+    for shard in ["shard-1", "shard-2"] {
+        create_eks_cluster(w, shard).await?;
+    }
+    create_eks_cluster(w, HUB_CLUSTER).await?;
+    say(
+        "    shard-N/ module \"cluster\": EKS clusters shard-1, shard-2 (shard-3 comes later); argo-cluster/: argo-hub",
+    );
+
+    // argo-cluster/: Argo CD's namespace and the ApplicationSet (examples/stacks/argo-cluster),
+    // the shards' destination namespaces being the sandbox's one difference.
+    let hub = w.hub();
+    let ns = Namespace {
+        metadata: ObjectMeta { name: Some(ARGOCD_NAMESPACE.into()), ..Default::default() },
+        ..Default::default()
+    };
+    Api::<Namespace>::all(hub.clone())
+        .create(&PostParams::default(), &ns)
+        .await
+        .map_err(|e| format!("namespace argocd: {e}"))?;
+    let appset: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+        "metadata": { "name": "service", "namespace": ARGOCD_NAMESPACE },
+        "spec": {
+            "goTemplate": true,
+            "generators": [{ "clusters": { "selector": { "matchLabels": { "fleet": "service" } } } }],
+            "template": {
+                "metadata": { "name": "service-{{.name}}" },
+                "spec": {
+                    "project": "default",
+                    "source": { "repoURL": "https://git.example/service.git", "targetRevision": "main", "path": "deploy" },
+                    "destination": { "server": "{{.server}}", "namespace": "app-{{.name}}" },
+                    "syncPolicy": { "automated": { "prune": true, "selfHeal": true } }
+                }
+            }
+        }
+    }))
+    .map_err(|e| e.to_string())?;
+    let appsets = Api::<DynamicObject>::namespaced_with(
+        hub.clone(),
+        ARGOCD_NAMESPACE,
+        &kube::api::ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk(
+            "argoproj.io",
+            "v1alpha1",
+            "ApplicationSet",
+        )),
+    );
+    appsets.create(&PostParams::default(), &appset).await.map_err(|e| format!("ApplicationSet: {e}"))?;
+    say("    argo-cluster/: namespace argocd and ApplicationSet `service` (cluster generator, fleet=service:");
+    say(
+        "                   one Application service-<shard> per registered shard; Argo CD's Helm install is not needed)",
+    );
+
+    // The stand-in controllers.
+    let workload = Arc::new(SandboxWorkload {
+        shard_api: w.shard_api(),
+        by_server: w.servers.iter().map(|(shard, server)| (server.clone(), shard.clone())).collect(),
+        target_groups: w.target_groups.clone(),
+        moto,
+    });
+    w.argocd = Some(ArgoCdController::start(hub, ARGOCD_NAMESPACE, Duration::from_secs(2), Some(workload)));
+    for shard in SHARDS {
+        let c = RolloutController::start(w.shard_api(), &namespace_of(shard));
+        c.behave(ROLLOUT, rollouts::Behaviour { step_time: Duration::from_millis(800), ..Default::default() });
+        w.rollout_controllers.push(c);
+    }
+    say("  stand-in controllers running: Argo CD (ApplicationSet + application controller, on the hub),");
+    say("  Argo Rollouts (on the shards' API server). Syncing an Application creates Rollout app-<shard>/api on");
+    say("  the shard and registers 2 targets in its target group (the AWS Load Balancer Controller's part).");
+    Ok(())
+}
+
+/// What syncing the service's Application does on a shard.
+struct SandboxWorkload {
+    shard_api: kube::Client,
+    by_server: BTreeMap<String, String>,
+    target_groups: BTreeMap<String, String>,
+    moto: Arc<Moto>,
+}
+
+impl SandboxWorkload {
+    fn shard_of(&self, app: &Json) -> Result<(String, String), String> {
+        let server = app["spec"]["destination"]["server"].as_str().unwrap_or_default();
+        let namespace = app["spec"]["destination"]["namespace"].as_str().unwrap_or_default().to_string();
+        let shard = self.by_server.get(server).cloned().ok_or_else(|| format!("no shard cluster at {server}"))?;
+        Ok((shard, namespace))
+    }
+}
+
+#[async_trait::async_trait]
+impl Workload for SandboxWorkload {
+    async fn sync(&self, app: &Json) -> Result<(), String> {
+        let (shard, namespace) = self.shard_of(app)?;
+        let ns = Namespace {
+            metadata: ObjectMeta { name: Some(namespace.clone()), ..Default::default() },
+            ..Default::default()
+        };
+        match Api::<Namespace>::all(self.shard_api.clone()).create(&PostParams::default(), &ns).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(e)) if e.code == 409 => {}
+            Err(e) => return Err(format!("namespace {namespace}: {e}")),
+        }
+        let rollouts = rollouts::api(&self.shard_api, &namespace);
+        if rollouts.get_opt(ROLLOUT).await.map_err(|e| e.to_string())?.is_none() {
+            let obj: DynamicObject =
+                serde_json::from_value(rollouts::canary(ROLLOUT, canary_steps(), false)).map_err(|e| e.to_string())?;
+            rollouts.create(&PostParams::default(), &obj).await.map_err(|e| format!("create Rollout: {e}"))?;
+            let tg = self.target_groups[&shard].clone();
+            let moto = self.moto.clone();
+            tokio::task::spawn_blocking(move || moto.fixture(&["register", &tg, "2"]))
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    async fn prune(&self, app: &Json) -> Result<(), String> {
+        let (shard, namespace) = self.shard_of(app)?;
+        match rollouts::api(&self.shard_api, &namespace).delete(ROLLOUT, &DeleteParams::default()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(e)) if e.code == 404 => {}
+            Err(e) => return Err(format!("delete Rollout: {e}")),
+        }
+        let tg = self.target_groups[&shard].clone();
+        let moto = self.moto.clone();
+        tokio::task::spawn_blocking(move || moto.fixture(&["deregister", &tg])).await.map_err(|e| e.to_string())?;
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Terraform
+
+/// Copies examples/sandbox/shard once per shard next to the module it calls, as in the repository
+/// (`../../stacks/modules/shard-delivery`), and runs `terraform init` in each.
+async fn prepare_shard_dirs(w: &World) -> Result<(), String> {
+    let root = project_root();
+    let tf = w.work.join("tf");
+    copy_dir(&root.join("examples/stacks/modules/shard-delivery"), &tf.join("stacks/modules/shard-delivery"))?;
+    for shard in SHARDS {
+        copy_dir(&root.join("examples/sandbox/shard"), &tf.join("sandbox").join(shard))?;
+    }
+    std::fs::write(w.work.join("cli.tfrc"), cli_config(&w.provider_dir)).map_err(|e| e.to_string())?;
+    say("  terraform init in shard-1/, shard-2/, shard-3/ (examples/sandbox/shard → modules/shard-delivery)…");
+    let inits = SHARDS.map(|s| run_terraform(w, s, &["init", "-input=false", "-no-color"], false));
+    for r in futures::future::join_all(inits).await {
+        r?;
+    }
+    Ok(())
+}
+
+/// How Terraform finds the provider. THE ONE PLACE that installs it: a development override of
+/// `shardkit/shard` pointing at the directory Cargo built it in (Terraform then skips the
+/// registry and checksums for it, and warns that overrides are in effect).
+// TODO: switch to a filesystem mirror (scripts/release.sh --binary PATH --mirror DIR) once
+// that lands; `provider_installation { filesystem_mirror { path = DIR } }` replaces this block.
+fn cli_config(provider_dir: &Path) -> String {
+    format!(
+        "provider_installation {{\n  dev_overrides {{\n    \"shardkit/shard\" = \"{}\"\n  }}\n  direct {{}}\n}}\n",
+        provider_dir.display()
+    )
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(to).map_err(|e| format!("{}: {e}", to.display()))?;
+    for entry in std::fs::read_dir(from).map_err(|e| format!("{}: {e}", from.display()))? {
+        let entry = entry.map_err(|e| e.to_string())?;
+        let name = entry.file_name();
+        let is_tf = name.to_string_lossy().ends_with(".tf") || name.to_string_lossy().ends_with(".md");
+        if entry.file_type().map_err(|e| e.to_string())?.is_file() && is_tf {
+            std::fs::copy(entry.path(), to.join(&name)).map_err(|e| format!("{}: {e}", entry.path().display()))?;
+        }
+    }
+    Ok(())
+}
+
+async fn apply(w: &World, shard: &str, vars: Json) -> Result<(), String> {
+    let dir = w.work.join("tf/sandbox").join(shard);
+    let text = serde_json::to_string_pretty(&vars).unwrap_or_default();
+    std::fs::write(dir.join("terraform.tfvars.json"), format!("{text}\n")).map_err(|e| e.to_string())?;
+    let interesting = ["weight", "maintenance", "rollouts"];
+    let summary: Vec<String> = interesting.iter().map(|k| format!("{k} = {}", vars[*k])).collect();
+    say(&format!("  {shard}/terraform.tfvars.json: {}", summary.join(", ")));
+    run_terraform(w, shard, &["apply", "-auto-approve", "-input=false", "-no-color"], true).await
+}
+
+async fn destroy(w: &World, shard: &str) -> Result<(), String> {
+    run_terraform(w, shard, &["destroy", "-auto-approve", "-input=false", "-no-color"], true).await
+}
+
+/// Runs Terraform in a shard's directory, in a process group of its own (so that Ctrl-C reaches
+/// it through the sandbox, which interrupts it as Terraform expects and waits for it). Shows
+/// Terraform's progress lines when `show` is set; the whole output goes to `<command>.log`.
+async fn run_terraform(w: &World, shard: &str, args: &[&str], show: bool) -> Result<(), String> {
+    let dir = w.work.join("tf/sandbox").join(shard);
+    let log_path = dir.join(format!("{}.log", args[0]));
+    let t = Instant::now();
+    let mut child = tokio::process::Command::new(project_root().join(".bench/bin/terraform"))
+        .args(args)
+        .current_dir(&dir)
+        .env("TF_CLI_CONFIG_FILE", w.work.join("cli.tfrc"))
+        .env("TF_IN_AUTOMATION", "1")
+        .env("CHECKPOINT_DISABLE", "1")
+        .env("TF_LOG_PROVIDER", "DEBUG")
+        .env("TF_LOG_PATH", dir.join("terraform-debug.log"))
+        .env("AWS_CONFIG_FILE", w.work.join("no-aws-config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", w.work.join("no-aws-credentials"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("terraform: {e}"))?;
+    let pgid = child.id().unwrap_or_default();
+    w.procs.0.lock().unwrap().insert(pgid);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let stdout = child.stdout.take().expect("piped");
+    let stderr = child.stderr.take().expect("piped");
+    let tx2 = tx.clone();
+    tokio::spawn(async move {
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            let _ = tx.send(line);
+        }
+    });
+    tokio::spawn(async move {
+        let mut lines = tokio::io::BufReader::new(stderr).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            let _ = tx2.send(line);
+        }
+    });
+    let mut log = String::new();
+    while let Some(line) = rx.recv().await {
+        if show {
+            if let Some(shown) = progress(&line) {
+                say(&format!("    {shard} │ {shown}"));
+            }
+        }
+        log.push_str(&line);
+        log.push('\n');
+    }
+    let status = child.wait().await.map_err(|e| format!("terraform: {e}"))?;
+    w.procs.0.lock().unwrap().remove(&pgid);
+    let _ = std::fs::write(&log_path, &log);
+    if !status.success() {
+        let lines: Vec<&str> = log.lines().collect();
+        let tail = lines[lines.len().saturating_sub(40)..].join("\n      ");
+        return Err(format!(
+            "terraform {} in {shard}/ failed ({status}):\n      {tail}\n  (whole output: {})",
+            args[0],
+            log_path.display()
+        ));
+    }
+    if show {
+        say(&format!("    {shard} │ terraform {} took {:.1} s", args[0], t.elapsed().as_secs_f64()));
+    }
+    Ok(())
+}
+
+/// The lines of Terraform's output worth showing, shortened.
+fn progress(line: &str) -> Option<String> {
+    let keep = [
+        "Creating...",
+        "Creation complete",
+        "Modifying...",
+        "Modifications complete",
+        "Destroying...",
+        "Destruction complete",
+        "Still ",
+        "Apply complete!",
+        "Destroy complete!",
+    ];
+    if keep.iter().any(|k| line.contains(k)) {
+        let short = line.replace("module.delivery.", "");
+        // Drop the id in "Modifying... [id=...]": long ARNs.
+        let short = match short.find(" [id=") {
+            Some(i) => short[..i].to_string(),
+            None => short,
+        };
+        return Some(short.replace(" Resources: ", " "));
+    }
+    None
+}
+
+// ---------------------------------------------------------------------------------------------
+// The table
+
+async fn table(w: &World) -> Result<(), String> {
+    let moto = w.moto.clone().expect("moto");
+    let listener = w.listener.clone();
+    let actions = tokio::task::block_in_place(|| moto.fixture(&["actions", &listener]));
+    let mut weights: BTreeMap<String, i64> = BTreeMap::new();
+    if let Some(fwd) = actions.as_array().and_then(|a| a.iter().find(|a| a["Type"] == "forward")) {
+        for t in fwd["ForwardConfig"]["TargetGroups"].as_array().cloned().unwrap_or_default() {
+            weights.insert(
+                t["TargetGroupArn"].as_str().unwrap_or_default().to_string(),
+                t["Weight"].as_i64().unwrap_or(0),
+            );
+        }
+    }
+    let total: i64 = weights.values().sum();
+    let secrets = Api::<Secret>::namespaced(w.hub(), ARGOCD_NAMESPACE);
+    let apps = Api::<DynamicObject>::namespaced_with(w.hub(), ARGOCD_NAMESPACE, &application_resource())
+        .list(&Default::default())
+        .await
+        .map_err(|e| format!("list Applications: {e}"))?;
+
+    println!();
+    println!("  {:<8} {:<14} {:<17} {:<26} {}", "shard", "weight", "Argo CD", "Applications", "Rollout app/api");
+    println!("  {:<8} {:<14} {:<17} {:<26} {}", "─────", "──────", "───────", "────────────", "───────────────");
+    for shard in SHARDS {
+        let weight = match weights.get(&w.target_groups[shard]) {
+            Some(wt) if total > 0 => format!("{wt} ({:.0}%)", 100.0 * *wt as f64 / total as f64),
+            Some(wt) => format!("{wt}"),
+            None => "—".to_string(),
+        };
+        let registered = match secrets.get_opt(&format!("cluster-{shard}")).await.map_err(|e| e.to_string())? {
+            Some(s)
+                if s.metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get("argocd.argoproj.io/secret-type"))
+                    .map(String::as_str)
+                    == Some("cluster") =>
+            {
+                "registered".to_string()
+            }
+            _ => "—".to_string(),
+        };
+        let server = &w.servers[shard];
+        let mine: Vec<Json> = apps
+            .items
+            .iter()
+            .map(|a| serde_json::to_value(a).unwrap_or_default())
+            .filter(|a| a["spec"]["destination"]["server"].as_str() == Some(server.as_str()))
+            .collect();
+        let applications = if mine.is_empty() {
+            "—".to_string()
+        } else {
+            let synced = mine.iter().filter(|a| a["status"]["sync"]["status"] == "Synced").count();
+            let healthy = mine.iter().filter(|a| a["status"]["health"]["status"] == "Healthy").count();
+            format!(
+                "{}: {synced}/{} Synced, {healthy}/{} Healthy",
+                if mine.len() == 1 { "1 app" } else { "apps" },
+                mine.len(),
+                mine.len()
+            )
+        };
+        let rollout = match rollouts::api(&w.shard_api(), &namespace_of(shard)).get_opt(ROLLOUT).await {
+            Ok(Some(r)) => describe_rollout(&serde_json::to_value(r).unwrap_or_default()),
+            Ok(None) => "—".to_string(),
+            Err(e) => format!("({e})"),
+        };
+        println!("  {shard:<8} {weight:<14} {registered:<17} {applications:<26} {rollout}");
+    }
+    Ok(())
+}
+
+fn describe_rollout(r: &Json) -> String {
+    let steps = r["spec"]["strategy"]["canary"]["steps"].as_array().map(|s| s.len()).unwrap_or(0);
+    let st = &r["status"];
+    let step = st["currentStepIndex"].as_i64().unwrap_or(0);
+    let phase = st["phase"].as_str().unwrap_or("Progressing");
+    let image = r["spec"]["template"]["spec"]["containers"][0]["image"].as_str().unwrap_or_default();
+    let revision = image.rsplit(':').next().unwrap_or_default();
+    let mut out = format!("step {step}/{steps} {phase}");
+    if let Some(m) = st["message"].as_str().filter(|m| !m.is_empty()) {
+        out.push_str(&format!(" ({m})"));
+    }
+    let full = !st["stableRS"].is_null() && st["stableRS"] == st["currentPodHash"];
+    out.push_str(&format!(", image :{revision}{}", if full { "" } else { " (canary)" }));
+    out
+}
