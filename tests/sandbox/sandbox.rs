@@ -24,7 +24,6 @@
 //! named `main.rs`, so Cargo does not also discover it as an integration test.
 
 #[path = "../support/mod.rs"]
-#[allow(dead_code)]
 mod support;
 
 use k8s_openapi::api::core::v1::{Namespace, Secret};
@@ -113,7 +112,12 @@ fn main() -> ExitCode {
         };
         // Terraform runs still going (Ctrl-C): interrupt them as Terraform's own Ctrl-C would,
         // so the provider cancels its waits; then stop the rest.
-        procs.stop_all().await;
+        let interrupted = procs.stop_all().await;
+        if interrupted > 0 {
+            eprintln!(
+                "sandbox: interrupted {interrupted} Terraform run(s) (the provider ends its waits, as on Ctrl-C)"
+            );
+        }
         world.shutdown().await;
         result
     });
@@ -125,10 +129,15 @@ fn main() -> ExitCode {
             println!("\nsandbox: done in {total:.0} s; everything it started is stopped.");
             ExitCode::SUCCESS
         }
+        Err(e) if e == "interrupted" => {
+            let _ = std::fs::remove_dir_all(&work);
+            eprintln!("sandbox: stopped everything it started ({total:.0} s in all); a rerun starts from scratch.");
+            ExitCode::from(130)
+        }
         Err(e) => {
             eprintln!("\nsandbox: {e}");
             eprintln!("sandbox: stopped everything it started after {total:.0} s; logs kept in {}", work.display());
-            if e == "interrupted" { ExitCode::from(130) } else { ExitCode::FAILURE }
+            ExitCode::FAILURE
         }
     }
 }
@@ -138,10 +147,12 @@ fn main() -> ExitCode {
 struct Procs(Arc<Mutex<HashSet<u32>>>);
 
 impl Procs {
-    async fn stop_all(&self) {
+    /// Interrupts the running Terraform commands and waits for them (then kills what is left);
+    /// returns how many there were.
+    async fn stop_all(&self) -> usize {
         let groups: Vec<u32> = self.0.lock().unwrap().iter().copied().collect();
         if groups.is_empty() {
-            return;
+            return 0;
         }
         for g in &groups {
             signal_group(*g, "INT");
@@ -153,6 +164,7 @@ impl Procs {
         for g in &groups {
             signal_group(*g, "KILL");
         }
+        groups.len()
     }
 }
 
@@ -253,7 +265,7 @@ fn say(text: &str) {
 }
 
 fn stage(n: usize, title: &str) {
-    println!("\n━━ {n}. {title} {}", "━".repeat(70usize.saturating_sub(title.len() + 5)));
+    println!("\n━━ {n}. {title}");
 }
 
 async fn story(w: &mut World) -> Result<(), String> {
@@ -724,10 +736,8 @@ async fn run_terraform(w: &World, shard: &str, args: &[&str], show: bool) -> Res
     });
     let mut log = String::new();
     while let Some(line) = rx.recv().await {
-        if show {
-            if let Some(shown) = progress(&line) {
-                say(&format!("    {shard} │ {shown}"));
-            }
+        if show && let Some(shown) = progress(&line) {
+            say(&format!("    {shard} │ {shown}"));
         }
         log.push_str(&line);
         log.push('\n');
@@ -798,14 +808,18 @@ async fn table(w: &World) -> Result<(), String> {
         .await
         .map_err(|e| format!("list Applications: {e}"))?;
 
-    println!();
-    println!("  {:<8} {:<14} {:<17} {:<26} {}", "shard", "weight", "Argo CD", "Applications", "Rollout app/api");
-    println!("  {:<8} {:<14} {:<17} {:<26} {}", "─────", "──────", "───────", "────────────", "───────────────");
+    let mut rows: Vec<[String; 5]> = vec![[
+        "shard".into(),
+        "weight (share)".into(),
+        "Argo CD".into(),
+        "Applications (sync, health)".into(),
+        "Rollout api (in app-<shard>)".into(),
+    ]];
     for shard in SHARDS {
         let weight = match weights.get(&w.target_groups[shard]) {
             Some(wt) if total > 0 => format!("{wt} ({:.0}%)", 100.0 * *wt as f64 / total as f64),
             Some(wt) => format!("{wt}"),
-            None => "—".to_string(),
+            None => "not in listener".to_string(),
         };
         let registered = match secrets.get_opt(&format!("cluster-{shard}")).await.map_err(|e| e.to_string())? {
             Some(s)
@@ -821,46 +835,61 @@ async fn table(w: &World) -> Result<(), String> {
             _ => "—".to_string(),
         };
         let server = &w.servers[shard];
-        let mine: Vec<Json> = apps
+        let mine: Vec<String> = apps
             .items
             .iter()
             .map(|a| serde_json::to_value(a).unwrap_or_default())
             .filter(|a| a["spec"]["destination"]["server"].as_str() == Some(server.as_str()))
+            .map(|a| {
+                let status = |k: &str| a["status"][k]["status"].as_str().unwrap_or("Unknown").to_string();
+                format!(
+                    "{} ({}, {})",
+                    a["metadata"]["name"].as_str().unwrap_or_default(),
+                    status("sync"),
+                    status("health")
+                )
+            })
             .collect();
-        let applications = if mine.is_empty() {
-            "—".to_string()
-        } else {
-            let synced = mine.iter().filter(|a| a["status"]["sync"]["status"] == "Synced").count();
-            let healthy = mine.iter().filter(|a| a["status"]["health"]["status"] == "Healthy").count();
-            format!(
-                "{}: {synced}/{} Synced, {healthy}/{} Healthy",
-                if mine.len() == 1 { "1 app" } else { "apps" },
-                mine.len(),
-                mine.len()
-            )
-        };
+        let applications = if mine.is_empty() { "—".to_string() } else { mine.join("; ") };
         let rollout = match rollouts::api(&w.shard_api(), &namespace_of(shard)).get_opt(ROLLOUT).await {
             Ok(Some(r)) => describe_rollout(&serde_json::to_value(r).unwrap_or_default()),
             Ok(None) => "—".to_string(),
             Err(e) => format!("({e})"),
         };
-        println!("  {shard:<8} {weight:<14} {registered:<17} {applications:<26} {rollout}");
+        rows.push([shard.to_string(), weight, registered, applications, rollout]);
+    }
+    let widths: Vec<usize> = (0..5).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+    println!();
+    for (n, row) in rows.iter().enumerate() {
+        let cells: Vec<String> = row.iter().zip(&widths).map(|(c, wd)| format!("{c:<wd$}")).collect();
+        println!("  {}", cells.join("   ").trim_end());
+        if n == 0 {
+            let rules: Vec<String> = widths.iter().map(|wd| "─".repeat(*wd)).collect();
+            println!("  {}", rules.join("   "));
+        }
     }
     Ok(())
 }
 
 fn describe_rollout(r: &Json) -> String {
-    let steps = r["spec"]["strategy"]["canary"]["steps"].as_array().map(|s| s.len()).unwrap_or(0);
+    let steps = r["spec"]["strategy"]["canary"]["steps"].as_array().cloned().unwrap_or_default();
     let st = &r["status"];
     let step = st["currentStepIndex"].as_i64().unwrap_or(0);
     let phase = st["phase"].as_str().unwrap_or("Progressing");
     let image = r["spec"]["template"]["spec"]["containers"][0]["image"].as_str().unwrap_or_default();
     let revision = image.rsplit(':').next().unwrap_or_default();
-    let mut out = format!("step {step}/{steps} {phase}");
+    let mut out = format!("step {step}/{} {phase}", steps.len());
     if let Some(m) = st["message"].as_str().filter(|m| !m.is_empty()) {
         out.push_str(&format!(" ({m})"));
     }
     let full = !st["stableRS"].is_null() && st["stableRS"] == st["currentPodHash"];
-    out.push_str(&format!(", image :{revision}{}", if full { "" } else { " (canary)" }));
+    if full {
+        out.push_str(&format!(", all on :{revision}"));
+    } else {
+        // The canary's weight as `kubectl argo rollouts get` shows it: the last setWeight reached.
+        let upto = usize::try_from(step).unwrap_or(0).min(steps.len().saturating_sub(1));
+        let weight = steps.iter().take(upto + 1).rev().find_map(|s| s["setWeight"].as_i64()).unwrap_or(0);
+        out.push_str(&format!(", canary :{revision} at {weight}%"));
+    }
     out
 }

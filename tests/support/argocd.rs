@@ -342,10 +342,12 @@ impl StandIn {
         }
         for (name, app) in &present {
             let ours = app["metadata"]["labels"][GENERATED_BY].is_string();
-            if ours && !desired.contains_key(name) && app["metadata"]["deletionTimestamp"].is_null() {
-                if let Err(e) = self.apps.delete(name, &DeleteParams::default()).await {
-                    self.error(format!("delete Application {name}: {e}"));
-                }
+            if ours
+                && !desired.contains_key(name)
+                && app["metadata"]["deletionTimestamp"].is_null()
+                && let Err(e) = self.apps.delete(name, &DeleteParams::default()).await
+            {
+                self.error(format!("delete Application {name}: {e}"));
             }
         }
 
@@ -359,11 +361,11 @@ impl StandIn {
             if deleting || done || now.duration_since(first) < self.sync_delay {
                 continue;
             }
-            if let Some(w) = &self.workload {
-                if let Err(e) = w.sync(app).await {
-                    self.error(format!("sync {name}: {e}"));
-                    continue;
-                }
+            if let Some(w) = &self.workload
+                && let Err(e) = w.sync(app).await
+            {
+                self.error(format!("sync {name}: {e}"));
+                continue;
             }
             self.synced.insert(name.clone(), app.clone());
             let patch = json!({ "status": {
@@ -378,10 +380,10 @@ impl StandIn {
         let gone: Vec<String> = self.synced.keys().filter(|n| !present.contains_key(*n)).cloned().collect();
         for name in gone {
             let app = self.synced.remove(&name).unwrap_or_default();
-            if let Some(w) = &self.workload {
-                if let Err(e) = w.prune(&app).await {
-                    self.error(format!("prune {name}: {e}"));
-                }
+            if let Some(w) = &self.workload
+                && let Err(e) = w.prune(&app).await
+            {
+                self.error(format!("prune {name}: {e}"));
             }
         }
         Ok(())

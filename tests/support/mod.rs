@@ -27,7 +27,10 @@ pub fn bench_bin(name: &str) -> PathBuf {
 
 pub fn provider_binary() -> PathBuf {
     // Cargo sets this for integration tests only; the sandbox (an example) names its own binary.
-    PathBuf::from(option_env!("CARGO_BIN_EXE_terraform-provider-shard").expect("built as an integration test"))
+    match option_env!("CARGO_BIN_EXE_terraform-provider-shard") {
+        Some(path) => PathBuf::from(path),
+        None => panic!("provider_binary() is for integration tests"),
+    }
 }
 
 pub fn free_port() -> u16 {
