@@ -30,6 +30,7 @@ use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::{Api, DeleteParams, DynamicObject, ObjectMeta, PostParams};
 use serde_json::{Value as Json, json};
 use std::collections::{BTreeMap, HashSet};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
 use std::sync::{Arc, Mutex};
@@ -83,6 +84,18 @@ fn main() -> ExitCode {
         // SAFETY: single-threaded here; the runtime starts below.
         unsafe { std::env::set_var(k, v) };
     }
+    // Nothing of the user's own AWS or Terraform set-up may leak in.
+    for k in [
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+        "AWS_SESSION_TOKEN",
+        "AWS_ROLE_ARN",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "TF_LOG",
+    ] {
+        // SAFETY: as above.
+        unsafe { std::env::remove_var(k) };
+    }
     let work = match tempfile::Builder::new().prefix("shard-sandbox.").tempdir() {
         Ok(d) => d.keep(),
         Err(e) => {
@@ -105,19 +118,22 @@ fn main() -> ExitCode {
             eprintln!("\nsandbox: interrupted: stopping everything it started");
             stop.cancel();
         });
-        let mut world = World::new(work.clone(), provider_dir, procs.clone());
-        let result = tokio::select! {
-            r = story(&mut world) => r,
-            _ = cancel.cancelled() => Err("interrupted".to_string()),
+        let mut world = World::new(work.clone(), provider_dir, procs.clone(), cancel.clone());
+        let result = {
+            let run = story(&mut world);
+            tokio::pin!(run);
+            tokio::select! {
+                r = &mut run => r,
+                _ = cancel.cancelled() => {
+                    // Running Terraform commands get Ctrl-C as from a terminal (run_terraform), end
+                    // their applies and exit; no new one starts. The story gets a while for that.
+                    let _ = tokio::time::timeout(Duration::from_secs(15), &mut run).await;
+                    Err("interrupted".to_string())
+                }
+            }
         };
-        // Terraform runs still going (Ctrl-C): interrupt them as Terraform's own Ctrl-C would,
-        // so the provider cancels its waits; then stop the rest.
-        let interrupted = procs.stop_all().await;
-        if interrupted > 0 {
-            eprintln!(
-                "sandbox: interrupted {interrupted} Terraform run(s) (the provider ends its waits, as on Ctrl-C)"
-            );
-        }
+        // Anything still running (it did not stop in time): killed.
+        procs.stop_all().await;
         world.shutdown().await;
         result
     });
@@ -125,12 +141,12 @@ fn main() -> ExitCode {
     let total = started.elapsed().as_secs_f64();
     match outcome {
         Ok(()) => {
-            let _ = std::fs::remove_dir_all(&work);
+            remove_work(&work);
             println!("\nsandbox: done in {total:.0} s; everything it started is stopped.");
             ExitCode::SUCCESS
         }
         Err(e) if e == "interrupted" => {
-            let _ = std::fs::remove_dir_all(&work);
+            remove_work(&work);
             eprintln!("sandbox: stopped everything it started ({total:.0} s in all); a rerun starts from scratch.");
             ExitCode::from(130)
         }
@@ -139,6 +155,16 @@ fn main() -> ExitCode {
             eprintln!("sandbox: stopped everything it started after {total:.0} s; logs kept in {}", work.display());
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Removes the work directory, unless SANDBOX_KEEP_WORK is set (to look at the Terraform
+/// directories, states and logs afterwards).
+fn remove_work(work: &Path) {
+    if std::env::var_os("SANDBOX_KEEP_WORK").is_some_and(|v| !v.is_empty()) {
+        eprintln!("sandbox: kept {} (SANDBOX_KEEP_WORK)", work.display());
+    } else {
+        let _ = std::fs::remove_dir_all(work);
     }
 }
 
@@ -175,12 +201,17 @@ fn signal_group(pgid: u32, signal: &str) {
         .status();
 }
 
+/// Whether a process of group `pgid` is still running (zombies, which nobody may reap soon once
+/// their parent is gone, do not count).
 fn group_alive(pgid: u32) -> bool {
-    std::process::Command::new("kill")
-        .args(["-0", "--", &format!("-{pgid}")])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+    let Ok(entries) = std::fs::read_dir("/proc") else { return false };
+    entries.flatten().any(|e| {
+        let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+        // "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses.
+        let fields: Vec<&str> =
+            stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+        fields.len() > 2 && fields[2] == pgid.to_string() && fields[0] != "Z"
+    })
 }
 
 /// Everything the sandbox started, and what the story needs to reach it.
@@ -188,6 +219,8 @@ struct World {
     work: PathBuf,
     provider_dir: PathBuf,
     procs: Procs,
+    /// Ctrl-C: Terraform runs are interrupted and no new one starts.
+    cancel: CancellationToken,
     kube_dirs: Vec<PathBuf>,
     moto: Option<Arc<Moto>>,
     forwarders: Vec<tokio::task::JoinHandle<()>>,
@@ -203,11 +236,12 @@ struct World {
 }
 
 impl World {
-    fn new(work: PathBuf, provider_dir: PathBuf, procs: Procs) -> World {
+    fn new(work: PathBuf, provider_dir: PathBuf, procs: Procs, cancel: CancellationToken) -> World {
         World {
             work,
             provider_dir,
             procs,
+            cancel,
             kube_dirs: Vec::new(),
             moto: None,
             forwarders: Vec::new(),
@@ -264,28 +298,35 @@ fn say(text: &str) {
     println!("{text}");
 }
 
-fn stage(n: usize, title: &str) {
+fn stage(n: usize, title: &str) -> Instant {
     println!("\n━━ {n}. {title}");
+    Instant::now()
+}
+
+fn took(since: Instant) {
+    println!("  ({:.1} s)", since.elapsed().as_secs_f64());
 }
 
 async fn story(w: &mut World) -> Result<(), String> {
     say("sandbox: the shard story with the real Terraform CLI (v1.15.5) and this provider, all on loopback.");
     say("  AWS (ELBv2, EKS, STS) is moto; the Argo CD hub and the shard clusters are two real kube-apiservers;");
     say("  Argo CD and Argo Rollouts are STAND-INS from tests/support (their effects, not their code).");
-    say(&format!("  work directory: {} (removed at the end unless something fails)", w.work.display()));
+    say(&format!(
+        "  work directory: {} (removed at the end unless something fails or SANDBOX_KEEP_WORK=1)",
+        w.work.display()
+    ));
 
-    stage(0, "setting up");
-    let t = Instant::now();
+    let t = stage(0, "setting up");
     start_kube(w).await?;
     start_moto(w).await?;
     seed(w).await?;
     prepare_shard_dirs(w).await?;
-    say(&format!("  set up in {:.1} s", t.elapsed().as_secs_f64()));
     table(w).await?;
+    took(t);
 
-    stage(1, "first deploy: shard-1 and shard-2 apply at the same time (two CI runs)");
+    let t = stage(1, "first deploy: shard-1 and shard-2 apply at the same time (two CI runs)");
     say("  each: register with Argo CD and wait until its Application is Synced/Healthy,");
-    say("        then gate on Rollout app/api Healthy, then take weight 50");
+    say("        then gate on Rollout app-<shard>/api Healthy, then take weight 50");
     let gate = json!({ "api": { "namespace": "NS", "name": ROLLOUT } });
     let (a, b) = tokio::join!(
         apply(w, "shard-1", vars(w, "shard-1", 50, false, &gate)),
@@ -294,13 +335,15 @@ async fn story(w: &mut World) -> Result<(), String> {
     a?;
     b?;
     table(w).await?;
+    took(t);
 
-    stage(2, "drain shard-1 for maintenance (maintenance = true)");
+    let t = stage(2, "drain shard-1 for maintenance (maintenance = true)");
     say("  weight to 0, then a 2 s drain delay; its Rollout gates are lifted while it is drained");
     apply(w, "shard-1", vars(w, "shard-1", 50, true, &gate)).await?;
     table(w).await?;
+    took(t);
 
-    stage(3, "canary on shard-2: a new image reaches shard-2 (what Argo CD syncs from git)");
+    let t = stage(3, "canary on shard-2: a new image reaches shard-2 (what Argo CD syncs from git)");
     rollouts::set_image(&w.shard_api(), &namespace_of("shard-2"), ROLLOUT, "registry.example/api:2").await;
     let paused = rollouts::wait_for(
         &w.shard_api(),
@@ -314,31 +357,38 @@ async fn story(w: &mut World) -> Result<(), String> {
     paused?;
     say("  the canary stops at step 1 (pause: {}) and waits for a human");
     table(w).await?;
+    took(t);
 
-    stage(4, "shard-2's canary may go to step 2 (rollouts.api.promote_to_step = 2)");
+    let t = stage(4, "shard-2's canary may go to step 2 (rollouts.api.promote_to_step = 2)");
     let to_step_2 = json!({ "api": { "namespace": "NS", "name": ROLLOUT, "promote_to_step": 2 } });
     apply(w, "shard-2", vars(w, "shard-2", 50, false, &to_step_2)).await?;
     table(w).await?;
+    took(t);
 
-    stage(5, "shard-2's canary is promoted fully (rollouts.api.promote_full = true)");
+    let t = stage(5, "shard-2's canary is promoted fully (rollouts.api.promote_full = true)");
     let full = json!({ "api": { "namespace": "NS", "name": ROLLOUT, "promote_full": true } });
     apply(w, "shard-2", vars(w, "shard-2", 50, false, &full)).await?;
     table(w).await?;
+    took(t);
 
-    stage(6, "restore shard-1 (maintenance = false): gates first, then ramp back 25 at a time");
+    let t = stage(6, "restore shard-1 (maintenance = false): gates first, then ramp back 25 at a time");
+    say("  (the upgrade itself, module \"cluster\"'s kubernetes_version, is hashicorp/aws's work: not simulated)");
     apply(w, "shard-1", vars(w, "shard-1", 50, false, &gate)).await?;
     table(w).await?;
+    took(t);
 
-    stage(7, "add shard-3: its EKS cluster (seeded), then its first apply");
+    let t = stage(7, "add shard-3: its EKS cluster (seeded), then its first apply");
     create_eks_cluster(w, "shard-3").await?;
     say("  seeded: EKS cluster shard-3 (what shard-3/'s module \"cluster\" creates with hashicorp/aws)");
     apply(w, "shard-3", vars(w, "shard-3", 50, false, &gate)).await?;
     table(w).await?;
+    took(t);
 
-    stage(8, "remove shard-3 (terraform destroy in shard-3/)");
+    let t = stage(8, "remove shard-3 (terraform destroy in shard-3/)");
     say("  out of traffic (drain), then the registration goes and Argo CD removes its Application");
     destroy(w, "shard-3").await?;
     table(w).await?;
+    took(t);
 
     let errors: Vec<String> = w
         .argocd
@@ -395,6 +445,9 @@ async fn start_kube(w: &mut World) -> Result<(), String> {
                 .arg(std::process::id().to_string())
                 .env("KUBE_CLUSTER_EKS_NAMES", eks_names)
                 .stdin(Stdio::null())
+                // Its own process group: Ctrl-C in the terminal reaches the sandbox only, which
+                // stops Terraform before the API servers it talks to.
+                .process_group(0)
                 .output(),
         );
     }
@@ -494,8 +547,8 @@ async fn create_eks_cluster(w: &World, name: &str) -> Result<(), String> {
 async fn seed(w: &mut World) -> Result<(), String> {
     say("  seeding what vpc/, ingress/ and argo-cluster/ create on AWS (hashicorp/aws cannot be installed");
     say("  here: no registry access), with the test fixtures:");
-    let moto = w.moto.clone().expect("moto");
-    let topo = tokio::task::block_in_place(|| moto.fixture(&["topology", "weights=0,0", "groups=3", "name=sandbox"]));
+    let moto = w.moto().raw_endpoint.clone();
+    let topo = fixture(&moto, &["topology", "weights=0,0", "groups=3", "name=sandbox"]).await?;
     w.listener = topo["listener"].as_str().unwrap_or_default().to_string();
     let tgs: Vec<String> = serde_json::from_value(topo["target_groups"].clone()).unwrap_or_default();
     for (shard, tg) in SHARDS.iter().zip(tgs) {
@@ -574,12 +627,32 @@ async fn seed(w: &mut World) -> Result<(), String> {
     Ok(())
 }
 
+/// tests/fixtures/aws_fixture.py against moto (`endpoint`): like `Moto::fixture`, but an error
+/// is returned, not a panic, and Ctrl-C in the terminal does not reach it (own process group).
+async fn fixture(endpoint: &str, args: &[&str]) -> Result<Json, String> {
+    let out = tokio::process::Command::new(project_root().join(".bench/venv/bin/python3"))
+        .arg(project_root().join("tests/fixtures/aws_fixture.py"))
+        .args(args)
+        .env("MOTO_ENDPOINT", endpoint)
+        .stdin(Stdio::null())
+        .process_group(0)
+        .kill_on_drop(true)
+        .output()
+        .await
+        .map_err(|e| format!("aws_fixture.py: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("fixture {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr)));
+    }
+    serde_json::from_slice(&out.stdout).map_err(|e| format!("fixture {args:?}: {e}"))
+}
+
 /// What syncing the service's Application does on a shard.
 struct SandboxWorkload {
     shard_api: kube::Client,
     by_server: BTreeMap<String, String>,
     target_groups: BTreeMap<String, String>,
-    moto: Arc<Moto>,
+    /// moto itself (fixtures arrange AWS objects there, as the other stacks would).
+    moto: String,
 }
 
 impl SandboxWorkload {
@@ -609,11 +682,7 @@ impl Workload for SandboxWorkload {
             let obj: DynamicObject =
                 serde_json::from_value(rollouts::canary(ROLLOUT, canary_steps(), false)).map_err(|e| e.to_string())?;
             rollouts.create(&PostParams::default(), &obj).await.map_err(|e| format!("create Rollout: {e}"))?;
-            let tg = self.target_groups[&shard].clone();
-            let moto = self.moto.clone();
-            tokio::task::spawn_blocking(move || moto.fixture(&["register", &tg, "2"]))
-                .await
-                .map_err(|e| e.to_string())?;
+            fixture(&self.moto, &["register", &self.target_groups[&shard], "2"]).await?;
         }
         Ok(())
     }
@@ -625,9 +694,7 @@ impl Workload for SandboxWorkload {
             Err(kube::Error::Api(e)) if e.code == 404 => {}
             Err(e) => return Err(format!("delete Rollout: {e}")),
         }
-        let tg = self.target_groups[&shard].clone();
-        let moto = self.moto.clone();
-        tokio::task::spawn_blocking(move || moto.fixture(&["deregister", &tg])).await.map_err(|e| e.to_string())?;
+        fixture(&self.moto, &["deregister", &self.target_groups[&shard]]).await?;
         Ok(())
     }
 }
@@ -696,6 +763,10 @@ async fn destroy(w: &World, shard: &str) -> Result<(), String> {
 /// it through the sandbox, which interrupts it as Terraform expects and waits for it). Shows
 /// Terraform's progress lines when `show` is set; the whole output goes to `<command>.log`.
 async fn run_terraform(w: &World, shard: &str, args: &[&str], show: bool) -> Result<(), String> {
+    if w.cancel.is_cancelled() {
+        return Err("interrupted".into());
+    }
+    let (shard_name, command) = (shard.to_string(), args[0].to_string());
     let dir = w.work.join("tf/sandbox").join(shard);
     let log_path = dir.join(format!("{}.log", args[0]));
     let t = Instant::now();
@@ -718,6 +789,16 @@ async fn run_terraform(w: &World, shard: &str, args: &[&str], show: bool) -> Res
         .map_err(|e| format!("terraform: {e}"))?;
     let pgid = child.id().unwrap_or_default();
     w.procs.0.lock().unwrap().insert(pgid);
+    // On Ctrl-C: interrupt it as a terminal would (Terraform stops the provider, which ends its
+    // waits), let it exit, and kill what is left after 10 s.
+    let cancel = w.cancel.clone();
+    let interrupter = tokio::spawn(async move {
+        cancel.cancelled().await;
+        signal_group(pgid, "INT");
+        eprintln!("sandbox: Ctrl-C passed on to terraform {} in {shard_name}/", command);
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        signal_group(pgid, "KILL");
+    });
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     let stdout = child.stdout.take().expect("piped");
     let stderr = child.stderr.take().expect("piped");
@@ -734,17 +815,33 @@ async fn run_terraform(w: &World, shard: &str, args: &[&str], show: bool) -> Res
             let _ = tx2.send(line);
         }
     });
+    // The whole output goes to the log as it comes (for a post-mortem, also after Ctrl-C).
+    let mut file = std::fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
     let mut log = String::new();
     while let Some(line) = rx.recv().await {
         if show && let Some(shown) = progress(&line) {
             say(&format!("    {shard} │ {shown}"));
         }
+        let _ = writeln!(file, "{line}");
         log.push_str(&line);
         log.push('\n');
     }
     let status = child.wait().await.map_err(|e| format!("terraform: {e}"))?;
+    interrupter.abort();
     w.procs.0.lock().unwrap().remove(&pgid);
-    let _ = std::fs::write(&log_path, &log);
+    if w.cancel.is_cancelled() {
+        // What Terraform and the provider said about the interruption.
+        let mut said: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("Interrupt received") || l.contains("Error: "))
+            .map(|l| l.trim_start_matches(['│', '╷', '╵', ' ']))
+            .collect();
+        said.dedup();
+        for line in said {
+            eprintln!("    {shard} │ {line}");
+        }
+        return Err("interrupted".into());
+    }
     if !status.success() {
         let lines: Vec<&str> = log.lines().collect();
         let tail = lines[lines.len().saturating_sub(40)..].join("\n      ");
@@ -789,9 +886,7 @@ fn progress(line: &str) -> Option<String> {
 // The table
 
 async fn table(w: &World) -> Result<(), String> {
-    let moto = w.moto.clone().expect("moto");
-    let listener = w.listener.clone();
-    let actions = tokio::task::block_in_place(|| moto.fixture(&["actions", &listener]));
+    let actions = fixture(&w.moto().raw_endpoint, &["actions", &w.listener]).await?;
     let mut weights: BTreeMap<String, i64> = BTreeMap::new();
     if let Some(fwd) = actions.as_array().and_then(|a| a.iter().find(|a| a["Type"] == "forward")) {
         for t in fwd["ForwardConfig"]["TargetGroups"].as_array().cloned().unwrap_or_default() {
