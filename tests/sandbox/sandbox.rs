@@ -345,7 +345,7 @@ async fn story(w: &mut World) -> Result<(), String> {
 
     let t = stage(3, "canary on shard-2: a new image reaches shard-2 (what Argo CD syncs from git)");
     rollouts::set_image(&w.shard_api(), &namespace_of("shard-2"), ROLLOUT, "registry.example/api:2").await;
-    let paused = rollouts::wait_for(
+    rollouts::wait_for(
         &w.shard_api(),
         &namespace_of("shard-2"),
         ROLLOUT,
@@ -353,21 +353,33 @@ async fn story(w: &mut World) -> Result<(), String> {
         "paused at step 1",
         rollouts::paused_at(1),
     )
-    .await;
-    paused?;
-    say("  the canary stops at step 1 (pause: {}) and waits for a human");
+    .await?;
+    app_health(w, "service-shard-2", "Suspended").await?;
+    say("  the canary stops at step 1 (pause: {}) and waits for a human; Argo CD shows the Application Suspended");
     table(w).await?;
     took(t);
 
     let t = stage(4, "shard-2's canary may go to step 2 (rollouts.api.promote_to_step = 2)");
     let to_step_2 = json!({ "api": { "namespace": "NS", "name": ROLLOUT, "promote_to_step": 2 } });
     apply(w, "shard-2", vars(w, "shard-2", 50, false, &to_step_2)).await?;
+    rollouts::wait_for(
+        &w.shard_api(),
+        &namespace_of("shard-2"),
+        ROLLOUT,
+        Duration::from_secs(30),
+        "paused at step 3",
+        rollouts::paused_at(3),
+    )
+    .await?;
+    app_health(w, "service-shard-2", "Suspended").await?;
+    say("  the gate promoted once; the canary ran step 2 (setWeight: 50) and stops at the next pause, step 3");
     table(w).await?;
     took(t);
 
     let t = stage(5, "shard-2's canary is promoted fully (rollouts.api.promote_full = true)");
     let full = json!({ "api": { "namespace": "NS", "name": ROLLOUT, "promote_full": true } });
     apply(w, "shard-2", vars(w, "shard-2", 50, false, &full)).await?;
+    app_health(w, "service-shard-2", "Healthy").await?;
     table(w).await?;
     took(t);
 
@@ -406,6 +418,24 @@ async fn story(w: &mut World) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// Waits until the Argo CD stand-in reports Application `name` with health `want` (it follows the
+/// Rollout on its next poll).
+async fn app_health(w: &World, name: &str, want: &str) -> Result<(), String> {
+    let apps = Api::<DynamicObject>::namespaced_with(w.hub(), ARGOCD_NAMESPACE, &application_resource());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let app = apps.get_opt(name).await.map_err(|e| format!("Application {name}: {e}"))?;
+        let app = serde_json::to_value(app).unwrap_or_default();
+        if app["status"]["health"]["status"] == want {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("Application {name} not {want} within 10 s: {:#}", app["status"]));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 fn namespace_of(shard: &str) -> String {
@@ -685,6 +715,21 @@ impl Workload for SandboxWorkload {
             fixture(&self.moto, &["register", &self.target_groups[&shard], "2"]).await?;
         }
         Ok(())
+    }
+
+    /// Argo CD's health check for a Rollout (resource_customizations/argoproj.io/Rollout):
+    /// paused is Suspended, otherwise its phase.
+    async fn health(&self, app: &Json) -> Option<(String, String)> {
+        let (_, namespace) = self.shard_of(app).ok()?;
+        let r = rollouts::api(&self.shard_api, &namespace).get_opt(ROLLOUT).await.ok()?;
+        let Some(r) = r else { return Some(("Missing".into(), String::new())) };
+        let r = serde_json::to_value(r).unwrap_or_default();
+        let message = r["status"]["message"].as_str().unwrap_or_default().to_string();
+        Some(match r["status"]["phase"].as_str().unwrap_or("Progressing") {
+            "Paused" => ("Suspended".into(), "Rollout is paused".into()),
+            "Healthy" => ("Healthy".into(), String::new()),
+            phase => (phase.to_string(), message),
+        })
     }
 
     async fn prune(&self, app: &Json) -> Result<(), String> {

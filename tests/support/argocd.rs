@@ -183,6 +183,11 @@ pub trait Workload: Send + Sync {
     async fn sync(&self, app: &Json) -> Result<(), String>;
     /// Called once when a synced Application is deleted (its cluster left).
     async fn prune(&self, app: &Json) -> Result<(), String>;
+    /// The health of what was synced, as Argo CD's health checks assess it: (status, message),
+    /// e.g. a paused Rollout is `Suspended`. None: `Healthy` (the default here).
+    async fn health(&self, _app: &Json) -> Option<(String, String)> {
+        None
+    }
 }
 
 /// Label the stand-in puts on the Applications it generates (the real ApplicationSet controller
@@ -200,12 +205,12 @@ pub const GENERATED_BY: &str = "sandbox.shard/application-set";
 ///   `{{metadata.labels.K}}` / `{{index .metadata.labels "K"}}` replaced; Applications of
 ///   clusters no longer selected (Secret deleted or relabelled) are deleted;
 /// - application controller: `sync_delay` after an Application appears, the [`Workload`] is
-///   synced to its destination and the Application marked `Synced` / `Healthy`; a deleted one is
+///   synced to its destination and the Application marked `Synced`, with the health the workload
+///   reports (kept up to date on every poll; `Healthy` without a workload); a deleted one is
 ///   pruned from its destination.
 ///
-/// Not modelled: other generators, matchExpressions, sync waves, health of the synced resources
-/// (an Application is Healthy once synced), retries of a failed sync (the error is recorded and the
-/// next poll tries again).
+/// Not modelled: other generators, matchExpressions, sync waves, drift (an Application stays
+/// Synced), retry back-off (a failed sync is recorded and the next poll tries again).
 pub struct ArgoCdController {
     stop: tokio_util::sync::CancellationToken,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -357,20 +362,38 @@ impl StandIn {
         for (name, app) in &present {
             let first = *self.seen.entry(name.clone()).or_insert(now);
             let deleting = !app["metadata"]["deletionTimestamp"].is_null() || !desired.contains_key(name);
-            let done = app["status"]["sync"]["status"] == "Synced" && app["status"]["health"]["status"] == "Healthy";
-            if deleting || done || now.duration_since(first) < self.sync_delay {
+            if deleting {
                 continue;
             }
-            if let Some(w) = &self.workload
-                && let Err(e) = w.sync(app).await
-            {
-                self.error(format!("sync {name}: {e}"));
+            if !self.synced.contains_key(name) {
+                if now.duration_since(first) < self.sync_delay {
+                    continue;
+                }
+                if let Some(w) = &self.workload
+                    && let Err(e) = w.sync(app).await
+                {
+                    self.error(format!("sync {name}: {e}"));
+                    continue;
+                }
+                self.synced.insert(name.clone(), app.clone());
+            }
+            let health = match &self.workload {
+                Some(w) => w.health(app).await,
+                None => None,
+            };
+            let (health, message) = health.unwrap_or_else(|| ("Healthy".into(), String::new()));
+            let current = &app["status"];
+            let same = current["sync"]["status"] == "Synced"
+                && current["health"]["status"] == health.as_str()
+                && current["health"]["message"].as_str().unwrap_or_default() == message;
+            if same {
                 continue;
             }
-            self.synced.insert(name.clone(), app.clone());
+            // An empty message is removed (kube-apiserver 1.20 reads "" in a merge patch as null).
+            let message = if message.is_empty() { Json::Null } else { json!(message) };
             let patch = json!({ "status": {
                 "sync": { "status": "Synced" },
-                "health": { "status": "Healthy" },
+                "health": { "status": health, "message": message },
                 "reconciledAt": now_rfc3339(),
             }});
             if let Err(e) = self.apps.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await {
