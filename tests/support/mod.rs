@@ -591,7 +591,10 @@ pub fn provider_mirror() -> &'static ProviderMirror {
         let binary = provider_binary();
         let meta = std::fs::metadata(&binary).expect("provider binary metadata");
         let mtime = meta.modified().expect("mtime").duration_since(std::time::UNIX_EPOCH).expect("mtime").as_nanos();
-        let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("provider-mirror");
+        // Set by Cargo for integration tests only (like provider_binary's; the sandbox example
+        // includes this file too).
+        let tmp = option_env!("CARGO_TARGET_TMPDIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
+        let base = tmp.join("provider-mirror");
         let dir = base.join(format!("{}-{mtime}", meta.len()));
         if !dir.exists() {
             std::fs::create_dir_all(&base).expect("create provider-mirror directory");
