@@ -127,7 +127,9 @@ fn main() -> ExitCode {
                 _ = cancel.cancelled() => {
                     // Running Terraform commands get Ctrl-C as from a terminal (run_terraform), end
                     // their applies and exit; no new one starts. The story gets a while for that.
-                    let _ = tokio::time::timeout(Duration::from_secs(15), &mut run).await;
+                    if procs.running() {
+                        let _ = tokio::time::timeout(Duration::from_secs(15), &mut run).await;
+                    }
                     Err("interrupted".to_string())
                 }
             }
@@ -173,6 +175,10 @@ fn remove_work(work: &Path) {
 struct Procs(Arc<Mutex<HashSet<u32>>>);
 
 impl Procs {
+    fn running(&self) -> bool {
+        !self.0.lock().unwrap().is_empty()
+    }
+
     /// Interrupts the running Terraform commands and waits for them (then kills what is left);
     /// returns how many there were.
     async fn stop_all(&self) -> usize {
@@ -222,6 +228,8 @@ struct World {
     /// Ctrl-C: Terraform runs are interrupted and no new one starts.
     cancel: CancellationToken,
     kube_dirs: Vec<PathBuf>,
+    /// Process groups of the `kube-cluster.sh start` runs: the API servers and their watchdogs.
+    kube_groups: Vec<u32>,
     moto: Option<Arc<Moto>>,
     forwarders: Vec<tokio::task::JoinHandle<()>>,
     argocd: Option<ArgoCdController>,
@@ -243,6 +251,7 @@ impl World {
             procs,
             cancel,
             kube_dirs: Vec::new(),
+            kube_groups: Vec::new(),
             moto: None,
             forwarders: Vec::new(),
             argocd: None,
@@ -261,6 +270,11 @@ impl World {
         self.rollout_controllers.clear();
         for f in self.forwarders.drain(..) {
             f.abort();
+        }
+        // A start still running (Ctrl-C early) and the watchdogs (which would end by themselves
+        // within a second): their process groups end now; then each instance is stopped.
+        for g in self.kube_groups.drain(..) {
+            signal_group(g, "TERM");
         }
         let stops: Vec<_> = self
             .kube_dirs
@@ -478,10 +492,14 @@ async fn start_kube(w: &mut World) -> Result<(), String> {
                 // Its own process group: Ctrl-C in the terminal reaches the sandbox only, which
                 // stops Terraform before the API servers it talks to.
                 .process_group(0)
-                .output(),
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .map_err(|e| format!("kube-cluster.sh: {e}"))?,
         );
     }
-    let outs = futures::future::join_all(runs).await;
+    w.kube_groups.extend(runs.iter().filter_map(|c| c.id()));
+    let outs = futures::future::join_all(runs.into_iter().map(|c| c.wait_with_output())).await;
     for ((name, _), out) in specs.iter().zip(outs) {
         let out = out.map_err(|e| format!("kube-cluster.sh: {e}"))?;
         let said = String::from_utf8_lossy(&out.stderr);
