@@ -31,6 +31,7 @@ use kube::api::{Api, DeleteParams, DynamicObject, ObjectMeta, PostParams};
 use serde_json::{Value as Json, json};
 use std::collections::{BTreeMap, HashSet};
 use std::io::Write as _;
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
 use std::sync::{Arc, Mutex};
@@ -172,9 +173,31 @@ fn remove_work(work: &Path) {
 
 /// Process groups of running Terraform commands, to interrupt and end on the way out.
 #[derive(Clone, Default)]
-struct Procs(Arc<Mutex<HashSet<u32>>>);
+struct Procs(Arc<Mutex<HashSet<u32>>>, Arc<Mutex<Option<PathBuf>>>);
 
 impl Procs {
+    /// Also keep the list in `file` (for the watchdog, should the sandbox be killed outright).
+    fn record_in(&self, file: PathBuf) {
+        *self.1.lock().unwrap() = Some(file);
+    }
+
+    fn add(&self, pgid: u32) {
+        self.0.lock().unwrap().insert(pgid);
+        self.save();
+    }
+
+    fn remove(&self, pgid: u32) {
+        self.0.lock().unwrap().remove(&pgid);
+        self.save();
+    }
+
+    fn save(&self) {
+        if let Some(file) = self.1.lock().unwrap().as_ref() {
+            let list: Vec<String> = self.0.lock().unwrap().iter().map(u32::to_string).collect();
+            let _ = std::fs::write(file, list.join(" "));
+        }
+    }
+
     fn running(&self) -> bool {
         !self.0.lock().unwrap().is_empty()
     }
@@ -230,6 +253,8 @@ struct World {
     kube_dirs: Vec<PathBuf>,
     /// Process groups of the `kube-cluster.sh start` runs: the API servers and their watchdogs.
     kube_groups: Vec<u32>,
+    /// Kills moto if the sandbox is killed outright (watch_children).
+    watchdog: Option<std::process::Child>,
     moto: Option<Arc<Moto>>,
     forwarders: Vec<tokio::task::JoinHandle<()>>,
     argocd: Option<ArgoCdController>,
@@ -252,6 +277,7 @@ impl World {
             cancel,
             kube_dirs: Vec::new(),
             kube_groups: Vec::new(),
+            watchdog: None,
             moto: None,
             forwarders: Vec::new(),
             argocd: None,
@@ -266,6 +292,10 @@ impl World {
     }
 
     async fn shutdown(&mut self) {
+        if let Some(mut dog) = self.watchdog.take() {
+            signal_group(dog.id(), "KILL");
+            let _ = dog.wait();
+        }
         self.argocd = None;
         self.rollout_controllers.clear();
         for f in self.forwarders.drain(..) {
@@ -535,6 +565,47 @@ async fn start_kube(w: &mut World) -> Result<(), String> {
     Ok(())
 }
 
+/// If the sandbox itself is killed (SIGKILL: no clean-up runs), what it started ends with it: a
+/// watchdog in a process group of its own interrupts the Terraform runs listed in
+/// `terraform_pgids` (then kills them) and kills the sandbox's children so far (moto and its
+/// proxy; the API servers have kube-cluster.sh's own watchdog) once the sandbox is gone, so the
+/// next run starts clean. A normal exit ends the watchdog first (World::shutdown).
+fn watch_children(terraform_pgids: &Path) -> Result<std::process::Child, String> {
+    let me = std::process::id();
+    let children: Vec<String> = std::fs::read_dir("/proc")
+        .map_err(|e| format!("/proc: {e}"))?
+        .flatten()
+        .filter(|e| {
+            let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+            let fields: Vec<&str> =
+                stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+            fields.get(1) == Some(&me.to_string().as_str())
+        })
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    std::process::Command::new("bash")
+        .args(["-c", WATCHDOG])
+        .arg("sandbox-watchdog")
+        .arg(me.to_string())
+        .arg(terraform_pgids)
+        .args(&children)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .map_err(|e| format!("watchdog: {e}"))
+}
+
+/// `bash -c WATCHDOG sandbox-watchdog SANDBOX_PID PGIDS_FILE CHILD_PID...`
+const WATCHDOG: &str = r#"owner=$1 file=$2; shift 2
+while kill -0 "$owner" 2>/dev/null; do sleep 1; done
+groups=$(cat "$file" 2>/dev/null)
+for g in $groups; do kill -INT -- "-$g" 2>/dev/null; done
+kill "$@" 2>/dev/null
+[ -n "$groups" ] && sleep 5
+for g in $groups; do kill -KILL -- "-$g" 2>/dev/null; done"#;
+
 fn connection(dir: &Path) -> Result<Connection, String> {
     let text = std::fs::read_to_string(dir.join("connection.json")).map_err(|e| format!("{}: {e}", dir.display()))?;
     serde_json::from_str(&text).map_err(|e| format!("{}: {e}", dir.display()))
@@ -575,6 +646,9 @@ async fn start_moto(w: &mut World) -> Result<(), String> {
     }));
     say(&format!("    moto: {} (through the AWS-realism proxy {})", moto.raw_endpoint, moto.endpoint));
     w.moto = Some(Arc::new(moto));
+    let pgids = w.work.join("terraform.pgids");
+    w.procs.record_in(pgids.clone());
+    w.watchdog = Some(watch_children(&pgids)?);
     Ok(())
 }
 
@@ -851,7 +925,7 @@ async fn run_terraform(w: &World, shard: &str, args: &[&str], show: bool) -> Res
         .spawn()
         .map_err(|e| format!("terraform: {e}"))?;
     let pgid = child.id().unwrap_or_default();
-    w.procs.0.lock().unwrap().insert(pgid);
+    w.procs.add(pgid);
     // On Ctrl-C: interrupt it as a terminal would (Terraform stops the provider, which ends its
     // waits), let it exit, and kill what is left after 10 s.
     let cancel = w.cancel.clone();
@@ -891,7 +965,7 @@ async fn run_terraform(w: &World, shard: &str, args: &[&str], show: bool) -> Res
     }
     let status = child.wait().await.map_err(|e| format!("terraform: {e}"))?;
     interrupter.abort();
-    w.procs.0.lock().unwrap().remove(&pgid);
+    w.procs.remove(pgid);
     if w.cancel.is_cancelled() {
         // What Terraform and the provider said about the interruption.
         let mut said: Vec<&str> = log
