@@ -39,7 +39,7 @@ use std::time::{Duration, Instant};
 use support::argocd::{ArgoCdController, Workload, application_resource};
 use support::kube::{Connection, pem_certificates};
 use support::rollouts::{self, RolloutController};
-use support::{Moto, project_root};
+use support::{Moto, mirror_cli_config, project_root};
 use tokio::io::AsyncBufReadExt;
 use tokio_util::sync::CancellationToken;
 
@@ -848,7 +848,8 @@ async fn prepare_shard_dirs(w: &World) -> Result<(), String> {
     for shard in SHARDS {
         copy_dir(&root.join("examples/sandbox/shard"), &tf.join("sandbox").join(shard))?;
     }
-    std::fs::write(w.work.join("cli.tfrc"), cli_config(&w.provider_dir)).map_err(|e| e.to_string())?;
+    say("  packaging the provider as a release zip in a filesystem mirror (scripts/release.sh)…");
+    std::fs::write(w.work.join("cli.tfrc"), install_provider(w)?).map_err(|e| e.to_string())?;
     say("  terraform init in shard-1/, shard-2/, shard-3/ (examples/sandbox/shard → modules/shard-delivery)…");
     let inits = SHARDS.map(|s| run_terraform(w, s, &["init", "-input=false", "-no-color"], false));
     for r in futures::future::join_all(inits).await {
@@ -857,16 +858,31 @@ async fn prepare_shard_dirs(w: &World) -> Result<(), String> {
     Ok(())
 }
 
-/// How Terraform finds the provider. THE ONE PLACE that installs it: a development override of
-/// `shardkit/shard` pointing at the directory Cargo built it in (Terraform then skips the
-/// registry and checksums for it, and warns that overrides are in effect).
-// TODO: switch to a filesystem mirror (scripts/release.sh --binary PATH --mirror DIR) once
-// that lands; `provider_installation { filesystem_mirror { path = DIR } }` replaces this block.
-fn cli_config(provider_dir: &Path) -> String {
-    format!(
-        "provider_installation {{\n  dev_overrides {{\n    \"shardkit/shard\" = \"{}\"\n  }}\n  direct {{}}\n}}\n",
-        provider_dir.display()
-    )
+/// How Terraform finds the provider. THE ONE PLACE that installs it, the way a user installs a
+/// release: the binary Cargo built is packaged by scripts/release.sh into a Registry-shaped zip
+/// laid out as a filesystem mirror, and `terraform init` installs it from there, checking it and
+/// recording its hash in each shard's .terraform.lock.hcl (no dev_overrides warning, and init
+/// works again with state present).
+fn install_provider(w: &World) -> Result<String, String> {
+    let mirror = w.work.join("mirror");
+    let out = std::process::Command::new("bash")
+        .arg(project_root().join("scripts/release.sh"))
+        .arg("--binary")
+        .arg(w.provider_dir.join("terraform-provider-shard"))
+        .arg("--out")
+        .arg(w.work.join("dist"))
+        .arg("--mirror")
+        .arg(&mirror)
+        .output()
+        .map_err(|e| format!("scripts/release.sh: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "scripts/release.sh could not package the provider:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(mirror_cli_config(&mirror))
 }
 
 fn copy_dir(from: &Path, to: &Path) -> Result<(), String> {
