@@ -494,3 +494,61 @@ fn sets_are_equal_in_any_order() {
     assert_eq!(p.state.get("id"), &Value::str("i"), "no change must keep computed values");
     assert!(p.requires_replace.is_empty(), "a reordered set is no replacement");
 }
+
+// Fuzzing the decoders: whatever bytes arrive (a corrupt plan file, a future Terraform's
+// encoding), decoding returns a value or an error; it never panics or loops.
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2048))]
+
+    #[test]
+    fn msgpack_decode_of_arbitrary_bytes_never_panics(ty in arb_type(), bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+        let _ = msgpack::decode(&ty, &bytes);
+        let _ = msgpack::decode_typed(&Type::Dynamic, &bytes);
+    }
+
+    /// Valid encodings with one byte changed or cut short: the cases a random byte string rarely
+    /// reaches (deep inside a well-formed value).
+    #[test]
+    fn msgpack_decode_of_corrupted_values_never_panics(
+        (ty, value) in arb_type().prop_flat_map(|t| (Just(t.clone()), arb_value(t))),
+        at in any::<prop::sample::Index>(),
+        byte in any::<u8>(),
+        cut in any::<bool>(),
+    ) {
+        let mut bytes = msgpack::encode(&ty, &value);
+        if !bytes.is_empty() {
+            let i = at.index(bytes.len());
+            if cut { bytes.truncate(i) } else { bytes[i] = byte }
+        }
+        if let Ok(back) = msgpack::decode(&ty, &bytes) {
+            // Whatever decodes must encode again without panicking.
+            let _ = msgpack::encode(&ty, &back);
+        }
+    }
+
+    /// Stored state is JSON: any JSON document against any type decodes or is refused.
+    #[test]
+    fn json_decode_of_arbitrary_documents_never_panics(ty in arb_type(), doc in arb_json()) {
+        let text = doc.to_string();
+        let _ = json::decode(&ty, text.as_bytes());
+        let _ = json::decode_typed(&Type::Dynamic, text.as_bytes());
+    }
+}
+
+fn arb_json() -> impl Strategy<Value = serde_json::Value> {
+    use serde_json::Value as J;
+    let leaf = prop_oneof![
+        Just(J::Null),
+        any::<bool>().prop_map(J::Bool),
+        any::<i64>().prop_map(J::from),
+        any::<f64>().prop_map(J::from),
+        prop_oneof![Just("string".to_string()), Just("number".to_string()), Just("list".to_string()), ".{0,6}"]
+            .prop_map(J::String),
+    ];
+    leaf.prop_recursive(5, 48, 6, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..6).prop_map(J::Array),
+            proptest::collection::btree_map("[a-c]{1,2}", inner, 0..6).prop_map(|m| J::Object(m.into_iter().collect())),
+        ]
+    })
+}
