@@ -948,3 +948,85 @@ resource "shard_argocd_cluster_registration" "via_eks" {{
     })
     .await;
 }
+
+/// An overloaded or restarting hub: 503, 429 and a plain 409 (no field-manager conflict) are
+/// retried with backoff, so the apply succeeds; a hub that keeps failing is given up on after a
+/// bounded number of attempts, with the status in the error. Faults come from
+/// tests/fixtures/kube_fault_proxy.py in front of the API server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_hub_failures_are_retried_and_persistent_ones_reported() {
+    let moto = Moto::start();
+    let hub = hub_namespace("argocd-faults").await;
+    let proxy = support::kube::KubeFaultProxy::start(&hub.kube);
+    let provider = ProviderHcl::new(&moto.endpoint).hub(&format!(
+        "    host = \"{}\"\n    token = \"{}\"\n    argocd_namespace = \"{}\"",
+        proxy.host,
+        hub.kube.connection().admin_token,
+        hub.ns
+    ));
+    // No wait_for_* here: the proxy does not pass watches through.
+    let body = |name: &str| {
+        registration(&format!(
+            "  name = \"{name}\"\n  server = \"https://{name}.example.com\"\n  exec {{\n    command = \"argocd-k8s-auth\"\n  }}\n  wait_for_removal = false"
+        ))
+    };
+    let secret_patches = |p: &support::kube::KubeFaultProxy| -> Vec<(u16, bool)> {
+        p.requests()
+            .into_iter()
+            .filter(|(m, path, ..)| m == "PATCH" && path.contains("/secrets/"))
+            .map(|(_, _, s, i)| (s, i))
+            .collect()
+    };
+
+    proxy.set_rules(json!([
+        { "method": "PATCH", "path": "/secrets/", "status": 503, "times": 1 },
+        { "method": "PATCH", "path": "/secrets/", "status": 429, "times": 1 },
+        { "method": "PATCH", "path": "/secrets/", "status": 409, "times": 1 },
+    ]));
+    let ws = Workspace::new(&moto);
+    ws.write_with(&provider, &body("shard-flaky"));
+    let ws = blocking(move || {
+        ws.init();
+        ws.apply();
+        ws
+    })
+    .await;
+    assert_eq!(
+        secret_patches(&proxy),
+        vec![(503, true), (429, true), (409, true), (201, false)],
+        "three transient failures, then the write"
+    );
+    assert_eq!(
+        hub.argo.cluster("cluster-shard-flaky").await.expect("the Secret").server,
+        "https://shard-flaky.example.com"
+    );
+
+    // Destroy through a failing DELETE.
+    proxy.set_rules(json!([{ "method": "DELETE", "path": "/secrets/", "status": 500, "times": 1 }]));
+    let ws = blocking(move || {
+        ws.destroy();
+        ws
+    })
+    .await;
+    let deletes: Vec<u16> =
+        proxy.requests().into_iter().filter(|(m, ..)| m == "DELETE").map(|(_, _, s, _)| s).collect();
+    assert_eq!(deletes, vec![500, 200], "the failed DELETE was retried");
+    assert!(hub.argo.cluster("cluster-shard-flaky").await.is_none(), "the Secret is gone");
+    drop(ws);
+
+    // A hub that keeps answering 503: a bounded number of attempts, then a clear error.
+    proxy.set_rules(json!([{ "method": "PATCH", "path": "/secrets/", "status": 503, "times": 1000 }]));
+    let before = secret_patches(&proxy).len();
+    let ws = Workspace::new(&moto);
+    ws.write_with(&provider, &body("shard-down"));
+    let started = Instant::now();
+    let host = proxy.host.clone();
+    blocking(move || {
+        ws.init();
+        ws.fails(&["apply", "-auto-approve", "-no-color", "-input=false"], &[&host, "503"]);
+    })
+    .await;
+    let attempts = secret_patches(&proxy).len() - before;
+    assert_eq!(attempts, 5, "5 attempts of the write, then give up");
+    assert!(started.elapsed() < Duration::from_secs(60), "gave up in {:?}", started.elapsed());
+}

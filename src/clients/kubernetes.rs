@@ -477,7 +477,55 @@ fn base_config(host: &str, ca_pem: Option<&str>, insecure: bool) -> Result<kube:
     if let Some(pem) = ca_pem {
         config.root_cert = Some(certificates(pem));
     }
+    config.default_retry = false; // see `retrying`
     Ok(config)
+}
+
+/// Attempts of one API call on transient failures (429, 500, 502, 503, 504, connection errors,
+/// and a 409 when the caller says it is worth retrying), with backoff from 250 ms: about 4 s in
+/// all, within the caller's deadline.
+pub const ATTEMPTS: u32 = 5;
+
+/// Runs one API call, retrying transient failures with backoff within the deadline. The API
+/// server answers overload (API Priority and Fairness, max-in-flight) with 429 and a restarting
+/// server or unavailable etcd with 5xx
+/// (<https://kubernetes.io/docs/reference/using-api/api-concepts/#response-status-kind>,
+/// <https://kubernetes.io/docs/concepts/cluster-administration/flow-control/>). This is the only
+/// retry: clients are built without kube's default retry layer (15 retries with backoff up to
+/// 1000 s, meant for controllers), which would multiply with this one and outlast a deadline.
+///
+/// The caller bounds the whole loop by its deadline (`ctx.bounded(retrying(..))`), which also
+/// ends it on Stop.
+pub async fn retrying<T, F, Fut>(
+    client: &KubeClient,
+    retry_conflict: impl Fn(&kube::core::Status) -> bool,
+    mut call: F,
+) -> Result<T, kube::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, kube::Error>>,
+{
+    let transient = |err: &kube::Error| match err {
+        kube::Error::Api(status) => match status.code {
+            409 => retry_conflict(status),
+            429 | 500 | 502 | 503 | 504 => true,
+            _ => false,
+        },
+        other => {
+            matches!(client.error(Call::default(), other), KubeError::Unreachable { .. } | KubeError::Other { .. })
+        }
+    };
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match call().await {
+            Err(e) if attempt < ATTEMPTS && transient(&e) => {
+                tracing::debug!(attempt, error = %e, "transient Kubernetes failure, retrying");
+                tokio::time::sleep(Duration::from_millis(250 << (attempt - 1))).await;
+            }
+            other => return other,
+        }
+    }
 }
 
 async fn build(aws: &AwsClients, source: &Source) -> Result<KubeClient, KubeError> {
@@ -489,6 +537,8 @@ async fn build(aws: &AwsClients, source: &Source) -> Result<KubeClient, KubeErro
             let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
                 .await
                 .map_err(|e| config_error(chain(&e)))?;
+            let mut config = config;
+            config.default_retry = false; // see `retrying`
             let host = config.cluster_url.to_string().trim_end_matches('/').to_string();
             let builder = kube::client::ClientBuilder::try_from(config).map_err(|e| config_error(chain(&e)))?;
             Ok(KubeClient { client: builder.with_layer(&RequestLog).build(), host })

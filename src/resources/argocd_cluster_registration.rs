@@ -14,7 +14,7 @@ use crate::clients::argocd::{
     self, AppStatus, AwsAuthConfig, ClusterConfig, ClusterSecret, Conflict, ExecProviderConfig, FIELD_MANAGER,
     LiveCluster, SECRET_TYPE_LABEL, TlsClientConfig, rules,
 };
-use crate::clients::kubernetes::{Call, KubeClient, KubeError, describe_eks, normalise_ca};
+use crate::clients::kubernetes::{self, Call, KubeClient, KubeError, describe_eks, normalise_ca};
 use crate::framework::schema::{Attribute, IdentityAttribute, IdentitySchema, NestedBlock, Nesting, validators};
 use crate::framework::timeouts::{Op, Timeouts, format_duration, parse_duration, timeouts_block_with_defaults};
 use crate::framework::{
@@ -37,9 +37,6 @@ use std::time::Duration;
 const DEFAULT_WAIT: &str = "20m";
 /// Private state key: SHA-256 of the bearer token last written.
 const TOKEN_HASH: &str = "bearer_token_sha256";
-/// Attempts of one API call on transient failures (409 without a field conflict, 429, 5xx,
-/// connection errors), with backoff from 250 ms.
-const ATTEMPTS: u32 = 5;
 
 #[derive(Default)]
 pub struct ClusterRegistrationResource;
@@ -219,40 +216,16 @@ fn kube_diag(client: &KubeClient, call: Call, err: &kube::Error) -> Diagnostics 
     client.error(call, err).into()
 }
 
-fn is_transient(client: &KubeClient, err: &kube::Error) -> bool {
-    if let kube::Error::Api(status) = err {
-        return match status.code {
-            409 => argocd::conflicts(status).is_empty(),
-            429 | 500 | 502 | 503 | 504 => true,
-            _ => false,
-        };
-    }
-    matches!(client.error(Call::default(), err), KubeError::Unreachable { .. } | KubeError::Other { .. })
-}
-
-/// Runs one API call, retrying transient failures with backoff within the deadline.
-async fn retrying<T, F, Fut>(ctx: &Ctx<ShardData>, client: &KubeClient, mut call: F) -> Result<T, kube::Error>
+/// Runs one API call with the shared retry policy; a 409 is retried unless it is a field-manager
+/// conflict (another manager owns a field: retrying cannot help, `force_conflicts` can).
+async fn retrying<T, F, Fut>(ctx: &Ctx<ShardData>, client: &KubeClient, call: F) -> Result<T, kube::Error>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, kube::Error>>,
 {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let result = match ctx.bounded(call()).await {
-            Ok(r) => r,
-            Err(i) => return Err(kube::Error::Service(Box::new(std::io::Error::other(i.to_string())))),
-        };
-        match result {
-            Err(e) if attempt < ATTEMPTS && is_transient(client, &e) => {
-                let pause = Duration::from_millis(250 << (attempt - 1));
-                tracing::debug!(attempt, error = %e, "transient Kubernetes failure, retrying");
-                if ctx.sleep(pause).await.is_err() {
-                    return Err(e);
-                }
-            }
-            other => return other,
-        }
+    match ctx.bounded(kubernetes::retrying(client, |status| argocd::conflicts(status).is_empty(), call)).await {
+        Ok(result) => result,
+        Err(i) => Err(kube::Error::Service(Box::new(std::io::Error::other(i.to_string())))),
     }
 }
 

@@ -125,7 +125,7 @@ fn view_of(obj: &DynamicObject) -> RolloutView {
 async fn get_rollout(ctx: &Ctx<ShardData>, client: &KubeClient, m: &Model) -> Result<Option<RolloutView>, Diagnostics> {
     let api = rollout_api(client, &m.namespace);
     let got = ctx
-        .bounded(api.get_opt(&m.name))
+        .bounded(kubeconn::retrying(client, |_| false, || api.get_opt(&m.name)))
         .await
         .map_err(|i| Diagnostics::error(format!("Reading Rollout {} {i}", m.key()), ""))?;
     match got {
@@ -163,7 +163,7 @@ fn kube_failure(client: &KubeClient, verb: &'static str, resource: &str, m: &Mod
 async fn missing(ctx: &Ctx<ShardData>, client: &KubeClient, m: &Model) -> Diagnostics {
     use k8s_openapi::api::apps::v1::Deployment;
     let deployments: Api<Deployment> = Api::namespaced(client.client.clone(), &m.namespace);
-    let hint = match ctx.bounded(deployments.get_opt(&m.name)).await {
+    let hint = match ctx.bounded(kubeconn::retrying(client, |_| false, || deployments.get_opt(&m.name))).await {
         Ok(Ok(Some(_))) => format!(
             " There is a Deployment {} there, not a Rollout: the gate follows an argoproj.io/v1alpha1 Rollout (one \
              with spec.workloadRef pointing at the Deployment works).",
@@ -428,7 +428,8 @@ async fn send(
     if let Some(status) = &patches.status {
         let body = rollouts::with_precondition(status, view.resource_version.as_deref());
         tracing::info!(rollout = %m.key(), at = %view.describe(), patch = %status, "promote: status patch");
-        match ctx.bounded(api.patch_status(&m.name, &pp, &Patch::Merge(&body))).await {
+        let patch = Patch::Merge(&body);
+        match ctx.bounded(kubeconn::retrying(client, |_| false, || api.patch_status(&m.name, &pp, &patch))).await {
             Ok(Ok(_)) => {}
             Ok(Err(kube::Error::Api(s))) if s.code == 409 => {
                 tracing::debug!(rollout = %m.key(), "promote skipped: the Rollout changed since (409); deciding again");
@@ -442,7 +443,8 @@ async fn send(
     }
     if let Some(spec) = &patches.spec {
         tracing::info!(rollout = %m.key(), patch = %spec, "promote: spec patch");
-        match ctx.bounded(api.patch(&m.name, &pp, &Patch::Merge(spec))).await {
+        let patch = Patch::Merge(spec);
+        match ctx.bounded(kubeconn::retrying(client, |_| false, || api.patch(&m.name, &pp, &patch))).await {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => {
                 return Err(Stop::Partial(Some(view.clone()), kube_failure(client, "patch", "rollouts", m, &e)));

@@ -261,3 +261,71 @@ pub fn pem_certificates(pem: &str) -> Vec<Vec<u8>> {
     assert!(!out.is_empty(), "no certificate in the PEM text");
     out
 }
+
+/// tests/fixtures/kube_fault_proxy.py in front of the bench's API server: plain HTTP on loopback,
+/// making requests that match its rules fail with a Kubernetes `Status` (429, 5xx, 409) instead
+/// of forwarding them. No watches through it.
+pub struct KubeFaultProxy {
+    child: std::process::Child,
+    dir: PathBuf,
+    pub host: String,
+}
+
+impl KubeFaultProxy {
+    pub fn start(kube: &KubeBench) -> KubeFaultProxy {
+        let dir = tempfile::Builder::new().prefix("kube-fault-proxy").tempdir().expect("tempdir").keep();
+        let port = super::free_port();
+        std::fs::write(dir.join("rules.json"), "[]").expect("rules");
+        let child = Command::new(project_root().join(".bench/venv/bin/python3"))
+            .arg(project_root().join("tests/fixtures/kube_fault_proxy.py"))
+            .arg(port.to_string())
+            .arg(kube.host())
+            .arg(&kube.connection().ca_file)
+            .arg(dir.join("rules.json"))
+            .arg(dir.join("requests.log"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(dir.join("proxy.err")).expect("proxy log"))
+            .spawn()
+            .expect("start the kube fault proxy");
+        let mut proxy = KubeFaultProxy { child, dir, host: format!("http://127.0.0.1:{port}") };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = proxy.child.try_wait() {
+                panic!("kube fault proxy exited ({status}):\n{}", super::read(&proxy.dir.join("proxy.err")));
+            }
+            assert!(std::time::Instant::now() < deadline, "kube fault proxy did not start");
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+        proxy
+    }
+
+    /// Replaces the rules, e.g. `[{"method": "PATCH", "path": "/secrets/", "status": 503, "times": 2}]`.
+    pub fn set_rules(&self, rules: serde_json::Value) {
+        let tmp = self.dir.join("rules.json.tmp");
+        std::fs::write(&tmp, rules.to_string()).expect("write rules");
+        std::fs::rename(tmp, self.dir.join("rules.json")).expect("install rules");
+    }
+
+    /// Requests seen so far: (method, path, status, injected).
+    pub fn requests(&self) -> Vec<(String, String, u16, bool)> {
+        std::fs::read_to_string(self.dir.join("requests.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| {
+                let mut it = l.split(' ');
+                let (m, p, s) = (it.next()?, it.next()?, it.next()?.parse().ok()?);
+                Some((m.to_string(), p.to_string(), s, it.next() == Some("injected")))
+            })
+            .collect()
+    }
+}
+
+impl Drop for KubeFaultProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
