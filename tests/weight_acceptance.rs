@@ -580,3 +580,61 @@ fn throttling_is_retried_and_a_persistent_outage_leaves_the_listener_as_it_was()
     ws.destroy();
     assert_eq!(weights(&moto, &ing.listener), vec![(ing.tgs[1].clone(), 5)]);
 }
+
+/// The provider process of a running Terraform command (its child), by name.
+fn provider_pids(terraform_pid: u32) -> Vec<u32> {
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        // pid (comm) state ppid ...; comm is cut to 15 bytes.
+        let Some((head, tail)) = stat.rsplit_once(')') else { continue };
+        let comm = head.split_once('(').map(|(_, c)| c).unwrap_or_default();
+        let ppid: u32 = tail.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+        if ppid == terraform_pid && comm.starts_with("terraform-provi") {
+            pids.extend(entry.file_name().to_str().and_then(|p| p.parse::<u32>().ok()));
+        }
+    }
+    pids
+}
+
+/// A crash, not a Ctrl-C: the provider is killed (SIGKILL) between two ramp steps. Terraform
+/// reports the crash and keeps the prior state; reality is at the step reached. The next plan
+/// sees it (refresh), and the next apply finishes the ramp without waiting for a lock.
+#[test]
+fn a_provider_killed_mid_ramp_leaves_state_and_listener_reconcilable() {
+    let moto = Moto::start();
+    let (ing, ws) = applied_shard(&moto, &["weights=5,5"], 0, 10, NO_GATE);
+    let ramp = format!("{NO_GATE}\n  ramp {{\n    step = 20\n    interval = \"1m\"\n  }}");
+    ws.write(&moto, &shard(&ing.listener, &ing.tgs[0], 90, &ramp));
+    let child = ws.spawn(&["apply", "-auto-approve", "-no-color"]);
+    let no_lock = |moto: &Moto| {
+        let rules = moto.fixture(&["rules", &ing.listener]);
+        !rules.as_array().expect("rules").iter().any(|r| r["Priority"] == "50000")
+    };
+    // After the first step's write and lock release, inside the 1-minute interval.
+    support::wait_until(Duration::from_secs(30), "the ramp never took its first step", || {
+        weight_of(&moto, &ing.listener, &ing.tgs[0]) == Some(30) && no_lock(&moto)
+    });
+    let pids = provider_pids(child.id());
+    assert!(!pids.is_empty(), "no provider process under terraform (pid {})", child.id());
+    for pid in &pids {
+        let status = std::process::Command::new("kill").args(["-KILL", &pid.to_string()]).status().expect("kill");
+        assert!(status.success());
+    }
+    let (ok, text) = support::finish(child);
+    assert!(!ok, "the apply should fail when its provider dies:\n{text}");
+    assert!(text.contains("plugin") || text.contains("crash"), "Terraform reports the crash:\n{text}");
+    assert_eq!(weight_of(&moto, &ing.listener, &ing.tgs[0]), Some(30), "the listener is at the step reached");
+    assert_eq!(ws.state_of("shard_weight.this")["weight"], 10, "state keeps the prior weight");
+
+    // The refresh sees the step reached: the plan is an update from 30 (not from 10).
+    let plan = ws.run(&["plan", "-no-color", "-input=false"]);
+    assert!(plan.flat().contains("weight = 30 -> 90"), "{}", plan.text());
+    // Finish with a short interval: whatever waiting is left would be a lock to wait out.
+    ws.write(&moto, &shard(&ing.listener, &ing.tgs[0], 90, &ramp.replace("1m", "1s")));
+    let started = Instant::now();
+    ws.apply();
+    assert!(started.elapsed() < Duration::from_secs(40), "no lock to wait out: {:?}", started.elapsed());
+    assert_eq!(weight_of(&moto, &ing.listener, &ing.tgs[0]), Some(90));
+    no_lock_left(&moto, &ing.listener);
+}
