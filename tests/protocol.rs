@@ -292,3 +292,85 @@ fn command_line_flags_print_and_exit_without_serving() {
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("unknown argument \"--bogus\"") && err.contains("usage:"), "{err}");
 }
+
+/// Corrupt values in every RPC that decodes one (a damaged plan file, a future Terraform's
+/// encoding): each is refused (InvalidArgument naming the problem, or an error diagnostic),
+/// never read as null, never a panic or a dead process.
+#[tokio::test]
+async fn corrupt_values_are_refused_and_the_provider_keeps_serving() {
+    use shard_provider::protocol::tfplugin6 as pb;
+    let (pem, cert, key) = terraform_like_cert();
+    let mut plugin = start_plugin(Some(&pem));
+    let channel = connect(&plugin, Some((cert, key))).await.expect("connect");
+    let mut client = ProviderClient::new(channel);
+    let schema = client.get_provider_schema(get_provider_schema::Request {}).await.expect("schema").into_inner();
+    let garbage: [&[u8]; 4] = [&[0xc1], &[0x81, 0xa1, b'x'], &[0xdf, 0xff, 0xff, 0xff, 0xff], b"\x92\x01"];
+    let dv = |bytes: &[u8]| Some(pb::DynamicValue { msgpack: bytes.to_vec(), json: vec![] });
+    // Refused: a gRPC InvalidArgument (Terraform prints its message) or an error diagnostic.
+    let refused = |r: Result<Vec<pb::Diagnostic>, tonic::Status>, what: &str| match r {
+        Err(status) => assert!(
+            status.code() == tonic::Code::InvalidArgument
+                && ["msgpack", "JSON", "json"].iter().any(|w| status.message().contains(w)),
+            "{what}: {status:?}"
+        ),
+        Ok(diags) => assert!(
+            diags.iter().any(|d| d.severity == pb::diagnostic::Severity::Error as i32),
+            "{what}: a corrupt value was accepted: {diags:?}"
+        ),
+    };
+
+    for bytes in garbage {
+        let r = client
+            .configure_provider(pb::configure_provider::Request { config: dv(bytes), ..Default::default() })
+            .await;
+        refused(r.map(|r| r.into_inner().diagnostics), "ConfigureProvider");
+        for type_name in schema.resource_schemas.keys() {
+            let r = client
+                .validate_resource_config(pb::validate_resource_config::Request {
+                    type_name: type_name.clone(),
+                    config: dv(bytes),
+                    ..Default::default()
+                })
+                .await;
+            refused(r.map(|r| r.into_inner().diagnostics), &format!("ValidateResourceConfig {type_name}"));
+            let r = client
+                .plan_resource_change(pb::plan_resource_change::Request {
+                    type_name: type_name.clone(),
+                    prior_state: dv(bytes),
+                    proposed_new_state: dv(bytes),
+                    config: dv(bytes),
+                    ..Default::default()
+                })
+                .await;
+            refused(r.map(|r| r.into_inner().diagnostics), &format!("PlanResourceChange {type_name}"));
+            let r = client
+                .read_resource(pb::read_resource::Request {
+                    type_name: type_name.clone(),
+                    current_state: dv(bytes),
+                    ..Default::default()
+                })
+                .await;
+            refused(r.map(|r| r.into_inner().diagnostics), &format!("ReadResource {type_name}"));
+            let r = client
+                .upgrade_resource_state(pb::upgrade_resource_state::Request {
+                    type_name: type_name.clone(),
+                    version: 0,
+                    raw_state: Some(pb::RawState { json: bytes.to_vec(), flatmap: Default::default() }),
+                })
+                .await;
+            refused(r.map(|r| r.into_inner().diagnostics), &format!("UpgradeResourceState {type_name}"));
+        }
+        for type_name in schema.data_source_schemas.keys() {
+            let r = client
+                .read_data_source(pb::read_data_source::Request {
+                    type_name: type_name.clone(),
+                    config: dv(bytes),
+                    ..Default::default()
+                })
+                .await;
+            refused(r.map(|r| r.into_inner().diagnostics), &format!("ReadDataSource {type_name}"));
+        }
+    }
+    assert!(plugin.child.try_wait().expect("wait").is_none(), "the provider process died");
+    client.get_provider_schema(get_provider_schema::Request {}).await.expect("still serving");
+}

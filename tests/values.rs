@@ -552,3 +552,21 @@ fn arb_json() -> impl Strategy<Value = serde_json::Value> {
         ]
     })
 }
+
+#[test]
+fn a_reserved_marker_or_trailing_bytes_are_refused_not_read_as_null() {
+    // rmpv alone reads 0xc1 as nil: a corrupt proposed state would look like "destroy".
+    assert!(msgpack::decode(&Type::String, &[0xc1]).is_err());
+    let ty = Type::object([("a", Type::String)]);
+    let mut nested = Vec::new();
+    rmp::encode::write_map_len(&mut nested, 1).unwrap();
+    rmp::encode::write_str(&mut nested, "a").unwrap();
+    nested.push(0xc1);
+    assert!(msgpack::decode(&ty, &nested).is_err(), "nested reserved marker");
+    let mut trailing = msgpack::encode(&Type::String, &Value::str("x"));
+    trailing.push(0xc0);
+    let err = msgpack::decode(&Type::String, &trailing).unwrap_err().to_string();
+    assert!(err.contains("1 bytes after the value"), "{err}");
+    // A length far beyond the message is refused before anything is walked.
+    assert!(msgpack::decode(&Type::list(Type::String), &[0xdd, 0xff, 0xff, 0xff, 0xff]).is_err());
+}

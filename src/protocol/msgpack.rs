@@ -39,10 +39,95 @@ pub fn decode_typed(ty: &Type, bytes: &[u8]) -> Result<(Value, DynamicTypes), De
     if bytes.is_empty() {
         return Ok((Value::Null, types));
     }
+    check_well_formed(bytes)?;
     let mut rd = bytes;
     let mp = rmpv::decode::read_value(&mut rd).map_err(|e| DecodeError::Malformed(e.to_string()))?;
     let v = from_mp(ty, mp, &mut String::new(), &mut String::new(), &mut types)?;
     Ok((v, types))
+}
+
+/// Exactly one well-formed msgpack value, walked without building it. rmpv reads the reserved
+/// marker 0xc1 as nil and ignores bytes after the value; a corrupt plan must not turn into a
+/// null (which PlanResourceChange would read as "destroy"), so both are refused here.
+fn check_well_formed(bytes: &[u8]) -> Result<(), DecodeError> {
+    use rmp::Marker as M;
+    let malformed = |what: String| DecodeError::Malformed(what);
+    let mut rd = bytes;
+    let take = |rd: &mut &[u8], n: usize| -> Result<u64, DecodeError> {
+        if rd.len() < n {
+            return Err(malformed("truncated value".into()));
+        }
+        let v = rd[..n].iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
+        *rd = &rd[n..];
+        Ok(v)
+    };
+    let skip = |rd: &mut &[u8], n: u64| -> Result<(), DecodeError> {
+        let n = usize::try_from(n).map_err(|_| malformed("length out of range".into()))?;
+        if rd.len() < n {
+            return Err(malformed("truncated value".into()));
+        }
+        *rd = &rd[n..];
+        Ok(())
+    };
+    // Values still to read; containers add their elements.
+    let mut pending: u64 = 1;
+    while pending > 0 {
+        pending -= 1;
+        let marker = rmp::decode::read_marker(&mut rd).map_err(|_| malformed("truncated value".into()))?;
+        match marker {
+            M::Reserved => return Err(malformed("reserved marker 0xc1".into())),
+            M::FixPos(_) | M::FixNeg(_) | M::Null | M::True | M::False => {}
+            M::U8 | M::I8 => skip(&mut rd, 1)?,
+            M::U16 | M::I16 => skip(&mut rd, 2)?,
+            M::U32 | M::I32 | M::F32 => skip(&mut rd, 4)?,
+            M::U64 | M::I64 | M::F64 => skip(&mut rd, 8)?,
+            M::FixStr(n) => skip(&mut rd, u64::from(n))?,
+            M::Str8 | M::Bin8 => {
+                let n = take(&mut rd, 1)?;
+                skip(&mut rd, n)?
+            }
+            M::Str16 | M::Bin16 => {
+                let n = take(&mut rd, 2)?;
+                skip(&mut rd, n)?
+            }
+            M::Str32 | M::Bin32 => {
+                let n = take(&mut rd, 4)?;
+                skip(&mut rd, n)?
+            }
+            M::FixArray(n) => pending += u64::from(n),
+            M::Array16 => pending += take(&mut rd, 2)?,
+            M::Array32 => pending += take(&mut rd, 4)?,
+            M::FixMap(n) => pending += 2 * u64::from(n),
+            M::Map16 => pending += 2 * take(&mut rd, 2)?,
+            M::Map32 => pending += 2 * take(&mut rd, 4)?,
+            M::FixExt1 => skip(&mut rd, 2)?,
+            M::FixExt2 => skip(&mut rd, 3)?,
+            M::FixExt4 => skip(&mut rd, 5)?,
+            M::FixExt8 => skip(&mut rd, 9)?,
+            M::FixExt16 => skip(&mut rd, 17)?,
+            M::Ext8 => {
+                let n = take(&mut rd, 1)?;
+                skip(&mut rd, n + 1)?
+            }
+            M::Ext16 => {
+                let n = take(&mut rd, 2)?;
+                skip(&mut rd, n + 1)?
+            }
+            M::Ext32 => {
+                let n = take(&mut rd, 4)?;
+                skip(&mut rd, n + 1)?
+            }
+        }
+        // Every pending element needs at least one byte: a huge count in a short message is
+        // refused here instead of being walked.
+        if pending > rd.len() as u64 {
+            return Err(malformed("truncated value".into()));
+        }
+    }
+    if !rd.is_empty() {
+        return Err(malformed(format!("{} bytes after the value", rd.len())));
+    }
+    Ok(())
 }
 
 fn mismatch(path: &str, expected: &Type, found: &Mp) -> DecodeError {
