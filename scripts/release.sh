@@ -78,11 +78,11 @@ if [ -z "$binary" ]; then
   target_dir=${CARGO_TARGET_DIR:-$root/target}
   read -r -a cargo <<<"${RELEASE_CARGO:-cargo}"
   if [ -n "$target" ]; then
-    echo "release: ${cargo[*]} build --release --locked --target $target (version $version, $platform; a first release build takes about 10 minutes on 2 cores, thin LTO)"
+    echo "release: ${cargo[*]} build --release --locked --target $target (version $version, $platform; a cold release build compiles every dependency with thin LTO: several minutes on 2 cores)"
     "${cargo[@]}" build --release --locked --bin terraform-provider-shard --target "$target" --manifest-path "$root/Cargo.toml"
     binary="$target_dir/$triple/release/terraform-provider-shard"
   else
-    echo "release: ${cargo[*]} build --release --locked (version $version, $platform; a first release build takes about 10 minutes on 2 cores, thin LTO)"
+    echo "release: ${cargo[*]} build --release --locked (version $version, $platform; a cold release build compiles every dependency with thin LTO: several minutes on 2 cores)"
     "${cargo[@]}" build --release --locked --bin terraform-provider-shard --manifest-path "$root/Cargo.toml"
     binary="$target_dir/release/terraform-provider-shard"
   fi
