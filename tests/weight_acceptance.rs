@@ -5,7 +5,7 @@
 mod support;
 use serde_json::Value as Json;
 use std::time::{Duration, Instant};
-use support::shards::{Ingress, NO_GATE, ingress, no_lock_left, shard, weight_of, weights};
+use support::shards::{Ingress, NO_GATE, ingress, lock_held, no_lock_left, shard, weight_of, weights};
 use support::{Moto, Workspace};
 
 /// An ingress, and one shard directory applied for its first target group (after registering
@@ -607,13 +607,9 @@ fn a_provider_killed_mid_ramp_leaves_state_and_listener_reconcilable() {
     let ramp = format!("{NO_GATE}\n  ramp {{\n    step = 20\n    interval = \"1m\"\n  }}");
     ws.write(&moto, &shard(&ing.listener, &ing.tgs[0], 90, &ramp));
     let child = ws.spawn(&["apply", "-auto-approve", "-no-color"]);
-    let no_lock = |moto: &Moto| {
-        let rules = moto.fixture(&["rules", &ing.listener]);
-        !rules.as_array().expect("rules").iter().any(|r| r["Priority"] == "50000")
-    };
     // After the first step's write and lock release, inside the 1-minute interval.
     support::wait_until(Duration::from_secs(30), "the ramp never took its first step", || {
-        weight_of(&moto, &ing.listener, &ing.tgs[0]) == Some(30) && no_lock(&moto)
+        weight_of(&moto, &ing.listener, &ing.tgs[0]) == Some(30) && !lock_held(&moto, &ing.listener)
     });
     let pids = provider_pids(child.id());
     assert!(!pids.is_empty(), "no provider process under terraform (pid {})", child.id());
@@ -623,7 +619,11 @@ fn a_provider_killed_mid_ramp_leaves_state_and_listener_reconcilable() {
     }
     let (ok, text) = support::finish(child);
     assert!(!ok, "the apply should fail when its provider dies:\n{text}");
-    assert!(text.contains("plugin") || text.contains("crash"), "Terraform reports the crash:\n{text}");
+    assert!(
+        text.contains("Plugin did not respond")
+            && text.contains("failed to respond to the plugin6.(*GRPCProvider).ApplyResourceChange call"),
+        "Terraform reports the dead provider:\n{text}"
+    );
     assert_eq!(weight_of(&moto, &ing.listener, &ing.tgs[0]), Some(30), "the listener is at the step reached");
     assert_eq!(ws.state_of("shard_weight.this")["weight"], 10, "state keeps the prior weight");
 

@@ -370,11 +370,6 @@ impl ClusterSecret {
     }
 }
 
-/// A JSON Pointer segment (RFC 6901): `/` and `~` escaped, as in label keys.
-pub fn pointer_segment(s: &str) -> String {
-    s.replace('~', "~0").replace('/', "~1")
-}
-
 /// The Secret name derived from a cluster name: `cluster-<name>` when the name is already a
 /// valid DNS label, else a cleaned-up form with a short hash of the name (so two names never
 /// share a Secret).

@@ -481,7 +481,7 @@ fn base_config(host: &str, ca_pem: Option<&str>, insecure: bool) -> Result<kube:
     Ok(config)
 }
 
-/// Attempts of one API call on transient failures (429, 500, 502, 503, 504, connection errors,
+/// Attempts of one API call on transient failures (429, 500, 502, 503, 504, connection-level errors,
 /// and a 409 when the caller says it is worth retrying), with backoff from 250 ms: about 4 s in
 /// all, within the caller's deadline.
 pub const ATTEMPTS: u32 = 5;
@@ -511,9 +511,12 @@ where
             429 | 500 | 502 | 503 | 504 => true,
             _ => false,
         },
-        other => {
-            matches!(client.error(Call::default(), other), KubeError::Unreachable { .. } | KubeError::Other { .. })
+        // Connection-level failures only: an exec plugin that fails, a response that does not
+        // parse or a request that cannot be built fails the same way again.
+        kube::Error::HyperError(_) | kube::Error::Service(_) => {
+            matches!(client.error(Call::default(), err), KubeError::Unreachable { .. } | KubeError::Other { .. })
         }
+        _ => false,
     };
     let mut attempt = 0;
     loop {
@@ -534,10 +537,9 @@ async fn build(aws: &AwsClients, source: &Source) -> Result<KubeClient, KubeErro
         Source::Kubeconfig { path, context } => {
             let kubeconfig = Kubeconfig::read_from(path).map_err(|e| config_error(chain(&e)))?;
             let options = KubeConfigOptions { context: context.clone(), ..Default::default() };
-            let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+            let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
                 .await
                 .map_err(|e| config_error(chain(&e)))?;
-            let mut config = config;
             config.default_retry = false; // see `retrying`
             let host = config.cluster_url.to_string().trim_end_matches('/').to_string();
             let builder = kube::client::ClientBuilder::try_from(config).map_err(|e| config_error(chain(&e)))?;

@@ -809,7 +809,8 @@ impl Workload for SandboxWorkload {
         Ok(())
     }
 
-    /// Argo CD's health check for a Rollout (resource_customizations/argoproj.io/Rollout):
+    /// Argo CD's health check for a Rollout (argoproj/argo-cd resource_customizations/argoproj.io/Rollout/health.lua;
+    /// <https://argo-cd.readthedocs.io/en/stable/operator-manual/health/>):
     /// paused is Suspended, otherwise its phase.
     async fn health(&self, app: &Json) -> Option<(String, String)> {
         let (_, namespace) = self.shard_of(app).ok()?;

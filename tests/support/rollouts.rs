@@ -103,7 +103,6 @@ struct Shared {
     behaviours: Mutex<HashMap<String, Behaviour>>,
     writes: Mutex<Vec<Write>>,
     /// Writes are held back while this is set (the test decides when the controller acts).
-    frozen: Mutex<bool>,
     /// Failed watches and writes, for failure messages.
     errors: Mutex<Vec<String>>,
 }
@@ -133,16 +132,6 @@ impl RolloutController {
         self.wake.notify_one();
     }
 
-    /// Holds every write back until [`RolloutController::thaw`] (the controller keeps watching).
-    pub fn freeze(&self) {
-        *self.shared.frozen.lock().unwrap() = true;
-    }
-
-    pub fn thaw(&self) {
-        *self.shared.frozen.lock().unwrap() = false;
-        self.wake.notify_one();
-    }
-
     /// The controller's failed watches and writes so far.
     pub fn errors(&self) -> Vec<String> {
         self.shared.errors.lock().unwrap().clone()
@@ -151,11 +140,6 @@ impl RolloutController {
     /// The status writes made for `name`, oldest first.
     pub fn writes(&self, name: &str) -> Vec<Write> {
         self.shared.writes.lock().unwrap().iter().filter(|w| w.name == name).cloned().collect()
-    }
-
-    /// When the first write for `name` whose status satisfies `pred` was acknowledged.
-    pub fn first_write(&self, name: &str, pred: impl Fn(&Json) -> bool) -> Option<std::time::Instant> {
-        self.writes(name).into_iter().find(|w| pred(&w.status)).map(|w| w.at)
     }
 }
 
@@ -214,10 +198,6 @@ async fn run(api: Api<DynamicObject>, shared: Arc<Shared>, stop: CancellationTok
         }
         for name in touched {
             due.remove(&name);
-            if *shared.frozen.lock().unwrap() {
-                due.insert(name, Instant::now() + Duration::from_millis(100));
-                continue;
-            }
             let Some(obj) = cache.get(&name) else { continue };
             let behaviour = shared.behaviours.lock().unwrap().get(&name).cloned().unwrap_or_default();
             let doc = serde_json::to_value(obj).unwrap_or_default();

@@ -38,12 +38,14 @@ pub fn weight_of(moto: &Moto, owner: &str, tg: &str) -> Option<i64> {
     weights(moto, owner).into_iter().find(|(a, _)| a == tg).map(|(_, w)| w)
 }
 
-pub fn no_lock_left(moto: &Moto, listener: &str) {
+/// Whether the listener holds a lock rule (priority 50000) right now.
+pub fn lock_held(moto: &Moto, listener: &str) -> bool {
     let rules = moto.fixture(&["rules", listener]);
-    assert!(
-        !rules.as_array().unwrap().iter().any(|r| r["Priority"] == "50000"),
-        "a lock rule was left behind: {rules:#}"
-    );
+    rules.as_array().unwrap().iter().any(|r| r["Priority"] == "50000")
+}
+
+pub fn no_lock_left(moto: &Moto, listener: &str) {
+    assert!(!lock_held(moto, listener), "a lock rule was left behind: {:#}", moto.fixture(&["rules", listener]));
 }
 
 pub fn shard(listener: &str, tg: &str, weight: i64, extra: &str) -> String {
