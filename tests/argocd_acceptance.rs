@@ -733,7 +733,7 @@ async fn another_manager_403_and_an_unreachable_hub_are_explained() {
         limited.init();
         limited.fails(
             &["apply", "-auto-approve", "-no-color", "-input=false"],
-            &["Kubernetes permission denied", &host, "patch secrets in namespace limited-ns", "403"],
+            &["Kubernetes permission denied", &host, "patch secrets/cluster-shard-403 in namespace limited-ns", "403"],
         );
     })
     .await;
@@ -757,6 +757,46 @@ async fn another_manager_403_and_an_unreachable_hub_are_explained() {
         );
     })
     .await;
+    assert!(started.elapsed() < Duration::from_secs(60));
+}
+
+/// A hub that accepts connections and never answers: the registration's apply ends at its
+/// create timeout and says it timed out, naming the call; before the one Kubernetes call
+/// helper, the deadline was wrapped as a connection error and reported as "API server
+/// unreachable".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_hub_times_out_at_the_deadline_and_says_so() {
+    let moto = Moto::start();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hung = format!("https://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming() {
+            held.push(conn); // accepted, never answered
+        }
+    });
+    let ws = Workspace::new(&moto);
+    let hcl = ProviderHcl::new(&moto.endpoint).hub(&format!("    host = \"{hung}\"\n    token = \"x\""));
+    ws.write_with(
+        &hcl,
+        &registration(
+            "  name = \"shard-h\"\n  server = \"https://shard-h.example.com\"\n  exec {\n    command = \"x\"\n  }\n  timeouts {\n    create = \"4s\"\n  }",
+        ),
+    );
+    let started = Instant::now();
+    let run = blocking(move || {
+        ws.init();
+        ws.fails(
+            &["apply", "-auto-approve", "-no-color", "-input=false"],
+            &[
+                "Kubernetes call timed out",
+                "patch secrets/cluster-shard-h in namespace argocd",
+                &format!("on {hung} timed out after 4s"),
+            ],
+        )
+    })
+    .await;
+    assert!(!run.flat().contains("unreachable"), "{}", run.text());
     assert!(started.elapsed() < Duration::from_secs(60));
 }
 

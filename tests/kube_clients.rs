@@ -13,7 +13,7 @@ use kube::runtime::watcher;
 use serde_json::json;
 use shard_provider::clients::aws::{AwsClients, AwsSettings};
 use shard_provider::clients::eks_token;
-use shard_provider::clients::kubernetes::{Connection, DirectAuth, ExecBlock, KubeClients, KubeError, Source};
+use shard_provider::clients::kubernetes::{Call, Connection, DirectAuth, ExecBlock, KubeClients, KubeError, Source};
 use shard_provider::framework::{Attr, Check, Ctx, WaitError};
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,16 +32,18 @@ fn admin(bench: &KubeBench) -> Source {
     direct(bench, DirectAuth::Token(bench.connection().admin_token.clone()))
 }
 
-/// Lists namespaces through the provider's client; the error as the provider reports it.
+fn ctx(limit: Duration) -> Ctx<()> {
+    Ctx::new(Arc::new(()), CancellationToken::new(), limit)
+}
+
+/// Lists namespaces through the provider's client and call helper; the error as the provider
+/// reports it.
 async fn list_namespaces(clients: &KubeClients, source: &Source) -> Result<usize, KubeError> {
-    let c = clients.client(&no_aws(), source).await?;
+    let ctx = ctx(Duration::from_secs(60));
+    let c = clients.connect(&ctx, &no_aws(), source).await?;
     let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(c.client.clone());
-    api.list(&ListParams::default()).await.map(|l| l.items.len()).map_err(|e| {
-        c.error(
-            shard_provider::clients::kubernetes::Call { verb: "list", resource: "namespaces".into(), namespace: None },
-            &e,
-        )
-    })
+    let params = ListParams::default();
+    c.call(&ctx, Call::new("list", "namespaces"), || api.list(&params)).await.map(|l| l.items.len())
 }
 
 #[tokio::test]
@@ -79,19 +81,20 @@ async fn a_kubeconfig_and_its_contexts() {
     let limited = Source::Kubeconfig { path: path.clone(), context: Some("bench-limited".into()) };
     let c = clients.client(&no_aws(), &limited).await.expect("limited client");
     let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(c.client.clone(), "default");
-    let err = secrets.list(&ListParams::default()).await.expect_err("403");
-    let err = c.error(
-        shard_provider::clients::kubernetes::Call {
-            verb: "list",
-            resource: "secrets".into(),
-            namespace: Some("default".into()),
-        },
-        &err,
-    );
+    let params = ListParams::default();
+    let call = Call::new("list", "secrets").namespace("default");
+    let err = c.call(&ctx(Duration::from_secs(30)), call, || secrets.list(&params)).await.expect_err("403");
     assert_eq!(err.status(), Some(403), "{err}");
     let text = err.to_string();
     assert!(
         text.contains(bench.host()) && text.contains("list secrets in namespace default") && text.contains("403"),
+        "{text}"
+    );
+    // The RBAC rule that is missing, in the terms a Role is written in.
+    assert!(
+        text.contains(
+            "Grant it verbs [\"list\"] on resources [\"secrets\"] in apiGroups [\"\"], in a Role in namespace default"
+        ),
         "{text}"
     );
     let allowed: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(c.client.clone(), LIMITED_NAMESPACE);
@@ -166,6 +169,49 @@ async fn unreachable_tls_and_dns_failures_name_the_host() {
     let err = list_namespaces(&clients, &wrong_ca).await.expect_err("untrusted certificate");
     assert!(matches!(err, KubeError::Tls { .. }), "{err:?}");
     assert!(err.to_string().contains("cluster_ca_certificate"), "{err}");
+}
+
+/// A server that accepts connections and never answers (an API server stuck behind a load
+/// balancer, a hung proxy): the call ends at the deadline and says so, and a stop is a stop.
+/// Neither is an "unreachable" server (that was reported before the one call helper).
+#[tokio::test]
+async fn a_hung_server_is_a_timeout_or_a_stop_never_unreachable() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = format!("https://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming() {
+            held.push(conn); // accepted, never read from or answered
+        }
+    });
+    let clients = KubeClients::default();
+    let source = Source::Direct { host: host.clone(), ca_pem: None, insecure: false, auth: DirectAuth::None };
+    let c = clients.connect(&ctx(Duration::from_secs(5)), &no_aws(), &source).await.expect("client");
+    let api: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(c.client.clone(), "argocd");
+    let call = Call::new("get", "secrets").namespace("argocd").name("cluster-shard-2");
+
+    let started = std::time::Instant::now();
+    let err = c.call(&ctx(Duration::from_secs(2)), call.clone(), || api.get_opt("cluster-shard-2")).await.unwrap_err();
+    assert!(matches!(err, KubeError::TimedOut { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.contains("timed out after 2s") && text.contains(&host) && text.contains("get secrets/cluster-shard-2"),
+        "{text}"
+    );
+    let diag = shard_provider::framework::Diagnostics::from(err).to_string();
+    assert!(diag.contains("Kubernetes call timed out") && !diag.contains("unreachable"), "{diag}");
+    assert!(started.elapsed() < Duration::from_secs(5), "ended at the deadline");
+
+    let cancel = CancellationToken::new();
+    let stopper = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        stopper.cancel();
+    });
+    let stopping = Ctx::new(Arc::new(()), cancel, Duration::from_secs(600));
+    let err = c.call(&stopping, call, || api.get_opt("cluster-shard-2")).await.unwrap_err();
+    assert!(matches!(err, KubeError::Cancelled { .. }), "{err:?}");
+    assert!(!shard_provider::framework::Diagnostics::from(err).to_string().contains("unreachable"));
 }
 
 /// moto stands in for EKS and STS: DescribeCluster works, but its certificateAuthority.data is

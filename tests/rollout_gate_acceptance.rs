@@ -471,14 +471,14 @@ fn a_promote_decided_on_a_stale_state_is_refused_by_the_api_server() {
     s.run(api.patch_status("api", &pp, &kube::api::Patch::Merge(json!({ "status": { "message": "moved on" } }))))
         .expect("a concurrent write");
     let clear = json!({ "status": { "pauseConditions": null } });
-    let guarded = shard_provider::clients::rollouts::with_precondition(&clear, Some(&stale));
+    let guarded = shard_provider::argo::rollouts::with_precondition(&clear, Some(&stale));
     match s.run(api.patch_status("api", &pp, &kube::api::Patch::Merge(&guarded))) {
         Err(kube::Error::Api(e)) if e.code == 409 => {}
         other => panic!("expected 409 Conflict, got {other:?}"),
     }
     assert!(s.get("api")["status"]["pauseConditions"].is_array(), "the pause must still be there");
     let fresh = s.get("api")["metadata"]["resourceVersion"].as_str().unwrap().to_string();
-    let guarded = shard_provider::clients::rollouts::with_precondition(&clear, Some(&fresh));
+    let guarded = shard_provider::argo::rollouts::with_precondition(&clear, Some(&fresh));
     s.run(api.patch_status("api", &pp, &kube::api::Patch::Merge(&guarded))).expect("a current promote applies");
 }
 

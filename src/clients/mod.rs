@@ -2,16 +2,18 @@
 //! one provider process: AWS (ELBv2, EKS), the ELBv2 helpers every traffic resource uses, and
 //! Kubernetes connections.
 
-pub mod argocd;
 pub mod arn;
 pub mod aws;
+pub mod eks;
 pub mod eks_token;
 pub mod elbv2;
 pub mod entry_edit;
 pub mod kubernetes;
 pub mod listener_lock;
 pub mod listener_reads;
-pub mod rollouts;
+pub mod pem;
+
+use crate::framework::{Attr, Ctx};
 
 /// What every resource and data source of this provider receives.
 pub struct ShardData {
@@ -40,31 +42,29 @@ impl ShardData {
         }
     }
 
-    /// The client for a connection block (a resource's `cluster`, or the provider's `hub`).
-    pub async fn kube_client(
+    /// The client for a connection block (a resource's `cluster`, or the provider's `hub`),
+    /// built within the operation's deadline.
+    pub async fn kube_client<D>(
         &self,
+        ctx: &Ctx<D>,
         connection: &kubernetes::Connection,
     ) -> Result<kubernetes::KubeClient, kubernetes::KubeError> {
-        self.kube.client(&self.aws, &connection.resolve()?).await
-    }
-
-    /// The namespace Argo CD runs in on the hub (None while the provider's value is unknown).
-    pub fn argocd_namespace(&self) -> Option<String> {
-        match self.hub.as_ref().map(|h| &h.argocd_namespace) {
-            Some(crate::framework::Attr::Known(ns)) => Some(ns.clone()),
-            Some(crate::framework::Attr::Unknown) => None,
-            _ => Some(argocd::DEFAULT_ARGOCD_NAMESPACE.to_string()),
-        }
+        self.kube.connect(ctx, &self.aws, &connection.resolve()?).await
     }
 
     /// The hub's client; an error says how to configure it when the block is absent.
-    pub async fn hub_client(&self) -> Result<kubernetes::KubeClient, kubernetes::KubeError> {
+    pub async fn hub_client<D>(&self, ctx: &Ctx<D>) -> Result<kubernetes::KubeClient, kubernetes::KubeError> {
         match &self.hub {
-            Some(hub) => self.kube_client(hub).await,
+            Some(hub) => self.kube_client(ctx, hub).await,
             None => Err(kubernetes::KubeError::Config {
                 origin: "provider".into(),
                 message: "no hub block: set provider \"shard\" { hub { ... } } to reach the Argo CD cluster".into(),
             }),
         }
+    }
+
+    /// The hub's `argocd_namespace` as configured (null without a hub block or the setting).
+    pub fn hub_argocd_namespace(&self) -> Attr<String> {
+        self.hub.as_ref().map(|h| h.argocd_namespace.clone()).unwrap_or(Attr::Null)
     }
 }

@@ -3,8 +3,7 @@
 //! configuration, or a `shard_argocd_cluster_registration`, needs.
 
 use crate::clients::ShardData;
-use crate::clients::aws::api_error;
-use crate::clients::kubernetes::normalise_ca;
+use crate::clients::eks::describe_cluster;
 use crate::framework::schema::{Attribute, validators};
 use crate::framework::{AttrPath, Ctx, DataSource, Diagnostics, Schema};
 use async_trait::async_trait;
@@ -68,43 +67,24 @@ impl DataSource<ShardData> for EksClusterDataSource {
     }
 
     async fn read(&self, ctx: &Ctx<ShardData>, c: Config) -> Result<EksClusterState, Diagnostics> {
-        let aws = &ctx.data.aws;
-        let client = aws.eks().await?;
-        let endpoint = aws.settings().endpoints.eks.clone().unwrap_or_else(|| "the regional EKS endpoint".into());
-        tracing::debug!(aws_call = "DescribeCluster", cluster = %c.name, "aws call");
-        let out = client
-            .describe_cluster()
-            .name(&c.name)
-            .send()
-            .await
-            .map_err(|e| Diagnostics::from(api_error("DescribeCluster", &c.name, &endpoint, &e)))?;
-        let cluster =
-            out.cluster().ok_or_else(|| Diagnostics::error("DescribeCluster returned no cluster", c.name.clone()))?;
-        let raw_ca = cluster.certificate_authority().and_then(|a| a.data()).filter(|d| !d.is_empty());
-        let ca_data = match raw_ca {
-            Some(raw) => Some(normalise_ca(raw).map_err(|e| {
-                Diagnostics::attr_error(
-                    AttrPath::attr("name"),
-                    "Unusable certificate authority",
-                    format!(
-                        "EKS cluster {}: certificateAuthority.data is not base64 of a PEM certificate: {e}",
-                        c.name
-                    ),
-                )
-            })?),
-            None => None,
-        };
-        let text = |s: Option<&str>| s.filter(|s| !s.is_empty()).map(str::to_string);
+        let cluster = describe_cluster(&ctx.data.aws, &c.name).await?;
+        let ca_data = cluster.ca_pem().map_err(|e| {
+            Diagnostics::attr_error(
+                AttrPath::attr("name"),
+                "Unusable certificate authority",
+                format!("EKS cluster {}: {e}", c.name),
+            )
+        })?;
         Ok(EksClusterState {
-            name: c.name.clone(),
-            arn: cluster.arn().unwrap_or_default().to_string(),
-            status: cluster.status().map(|s| s.as_str().to_string()).unwrap_or_default(),
-            endpoint: text(cluster.endpoint()).map(|e| e.trim_end_matches('/').to_string()),
+            name: cluster.name,
+            arn: cluster.arn,
+            status: cluster.status,
+            endpoint: cluster.endpoint,
             ca_data,
-            certificate_authority_data: raw_ca.map(str::to_string),
-            oidc_issuer_url: text(cluster.identity().and_then(|i| i.oidc()).and_then(|o| o.issuer())),
-            version: text(cluster.version()),
-            platform_version: text(cluster.platform_version()),
+            certificate_authority_data: cluster.certificate_authority_data,
+            oidc_issuer_url: cluster.oidc_issuer_url,
+            version: cluster.version,
+            platform_version: cluster.platform_version,
         })
     }
 }

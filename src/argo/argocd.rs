@@ -31,8 +31,6 @@ use std::collections::BTreeMap;
 
 pub const SECRET_TYPE_LABEL: &str = "argocd.argoproj.io/secret-type";
 pub const SECRET_TYPE_CLUSTER: &str = "cluster";
-/// The field manager of every server-side apply this provider makes.
-pub const FIELD_MANAGER: &str = "terraform-provider-shard";
 /// Annotations Argo CD itself drops when it reads a cluster Secret.
 pub const SYSTEM_ANNOTATIONS: &[&str] = &["kubectl.kubernetes.io/last-applied-configuration", "managed-by"];
 pub const DEFAULT_ARGOCD_NAMESPACE: &str = "argocd";
@@ -394,67 +392,6 @@ pub fn token_hash(token: &str) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Which data keys, labels and annotations a field manager owns, from `managedFields`.
-#[derive(Debug, Default, PartialEq)]
-pub struct Owned {
-    pub data: Vec<String>,
-    pub labels: Vec<String>,
-    pub annotations: Vec<String>,
-}
-
-pub fn owned_by(secret: &Secret, manager: &str) -> Option<Owned> {
-    let entries = secret.metadata.managed_fields.as_ref()?;
-    let mut owned: Option<Owned> = None;
-    for e in entries.iter().filter(|e| e.manager.as_deref() == Some(manager)) {
-        let Some(fields) = e.fields_v1.as_ref().map(|f| &f.0) else { continue };
-        let o = owned.get_or_insert_with(Owned::default);
-        let keys = |v: &Json| -> Vec<String> {
-            v.as_object()
-                .map(|m| m.keys().filter_map(|k| k.strip_prefix("f:")).map(str::to_string).collect())
-                .unwrap_or_default()
-        };
-        o.data.extend(keys(&fields["f:data"]));
-        o.labels.extend(keys(&fields["f:metadata"]["f:labels"]));
-        o.annotations.extend(keys(&fields["f:metadata"]["f:annotations"]));
-    }
-    owned
-}
-
-/// One field another manager holds, from a 409 apply conflict.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Conflict {
-    pub manager: String,
-    /// `.data.config`, `.metadata.labels.env`, …
-    pub field: String,
-}
-
-/// The conflicts of a failed server-side apply (`FieldManagerConflict` causes); empty when the
-/// 409 was something else.
-pub fn conflicts(status: &kube::core::Status) -> Vec<Conflict> {
-    let Some(details) = &status.details else { return Vec::new() };
-    details
-        .causes
-        .iter()
-        .filter(|c| c.reason == "FieldManagerConflict")
-        .map(|c| Conflict {
-            // message: `conflict with "kubectl-edit" using v1` (older: `conflict with "x"`).
-            manager: c.message.split('"').nth(1).unwrap_or(&c.message).to_string(),
-            field: c.field.clone(),
-        })
-        .collect()
-}
-
-/// The Secret field path of a label or annotation key, as conflicts name it.
-pub fn label_field(key: &str) -> String {
-    format!(".metadata.labels.{key}")
-}
-pub fn annotation_field(key: &str) -> String {
-    format!(".metadata.annotations.{key}")
-}
-pub fn data_field(key: &str) -> String {
-    format!(".data.{key}")
-}
-
 /// An Application's state as Argo CD reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord)]
 pub struct AppStatus {
@@ -560,90 +497,10 @@ pub fn removal_verdict(apps: &[AppStatus]) -> Result<(), String> {
     Err(format!("{} Application(s) still target it: {}", apps.len(), left.join("; ")))
 }
 
-/// Kubernetes naming rules, for plan-time validation.
-pub mod rules {
-    fn alnum(c: char) -> bool {
-        c.is_ascii_alphanumeric()
-    }
-
-    /// A DNS-1123 label: at most 63 lowercase alphanumerics or `-`, alphanumeric at both ends.
-    pub fn dns_label(s: &str) -> Result<(), String> {
-        let ok = !s.is_empty()
-            && s.len() <= 63
-            && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-            && s.starts_with(alnum)
-            && s.ends_with(alnum);
-        if ok {
-            Ok(())
-        } else {
-            Err(format!(
-                "{s:?} is not a valid name: at most 63 lowercase letters, digits or '-', starting and ending with a letter or digit"
-            ))
-        }
-    }
-
-    /// A DNS-1123 subdomain: dot-separated labels, at most 253 characters (Secret names).
-    pub fn dns_subdomain(s: &str) -> Result<(), String> {
-        let ok = !s.is_empty()
-            && s.len() <= 253
-            && s.split('.').all(|part| {
-                !part.is_empty()
-                    && part.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-                    && part.starts_with(alnum)
-                    && part.ends_with(alnum)
-            });
-        if ok {
-            Ok(())
-        } else {
-            Err(format!(
-                "{s:?} is not a valid Kubernetes object name: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters"
-            ))
-        }
-    }
-
-    /// The name part of a label key, or a label value (which may also be empty).
-    fn qualified_name_part(s: &str) -> bool {
-        !s.is_empty()
-            && s.len() <= 63
-            && s.chars().all(|c| alnum(c) || c == '-' || c == '_' || c == '.')
-            && s.starts_with(alnum)
-            && s.ends_with(alnum)
-    }
-
-    /// A label or annotation key: `[prefix/]name`, prefix a DNS subdomain, name at most 63
-    /// characters of alphanumerics, `-`, `_`, `.`, alphanumeric at both ends.
-    pub fn qualified_key(key: &str) -> Result<(), String> {
-        let (prefix, name) = match key.split_once('/') {
-            Some((p, n)) => (Some(p), n),
-            None => (None, key),
-        };
-        if let Some(p) = prefix
-            && (p.is_empty() || dns_subdomain(p).is_err())
-        {
-            return Err(format!("key {key:?}: the prefix {p:?} must be a DNS subdomain such as example.com"));
-        }
-        if !qualified_name_part(name) {
-            return Err(format!(
-                "key {key:?}: the name part must be 1-63 characters of letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
-            ));
-        }
-        Ok(())
-    }
-
-    pub fn label_value(v: &str) -> Result<(), String> {
-        if v.is_empty() || qualified_name_part(v) {
-            Ok(())
-        } else {
-            Err(format!(
-                "value {v:?}: at most 63 characters of letters, digits, '-', '_' or '.', starting and ending with a letter or digit (or empty)"
-            ))
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clients::kubernetes::names as rules;
     use k8s_openapi::ByteString;
 
     fn secret(data: &[(&str, &str)], labels: &[(&str, &str)]) -> Secret {
@@ -726,21 +583,6 @@ mod tests {
     }
 
     #[test]
-    fn kubernetes_naming_rules() {
-        assert!(rules::qualified_key("env").is_ok());
-        assert!(rules::qualified_key("example.com/shard").is_ok());
-        assert!(rules::qualified_key("-bad").is_err());
-        assert!(rules::qualified_key("Example.com/x").is_err());
-        assert!(rules::qualified_key(&"a".repeat(64)).is_err());
-        assert!(rules::label_value("").is_ok());
-        assert!(rules::label_value("a b").is_err());
-        assert!(rules::dns_subdomain("cluster-shard-2").is_ok());
-        assert!(rules::dns_subdomain("Cluster").is_err());
-        assert!(rules::dns_label("argocd").is_ok());
-        assert!(rules::dns_label("a.b").is_err());
-    }
-
-    #[test]
     fn applications_are_matched_and_judged() {
         let app = json!({"metadata": {"name": "web"}, "spec": {"destination": {"server": "https://h/"}},
                          "status": {"sync": {"status": "Synced"}, "health": {"status": "Progressing", "message": "2/3 ready"}}});
@@ -758,20 +600,6 @@ mod tests {
                                         "finalizers": ["resources-finalizer.argocd.argoproj.io"]}});
         let err = removal_verdict(&[app_status(&stuck)]).unwrap_err();
         assert!(err.contains("resources-finalizer.argocd.argoproj.io"), "{err}");
-    }
-
-    #[test]
-    fn conflicts_name_the_manager() {
-        let status: kube::core::Status = serde_json::from_value(json!({
-            "code": 409, "reason": "Conflict", "message": "Apply failed with 1 conflict",
-            "details": {"causes": [{"reason": "FieldManagerConflict",
-                                    "message": "conflict with \"argocd-server\" using v1", "field": ".data.config"}]}
-        }))
-        .unwrap();
-        assert_eq!(
-            conflicts(&status),
-            vec![Conflict { manager: "argocd-server".into(), field: ".data.config".into() }]
-        );
     }
 
     #[test]

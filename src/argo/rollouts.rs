@@ -388,25 +388,18 @@ pub enum Decision {
     Wait(String),
 }
 
-/// The problem with `target` for this Rollout's strategy and steps, if any (checked at plan time
-/// when the Rollout is readable, and again at apply).
-pub fn target_problem(view: &RolloutView, target: Target) -> Option<String> {
-    match (target, &view.strategy) {
-        (Target::Step(_), Strategy::BlueGreen) => Some(format!(
-            "{}/{} uses the blueGreen strategy, which has no steps: use promote_full to promote the preview to active",
-            view.namespace, view.name
+/// The problem with `target` for a Rollout of this strategy (by name: `canary`, `blueGreen`,
+/// `unknown`) and canary step count, if any. Checked at plan time from the refreshed state or
+/// one read, and again at apply on every state the watch brings.
+pub fn target_problem(key: &str, strategy: &str, step_count: Option<i64>, target: Target) -> Option<String> {
+    match (target, strategy) {
+        (Target::Step(_), "blueGreen") => Some(format!(
+            "{key} uses the blueGreen strategy, which has no steps: use promote_full to promote the preview to active"
         )),
-        (Target::Step(n), Strategy::Canary { steps, .. }) if n > steps.len() as i64 => Some(format!(
-            "{}/{} has {} canary step(s) (indexes 0..{}): promote_to_step can be at most {}",
-            view.namespace,
-            view.name,
-            steps.len(),
-            steps.len(),
-            steps.len()
-        )),
-        (_, Strategy::Unknown) => {
-            Some(format!("{}/{} has neither a canary nor a blueGreen strategy in its spec", view.namespace, view.name))
-        }
+        (Target::Step(n), "canary") => step_count.filter(|count| n > *count).map(|count| {
+            format!("{key} has {count} canary step(s) (indexes 0..{count}): promote_to_step can be at most {count}")
+        }),
+        (_, "unknown") => Some(format!("{key} has neither a canary nor a blueGreen strategy in its spec")),
         _ => None,
     }
 }
@@ -443,7 +436,8 @@ pub fn decide(view: &RolloutView, target: Target) -> Decision {
     if phase == DEGRADED {
         return Decision::Failed { aborted: false, message };
     }
-    if let Some(problem) = target_problem(view, target) {
+    let key = format!("{}/{}", view.namespace, view.name);
+    if let Some(problem) = target_problem(&key, view.strategy.name(), view.step_count(), target) {
         return Decision::Impossible(problem);
     }
     if !view.generation_observed() {

@@ -1,0 +1,191 @@
+//! Kubernetes clients: one per connection, built on first use (inside the operation's
+//! deadline) and cached for the life of the provider process.
+
+use super::connection::{DEFAULT_EXEC_API_VERSION, DirectAuth, ExecBlock, Source};
+use super::error::{Call, KubeError};
+use crate::clients::aws::{AwsClients, cause_chain as chain};
+use crate::clients::eks::describe_cluster;
+use crate::clients::eks_token::{self, LiveToken};
+use crate::clients::pem::certificates;
+use crate::framework::{Ctx, Interrupted};
+use kube::config::{AuthInfo, ExecConfig, KubeConfigOptions, Kubeconfig};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::OnceCell;
+
+/// A built client and the host it talks to (for messages). Every call goes through
+/// [`KubeClient::call`].
+#[derive(Clone)]
+pub struct KubeClient {
+    pub client: kube::Client,
+    pub host: String,
+}
+
+/// Kubernetes clients of this provider process: one per connection, built at first use.
+#[derive(Default)]
+pub struct KubeClients {
+    cells: Mutex<HashMap<String, Arc<OnceCell<KubeClient>>>>,
+    built: std::sync::atomic::AtomicUsize,
+}
+
+impl KubeClients {
+    /// The client for `source`, building it on first use: reading a kubeconfig, or describing
+    /// an EKS cluster and signing its first token, within the operation's deadline.
+    pub async fn connect<D>(&self, ctx: &Ctx<D>, aws: &AwsClients, source: &Source) -> Result<KubeClient, KubeError> {
+        let host = source.describe();
+        let last = match source {
+            Source::Eks { .. } => "describing the EKS cluster and signing a token",
+            Source::Kubeconfig { .. } => "reading the kubeconfig",
+            Source::Direct { .. } => "building the client",
+        };
+        match ctx.bounded(self.client(aws, source)).await {
+            Ok(built) => built,
+            Err(Interrupted::TimedOut(after)) => {
+                Err(KubeError::TimedOut { host, call: Box::new(Call::connect()), after, last: last.into() })
+            }
+            Err(Interrupted::Cancelled) => {
+                Err(KubeError::Cancelled { host, call: Box::new(Call::connect()), last: last.into() })
+            }
+        }
+    }
+
+    /// The client for `source`, building it on first use (unbounded: prefer [`Self::connect`]).
+    pub async fn client(&self, aws: &AwsClients, source: &Source) -> Result<KubeClient, KubeError> {
+        let cell = {
+            let mut cells = self.cells.lock().unwrap_or_else(|p| p.into_inner());
+            cells.entry(source.cache_key()).or_default().clone()
+        };
+        cell.get_or_try_init(|| async {
+            let built = build(aws, source).await?;
+            self.built.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::debug!(connection = %source.describe(), "kubernetes client built");
+            Ok(built)
+        })
+        .await
+        .cloned()
+    }
+
+    /// How many clients this process has built (each connection at most once).
+    pub fn built(&self) -> usize {
+        self.built.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+fn base_config(host: &str, ca_pem: Option<&str>, insecure: bool) -> Result<kube::Config, KubeError> {
+    let uri: http::Uri = host
+        .parse()
+        .map_err(|e| KubeError::Config { origin: host.to_string(), message: format!("invalid URL: {e}") })?;
+    let mut config = kube::Config::new(uri);
+    config.connect_timeout = Some(Duration::from_secs(10));
+    config.accept_invalid_certs = insecure;
+    if let Some(pem) = ca_pem {
+        config.root_cert = Some(certificates(pem));
+    }
+    config.default_retry = false; // see `KubeClient::call`
+    Ok(config)
+}
+
+async fn build(aws: &AwsClients, source: &Source) -> Result<KubeClient, KubeError> {
+    let config_error = |message: String| KubeError::Config { origin: source.describe(), message };
+    match source {
+        Source::Kubeconfig { path, context } => {
+            let kubeconfig = Kubeconfig::read_from(path).map_err(|e| config_error(chain(&e)))?;
+            let options = KubeConfigOptions { context: context.clone(), ..Default::default() };
+            let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+                .await
+                .map_err(|e| config_error(chain(&e)))?;
+            config.default_retry = false; // see `KubeClient::call`
+            let host = config.cluster_url.to_string().trim_end_matches('/').to_string();
+            let builder = kube::client::ClientBuilder::try_from(config).map_err(|e| config_error(chain(&e)))?;
+            Ok(KubeClient { client: builder.with_layer(&RequestLog).build(), host })
+        }
+        Source::Direct { host, ca_pem, insecure, auth } => {
+            let mut config = base_config(host, ca_pem.as_deref(), *insecure)?;
+            config.auth_info = match auth {
+                DirectAuth::Token(t) => AuthInfo { token: Some(t.clone().into()), ..Default::default() },
+                DirectAuth::Exec(e) => AuthInfo { exec: Some(exec_config(e)), ..Default::default() },
+                DirectAuth::None => AuthInfo::default(),
+            };
+            let builder = kube::client::ClientBuilder::try_from(config).map_err(|e| config_error(chain(&e)))?;
+            Ok(KubeClient { client: builder.with_layer(&RequestLog).build(), host: host.clone() })
+        }
+        Source::Eks { cluster } => {
+            let eks_error = |message: String| KubeError::Eks { cluster: cluster.clone(), message };
+            let described =
+                describe_cluster(aws, cluster).await.map_err(|e| eks_error(format!("DescribeCluster failed: {e}")))?;
+            let (endpoint, ca_pem) = described.endpoint_and_ca().map_err(eks_error)?;
+            let signer = eks_token::signer_for(aws, cluster).await.map_err(eks_error)?;
+            let token = LiveToken::start(signer).await.map_err(|e| eks_error(e.to_string()))?;
+            let config = base_config(&endpoint, Some(&ca_pem), false)?;
+            let builder = kube::client::ClientBuilder::try_from(config).map_err(|e| config_error(chain(&e)))?;
+            let client = builder.with_layer(&BearerLayer(token)).with_layer(&RequestLog).build();
+            Ok(KubeClient { client, host: endpoint })
+        }
+    }
+}
+
+fn exec_config(e: &ExecBlock) -> ExecConfig {
+    ExecConfig {
+        api_version: Some(e.api_version.clone().unwrap_or_else(|| DEFAULT_EXEC_API_VERSION.to_string())),
+        command: Some(e.command.clone()),
+        args: e.args.clone(),
+        env: e.env.as_ref().map(|env| {
+            env.iter()
+                .map(|(k, v)| HashMap::from([("name".to_string(), k.clone()), ("value".to_string(), v.clone())]))
+                .collect()
+        }),
+        drop_env: None,
+        install_hint: None,
+        interactive_mode: Some(kube::config::ExecInteractiveMode::Never),
+        provide_cluster_info: false,
+        cluster: None,
+        other: Default::default(),
+    }
+}
+
+/// Logs every request a client sends at debug level, method and path only (never headers), so
+/// the provider's log shows what a resource costs in API calls (`kube_request=...`).
+#[derive(Clone, Copy)]
+struct RequestLog;
+
+type BodyRequest = http::Request<kube::client::Body>;
+
+impl<S> tower::Layer<S> for RequestLog {
+    type Service = tower::util::MapRequest<S, fn(BodyRequest) -> BodyRequest>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        tower::util::MapRequest::new(inner, log_request as fn(BodyRequest) -> BodyRequest)
+    }
+}
+
+fn log_request(req: BodyRequest) -> BodyRequest {
+    let target = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    tracing::debug!(kube_request = %format!("{} {target}", req.method()), "kubernetes request");
+    req
+}
+
+/// Sets `Authorization: Bearer <current EKS token>` on every request.
+#[derive(Clone)]
+struct BearerLayer(Arc<LiveToken>);
+
+impl<S> tower::Layer<S> for BearerLayer {
+    type Service = tower::util::MapRequest<
+        S,
+        Box<dyn Fn(http::Request<kube::client::Body>) -> http::Request<kube::client::Body> + Send + Sync>,
+    >;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        let token = self.0.clone();
+        tower::util::MapRequest::new(
+            inner,
+            Box::new(move |mut req: http::Request<kube::client::Body>| {
+                if let Ok(mut value) = http::HeaderValue::from_str(&format!("Bearer {}", token.get())) {
+                    value.set_sensitive(true);
+                    req.headers_mut().insert(http::header::AUTHORIZATION, value);
+                }
+                req
+            }),
+        )
+    }
+}

@@ -1,0 +1,146 @@
+//! Create, update and delete: write the Secret, then wait for the Applications if asked; on
+//! destroy, delete it and wait until no Application targets the cluster.
+
+use super::hub::{delete_secret, wait_for_apps, write_secret};
+use super::{AppEntry, Model, TOKEN_HASH, eks_endpoint, hub_namespace, resource_id};
+use crate::argo::argocd;
+use crate::clients::ShardData;
+use crate::framework::timeouts::{format_duration, parse_duration};
+use crate::framework::{Attr, AttrPath, Ctx, Diagnostics, Outcome, Private, WaitError};
+use crate::protocol::value::Value;
+use std::time::Duration;
+
+/// The endpoint and CA for a model whose server or ca_data are not known yet.
+async fn resolve_endpoint(ctx: &Ctx<ShardData>, m: &mut Model) -> Result<(), Diagnostics> {
+    if !m.server.is_unknown() && !m.ca_data.is_unknown() {
+        return Ok(());
+    }
+    let Some(cluster) = m.eks_cluster_name.clone() else {
+        return Err(Diagnostics::attr_error(
+            AttrPath::attr("server"),
+            "No server",
+            "set server, or eks_cluster_name to read it from EKS",
+        ));
+    };
+    let (endpoint, ca) = eks_endpoint(ctx, &cluster).await?;
+    if m.server.is_unknown() {
+        m.server = Attr::Known(argocd::trim_server(&endpoint).to_string());
+    }
+    if m.ca_data.is_unknown() {
+        m.ca_data = Attr::Known(ca);
+    }
+    Ok(())
+}
+
+/// Create and update: write, then wait if asked. Returns the state matching reality.
+pub(super) async fn converge(
+    ctx: &Ctx<ShardData>,
+    mut m: Model,
+    config: &Value,
+    mut private: Private,
+    prior: Option<&Model>,
+) -> Result<Outcome<Model>, Diagnostics> {
+    let client = ctx.data.hub_client(ctx).await?;
+    resolve_endpoint(ctx, &mut m).await?;
+    if m.namespace.is_unknown() {
+        // The provider's hub.argocd_namespace was unknown while planning; it is known now.
+        m.namespace = Attr::Known(hub_namespace(ctx).unwrap_or_else(|| argocd::DEFAULT_ARGOCD_NAMESPACE.to_string()));
+    }
+    m.namespace = Attr::Known(m.namespace().to_string());
+    m.secret_name = Attr::Known(m.secret_name());
+    m.id = Attr::Known(resource_id(m.namespace(), &m.secret_name()));
+    m.bearer_token = None;
+    let token = config.get("bearer_token").as_str().map(str::to_string);
+    write_secret(ctx, &client, &m, token.as_deref(), prior).await?;
+    match &token {
+        Some(t) => private.set(TOKEN_HASH, &argocd::token_hash(t)),
+        None => private.remove(TOKEN_HASH),
+    }
+    // Without a wait the apply makes no further call: the list stays as last seen.
+    m.applications = Attr::Known(match prior.and_then(|p| p.applications.known()) {
+        Some(apps) => apps.clone(),
+        None => Vec::new(),
+    });
+    let Some(wait) = m.wait_for_sync.clone() else {
+        return Ok(Outcome::ok(m).with_private(private));
+    };
+    let budget = parse_duration(&wait.timeout).unwrap_or(Duration::from_secs(20 * 60));
+    let min = usize::try_from(wait.min_applications).unwrap_or(0);
+    let target = (m.server().to_string(), m.name.clone());
+    let waited = wait_for_apps(ctx, &client, m.namespace(), (&target.0, &target.1), budget, |apps| {
+        argocd::sync_verdict(apps, min, &target.1).map(|()| apps.to_vec())
+    })
+    .await;
+    let why = match waited {
+        Ok(apps) => {
+            m.applications = Attr::Known(apps.iter().map(AppEntry::from).collect());
+            return Ok(Outcome::ok(m).with_private(private));
+        }
+        Err(WaitError::TimedOut { waited, last }) => Diagnostics::attr_error(
+            AttrPath::attr("wait_for_sync"),
+            "Applications not Synced and Healthy",
+            format!(
+                "waited {} for the Applications targeting cluster {} ({}) in namespace {}: {last}. The cluster Secret \
+                 is written; Argo CD keeps syncing. Apply again to wait again.",
+                format_duration(waited),
+                m.name,
+                m.server(),
+                m.namespace()
+            ),
+        ),
+        Err(WaitError::Failed(e)) => e.into(),
+        Err(e @ (WaitError::Cancelled | WaitError::Ended { .. })) => Diagnostics::error(
+            "Wait for Applications interrupted",
+            format!("{e}; the cluster Secret is written, the Applications were not confirmed Synced+Healthy"),
+        ),
+    };
+    // The Secret is written; the wait did not finish. A state without the wait makes the next
+    // plan wait again. Terraform taints a failed create: its next apply would replace it (the
+    // cluster leaving and rejoining Argo CD), so say how to just wait again instead.
+    let why = if prior.is_none() {
+        why.and(Diagnostics::warning(
+            "The registration is tainted",
+            "Terraform marks a resource whose creation failed as tainted, so the next apply replaces it: the \
+             cluster leaves Argo CD and joins again. To keep the registration and only wait again, run \
+             `terraform untaint` on it first.",
+        ))
+    } else {
+        why
+    };
+    let mut state = m;
+    state.wait_for_sync = None;
+    Ok(Outcome::failed(Some(state), why).with_private(private))
+}
+
+/// Destroy: delete the Secret, then (with `wait_for_removal`) wait until no Application targets
+/// the cluster.
+pub(super) async fn remove(ctx: &Ctx<ShardData>, m: &Model) -> Result<(), Diagnostics> {
+    let client = ctx.data.hub_client(ctx).await?;
+    delete_secret(ctx, &client, m).await?;
+    if !m.wait_for_removal {
+        return Ok(());
+    }
+    let waited = wait_for_apps(ctx, &client, m.namespace(), (m.server(), &m.name), ctx.remaining(), |apps| {
+        argocd::removal_verdict(apps)
+    })
+    .await;
+    match waited {
+        Ok(()) => Ok(()),
+        Err(WaitError::TimedOut { waited, last }) => Err(Diagnostics::attr_error(
+            AttrPath::attr("wait_for_removal"),
+            "Applications still target the removed cluster",
+            format!(
+                "the cluster Secret {} is deleted, but after {} {last}. Argo CD (the ApplicationSet controller) \
+                 removes them; a finalizer that cannot finish (the cluster already unreachable?) keeps one. \
+                 Destroy again to keep waiting, or set wait_for_removal = false.",
+                m.describe(),
+                format_duration(waited)
+            ),
+        )),
+        Err(WaitError::Failed(e)) => Err(e.into()),
+        Err(e) => Err(Diagnostics::error(
+            "Wait for Applications to go interrupted",
+            format!("{e}; the cluster Secret {} is deleted", m.describe()),
+        )),
+    }
+}

@@ -1,0 +1,229 @@
+//! The registration's I/O on the hub: the cluster Secret (server-side apply, read, delete) and
+//! the Applications that target the cluster (one list, or a reflector over a watch until a
+//! verdict holds). Every request goes through [`KubeClient::call`] and the watch through
+//! [`KubeClient::watch`]: one deadline, one retry policy, one error type.
+
+use super::Model;
+use crate::argo::argocd::{self, AppStatus, ClusterSecret};
+use crate::clients::ShardData;
+use crate::clients::kubernetes::fields::Conflict;
+use crate::clients::kubernetes::{Call, FIELD_MANAGER, KubeClient, KubeError, Watched};
+use crate::framework::{Check, Ctx, Diagnostics, WaitError};
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams};
+use kube::runtime::reflector::{self, store::Writer};
+use kube::runtime::watcher;
+use serde_json::Value as Json;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// A call on the cluster Secret `namespace/name`. A 409 that is not a field-manager conflict
+/// (the Secret changed under an optimistic write) is worth retrying; a conflict with another
+/// manager never is (`force_conflicts` is).
+fn secret_call(verb: &'static str, namespace: &str, name: &str) -> Call {
+    Call::on(verb, &ApiResource::erase::<Secret>(&())).namespace(namespace).name(name).retry_conflicts()
+}
+
+fn application_resource() -> ApiResource {
+    ApiResource::from_gvk(&GroupVersionKind::gvk("argoproj.io", "v1alpha1", "Application"))
+}
+
+fn apps_call(verb: &'static str, namespace: &str) -> Call {
+    Call::on(verb, &application_resource()).namespace(namespace)
+}
+
+/// Targeting Applications among `objects`, sorted by name.
+fn targeting<'a>(objects: impl Iterator<Item = &'a Json>, server: &str, name: &str) -> Vec<AppStatus> {
+    let mut apps: Vec<AppStatus> =
+        objects.filter(|o| argocd::targets(o, server, name)).map(argocd::app_status).collect();
+    apps.sort();
+    apps
+}
+
+fn as_json(o: &DynamicObject) -> Json {
+    serde_json::to_value(o).unwrap_or(Json::Null)
+}
+
+/// Follows the Applications of `namespace` (a reflector over a list-then-watch) until `verdict`
+/// over those targeting the cluster holds, `budget` runs out, or the operation's deadline or a
+/// stop comes. The verdict is judged once the first list is complete, then on every change.
+pub(super) async fn wait_for_apps<T>(
+    ctx: &Ctx<ShardData>,
+    client: &KubeClient,
+    namespace: &str,
+    (server, name): (&str, &str),
+    budget: Duration,
+    verdict: impl Fn(&[AppStatus]) -> Result<T, String>,
+) -> Result<T, WaitError<KubeError>> {
+    let api: Api<DynamicObject> = Api::namespaced_with(client.client.clone(), namespace, &application_resource());
+    let writer = Writer::<DynamicObject>::new(application_resource());
+    let store = writer.as_reader();
+    let events = reflector::reflector(writer, watcher(api, watcher::Config::default()));
+    let stream = client.watch(apps_call("watch", namespace), events);
+    let wait_ctx = Ctx::new(ctx.data.clone(), ctx.cancel.child_token(), budget.min(ctx.remaining()));
+    let mut listed = false;
+    let mut last = String::from("Applications not listed yet");
+    wait_ctx
+        .watch(stream, |item| {
+            match item {
+                Watched::Retrying(e) => return Check::NotYet(format!("{last} (watch interrupted, retrying: {e})")),
+                Watched::Item(watcher::Event::InitDone) => listed = true,
+                Watched::Item(watcher::Event::Init | watcher::Event::InitApply(_)) => {}
+                Watched::Item(watcher::Event::Apply(_) | watcher::Event::Delete(_)) => {}
+            }
+            if !listed {
+                return Check::NotYet(last.clone());
+            }
+            let objects: Vec<Json> = store.state().iter().map(|o| as_json(o)).collect();
+            match verdict(&targeting(objects.iter(), server, name)) {
+                Ok(t) => Check::Ready(t),
+                Err(why) => {
+                    last = why;
+                    Check::NotYet(last.clone())
+                }
+            }
+        })
+        .await
+}
+
+/// The Applications targeting the cluster now (one list).
+pub(super) async fn list_apps(
+    ctx: &Ctx<ShardData>,
+    client: &KubeClient,
+    namespace: &str,
+    server: &str,
+    name: &str,
+) -> Result<Vec<AppStatus>, KubeError> {
+    let api: Api<DynamicObject> = Api::namespaced_with(client.client.clone(), namespace, &application_resource());
+    let params = ListParams::default().match_any();
+    let list = client.call(ctx, apps_call("list", namespace), || api.list(&params)).await?;
+    let objects: Vec<Json> = list.items.iter().map(as_json).collect();
+    Ok(targeting(objects.iter(), server, name))
+}
+
+/// The Secret `namespace/name`: None when it does not exist.
+pub(super) async fn get_secret(
+    ctx: &Ctx<ShardData>,
+    client: &KubeClient,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<Secret>, KubeError> {
+    let api: Api<Secret> = Api::namespaced(client.client.clone(), namespace);
+    client.call(ctx, secret_call("get", namespace, name), || api.get_opt(name)).await
+}
+
+/// Deletes the model's Secret; one already gone is fine.
+pub(super) async fn delete_secret(ctx: &Ctx<ShardData>, client: &KubeClient, m: &Model) -> Result<(), KubeError> {
+    let (namespace, name) = (m.namespace(), m.secret_name());
+    let api: Api<Secret> = Api::namespaced(client.client.clone(), namespace);
+    let params = DeleteParams::default();
+    match client.call(ctx, secret_call("delete", namespace, &name), || api.delete(&name, &params)).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.is_not_found() => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// A server-side apply conflict, as a diagnostic naming the other managers.
+fn conflict_diag(m: &Model, found: &[Conflict]) -> Diagnostics {
+    let mut by_manager: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for c in found {
+        by_manager.entry(c.manager.as_str()).or_default().push(c.field.as_str());
+    }
+    let owners: Vec<String> =
+        by_manager.iter().map(|(manager, fields)| format!("{manager:?} owns {}", fields.join(", "))).collect();
+    Diagnostics::error(
+        format!("{} is managed by someone else", m.describe()),
+        format!(
+            "another field manager holds fields this registration would change: {}. Nothing was overwritten. \
+             Remove the other registration (for example `argocd cluster rm`), import this Secret with \
+             `terraform import` to adopt it, or set force_conflicts = true to take these fields over.",
+            owners.join("; ")
+        ),
+    )
+}
+
+/// Writes the Secret: one server-side apply (plus, rarely, removing leftovers another manager
+/// holds). `prior` is the refreshed state on update: conflicts on fields it owns are drift the
+/// plan showed, and are taken back.
+pub(super) async fn write_secret(
+    ctx: &Ctx<ShardData>,
+    client: &KubeClient,
+    m: &Model,
+    token: Option<&str>,
+    prior: Option<&Model>,
+) -> Result<Secret, Diagnostics> {
+    let desired = m.cluster_secret(token)?;
+    let body = desired.apply_body();
+    let (namespace, name) = (m.namespace(), m.secret_name());
+    let api: Api<Secret> = Api::namespaced(client.client.clone(), namespace);
+    let call = secret_call("patch", namespace, &name);
+    let apply = |force: bool| {
+        let mut params = PatchParams::apply(FIELD_MANAGER);
+        params.force = force;
+        let (api, body, name) = (&api, &body, &name);
+        async move { api.patch(name, &params, &Patch::Apply(body)).await }
+    };
+    tracing::debug!(object = %m.describe(), "server-side apply of the cluster Secret");
+    let written = match client.call(ctx, call.clone(), || apply(m.force_conflicts)).await {
+        Ok(s) => s,
+        Err(e) if !e.field_conflicts().is_empty() => {
+            let found = e.field_conflicts();
+            let ours = prior.map(Model::owned_fields).unwrap_or_default();
+            if prior.is_none() || !found.iter().all(|c| ours.contains(&c.field)) {
+                return Err(conflict_diag(m, &found));
+            }
+            tracing::info!(object = %m.describe(), conflicts = ?found, "repairing drift: taking back fields this registration owns");
+            client.call(ctx, call, || apply(true)).await?
+        }
+        Err(e) => return Err(e.into()),
+    };
+    remove_leftovers(ctx, client, m, &desired, prior, written).await
+}
+
+/// Removes what this registration no longer wants but another manager still holds (server-side
+/// apply leaves fields it does not own alone): data keys Argo CD would read, and labels or
+/// annotations the prior state had.
+async fn remove_leftovers(
+    ctx: &Ctx<ShardData>,
+    client: &KubeClient,
+    m: &Model,
+    desired: &ClusterSecret,
+    prior: Option<&Model>,
+    written: Secret,
+) -> Result<Secret, Diagnostics> {
+    // A JSON merge patch: null removes a key.
+    let mut data = serde_json::Map::new();
+    let mut labels = serde_json::Map::new();
+    let mut annotations = serde_json::Map::new();
+    let live_data = written.data.clone().unwrap_or_default();
+    for key in desired.absent_data_keys() {
+        if prior.is_some() && live_data.contains_key(key) {
+            data.insert(key.to_string(), Json::Null);
+        }
+    }
+    if let Some(p) = prior {
+        let live_labels = written.metadata.labels.clone().unwrap_or_default();
+        for k in p.labels.iter().flatten().map(|(k, _)| k) {
+            if !desired.labels.contains_key(k) && live_labels.contains_key(k) {
+                labels.insert(k.clone(), Json::Null);
+            }
+        }
+        let live_annotations = written.metadata.annotations.clone().unwrap_or_default();
+        for k in p.annotations.iter().flatten().map(|(k, _)| k) {
+            if !desired.annotations.contains_key(k) && live_annotations.contains_key(k) {
+                annotations.insert(k.clone(), Json::Null);
+            }
+        }
+    }
+    if data.is_empty() && labels.is_empty() && annotations.is_empty() {
+        return Ok(written);
+    }
+    let patch = serde_json::json!({ "data": data, "metadata": { "labels": labels, "annotations": annotations } });
+    tracing::info!(object = %m.describe(), %patch, "removing fields another manager still holds");
+    let api: Api<Secret> = Api::namespaced(client.client.clone(), m.namespace());
+    let params = PatchParams { field_manager: Some(FIELD_MANAGER.into()), ..Default::default() };
+    let patch = Patch::Merge(&patch);
+    let call = secret_call("patch", m.namespace(), &desired.secret_name);
+    Ok(client.call(ctx, call, || api.patch(&desired.secret_name, &params, &patch)).await?)
+}

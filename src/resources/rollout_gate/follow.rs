@@ -1,0 +1,251 @@
+//! The gate's calls to the cluster: read the Rollout, follow it with kube-runtime's
+//! `watch_object` and promote at each pause below the target on the same watch, abort on
+//! failure if asked. Every request goes through [`KubeClient::call`], the watch through
+//! [`KubeClient::watch`].
+
+use super::{ABORT_BUDGET, Model};
+use crate::argo::rollouts::{self, Decision, Patches, RolloutView, Target};
+use crate::clients::ShardData;
+use crate::clients::kubernetes::{Call, KubeClient, KubeError, Watched};
+use crate::framework::timeouts::format_duration;
+use crate::framework::{AttrPath, Ctx, Diagnostics, Interrupted};
+use futures::StreamExt;
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::runtime::watcher::watch_object;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// The Kubernetes client for the gate's cluster (its `cluster` block, or the provider's hub),
+/// built within the operation's deadline.
+pub(super) async fn client_for(ctx: &Ctx<ShardData>, m: &Model) -> Result<KubeClient, Diagnostics> {
+    let built = match &m.cluster {
+        Some(c) => ctx.data.kube_client(ctx, c).await,
+        None => ctx.data.hub_client(ctx).await,
+    };
+    Ok(built?)
+}
+
+pub(super) fn rollout_api(client: &KubeClient, namespace: &str) -> Api<DynamicObject> {
+    Api::namespaced_with(client.client.clone(), namespace, &rollouts::api_resource())
+}
+
+fn rollout_call(verb: &'static str, m: &Model) -> Call {
+    Call::on(verb, &rollouts::api_resource()).namespace(&m.namespace).name(&m.name)
+}
+
+fn view_of(obj: &DynamicObject) -> RolloutView {
+    RolloutView::from_json(&serde_json::to_value(obj).unwrap_or_default())
+}
+
+/// A failed call as a diagnostic; a resource type the server does not serve means no Rollouts CRD.
+fn gate_failure(m: &Model, e: KubeError) -> Diagnostics {
+    if e.is_missing_type() {
+        return Diagnostics::attr_error(
+            AttrPath::attr("name"),
+            "Argo Rollouts is not installed",
+            format!(
+                "{} has no argoproj.io/v1alpha1 `rollouts` resource (the Argo Rollouts CRDs are not installed): {e}",
+                m.describe_cluster()
+            ),
+        );
+    }
+    e.into()
+}
+
+/// The Rollout, None when there is none; a missing Rollouts CRD is an error saying so.
+pub(super) async fn get_rollout(
+    ctx: &Ctx<ShardData>,
+    client: &KubeClient,
+    m: &Model,
+) -> Result<Option<RolloutView>, Diagnostics> {
+    let api = rollout_api(client, &m.namespace);
+    match client.call(ctx, rollout_call("get", m), || api.get_opt(&m.name)).await {
+        Ok(found) => Ok(found.as_ref().map(view_of)),
+        Err(e) => Err(gate_failure(m, e)),
+    }
+}
+
+/// No Rollout of that name: say so, and say what is there instead if it is a Deployment.
+pub(super) async fn missing(ctx: &Ctx<ShardData>, client: &KubeClient, m: &Model) -> Diagnostics {
+    use k8s_openapi::api::apps::v1::Deployment;
+    let deployments: Api<Deployment> = Api::namespaced(client.client.clone(), &m.namespace);
+    let call = Call::new("get", "deployments.apps").namespace(&m.namespace).name(&m.name);
+    let hint = match client.call(ctx, call, || deployments.get_opt(&m.name)).await {
+        Ok(Some(_)) => format!(
+            " There is a Deployment {} there, not a Rollout: the gate follows an argoproj.io/v1alpha1 Rollout (one \
+             with spec.workloadRef pointing at the Deployment works).",
+            m.key()
+        ),
+        _ => String::new(),
+    };
+    Diagnostics::attr_error(
+        AttrPath::attr("name"),
+        "Rollout not found",
+        format!("no Rollout {} on {} ({}).{hint}", m.key(), client.host, m.describe_cluster()),
+    )
+}
+
+/// How following the Rollout ended without the target.
+pub(super) enum Stop {
+    /// Degraded or aborted (`already_aborted`: status.abort was set before the gate acted).
+    Failed {
+        view: RolloutView,
+        already_aborted: bool,
+        message: String,
+    },
+    TimedOut {
+        view: Option<RolloutView>,
+        last: String,
+        waited: Duration,
+    },
+    Cancelled(Option<RolloutView>),
+    /// Nothing reached the cluster yet, or the failure has nothing to do with progress.
+    Error(Diagnostics),
+    Partial(Option<RolloutView>, Diagnostics),
+}
+
+/// Follows the Rollout (one `watch_object`: list, then watch, resumed by kube-runtime after
+/// expiry or a dropped connection) until `target` holds, promoting at each pause below it on
+/// the same watch: the promote's result arrives as the next state.
+pub(super) async fn follow(
+    ctx: &Ctx<ShardData>,
+    client: &KubeClient,
+    api: &Api<DynamicObject>,
+    m: &Model,
+    target: Target,
+) -> Result<RolloutView, Stop> {
+    let stream = client.watch(rollout_call("watch", m), watch_object(api.clone(), &m.name));
+    let mut stream = std::pin::pin!(stream);
+    let started = tokio::time::Instant::now();
+    let mut last: Option<RolloutView> = None;
+    let mut last_seen = String::from("the Rollout was not read yet");
+    tracing::debug!(rollout = %m.key(), target = %target.describe(), "watching rollout");
+    loop {
+        let item = match ctx.bounded(stream.next()).await {
+            Ok(Some(item)) => item,
+            Ok(None) => {
+                let d = Diagnostics::error("The Rollout watch ended", format!("last seen: {last_seen}"));
+                return Err(Stop::Partial(last, d));
+            }
+            Err(Interrupted::TimedOut(_)) => {
+                return Err(Stop::TimedOut { view: last, last: last_seen, waited: started.elapsed() });
+            }
+            Err(Interrupted::Cancelled) => return Err(Stop::Cancelled(last)),
+        };
+        let object = match item {
+            Ok(Watched::Item(object)) => object,
+            Ok(Watched::Retrying(e)) => {
+                last_seen = format!("{} (watch interrupted: {e}; resuming)", describe(&last));
+                continue;
+            }
+            Err(e) if last.is_none() => return Err(Stop::Error(gate_failure(m, e))),
+            Err(e) => return Err(Stop::Partial(last, gate_failure(m, e))),
+        };
+        let Some(object) = object else {
+            return Err(match last {
+                None => Stop::Error(missing(ctx, client, m).await),
+                Some(view) => Stop::Partial(
+                    Some(view),
+                    Diagnostics::error("Rollout deleted", format!("Rollout {} was deleted during the wait", m.key())),
+                ),
+            });
+        };
+        let view = view_of(&object);
+        last = Some(view.clone());
+        last_seen = view.describe();
+        match rollouts::decide(&view, target) {
+            Decision::Reached => return Ok(view),
+            Decision::Wait(why) => last_seen = why,
+            Decision::Promote(patches) => send(ctx, client, api, m, &view, &patches).await?,
+            Decision::Failed { aborted, message } => {
+                return Err(Stop::Failed { view, already_aborted: aborted, message });
+            }
+            Decision::Impossible(why) => {
+                let path = if m.promote_to_step.is_some() { "promote_to_step" } else { "promote_full" };
+                let d = Diagnostics::attr_error(AttrPath::attr(path), "Target does not fit the Rollout", why);
+                return Err(Stop::Error(d));
+            }
+        }
+    }
+}
+
+fn describe(view: &Option<RolloutView>) -> String {
+    view.as_ref().map(RolloutView::describe).unwrap_or_else(|| "the Rollout was not read yet".into())
+}
+
+/// Sends one promote: the status patch (only to the version decided on), then the spec patch,
+/// as `kubectl argo rollouts promote` does. A 409 means the Rollout moved since: the watch
+/// brings the new state and the gate decides again.
+async fn send(
+    ctx: &Ctx<ShardData>,
+    client: &KubeClient,
+    api: &Api<DynamicObject>,
+    m: &Model,
+    view: &RolloutView,
+    patches: &Patches,
+) -> Result<(), Stop> {
+    let pp = PatchParams::default();
+    let stop = |e: KubeError| match e {
+        KubeError::TimedOut { .. } => {
+            Stop::TimedOut { view: Some(view.clone()), last: view.describe(), waited: ctx.limit() }
+        }
+        KubeError::Cancelled { .. } => Stop::Cancelled(Some(view.clone())),
+        e => Stop::Partial(Some(view.clone()), gate_failure(m, e)),
+    };
+    if let Some(status) = &patches.status {
+        let body = rollouts::with_precondition(status, view.resource_version.as_deref());
+        tracing::info!(rollout = %m.key(), at = %view.describe(), patch = %status, "promote: status patch");
+        let patch = Patch::Merge(&body);
+        match client.call(ctx, rollout_call("patch", m).status(), || api.patch_status(&m.name, &pp, &patch)).await {
+            Ok(_) => {}
+            Err(e) if e.status() == Some(409) => {
+                tracing::debug!(rollout = %m.key(), "promote skipped: the Rollout changed since (409); deciding again");
+                return Ok(());
+            }
+            Err(e) => return Err(stop(e)),
+        }
+    }
+    if let Some(spec) = &patches.spec {
+        tracing::info!(rollout = %m.key(), patch = %spec, "promote: spec patch");
+        let patch = Patch::Merge(spec);
+        client.call(ctx, rollout_call("patch", m), || api.patch(&m.name, &pp, &patch)).await.map_err(stop)?;
+    }
+    Ok(())
+}
+
+/// `kubectl argo rollouts abort`, with its own short budget (the operation's deadline may have
+/// passed, and Ctrl-C never aborts). Returns the sentence the failure message gets.
+pub(super) async fn abort(ctx: &Ctx<ShardData>, client: &KubeClient, api: &Api<DynamicObject>, m: &Model) -> String {
+    tracing::info!(rollout = %m.key(), "abort_on_failure: status patch abort=true");
+    let own = Ctx::new(ctx.data.clone(), CancellationToken::new(), ABORT_BUDGET);
+    let pp = PatchParams::default();
+    let patch = rollouts::abort_patch();
+    let patch = Patch::Merge(&patch);
+    match client.call(&own, rollout_call("patch", m).status(), || api.patch_status(&m.name, &pp, &patch)).await {
+        Ok(_) => " The provider aborted it (status.abort=true, abort_on_failure): Argo Rollouts moves traffic back \
+                  to the stable revision."
+            .into(),
+        Err(KubeError::TimedOut { .. }) => format!(" Aborting it timed out after {}.", format_duration(ABORT_BUDGET)),
+        Err(e) => format!(" Aborting it failed: {e}."),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::core::Status;
+
+    #[test]
+    fn a_missing_crd_is_told_apart_from_a_missing_rollout() {
+        let m = Model { promote_to_step: Some(3), ..Model::unread("app".into(), "api".into(), None) };
+        // What kube 5 makes of kube-apiserver's answers (checked against the bench's 1.20).
+        let failure = |message: &str, reason: &str| {
+            let status = Status::failure(message, reason).with_code(404).boxed();
+            KubeError::from_kube("https://h", &rollout_call("get", &m), kube::Error::Api(status))
+        };
+        let no_type = gate_failure(&m, failure("404 page not found", "Failed to parse error data")).to_string();
+        assert!(no_type.contains("Argo Rollouts is not installed"), "{no_type}");
+        let no_object = gate_failure(&m, failure("rollouts.argoproj.io \"api\" not found", "NotFound")).to_string();
+        assert!(!no_object.contains("not installed") && no_object.contains("404"), "{no_object}");
+    }
+}

@@ -1,0 +1,402 @@
+//! `shard_rollout_gate`: an Argo Rollout's canary / blue-green progress on one shard, as declared
+//! state. The gate is *desired progress*: Read reports the progress reached (so a new revision
+//! that restarted the canary shows as a diff), apply promotes the way the Rollouts CLI does and
+//! follows a watch until the target holds, fails fast on Degraded or aborted, and delete touches
+//! nothing on the cluster. Argo's semantics (phase, patches, decisions) live in
+//! [`crate::argo::rollouts`]; the calls to the cluster in [`follow`]; the import id in
+//! [`import_id`].
+
+mod follow;
+mod import_id;
+
+use crate::argo::rollouts::{self, RolloutView, Target};
+use crate::clients::ShardData;
+use crate::clients::kubernetes::{BlockKind, Connection, connection_block};
+use crate::framework::resource::decode;
+use crate::framework::schema::{Attribute, validators};
+use crate::framework::timeouts::{Op, Timeouts, format_duration, timeouts_block_with_defaults};
+use crate::framework::{
+    Attr, AttrPath, CreateRequest, Ctx, DeleteRequest, Diagnostics, ImportRequest, Outcome, PlanRequest, ReadRequest,
+    Resource, Schema, UpdateRequest, ValidateRequest,
+};
+use crate::protocol::value::Value;
+use async_trait::async_trait;
+use follow::{Stop, abort, client_for, follow, get_rollout, missing, rollout_api};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// Canary analysis and bake times are long; the issue's example uses 30 minutes.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// The abort patch after a failure or a timeout gets this long, even past the deadline.
+const ABORT_BUDGET: Duration = Duration::from_secs(15);
+
+#[derive(Default)]
+pub struct RolloutGateResource;
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct Model {
+    id: Attr<String>,
+    namespace: String,
+    name: String,
+    /// The `cluster` block (no token: it is stored in state); values may be unknown at plan.
+    cluster: Option<Connection>,
+    promote_to_step: Option<i64>,
+    promote_full: Option<bool>,
+    abort_on_failure: bool,
+    strategy: Attr<String>,
+    phase: Attr<String>,
+    message: Attr<String>,
+    current_step: Attr<i64>,
+    step_count: Attr<i64>,
+    canary_weight: Attr<i64>,
+    stable_revision: Attr<String>,
+    current_revision: Attr<String>,
+    fully_promoted: Attr<bool>,
+    timeouts: Option<Timeouts>,
+}
+
+impl Model {
+    /// A gate on `namespace/name` with no target and nothing read yet (import starts here).
+    fn unread(namespace: String, name: String, cluster: Option<Connection>) -> Model {
+        Model {
+            id: Attr::Known(format!("{namespace}/{name}")),
+            namespace,
+            name,
+            cluster,
+            promote_to_step: None,
+            promote_full: None,
+            abort_on_failure: false,
+            strategy: Attr::Null,
+            phase: Attr::Null,
+            message: Attr::Null,
+            current_step: Attr::Null,
+            step_count: Attr::Null,
+            canary_weight: Attr::Null,
+            stable_revision: Attr::Null,
+            current_revision: Attr::Null,
+            fully_promoted: Attr::Null,
+            timeouts: None,
+        }
+    }
+
+    fn target(&self) -> Target {
+        match (self.promote_to_step, self.promote_full) {
+            (Some(n), _) => Target::Step(n),
+            (None, Some(true)) => Target::Full,
+            _ => Target::Healthy,
+        }
+    }
+
+    fn key(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+
+    /// This model as state: the computed values from `view`, and the desired-progress
+    /// attributes holding the progress reached (the target once it holds).
+    fn observed(&self, view: &RolloutView) -> Model {
+        let (phase, message) = view.phase();
+        let non_empty = |s: &str| if s.is_empty() { Attr::Null } else { Attr::Known(s.to_string()) };
+        Model {
+            id: Attr::Known(self.key()),
+            promote_to_step: self.promote_to_step.map(|n| rollouts::step_reached(view, n)),
+            promote_full: self.promote_full.map(|f| f && rollouts::holds(view, Target::Full)),
+            strategy: Attr::Known(view.strategy.name().to_string()),
+            phase: Attr::Known(phase),
+            message: Attr::Known(message),
+            current_step: view.current_step().into(),
+            step_count: view.step_count().into(),
+            canary_weight: view.canary_weight().into(),
+            stable_revision: non_empty(&view.stable_rs),
+            current_revision: non_empty(&view.current_pod_hash),
+            fully_promoted: Attr::Known(view.fully_promoted()),
+            ..self.clone()
+        }
+    }
+
+    fn describe_cluster(&self) -> String {
+        match &self.cluster {
+            None => "the provider's hub".into(),
+            Some(c) => c.resolve().map(|s| s.describe()).unwrap_or_else(|_| "its cluster".into()),
+        }
+    }
+}
+
+/// Drives the Rollout to the model's target: watch, promote at each pause below it, return as
+/// soon as it holds.
+async fn converge(ctx: &Ctx<ShardData>, m: &Model, creating: bool) -> Result<Outcome<Model>, Diagnostics> {
+    let client = client_for(ctx, m).await?;
+    let api = rollout_api(&client, &m.namespace);
+    let target = m.target();
+    let stop = match follow(ctx, &client, &api, m, target).await {
+        Ok(view) => {
+            tracing::info!(rollout = %m.key(), target = %target.describe(), state = %view.describe(), "rollout gate reached");
+            return Ok(Outcome::ok(m.observed(&view)));
+        }
+        Err(stop) => stop,
+    };
+    let key = m.key();
+    let want = target.describe();
+    let (view, diags) = match stop {
+        Stop::Error(d) => return Err(d),
+        Stop::Partial(view, d) => (view, d),
+        Stop::Failed { view, already_aborted, message } => {
+            let mut detail = format!("Rollout {key} cannot reach {want}: {message} (at {}).", view.describe());
+            if already_aborted {
+                detail.push_str(
+                    " It is aborted (status.abort): Argo Rollouts moves traffic back to the stable revision.",
+                );
+            } else if m.abort_on_failure {
+                detail.push_str(&abort(ctx, &client, &api, m).await);
+            } else {
+                detail.push_str(" It was not aborted (abort_on_failure is false).");
+            }
+            detail.push_str(
+                " Fix the cause, then retry (`kubectl argo rollouts retry rollout`) or push a new revision, and apply again.",
+            );
+            let summary = if view.abort { "Rollout aborted" } else { "Rollout degraded" };
+            (Some(view), Diagnostics::error(summary, detail))
+        }
+        Stop::TimedOut { view, last, waited } => {
+            let mut detail = format!(
+                "Rollout {key} did not reach {want} within {} (waited {}); last seen: {last}.",
+                format_duration(ctx.limit()),
+                format_duration(waited)
+            );
+            if m.abort_on_failure {
+                detail.push_str(&abort(ctx, &client, &api, m).await);
+            }
+            (view, Diagnostics::error("Timed out waiting for the Rollout", detail))
+        }
+        Stop::Cancelled(view) => {
+            let at = view.as_ref().map(RolloutView::describe).unwrap_or_else(|| "not read yet".into());
+            let d = Diagnostics::error(
+                "Cancelled while waiting for the Rollout",
+                format!(
+                    "cancelled: Terraform asked the provider to stop (Ctrl-C). Rollout {key} is at {at}; it was not \
+                     aborted, and apply again continues from there."
+                ),
+            );
+            (view, d)
+        }
+    };
+    // A failed create leaves no gate in state (so the next plan creates it again instead of a
+    // tainted replacement); a failed update records the progress reached.
+    match (creating, view) {
+        (false, Some(view)) => Ok(Outcome::failed(Some(m.observed(&view)), diags)),
+        _ => Err(diags),
+    }
+}
+
+/// Computed attributes, which a pure gate's plan marks unknown while the Rollout is not Healthy.
+const COMPUTED: &[&str] = &[
+    "strategy",
+    "phase",
+    "message",
+    "current_step",
+    "step_count",
+    "canary_weight",
+    "stable_revision",
+    "current_revision",
+    "fully_promoted",
+];
+
+#[async_trait]
+impl Resource<ShardData> for RolloutGateResource {
+    type Model = Model;
+
+    fn name(&self) -> &'static str {
+        "rollout_gate"
+    }
+
+    fn default_timeout(&self, op: Op) -> Duration {
+        match op {
+            Op::Create | Op::Update => DEFAULT_TIMEOUT,
+            _ => crate::framework::resource::DEFAULT_OPERATION_TIMEOUT,
+        }
+    }
+
+    fn schema(&self) -> Schema {
+        let computed = |a: Attribute, text: &str| a.computed().description(text);
+        Schema::new(
+            "An Argo Rollout's progress on one shard as declared state: promote a canary to a step, promote it \
+             fully (or a blue-green preview to active), or just wait until it is Healthy. Apply promotes exactly as \
+             `kubectl argo rollouts promote` does and follows a watch until the Rollout gets there; a new revision that \
+             restarts the canary shows as a diff. Destroying the gate touches nothing on the cluster.",
+            vec![
+                Attribute::string("id").computed().use_state_for_unknown().description("`<namespace>/<name>`."),
+                Attribute::string("namespace")
+                    .required()
+                    .requires_replace()
+                    .validate(validators::non_empty())
+                    .description("Namespace of the Rollout. Changing it forces replacement."),
+                Attribute::string("name")
+                    .required()
+                    .requires_replace()
+                    .validate(validators::non_empty())
+                    .description("Name of the Rollout (`argoproj.io/v1alpha1`). Changing it forces replacement."),
+                Attribute::number("promote_to_step")
+                    .optional()
+                    .validate(validators::int_between(0, 10_000))
+                    .description("Canary: promote through pauses until `status.currentStepIndex` is at least this step (0-based; the step count means every step). Never promotes past it."),
+                Attribute::bool("promote_full")
+                    .optional()
+                    .description("Canary: full promotion (`promote --full`: skips the remaining steps, pauses and analysis). Blue-green: promote the preview to active. Then wait until Healthy and fully promoted. Conflicts with `promote_to_step`."),
+                Attribute::bool("abort_on_failure")
+                    .default(false)
+                    .description("When the Rollout turns Degraded during the wait, or the wait times out: abort it (`status.abort=true`, as `kubectl argo rollouts abort`) before failing. Ctrl-C never aborts. Default: `false`."),
+                computed(Attribute::string("strategy"), "`canary` or `blueGreen`."),
+                computed(Attribute::string("phase"), "`Healthy`, `Progressing`, `Paused` or `Degraded`, computed as Argo's tools do."),
+                computed(Attribute::string("message"), "Argo's message for the phase (e.g. `CanaryPauseStep`)."),
+                computed(Attribute::number("current_step"), "Canary: `status.currentStepIndex` (0 when unset). Null for blue-green."),
+                computed(Attribute::number("step_count"), "Canary: number of steps. Null for blue-green."),
+                computed(Attribute::number("canary_weight"), "Canary: the canary's traffic weight as `kubectl argo rollouts get` shows it (0 once aborted, 100 after the last step, else the routed weight with traffic routing or the current `setWeight`). Null for blue-green."),
+                computed(Attribute::string("stable_revision"), "`status.stableRS`: pod template hash of the stable ReplicaSet."),
+                computed(Attribute::string("current_revision"), "`status.currentPodHash`: pod template hash of the revision being rolled out."),
+                computed(Attribute::bool("fully_promoted"), "`stable_revision == current_revision`."),
+            ],
+        )
+        .with_block(
+            connection_block(
+                "cluster",
+                "The shard's cluster; set exactly one source: `eks_cluster_name`, `config_path` or `host`. No `token` here (the block is stored in state): use `eks_cluster_name`, a kubeconfig, or `host` with `exec`. Default: the provider's `hub`. Changing it forces replacement.",
+                BlockKind::Resource,
+            )
+            .requires_replace(),
+        )
+        .with_block(timeouts_block_with_defaults(&[Op::Create, Op::Update], |op| self.default_timeout(op)))
+    }
+
+    async fn validate(&self, req: &ValidateRequest) -> Diagnostics {
+        let mut d = Diagnostics::new();
+        let config = &req.config;
+        if config.get("promote_to_step").as_i64().is_some() && config.get("promote_full").as_bool() == Some(true) {
+            d.push_attr_error(
+                AttrPath::attr("promote_full"),
+                "Conflicting targets",
+                "set promote_to_step or promote_full = true, not both",
+            );
+        }
+        let cluster = config.get("cluster");
+        if !cluster.is_null() && !cluster.is_unknown() {
+            match decode::<Connection>("cluster block", cluster) {
+                Ok(c) => {
+                    d.extend(c.validate(&AttrPath::attr("cluster")));
+                    if c.is_empty() {
+                        d.push_attr_error(
+                            AttrPath::attr("cluster"),
+                            "Empty cluster block",
+                            "set config_path, host or eks_cluster_name, or drop the block to use the provider's hub",
+                        );
+                    }
+                }
+                Err(e) => d.extend(e),
+            }
+        }
+        d
+    }
+
+    async fn modify_plan(&self, ctx: &Ctx<ShardData>, req: &mut PlanRequest<Model>) {
+        let Some(m) = req.planned_model() else { return };
+        if m.cluster.is_none() && ctx.data.hub.is_none() {
+            req.diags.push_attr_error(
+                AttrPath::attr("cluster"),
+                "No cluster to reach",
+                "the gate has no cluster block and the provider has no hub block: set one of them",
+            );
+            return;
+        }
+        let same_object =
+            req.prior.as_ref().filter(|p| p.namespace == m.namespace && p.name == m.name && p.cluster == m.cluster);
+        let target = m.target();
+        // A pure gate has no configured value to differ: while the refreshed Rollout is not
+        // Healthy and fully promoted, plan an update (its computed values become unknown).
+        if let Some(prior) = same_object
+            && target == Target::Healthy
+            && !(prior.phase.known().map(String::as_str) == Some(rollouts::HEALTHY)
+                && prior.fully_promoted.known() == Some(&true))
+        {
+            for name in COMPUTED {
+                if let Some(slot) = req.planned.get_mut(name) {
+                    *slot = Value::Unknown;
+                }
+            }
+        }
+        if target == Target::Healthy {
+            return;
+        }
+        // Does the target fit the Rollout? From the refreshed state when it is the same object,
+        // else one read (a cluster or Rollout not reachable yet is checked again at apply).
+        let problem = match same_object {
+            Some(prior) if prior.strategy.known().is_some() => rollouts::target_problem(
+                &m.key(),
+                prior.strategy.known().map(String::as_str).unwrap_or_default(),
+                prior.step_count.known().copied(),
+                target,
+            ),
+            _ => {
+                let Ok(client) = client_for(ctx, &m).await else { return };
+                match get_rollout(ctx, &client, &m).await {
+                    Ok(Some(view)) => {
+                        rollouts::target_problem(&m.key(), view.strategy.name(), view.step_count(), target)
+                    }
+                    Ok(None) => {
+                        req.diags.push_attr_warning(
+                            AttrPath::attr("name"),
+                            "Rollout not found (yet)",
+                            format!(
+                                "no Rollout {} on {} now; the apply fails unless it exists by then",
+                                m.key(),
+                                client.host
+                            ),
+                        );
+                        None
+                    }
+                    Err(_) => None,
+                }
+            }
+        };
+        if let Some(why) = problem {
+            let path = if m.promote_to_step.is_some() { "promote_to_step" } else { "promote_full" };
+            req.diags.push_attr_error(AttrPath::attr(path), "Target does not fit the Rollout", why);
+        }
+    }
+
+    async fn create(&self, ctx: &Ctx<ShardData>, req: CreateRequest<Model>) -> Result<Outcome<Model>, Diagnostics> {
+        converge(ctx, &req.planned, true).await
+    }
+
+    async fn read(&self, ctx: &Ctx<ShardData>, req: ReadRequest<Model>) -> Result<Outcome<Model>, Diagnostics> {
+        let m = req.state;
+        let client = client_for(ctx, &m).await?;
+        Ok(match get_rollout(ctx, &client, &m).await? {
+            Some(view) => Outcome::ok(m.observed(&view)),
+            None => Outcome::gone(),
+        })
+    }
+
+    async fn update(&self, ctx: &Ctx<ShardData>, req: UpdateRequest<Model>) -> Result<Outcome<Model>, Diagnostics> {
+        converge(ctx, &req.planned, false).await
+    }
+
+    async fn delete(&self, _ctx: &Ctx<ShardData>, _req: DeleteRequest<Model>) -> Result<(), Diagnostics> {
+        // The gate is a desire about progress; forgetting it changes nothing on the cluster.
+        Ok(())
+    }
+
+    async fn import(&self, ctx: &Ctx<ShardData>, req: ImportRequest) -> Result<Outcome<Model>, Diagnostics> {
+        let (namespace, name, cluster) =
+            import_id::parse_import_id(&req.id).map_err(|e| Diagnostics::error("Invalid import id", e))?;
+        let m = Model::unread(namespace, name, cluster);
+        if let Some(c) = &m.cluster {
+            let d = c.validate(&AttrPath::attr("cluster"));
+            if d.has_errors() {
+                return Err(d);
+            }
+        }
+        let client = client_for(ctx, &m).await?;
+        match get_rollout(ctx, &client, &m).await? {
+            Some(view) => Ok(Outcome::ok(m.observed(&view))),
+            None => Err(missing(ctx, &client, &m).await),
+        }
+    }
+}
