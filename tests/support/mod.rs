@@ -550,6 +550,11 @@ pub fn interrupt(child: &Child) {
     assert!(status.success());
 }
 
+/// Now in RFC 3339 (UTC), as Kubernetes objects and Argo status fields carry times.
+pub fn now_rfc3339() -> String {
+    jiff::Timestamp::now().to_string()
+}
+
 pub fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
