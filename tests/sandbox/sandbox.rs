@@ -38,6 +38,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use support::argocd::{ArgoCdController, Workload, application_resource};
 use support::kube::{Connection, pem_certificates};
+use support::procs::{children_of, group_alive};
 use support::rollouts::{self, RolloutController};
 use support::{Moto, mirror_cli_config, project_root};
 use tokio::io::AsyncBufReadExt;
@@ -228,19 +229,6 @@ fn signal_group(pgid: u32, signal: &str) {
         .args([&format!("-{signal}"), "--", &format!("-{pgid}")])
         .stderr(Stdio::null())
         .status();
-}
-
-/// Whether a process of group `pgid` is still running (zombies, which nobody may reap soon once
-/// their parent is gone, do not count).
-fn group_alive(pgid: u32) -> bool {
-    let Ok(entries) = std::fs::read_dir("/proc") else { return false };
-    entries.flatten().any(|e| {
-        let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
-        // "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses.
-        let fields: Vec<&str> =
-            stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
-        fields.len() > 2 && fields[2] == pgid.to_string() && fields[0] != "Z"
-    })
 }
 
 /// Everything the sandbox started, and what the story needs to reach it.
@@ -572,17 +560,8 @@ async fn start_kube(w: &mut World) -> Result<(), String> {
 /// next run starts clean. A normal exit ends the watchdog first (World::shutdown).
 fn watch_children(terraform_pgids: &Path) -> Result<std::process::Child, String> {
     let me = std::process::id();
-    let children: Vec<String> = std::fs::read_dir("/proc")
-        .map_err(|e| format!("/proc: {e}"))?
-        .flatten()
-        .filter(|e| {
-            let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
-            let fields: Vec<&str> =
-                stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
-            fields.get(1) == Some(&me.to_string().as_str())
-        })
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
+    let children: Vec<String> =
+        children_of(me).map_err(|e| format!("/proc: {e}"))?.iter().map(|p| p.pid.to_string()).collect();
     std::process::Command::new("bash")
         .args(["-c", WATCHDOG])
         .arg("sandbox-watchdog")

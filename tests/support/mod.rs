@@ -6,6 +6,7 @@
 
 pub mod argocd;
 pub mod kube;
+pub mod procs;
 pub mod rollouts;
 pub mod shards;
 
