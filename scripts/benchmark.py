@@ -1,18 +1,100 @@
-"""Measures the release provider binary; prints a Markdown report. Run via scripts/benchmark.sh."""
-import base64, datetime, json, os, re, shutil, socket, statistics, subprocess, sys, tempfile, time
+"""The figures in docs/benchmarks.md, measured on the release provider binary; prints a Markdown
+report. Run via scripts/benchmark.sh (`make benchmark`): `benchmark.py ROOT BINARY [aws] [argocd]`,
+both parts when none is named.
+
+aws: start-up to the handshake line, peak RSS during plan/apply, AWS API calls per weight change,
+a plan of 20 shard_weight against 20 terraform_data, and 20 parallel shard applies (moto).
+
+argocd: shard_argocd_cluster_registration against the bench (real Terraform, moto with EKS as AWS
+describes it, the real kube-apiserver as the Argo CD hub). Like the tests, it plays Argo CD: it
+creates the Application an ApplicationSet would generate and writes its status.
+- API requests of one registration without waiting, from the API server's audit log and the
+  provider's log (DescribeCluster);
+- time from the last Application turning Healthy to `terraform apply` returning (wait_for_sync),
+  and from the last Application going to `terraform destroy` returning (wait_for_removal).
+"""
+import datetime, json, os, re, socket, ssl, statistics, subprocess, sys, tempfile, time
+import urllib.error, urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
+import boto3
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 ROOT, BIN = sys.argv[1], sys.argv[2]
+PARTS = sys.argv[3:] or ["aws", "argocd"]
+RUNS = int(os.environ.get("RUNS", "10"))
 TF = os.path.join(ROOT, ".bench/bin/terraform")
 PY = os.path.join(ROOT, ".bench/venv/bin/python3")
 FIXTURE = os.path.join(ROOT, "tests/fixtures/aws_fixture.py")
 COOKIE = "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2"
 
+
+# ---------------------------------------------------------------------------------------------
+# Shared by both parts
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_for(cond, what, limit=60):
+    deadline = time.time() + limit
+    while not cond():
+        assert time.time() < deadline, what
+        time.sleep(0.05)
+
+
+def port_open(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+        return True
+    except OSError:
+        return False
+
+
+def start_moto(program):
+    """moto (`program`: its command, without address) on a free port; returns (process, endpoint)."""
+    port = free_port()
+    p = subprocess.Popen([*program, "-H", "127.0.0.1", "-p", str(port)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(lambda: port_open(port), "moto did not start", limit=30)
+    return p, f"http://127.0.0.1:{port}"
+
+
+def write_cli_config(path, provider_dir):
+    """A Terraform CLI config installing shardkit/shard from `provider_dir` (dev_overrides)."""
+    with open(path, "w") as f:
+        f.write('provider_installation {\n  dev_overrides { "shardkit/shard" = "%s" }\n  direct {}\n}\n'
+                % provider_dir)
+
+
+def tf_env(cli, log=None):
+    """Terraform's environment: CLI config `cli`; the provider's DEBUG log to `log` if given."""
+    env = dict(os.environ, TF_CLI_CONFIG_FILE=cli, TF_IN_AUTOMATION="1", CHECKPOINT_DISABLE="1",
+               AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_REGION="us-east-1",
+               AWS_EC2_METADATA_DISABLED="true")
+    env.pop("TF_LOG", None)
+    if log:
+        env.update(TF_LOG_PROVIDER="DEBUG", TF_LOG_PATH=log)
+    return env
+
+
+def main_tf(endpoint, body, hub=None):
+    """main.tf: the provider with every AWS endpoint at `endpoint` (and a `hub` block body), then `body`."""
+    hub_block = "  hub {\n%s\n  }\n" % hub if hub else ""
+    return ('terraform {\n  required_providers {\n    shard = { source = "shardkit/shard" }\n  }\n}\n'
+            'provider "shard" {\n  region = "us-east-1"\n  endpoints {\n    elbv2 = "%s"\n    eks = "%s"\n'
+            '    sts = "%s"\n  }\n%s}\n%s\n' % (endpoint, endpoint, endpoint, hub_block, body))
+
+
+# ---------------------------------------------------------------------------------------------
+# aws: start-up, memory, AWS calls, plan time, parallel applies
 
 def terraform_client_cert():
     """A client certificate like Terraform's: ECDSA P-521 / SHA-512, SAN localhost."""
@@ -44,27 +126,10 @@ def handshake_times(n=30):
     return times
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 class Bench:
     def __init__(self):
         self.work = tempfile.mkdtemp(prefix="shard-bench")
-        port = free_port()
-        self.endpoint = f"http://127.0.0.1:{port}"
-        self.moto = subprocess.Popen([os.path.join(ROOT, ".bench/bin/moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(300):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+        self.moto, self.endpoint = start_moto([os.path.join(ROOT, ".bench/bin/moto_server")])
         # Provider dir: a wrapper that records the real provider's peak RSS when it exits.
         self.wrap_dir = os.path.join(self.work, "provider")
         os.makedirs(self.wrap_dir)
@@ -80,13 +145,10 @@ sys.exit(p.returncode)
 """)
         os.chmod(wrapper, 0o755)
         self.cli = os.path.join(self.work, "cli.tfrc")
-        with open(self.cli, "w") as f:
-            f.write('provider_installation {\n  dev_overrides { "shardkit/shard" = "%s" }\n  direct {}\n}\n' % self.wrap_dir)
+        write_cli_config(self.cli, self.wrap_dir)
         # Timings use the binary itself: the RSS wrapper's Python start-up would be counted in.
         self.cli_direct = os.path.join(self.work, "cli-direct.tfrc")
-        with open(self.cli_direct, "w") as f:
-            f.write('provider_installation {\n  dev_overrides { "shardkit/shard" = "%s" }\n  direct {}\n}\n'
-                    % os.path.dirname(BIN))
+        write_cli_config(self.cli_direct, os.path.dirname(BIN))
 
     def close(self):
         self.moto.kill()
@@ -98,19 +160,13 @@ sys.exit(p.returncode)
 
     def env(self, log, direct=False):
         """direct: the binary itself and no logs (for timings); else the RSS wrapper, DEBUG logs."""
-        env = dict(os.environ, TF_CLI_CONFIG_FILE=self.cli_direct if direct else self.cli, TF_IN_AUTOMATION="1",
-                   CHECKPOINT_DISABLE="1", AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
-                   AWS_REGION="us-east-1", AWS_EC2_METADATA_DISABLED="true")
-        if not direct:
-            env.update(TF_LOG_PROVIDER="DEBUG", TF_LOG_PATH=log)
-        return env
+        return tf_env(self.cli_direct, None) if direct else tf_env(self.cli, log)
 
     def workspace(self, name, body):
         d = os.path.join(self.work, name)
         os.makedirs(d, exist_ok=True)
         with open(os.path.join(d, "main.tf"), "w") as f:
-            f.write('terraform {\n  required_providers {\n    shard = { source = "shardkit/shard" }\n  }\n}\n'
-                    'provider "shard" {\n  region = "us-east-1"\n  endpoints { elbv2 = "%s" }\n}\n%s' % (self.endpoint, body))
+            f.write(main_tf(self.endpoint, body))
         return d
 
     def tf(self, d, *args, log="tf.log", direct=False):
@@ -136,11 +192,9 @@ def api_calls(log):
     return calls
 
 
-def main():
-    report = ["# Benchmark run", "", f"- binary: release, {os.path.getsize(BIN) / 1e6:.1f} MB",
-              f"- machine: {os.cpu_count()} cores, {datetime.date.today()}", ""]
+def aws_report():
     t = handshake_times()
-    report += [f"## Start-up to handshake line ({len(t)} starts, AutoMTLS with a P-521 client cert)", "",
+    report = [f"## Start-up to handshake line ({len(t)} starts, AutoMTLS with a P-521 client cert)", "",
                f"median {statistics.median(t):.1f} ms, p90 {sorted(t)[int(len(t) * 0.9)]:.1f} ms, "
                f"min {min(t):.1f} ms, max {max(t):.1f} ms", ""]
 
@@ -212,9 +266,8 @@ def main():
         # 20 shard directories applying at once on one (fresh) listener: 5 on the default action,
         # 5 on each of three rules (ALB allows 5 target groups per forward action).
         race = b.fixture("topology", "weights=1,1,1,1,1", "name=race")
-        import boto3
         elb = boto3.client("elbv2", endpoint_url=b.endpoint, region_name="us-east-1",
-                           aws_access_key_id="bench", aws_secret_access_key="bench")
+                           aws_access_key_id="testing", aws_secret_access_key="testing")
         owners = [None]
         for i in range(3):
             r = elb.create_rule(ListenerArn=race["listener"], Priority=100 + i,
@@ -241,6 +294,199 @@ def main():
                    f"processes each); AWS calls in total: {json.dumps(totals, sort_keys=True)}", ""]
     finally:
         b.close()
+    return report
+
+
+# ---------------------------------------------------------------------------------------------
+# argocd: shard_argocd_cluster_registration
+
+class Kube:
+    def __init__(self, d):
+        self.dir = d
+        conn = json.load(open(os.path.join(d, "connection.json")))
+        self.conn = conn
+        self.ctx = ssl.create_default_context(cafile=conn["ca_file"])
+
+    def call(self, method, path, body=None, content_type="application/json"):
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.conn["host"] + path, data=data, method=method)
+        req.add_header("Authorization", "Bearer " + self.conn["admin_token"])
+        if data is not None:
+            req.add_header("Content-Type", content_type)
+        try:
+            with urllib.request.urlopen(req, context=self.ctx, timeout=10) as r:
+                return r.status, json.loads(r.read() or b"{}")
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"{}")
+
+    def namespace(self, name):
+        code, body = self.call("POST", "/api/v1/namespaces", {"metadata": {"name": name}})
+        assert code in (200, 201), body
+
+    def apps(self, ns):
+        return f"/apis/argoproj.io/v1alpha1/namespaces/{ns}/applications"
+
+    def generate(self, ns, name, server, finalizer=False):
+        meta = {"name": name}
+        if finalizer:
+            meta["finalizers"] = ["resources-finalizer.argocd.argoproj.io"]
+        app = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application", "metadata": meta,
+               "spec": {"project": "default", "destination": {"server": server, "namespace": "web"},
+                        "source": {"repoURL": "https://example.com/web.git", "path": "deploy"}}}
+        code, body = self.call("POST", self.apps(ns), app)
+        assert code in (200, 201), body
+
+    def patch_app(self, ns, name, patch):
+        code, body = self.call("PATCH", f"{self.apps(ns)}/{name}", patch, "application/merge-patch+json")
+        assert code == 200, body
+
+    def status(self, ns, name, sync, health):
+        self.patch_app(ns, name, {"status": {"sync": {"status": sync}, "health": {"status": health}}})
+
+    def secret_exists(self, ns, name):
+        return self.call("GET", f"/api/v1/namespaces/{ns}/secrets/{name}")[0] == 200
+
+    def audit(self, ns):
+        out = []
+        for line in open(self.conn["audit_log"]):
+            e = json.loads(line)
+            if e.get("stage") == "ResponseComplete" and (e.get("objectRef") or {}).get("namespace") == ns:
+                out.append((e["verb"], e["objectRef"].get("resource"), e["user"]["username"]))
+        return out
+
+
+class Workspace:
+    def __init__(self, moto, hub_body, body):
+        self.dir = tempfile.mkdtemp(prefix="shard-argocd-bench")
+        cli = os.path.join(self.dir, "cli.tfrc")
+        write_cli_config(cli, os.path.dirname(BIN))
+        self.env = tf_env(cli, os.path.join(self.dir, "terraform.log"))
+        with open(os.path.join(self.dir, "main.tf"), "w") as f:
+            f.write(main_tf(moto, body, hub=hub_body))
+
+    def run(self, *args):
+        p = subprocess.run([TF, *args, "-no-color", "-input=false"], cwd=self.dir, env=self.env,
+                           capture_output=True, text=True)
+        assert p.returncode == 0, p.stdout + p.stderr
+        return p
+
+    def start(self, *args):
+        return subprocess.Popen([TF, *args, "-no-color", "-input=false"], cwd=self.dir, env=self.env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def log(self):
+        return open(os.path.join(self.dir, "terraform.log")).read()
+
+
+def registration(name, extra):
+    return ('resource "shard_argocd_cluster_registration" "this" {\n  name = "%s"\n%s\n}\n' % (name, extra))
+
+
+def argocd_report():
+    kube_dir = tempfile.mkdtemp(prefix="shard-argocd-kube")
+    subprocess.run(["bash", os.path.join(ROOT, "scripts/kube-cluster.sh"), "start", kube_dir, str(os.getpid())],
+                   check=True, stderr=subprocess.DEVNULL)
+    moto = None
+    try:
+        moto, endpoint = start_moto([PY, os.path.join(ROOT, "tests/fixtures/eks_moto.py")])
+        kube = Kube(kube_dir)
+        eks = boto3.client("eks", endpoint_url=endpoint, region_name="us-east-1",
+                           aws_access_key_id="testing", aws_secret_access_key="testing")
+        eks.create_cluster(name="shard-1", roleArn="arn:aws:iam::123456789012:role/eks",
+                           resourcesVpcConfig={"subnetIds": ["subnet-1"]})
+        hub_body = lambda ns: ('    host = "%s"\n    cluster_ca_certificate = file("%s")\n    token = "%s"\n'
+                               '    argocd_namespace = "%s"' % (kube.conn["host"], kube.conn["ca_file"],
+                                                               kube.conn["admin_token"], ns))
+        report = []
+
+        # Requests of one registration without waiting.
+        ns = "bench-requests"
+        kube.namespace(ns)
+        ws = Workspace(endpoint, hub_body(ns), registration("shard-1", '  eks_cluster_name = "shard-1"\n'
+                                                            '  aws_auth {\n    role_arn = "arn:aws:iam::1:role/argocd"\n  }'))
+        ws.run("init")
+        log_from = len(ws.log())
+        t = time.perf_counter()
+        ws.run("apply", "-auto-approve")
+        apply_s = time.perf_counter() - t
+        requests = kube.audit(ns)
+        describes = ws.log()[log_from:].count("aws_call=DescribeCluster")
+        report.append(("API requests of a registration with `eks_cluster_name`, no wait (apply of a create)",
+                       "1 SSA patch + 1 DescribeCluster",
+                       f"**{len(requests)} ({', '.join(f'{v} {r}' for v, r, _ in requests)}) + {describes} DescribeCluster**; apply {apply_s:.2f} s"))
+        log_from = len(ws.log())
+        before = len(kube.audit(ns))
+        ws.run("plan")
+        refresh = kube.audit(ns)[before:]
+        report.append(("API requests of a refresh + plan with nothing to change", "—",
+                       f"{len(refresh)} ({', '.join(f'{v} {r}' for v, r, _ in refresh)}) + "
+                       f"{ws.log()[log_from:].count('aws_call=DescribeCluster')} DescribeCluster"))
+
+        # wait_for_sync: the last Application turns Healthy -> the apply returns.
+        sync_lat, removal_lat = [], []
+        for i in range(RUNS):
+            ns = f"bench-sync-{i}"
+            kube.namespace(ns)
+            server = f"https://shard-{i}.example.com"
+            ws = Workspace(endpoint, hub_body(ns),
+                           registration(f"shard-{i}", f'  server = "{server}"\n  exec {{\n    command = "argocd-k8s-auth"\n  }}\n'
+                                                      '  wait_for_sync {\n    min_applications = 2\n  }'))
+            ws.run("init")
+            p = ws.start("apply", "-auto-approve")
+            wait_for(lambda: kube.secret_exists(ns, f"cluster-shard-{i}"), "Secret written")
+            for app in ("web", "api"):
+                kube.generate(ns, f"{app}-shard-{i}", server, finalizer=True)
+                kube.status(ns, f"{app}-shard-{i}", "OutOfSync", "Progressing")
+            kube.status(ns, f"web-shard-{i}", "Synced", "Healthy")
+            time.sleep(0.5)
+            assert p.poll() is None, p.stdout.read()
+            t0 = time.perf_counter()
+            kube.status(ns, f"api-shard-{i}", "Synced", "Healthy")
+            out, _ = p.communicate()
+            sync_lat.append((time.perf_counter() - t0) * 1000)
+            assert p.returncode == 0, out
+
+            # wait_for_removal: the last Application goes -> the destroy returns.
+            p = ws.start("destroy", "-auto-approve")
+            wait_for(lambda: not kube.secret_exists(ns, f"cluster-shard-{i}"), "Secret deleted")
+            for app in ("web", "api"):
+                kube.call("DELETE", f"{kube.apps(ns)}/{app}-shard-{i}")
+            kube.patch_app(ns, f"web-shard-{i}", {"metadata": {"finalizers": None}})
+            time.sleep(0.5)
+            assert p.poll() is None, p.stdout.read()
+            t0 = time.perf_counter()
+            kube.patch_app(ns, f"api-shard-{i}", {"metadata": {"finalizers": None}})
+            out, _ = p.communicate()
+            removal_lat.append((time.perf_counter() - t0) * 1000)
+            assert p.returncode == 0, out
+
+        def summary(xs):
+            xs = sorted(xs)
+            return f"**{statistics.median(xs):.0f} ms** median (min {xs[0]:.0f}, max {xs[-1]:.0f}, {len(xs)} runs)"
+
+        report.append(("Last Application Synced+Healthy → `terraform apply` returns (wait_for_sync)", "≤ 1 s",
+                       summary(sync_lat)))
+        report.append(("Last Application gone → `terraform destroy` returns (wait_for_removal)", "≤ 1 s",
+                       summary(removal_lat)))
+        lines = ["## Argo CD cluster registration", "", "| What | Target | Measured |", "| --- | --- | --- |"]
+        lines += [f"| {what} | {target} | {measured} |" for what, target, measured in report]
+        return lines + [""]
+    finally:
+        if moto:
+            moto.kill()
+        subprocess.run(["bash", os.path.join(ROOT, "scripts/kube-cluster.sh"), "stop", kube_dir])
+
+
+def main():
+    report = ["# Benchmark run", "", f"- binary: release, {os.path.getsize(BIN) / 1e6:.1f} MB",
+              f"- machine: {os.cpu_count()} cores, {datetime.date.today()}", ""]
+    unknown = set(PARTS) - {"aws", "argocd"}
+    if unknown:
+        raise SystemExit(f"benchmark.py: unknown part(s) {sorted(unknown)}: aws, argocd")
+    if "aws" in PARTS:
+        report += aws_report()
+    if "argocd" in PARTS:
+        report += argocd_report()
     print("\n".join(report))
 
 

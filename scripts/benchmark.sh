@@ -1,9 +1,20 @@
 #!/usr/bin/env bash
-# Benchmarks for docs/benchmarks.md (not tests): provider start-up to handshake, peak RSS
-# during plan/apply, AWS API calls per weight change, and 20 parallel shard applies.
+# The benchmarks in docs/benchmarks.md (not tests), on a release build: `make benchmark`.
+#   benchmark.sh            both parts
+#   benchmark.sh aws        provider start-up to handshake, peak RSS during plan/apply, AWS API
+#                           calls per weight change, plan time, 20 parallel shard applies (moto)
+#   benchmark.sh argocd     shard_argocd_cluster_registration: API requests per registration, and
+#                           how soon an apply/destroy returns once Argo CD's Applications are
+#                           Synced+Healthy / gone (starts its own kube-apiserver and moto; RUNS=10)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+for part in "$@"; do
+  case "$part" in
+    aws | argocd) ;;
+    *) echo "usage: benchmark.sh [aws] [argocd]" >&2; exit 2 ;;
+  esac
+done
 bash "$root/scripts/bench-setup.sh"
 echo "benchmark: building the release binary (a first release build takes about 10 minutes on 2 cores)"
 cargo build --release --bin terraform-provider-shard --manifest-path "$root/Cargo.toml"
-exec "$root/.bench/venv/bin/python3" "$root/scripts/benchmark.py" "$root" "${CARGO_TARGET_DIR:-$root/target}/release/terraform-provider-shard"
+exec "$root/.bench/venv/bin/python3" "$root/scripts/benchmark.py" "$root" "${CARGO_TARGET_DIR:-$root/target}/release/terraform-provider-shard" "$@"

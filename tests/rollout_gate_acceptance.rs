@@ -539,7 +539,7 @@ fn benchmark_promote_latency_and_requests() {
         }
         let reached = Some(reached_line)
             .and_then(|l| l.split_whitespace().next())
-            .and_then(|ts| time::OffsetDateTime::parse(ts, &time::format_description::well_known::Rfc3339).ok())
+            .and_then(|ts| ts.parse::<jiff::Timestamp>().ok())
             .map(std::time::SystemTime::from)
             .expect("the provider's 'rollout gate reached' line");
         let provider = reached.duration_since(target.sent).unwrap_or_default();

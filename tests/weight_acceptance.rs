@@ -581,20 +581,28 @@ fn throttling_is_retried_and_a_persistent_outage_leaves_the_listener_as_it_was()
     assert_eq!(weights(&moto, &ing.listener), vec![(ing.tgs[1].clone(), 5)]);
 }
 
-/// The provider process of a running Terraform command (its child), by name.
+/// The provider process of a running Terraform command (its child), by name (cut to 15 bytes).
 fn provider_pids(terraform_pid: u32) -> Vec<u32> {
-    let mut pids = Vec::new();
-    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
-        // pid (comm) state ppid ...; comm is cut to 15 bytes.
-        let Some((head, tail)) = stat.rsplit_once(')') else { continue };
-        let comm = head.split_once('(').map(|(_, c)| c).unwrap_or_default();
-        let ppid: u32 = tail.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
-        if ppid == terraform_pid && comm.starts_with("terraform-provi") {
-            pids.extend(entry.file_name().to_str().and_then(|p| p.parse::<u32>().ok()));
-        }
-    }
-    pids
+    support::procs::children_of(terraform_pid)
+        .expect("/proc")
+        .into_iter()
+        .filter(|p| p.comm.starts_with("terraform-provi"))
+        .map(|p| p.pid)
+        .collect()
+}
+
+#[test]
+fn proc_stat_lines_parse_whatever_the_command_name_holds() {
+    use support::procs::ProcStat;
+    let p = ProcStat::parse("4242 (terraform-provi) S 4100 4100 4100 0 -1 4194560 1234 0 0 0 3 1 0 0 20 0\n").unwrap();
+    assert_eq!((p.pid, p.comm.as_str(), p.state, p.ppid, p.pgrp), (4242, "terraform-provi", 'S', 4100, 4100));
+    let p = ProcStat::parse("7 (a (b) c) Z 1 9 9 0").unwrap();
+    assert_eq!((p.comm.as_str(), p.ppid, p.pgrp), ("a (b) c", 1, 9));
+    assert!(p.is_zombie());
+    assert_eq!(ProcStat::parse("7 (cut"), None);
+    let me = std::process::id();
+    let mine = support::procs::processes().unwrap().into_iter().find(|p| p.pid == me).expect("this process");
+    assert_eq!(mine.ppid, std::os::unix::process::parent_id());
 }
 
 /// A crash, not a Ctrl-C: the provider is killed (SIGKILL) between two ramp steps. Terraform

@@ -24,10 +24,7 @@ pub struct Model {
 /// RFC 3339 text of a time.
 fn rfc3339(at: SystemTime) -> String {
     let secs = at.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
-    time::OffsetDateTime::from_unix_timestamp(secs)
-        .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-        .unwrap_or_default()
+    jiff::Timestamp::from_second(secs).map(|t| t.to_string()).unwrap_or_default()
 }
 
 #[async_trait]
@@ -76,5 +73,18 @@ impl EphemeralResource<ShardData> for EksTokenEphemeralResource {
         tracing::debug!(%cluster, "EKS token signed");
         let expiration = rfc3339(signed_at + TOKEN_VALIDITY - Duration::from_secs(60));
         Ok(Opened::new(Model { cluster_name: cluster, token: Attr::Known(token), expiration: Attr::Known(expiration) }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rfc3339;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn expiration_is_rfc3339_in_utc_whole_seconds() {
+        assert_eq!(rfc3339(UNIX_EPOCH + Duration::new(1_795_000_000, 999_000_000)), "2026-11-18T11:06:40Z");
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400 + 86_399)), "2000-02-29T23:59:59Z");
     }
 }

@@ -40,8 +40,11 @@ pub fn init(own_crate: &str, level: LevelFilter) {
     let _ = tracing_subscriber::registry().with(HclogJson.with_filter(filter)).try_init();
 }
 
-const HCLOG_TIME: &[time::format_description::BorrowedFormatItem<'static>] =
-    time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
+/// `at` in hclog's layout 2006-01-02T15:04:05.000000Z07:00 (microseconds, UTC), which go-plugin
+/// parses exactly; a line it cannot parse is shown raw instead of at its level.
+fn hclog_timestamp(at: std::time::SystemTime) -> String {
+    jiff::Timestamp::try_from(at).map(|t| t.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()).unwrap_or_default()
+}
 
 /// Formats events as hclog JSON lines on stderr.
 pub struct HclogJson;
@@ -66,9 +69,7 @@ pub fn format_event(event: &Event<'_>) -> String {
         Level::ERROR => "error",
     };
     let module = meta.target().split("::").next().unwrap_or("provider");
-    // go-plugin parses exactly hclog's layout 2006-01-02T15:04:05.000000Z07:00 (microseconds);
-    // a line it cannot parse is shown raw instead of at its level.
-    let timestamp = time::OffsetDateTime::now_utc().format(HCLOG_TIME).unwrap_or_default();
+    let timestamp = hclog_timestamp(std::time::SystemTime::now());
     let mut obj = serde_json::Map::new();
     obj.insert("@level".into(), level.into());
     obj.insert("@message".into(), fields.message.unwrap_or_default().into());
@@ -147,6 +148,17 @@ mod tests {
         fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
             self.0.lock().unwrap().push(format_event(event));
         }
+    }
+
+    #[test]
+    fn timestamps_are_in_hclogs_layout() {
+        let at = |secs: u64, nanos: u32| std::time::UNIX_EPOCH + std::time::Duration::new(secs, nanos);
+        // Microseconds, truncated (not rounded), always six digits; UTC with Z.
+        assert_eq!(hclog_timestamp(at(1_795_000_000, 123_456_789)), "2026-11-18T11:06:40.123456Z");
+        assert_eq!(hclog_timestamp(at(1_795_000_000, 999_999_999)), "2026-11-18T11:06:40.999999Z");
+        assert_eq!(hclog_timestamp(at(1_795_000_000, 0)), "2026-11-18T11:06:40.000000Z");
+        assert_eq!(hclog_timestamp(at(0, 1_000)), "1970-01-01T00:00:00.000001Z");
+        assert_eq!(hclog_timestamp(at(951_782_400, 5_000_000)), "2000-02-29T00:00:00.005000Z");
     }
 
     #[test]

@@ -9,7 +9,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
-use support::{Workspace, project_root};
+use support::{Workspace, copy_files, project_root};
 
 /// A workspace holding copies of the module and the sandbox stack, laid out as in the repository
 /// (`sandbox/shard` calls `../../stacks/modules/shard-delivery`).
@@ -21,14 +21,7 @@ fn workspace() -> Workspace {
         ("examples/stacks/modules/shard-delivery", "stacks/modules/shard-delivery"),
         ("examples/sandbox/shard", "sandbox/shard"),
     ] {
-        let to = ws.path(to);
-        std::fs::create_dir_all(&to).unwrap();
-        for entry in std::fs::read_dir(root.join(from)).unwrap() {
-            let entry = entry.unwrap();
-            if entry.file_name().to_string_lossy().ends_with(".tf") {
-                std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-            }
-        }
+        copy_files(&root.join(from), &ws.path(to), &[".tf"]).unwrap();
     }
     ws
 }

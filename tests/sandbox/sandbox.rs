@@ -37,9 +37,14 @@ use std::process::{ExitCode, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use support::argocd::{ArgoCdController, Workload, application_resource};
-use support::kube::{Connection, pem_certificates};
+use support::kube::{Connection, kube_cluster};
+use support::procs::{children_of, group_alive};
 use support::rollouts::{self, RolloutController};
-use support::{Moto, mirror_cli_config, project_root};
+use support::shards::forward_weights;
+use support::{
+    Moto, copy_files, fixture_answer, fixture_command, mirror_cli_config, project_root, terraform_env,
+    try_package_release,
+};
 use tokio::io::AsyncBufReadExt;
 use tokio_util::sync::CancellationToken;
 
@@ -230,19 +235,6 @@ fn signal_group(pgid: u32, signal: &str) {
         .status();
 }
 
-/// Whether a process of group `pgid` is still running (zombies, which nobody may reap soon once
-/// their parent is gone, do not count).
-fn group_alive(pgid: u32) -> bool {
-    let Ok(entries) = std::fs::read_dir("/proc") else { return false };
-    entries.flatten().any(|e| {
-        let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
-        // "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses.
-        let fields: Vec<&str> =
-            stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
-        fields.len() > 2 && fields[2] == pgid.to_string() && fields[0] != "Z"
-    })
-}
-
 /// Everything the sandbox started, and what the story needs to reach it.
 struct World {
     work: PathBuf,
@@ -309,14 +301,7 @@ impl World {
         let stops: Vec<_> = self
             .kube_dirs
             .iter()
-            .map(|dir| {
-                tokio::process::Command::new("bash")
-                    .arg(project_root().join("scripts/kube-cluster.sh"))
-                    .arg("stop")
-                    .arg(dir)
-                    .stdin(Stdio::null())
-                    .status()
-            })
+            .map(|dir| tokio::process::Command::from(kube_cluster("stop", dir)).stdin(Stdio::null()).status())
             .collect();
         futures::future::join_all(stops).await;
         if let Some(moto) = self.moto.take() {
@@ -512,10 +497,7 @@ async fn start_kube(w: &mut World) -> Result<(), String> {
         let dir = w.work.join(format!("kube-{name}"));
         w.kube_dirs.push(dir.clone());
         runs.push(
-            tokio::process::Command::new("bash")
-                .arg(project_root().join("scripts/kube-cluster.sh"))
-                .arg("start")
-                .arg(&dir)
+            tokio::process::Command::from(kube_cluster("start", &dir))
                 .arg(std::process::id().to_string())
                 .env("KUBE_CLUSTER_EKS_NAMES", eks_names)
                 .stdin(Stdio::null())
@@ -538,10 +520,10 @@ async fn start_kube(w: &mut World) -> Result<(), String> {
         }
         say(&format!("    {name}: {}", said.trim().trim_start_matches("kube-cluster: ")));
     }
-    let hub = connection(&w.kube_dirs[0])?;
-    let shards = connection(&w.kube_dirs[1])?;
-    w.hub = Some(client(&hub)?);
-    w.shard_api = Some(client(&shards)?);
+    let hub = Connection::read(&w.kube_dirs[0])?;
+    let shards = Connection::read(&w.kube_dirs[1])?;
+    w.hub = Some(hub.admin_client()?);
+    w.shard_api = Some(shards.admin_client()?);
 
     // One EKS endpoint per shard cluster: a port forwarding to the shards' API server (its
     // certificate is for 127.0.0.1, so TLS holds on any port).
@@ -572,17 +554,8 @@ async fn start_kube(w: &mut World) -> Result<(), String> {
 /// next run starts clean. A normal exit ends the watchdog first (World::shutdown).
 fn watch_children(terraform_pgids: &Path) -> Result<std::process::Child, String> {
     let me = std::process::id();
-    let children: Vec<String> = std::fs::read_dir("/proc")
-        .map_err(|e| format!("/proc: {e}"))?
-        .flatten()
-        .filter(|e| {
-            let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
-            let fields: Vec<&str> =
-                stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
-            fields.get(1) == Some(&me.to_string().as_str())
-        })
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
+    let children: Vec<String> =
+        children_of(me).map_err(|e| format!("/proc: {e}"))?.iter().map(|p| p.pid.to_string()).collect();
     std::process::Command::new("bash")
         .args(["-c", WATCHDOG])
         .arg("sandbox-watchdog")
@@ -606,25 +579,10 @@ kill "$@" 2>/dev/null
 [ -n "$groups" ] && sleep 5
 for g in $groups; do kill -KILL -- "-$g" 2>/dev/null; done"#;
 
-fn connection(dir: &Path) -> Result<Connection, String> {
-    let text = std::fs::read_to_string(dir.join("connection.json")).map_err(|e| format!("{}: {e}", dir.display()))?;
-    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", dir.display()))
-}
-
-fn client(conn: &Connection) -> Result<kube::Client, String> {
-    let mut config = kube::Config::new(conn.host.parse().map_err(|e| format!("{}: {e}", conn.host))?);
-    let ca = std::fs::read_to_string(&conn.ca_file).map_err(|e| format!("{}: {e}", conn.ca_file.display()))?;
-    config.root_cert = Some(pem_certificates(&ca));
-    config.auth_info = serde_json::from_value(json!({ "token": conn.admin_token })).map_err(|e| e.to_string())?;
-    config.connect_timeout = Some(Duration::from_secs(10));
-    config.read_timeout = Some(Duration::from_secs(60));
-    kube::Client::try_from(config).map_err(|e| format!("client for {}: {e}", conn.host))
-}
-
 async fn start_moto(w: &mut World) -> Result<(), String> {
     say("  starting moto (ELBv2, EKS, STS)…");
-    let hub = connection(&w.kube_dirs[0])?;
-    let shards = connection(&w.kube_dirs[1])?;
+    let hub = Connection::read(&w.kube_dirs[0])?;
+    let shards = Connection::read(&w.kube_dirs[1])?;
     let mut clusters: Vec<(String, String, PathBuf)> =
         vec![(HUB_CLUSTER.into(), hub.host.clone(), hub.ca_file.clone())];
     for shard in SHARDS {
@@ -752,20 +710,14 @@ async fn seed(w: &mut World) -> Result<(), String> {
 /// tests/fixtures/aws_fixture.py against moto (`endpoint`): like `Moto::fixture`, but an error
 /// is returned, not a panic, and Ctrl-C in the terminal does not reach it (own process group).
 async fn fixture(endpoint: &str, args: &[&str]) -> Result<Json, String> {
-    let out = tokio::process::Command::new(project_root().join(".bench/venv/bin/python3"))
-        .arg(project_root().join("tests/fixtures/aws_fixture.py"))
-        .args(args)
-        .env("MOTO_ENDPOINT", endpoint)
+    let out = tokio::process::Command::from(fixture_command(endpoint, args))
         .stdin(Stdio::null())
         .process_group(0)
         .kill_on_drop(true)
         .output()
         .await
         .map_err(|e| format!("aws_fixture.py: {e}"))?;
-    if !out.status.success() {
-        return Err(format!("fixture {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr)));
-    }
-    serde_json::from_slice(&out.stdout).map_err(|e| format!("fixture {args:?}: {e}"))
+    fixture_answer(args, &out)
 }
 
 /// What syncing the service's Application does on a shard.
@@ -845,9 +797,14 @@ impl Workload for SandboxWorkload {
 async fn prepare_shard_dirs(w: &World) -> Result<(), String> {
     let root = project_root();
     let tf = w.work.join("tf");
-    copy_dir(&root.join("examples/stacks/modules/shard-delivery"), &tf.join("stacks/modules/shard-delivery"))?;
+    let files = [".tf", ".md"];
+    copy_files(
+        &root.join("examples/stacks/modules/shard-delivery"),
+        &tf.join("stacks/modules/shard-delivery"),
+        &files,
+    )?;
     for shard in SHARDS {
-        copy_dir(&root.join("examples/sandbox/shard"), &tf.join("sandbox").join(shard))?;
+        copy_files(&root.join("examples/sandbox/shard"), &tf.join("sandbox").join(shard), &files)?;
     }
     say("  packaging the provider as a release zip in a filesystem mirror (scripts/release.sh)…");
     std::fs::write(w.work.join("cli.tfrc"), install_provider(w)?).map_err(|e| e.to_string())?;
@@ -866,37 +823,9 @@ async fn prepare_shard_dirs(w: &World) -> Result<(), String> {
 /// works again with state present).
 fn install_provider(w: &World) -> Result<String, String> {
     let mirror = w.work.join("mirror");
-    let out = std::process::Command::new("bash")
-        .arg(project_root().join("scripts/release.sh"))
-        .arg("--binary")
-        .arg(w.provider_dir.join("terraform-provider-shard"))
-        .arg("--out")
-        .arg(w.work.join("dist"))
-        .arg("--mirror")
-        .arg(&mirror)
-        .output()
-        .map_err(|e| format!("scripts/release.sh: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "scripts/release.sh could not package the provider:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
+    try_package_release(&w.provider_dir.join("terraform-provider-shard"), &w.work.join("dist"), &mirror)
+        .map_err(|e| format!("could not package the provider: {e}"))?;
     Ok(mirror_cli_config(&mirror))
-}
-
-fn copy_dir(from: &Path, to: &Path) -> Result<(), String> {
-    std::fs::create_dir_all(to).map_err(|e| format!("{}: {e}", to.display()))?;
-    for entry in std::fs::read_dir(from).map_err(|e| format!("{}: {e}", from.display()))? {
-        let entry = entry.map_err(|e| e.to_string())?;
-        let name = entry.file_name();
-        let is_tf = name.to_string_lossy().ends_with(".tf") || name.to_string_lossy().ends_with(".md");
-        if entry.file_type().map_err(|e| e.to_string())?.is_file() && is_tf {
-            std::fs::copy(entry.path(), to.join(&name)).map_err(|e| format!("{}: {e}", entry.path().display()))?;
-        }
-    }
-    Ok(())
 }
 
 async fn apply(w: &World, shard: &str, vars: Json) -> Result<(), String> {
@@ -927,13 +856,7 @@ async fn run_terraform(w: &World, shard: &str, args: &[&str], show: bool) -> Res
     let mut child = tokio::process::Command::new(project_root().join(".bench/bin/terraform"))
         .args(args)
         .current_dir(&dir)
-        .env("TF_CLI_CONFIG_FILE", w.work.join("cli.tfrc"))
-        .env("TF_IN_AUTOMATION", "1")
-        .env("CHECKPOINT_DISABLE", "1")
-        .env("TF_LOG_PROVIDER", "DEBUG")
-        .env("TF_LOG_PATH", dir.join("terraform-debug.log"))
-        .env("AWS_CONFIG_FILE", w.work.join("no-aws-config"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", w.work.join("no-aws-credentials"))
+        .envs(terraform_env(&w.work.join("cli.tfrc"), &dir.join("terraform-debug.log"), &w.work))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -1041,15 +964,7 @@ fn progress(line: &str) -> Option<String> {
 
 async fn table(w: &World) -> Result<(), String> {
     let actions = fixture(&w.moto().raw_endpoint, &["actions", &w.listener]).await?;
-    let mut weights: BTreeMap<String, i64> = BTreeMap::new();
-    if let Some(fwd) = actions.as_array().and_then(|a| a.iter().find(|a| a["Type"] == "forward")) {
-        for t in fwd["ForwardConfig"]["TargetGroups"].as_array().cloned().unwrap_or_default() {
-            weights.insert(
-                t["TargetGroupArn"].as_str().unwrap_or_default().to_string(),
-                t["Weight"].as_i64().unwrap_or(0),
-            );
-        }
-    }
+    let weights: BTreeMap<String, i64> = forward_weights(&actions).unwrap_or_default().into_iter().collect();
     let total: i64 = weights.values().sum();
     let secrets = Api::<Secret>::namespaced(w.hub(), ARGOCD_NAMESPACE);
     let apps = Api::<DynamicObject>::namespaced_with(w.hub(), ARGOCD_NAMESPACE, &application_resource())

@@ -13,6 +13,8 @@ use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind,
 use serde_json::{Value as Json, json};
 use std::collections::BTreeMap;
 
+use super::now_rfc3339;
+
 pub fn application_resource() -> ApiResource {
     ApiResource::from_gvk(&GroupVersionKind::gvk("argoproj.io", "v1alpha1", "Application"))
 }
@@ -438,10 +440,4 @@ fn render(template: &Json, name: &str, server: &str, labels: &BTreeMap<String, S
 fn json_inner(s: &str) -> String {
     let quoted = Json::String(s.to_string()).to_string();
     quoted[1..quoted.len() - 1].to_string()
-}
-
-fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| "2026-11-22T00:00:00Z".into())
 }

@@ -44,6 +44,41 @@ impl std::fmt::Debug for Connection {
     }
 }
 
+impl Connection {
+    /// `DIR/connection.json` of an instance `kube-cluster.sh start DIR` started.
+    pub fn read(dir: &Path) -> Result<Connection, String> {
+        let file = dir.join("connection.json");
+        let text = std::fs::read_to_string(&file)
+            .map_err(|e| format!("{} unreadable ({e}); was the instance started?", file.display()))?;
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))
+    }
+
+    /// A `kube::Config` for `token` at this host, trusting only its CA.
+    pub fn config(&self, token: &str) -> Result<Config, String> {
+        let mut config = Config::new(self.host.parse().map_err(|e| format!("{}: {e}", self.host))?);
+        let ca = std::fs::read_to_string(&self.ca_file).map_err(|e| format!("{}: {e}", self.ca_file.display()))?;
+        config.root_cert = Some(pem_certificates(&ca));
+        config.auth_info =
+            serde_json::from_value(serde_json::json!({ "token": token })).map_err(|e| format!("auth info: {e}"))?;
+        config.connect_timeout = Some(std::time::Duration::from_secs(10));
+        config.read_timeout = Some(std::time::Duration::from_secs(60));
+        Ok(config)
+    }
+
+    /// A client as `system:masters`. Call inside a Tokio runtime.
+    pub fn admin_client(&self) -> Result<Client, String> {
+        Client::try_from(self.config(&self.admin_token)?).map_err(|e| format!("client for {}: {e}", self.host))
+    }
+}
+
+/// `bash scripts/kube-cluster.sh ACTION DIR` (`start`, which takes an owner pid after, or `stop`),
+/// not yet run.
+pub fn kube_cluster(action: &str, dir: &Path) -> Command {
+    let mut c = Command::new("bash");
+    c.arg(project_root().join("scripts/kube-cluster.sh")).arg(action).arg(dir);
+    c
+}
+
 /// Namespace of the `limited` user's permissions.
 pub const LIMITED_NAMESPACE: &str = "limited-ns";
 
@@ -57,19 +92,13 @@ struct Instance {
 
 impl Instance {
     fn from_dir(dir: PathBuf, owned: bool) -> Instance {
-        let file = dir.join("connection.json");
-        let text = std::fs::read_to_string(&file)
-            .unwrap_or_else(|e| panic!("{} unreadable ({e}); was the instance started?", file.display()));
-        let conn = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let conn = Connection::read(&dir).unwrap_or_else(|e| panic!("{e}"));
         Instance { conn, dir, owned, failed: AtomicBool::new(false) }
     }
 
     fn start_private() -> Instance {
         let dir = tempfile::Builder::new().prefix("shard-kube").tempdir().expect("tempdir").keep();
-        let out = Command::new("bash")
-            .arg(project_root().join("scripts/kube-cluster.sh"))
-            .arg("start")
-            .arg(&dir)
+        let out = kube_cluster("start", &dir)
             .arg(std::process::id().to_string())
             .output()
             .expect("run scripts/kube-cluster.sh");
@@ -85,11 +114,7 @@ impl Drop for Instance {
         if !self.owned {
             return;
         }
-        let _ = Command::new("bash")
-            .arg(project_root().join("scripts/kube-cluster.sh"))
-            .arg("stop")
-            .arg(&self.dir)
-            .status();
+        let _ = kube_cluster("stop", &self.dir).status();
         if self.failed.load(Ordering::SeqCst) {
             eprintln!("kube bench: a test failed; logs kept in {}", self.dir.display());
         } else {
@@ -146,17 +171,12 @@ impl KubeBench {
 
     /// A `kube::Config` for `token` at the bench's host, trusting only its CA.
     pub fn config(&self, token: &str) -> Config {
-        let mut config = Config::new(self.inner.conn.host.parse().expect("bench host URL"));
-        config.root_cert = Some(pem_certificates(&self.ca_pem()));
-        config.auth_info = serde_json::from_value(serde_json::json!({ "token": token })).expect("auth info");
-        config.connect_timeout = Some(std::time::Duration::from_secs(10));
-        config.read_timeout = Some(std::time::Duration::from_secs(60));
-        config
+        self.inner.conn.config(token).unwrap_or_else(|e| panic!("bench client config: {e}"))
     }
 
     /// A client as `system:masters`. Call inside a Tokio runtime.
     pub fn admin_client(&self) -> Client {
-        Client::try_from(self.config(&self.inner.conn.admin_token)).expect("admin client")
+        self.inner.conn.admin_client().unwrap_or_else(|e| panic!("admin client: {e}"))
     }
 
     /// A client as user `limited`. Call inside a Tokio runtime.

@@ -6,6 +6,7 @@
 
 pub mod argocd;
 pub mod kube;
+pub mod procs;
 pub mod rollouts;
 pub mod shards;
 
@@ -118,16 +119,24 @@ impl Moto {
 
     /// Runs tests/fixtures/aws_fixture.py and parses its JSON answer.
     pub fn fixture(&self, args: &[&str]) -> Json {
-        let python = project_root().join(".bench/venv/bin/python3");
-        let out = Command::new(python)
-            .arg(project_root().join("tests/fixtures/aws_fixture.py"))
-            .args(args)
-            .env("MOTO_ENDPOINT", &self.raw_endpoint)
-            .output()
-            .expect("run aws fixture");
-        assert!(out.status.success(), "fixture {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
-        serde_json::from_slice(&out.stdout).expect("fixture JSON")
+        let out = fixture_command(&self.raw_endpoint, args).output().expect("run aws fixture");
+        fixture_answer(args, &out).unwrap_or_else(|e| panic!("{e}"))
     }
+}
+
+/// `tests/fixtures/aws_fixture.py ARGS…` against the moto at `endpoint`, not yet run.
+pub fn fixture_command(endpoint: &str, args: &[&str]) -> Command {
+    let mut c = Command::new(project_root().join(".bench/venv/bin/python3"));
+    c.arg(project_root().join("tests/fixtures/aws_fixture.py")).args(args).env("MOTO_ENDPOINT", endpoint);
+    c
+}
+
+/// The JSON answer of a finished `fixture_command`, or what went wrong.
+pub fn fixture_answer(args: &[&str], out: &Output) -> Result<Json, String> {
+    if !out.status.success() {
+        return Err(format!("fixture {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr)));
+    }
+    serde_json::from_slice(&out.stdout).map_err(|e| format!("fixture {args:?}: {e}"))
 }
 
 impl Moto {
@@ -352,21 +361,17 @@ impl Workspace {
             ),
         )
         .expect("write CLI config");
-        let env = vec![
-            ("TF_CLI_CONFIG_FILE", cli.display().to_string()),
-            ("TF_IN_AUTOMATION", "1".into()),
-            ("CHECKPOINT_DISABLE", "1".into()),
-            ("TF_LOG_PROVIDER", "DEBUG".into()),
-            ("TF_LOG_PATH", dir.join("terraform.log").display().to_string()),
-            ("AWS_ACCESS_KEY_ID", "testing".into()),
-            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
-            ("AWS_REGION", "us-east-1".into()),
-            ("AWS_EC2_METADATA_DISABLED", "true".into()),
-            ("AWS_CONFIG_FILE", dir.join("no-aws-config").display().to_string()),
-            ("AWS_SHARED_CREDENTIALS_FILE", dir.join("no-aws-credentials").display().to_string()),
-            ("MOTO_ENDPOINT", endpoint.to_string()),
-        ];
-        Workspace { dir, env: env.into_iter().map(|(k, v)| (k.to_string(), v)).collect() }
+        let mut env = terraform_env(&cli, &dir.join("terraform.log"), &dir);
+        for (k, v) in [
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+            ("MOTO_ENDPOINT", endpoint),
+        ] {
+            env.push((k.to_string(), v.to_string()));
+        }
+        Workspace { dir, env }
     }
 
     /// A workspace in its own directory sharing nothing but the moto server.
@@ -528,6 +533,39 @@ impl Drop for Workspace {
     }
 }
 
+/// The environment of a Terraform command in the tests and the sandbox: CLI config `cli`, no
+/// prompts or checkpoint calls, the provider's DEBUG log in `log`, and none of the user's own AWS
+/// config or credentials files (`scratch` is where the absent ones would be).
+pub fn terraform_env(cli: &Path, log: &Path, scratch: &Path) -> Vec<(String, String)> {
+    [
+        ("TF_CLI_CONFIG_FILE", cli.to_path_buf()),
+        ("TF_IN_AUTOMATION", "1".into()),
+        ("CHECKPOINT_DISABLE", "1".into()),
+        ("TF_LOG_PROVIDER", "DEBUG".into()),
+        ("TF_LOG_PATH", log.to_path_buf()),
+        ("AWS_CONFIG_FILE", scratch.join("no-aws-config")),
+        ("AWS_SHARED_CREDENTIALS_FILE", scratch.join("no-aws-credentials")),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.display().to_string()))
+    .collect()
+}
+
+/// Copies the files of `from` whose names end in one of `endings` (e.g. ".tf") into `to`
+/// (created if missing); subdirectories are left out.
+pub fn copy_files(from: &Path, to: &Path, endings: &[&str]) -> Result<(), String> {
+    std::fs::create_dir_all(to).map_err(|e| format!("{}: {e}", to.display()))?;
+    for entry in std::fs::read_dir(from).map_err(|e| format!("{}: {e}", from.display()))? {
+        let entry = entry.map_err(|e| e.to_string())?;
+        let name = entry.file_name();
+        let wanted = endings.iter().any(|end| name.to_string_lossy().ends_with(end));
+        if wanted && entry.file_type().map_err(|e| e.to_string())?.is_file() {
+            std::fs::copy(entry.path(), to.join(&name)).map_err(|e| format!("{}: {e}", entry.path().display()))?;
+        }
+    }
+    Ok(())
+}
+
 /// Waits for a background Terraform and returns (success, flattened output).
 pub fn finish(child: Child) -> (bool, String) {
     let out = child.wait_with_output().expect("wait for terraform");
@@ -550,6 +588,11 @@ pub fn interrupt(child: &Child) {
     assert!(status.success());
 }
 
+/// Now in RFC 3339 (UTC), as Kubernetes objects and Argo status fields carry times.
+pub fn now_rfc3339() -> String {
+    jiff::Timestamp::now().to_string()
+}
+
 pub fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
@@ -566,6 +609,11 @@ pub struct ProviderMirror {
 
 /// Runs scripts/release.sh on `binary` with `--out dist --mirror mirror`, requiring success.
 pub fn package_release(binary: &Path, dist: &Path, mirror: &Path) -> String {
+    try_package_release(binary, dist, mirror).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Like `package_release`, returning what release.sh said, or a failure message with it.
+pub fn try_package_release(binary: &Path, dist: &Path, mirror: &Path) -> Result<String, String> {
     let out = Command::new("bash")
         .arg(project_root().join("scripts/release.sh"))
         .arg("--binary")
@@ -575,10 +623,12 @@ pub fn package_release(binary: &Path, dist: &Path, mirror: &Path) -> String {
         .arg("--mirror")
         .arg(mirror)
         .output()
-        .expect("run scripts/release.sh");
+        .map_err(|e| format!("scripts/release.sh: {e}"))?;
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "scripts/release.sh --binary {} failed:\n{text}", binary.display());
-    text
+    if !out.status.success() {
+        return Err(format!("scripts/release.sh --binary {} failed:\n{text}", binary.display()));
+    }
+    Ok(text)
 }
 
 /// The release packages of `provider_binary()`, made once per build of the provider and shared

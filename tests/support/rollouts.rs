@@ -45,6 +45,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::now_rfc3339;
+
 pub fn rollout_resource() -> ApiResource {
     ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("argoproj.io", "v1alpha1", "Rollout"), "rollouts")
 }
@@ -255,11 +257,6 @@ pub fn template_hash(template: &Json) -> String {
         h = h.wrapping_mul(0x100000001b3);
     }
     format!("{:010x}", h & 0xff_ffff_ffff)
-}
-
-fn now_rfc3339() -> String {
-    let t = time::OffsetDateTime::now_utc();
-    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
 /// One reconcile: the status this controller writes for `ro` now, and when to look again.

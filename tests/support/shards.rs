@@ -2,6 +2,7 @@
 //! reading weights back from moto, and the resource's HCL.
 
 use super::Moto;
+use serde_json::Value as Json;
 
 pub struct Ingress {
     pub listener: String,
@@ -25,12 +26,17 @@ pub fn ingress(moto: &Moto, opts: &[&str]) -> Ingress {
 /// (target group, weight) of the forward action of a listener or rule, in order.
 pub fn weights(moto: &Moto, owner: &str) -> Vec<(String, i64)> {
     let actions = moto.fixture(&["actions", owner]);
-    let fwd = actions.as_array().unwrap().iter().find(|a| a["Type"] == "forward").expect("forward action").clone();
+    forward_weights(&actions).unwrap_or_else(|| panic!("no well-formed forward action in {actions:#}"))
+}
+
+/// (target group, weight) of the forward action among `actions` (the fixture's `actions` answer),
+/// in order; None without one.
+pub fn forward_weights(actions: &Json) -> Option<Vec<(String, i64)>> {
+    let fwd = actions.as_array()?.iter().find(|a| a["Type"] == "forward")?;
     fwd["ForwardConfig"]["TargetGroups"]
-        .as_array()
-        .unwrap()
+        .as_array()?
         .iter()
-        .map(|t| (t["TargetGroupArn"].as_str().unwrap().to_string(), t["Weight"].as_i64().unwrap()))
+        .map(|t| Some((t["TargetGroupArn"].as_str()?.to_string(), t["Weight"].as_i64()?)))
         .collect()
 }
 
