@@ -4,10 +4,9 @@
 use crate::clients::ShardData;
 use crate::clients::aws::{AssumeRole, AwsClients, AwsSettings, Endpoints};
 use crate::clients::kubernetes::{self as kube, Connection};
-use crate::framework::resource::decode;
 use crate::framework::schema::{Attribute, NestedBlock};
 use crate::framework::{
-    AnyDataSource, AnyEphemeralResource, AnyResource, Attr, AttrPath, Diagnostics, Provider, Schema,
+    AnyDataSource, AnyEphemeralResource, AnyResource, Attr, AttrPath, Diagnostics, Provider, Schema, decode,
 };
 use crate::protocol::value::Value;
 use async_trait::async_trait;

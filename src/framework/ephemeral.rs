@@ -13,8 +13,10 @@
 
 use super::context::Ctx;
 use super::diag::Diagnostics;
-use super::resource::{DEFAULT_OPERATION_TIMEOUT, Private, ValidateRequest, decode, encode};
+use super::model::{ValidateRequest, decode, encode};
+use super::private::Private;
 use super::schema::Schema;
+use super::timeouts::DEFAULT_OPERATION_TIMEOUT;
 use crate::protocol::value::Value;
 use async_trait::async_trait;
 use serde::Serialize;

@@ -2,10 +2,14 @@
 //! Resource/DataSource/EphemeralResource/Provider traits, plan automation, diagnostics, deadlines and waits.
 
 pub mod context;
+pub mod data_source;
 pub mod diag;
 pub mod duration;
 pub mod ephemeral;
+pub mod model;
 pub mod plan;
+pub mod private;
+pub mod provider;
 pub mod resource;
 pub mod schema;
 pub mod server;
@@ -13,11 +17,15 @@ pub mod timeouts;
 pub mod typed;
 
 pub use context::{Check, Ctx, Interrupted, WaitError};
+pub use data_source::{AnyDataSource, DataSource};
 pub use diag::{AttrPath, Diagnostic, Diagnostics};
 pub use ephemeral::{AnyEphemeralResource, EphemeralResource, Opened, Renewed};
+pub use model::{ValidateRequest, decode, encode, require_known};
+pub use private::Private;
+pub use provider::Provider;
 pub use resource::{
-    AnyDataSource, AnyResource, CreateRequest, DataSource, DeleteRequest, ImportRequest, Outcome, PlanRequest, Private,
-    Provider, ReadRequest, Resource, UpdateRequest, ValidateRequest,
+    AnyResource, CreateRequest, DeleteRequest, ImportRequest, Outcome, PlanRequest, ReadRequest, Resource,
+    UpdateRequest,
 };
 pub use schema::{Attribute, Block, NestedBlock, Nesting, Schema, validators};
 pub use timeouts::Op;

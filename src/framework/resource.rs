@@ -1,4 +1,4 @@
-//! What resource, data source and provider authors implement.
+//! Managed resources: what their authors implement and the erased form the server calls.
 //!
 //! A resource declares its `Model` (a serde struct) once; the framework decodes config, plan,
 //! prior state and state into it and encodes what the resource returns, reporting any failure
@@ -10,80 +10,17 @@ use super::context::Ctx;
 use super::diag::{AttrPath, Diagnostics};
 use super::schema::{IdentitySchema, Schema};
 use super::timeouts::Op;
-use super::typed::{self, Attr};
+use super::typed;
 use crate::protocol::value::Value;
 use async_trait::async_trait;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
-/// How long an operation may take when neither the `timeouts` block nor the resource says.
-pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(20 * 60);
-
-/// Decodes a value into a typed model, as a diagnostic on failure (a provider bug or a value
-/// not yet known).
-pub fn decode<T: DeserializeOwned>(what: &str, value: &Value) -> Result<T, Diagnostics> {
-    typed::from_value(value.clone())
-        .map_err(|e| Diagnostics::error(format!("Could not read the {what}"), e.to_string()))
-}
-
-/// Encodes a model as a value; a failure is an error diagnostic (never a silent null state,
-/// which would tell Terraform the object is gone).
-pub fn encode<T: Serialize>(model: &T) -> Result<Value, Diagnostics> {
-    typed::to_value(model).map_err(|e| {
-        Diagnostics::error("Could not encode the resource state", format!("{e}; this is a bug in the provider"))
-    })
-}
-
-/// Resolves an `Attr` that must be known by now (at apply), naming the attribute otherwise.
-pub fn require_known<'a, T>(attr: &'a Attr<T>, name: &str) -> Result<&'a T, Diagnostics> {
-    attr.known().ok_or_else(|| {
-        Diagnostics::attr_error(
-            AttrPath::attr(name),
-            format!("{name} is not known"),
-            format!("{name} must be known when this operation runs"),
-        )
-    })
-}
-
-/// Provider-private data stored beside a resource's state (opaque to Terraform, shown to no
-/// one, but stored in the state file: never put a secret here). Keys map to JSON values.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Private(BTreeMap<String, serde_json::Value>);
-
-impl Private {
-    /// Reads the bytes Terraform hands back; unreadable or empty bytes are an empty map.
-    pub fn from_bytes(bytes: &[u8]) -> Private {
-        if bytes.is_empty() {
-            return Private::default();
-        }
-        serde_json::from_slice(bytes).map(Private).unwrap_or_default()
-    }
-    pub fn to_bytes(&self) -> Vec<u8> {
-        if self.0.is_empty() { Vec::new() } else { serde_json::to_vec(&self.0).unwrap_or_default() }
-    }
-    pub fn get<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
-        self.0.get(key).and_then(|v| serde_json::from_value(v.clone()).ok())
-    }
-    pub fn set<T: Serialize>(&mut self, key: &str, value: &T) {
-        if let Ok(v) = serde_json::to_value(value) {
-            self.0.insert(key.to_string(), v);
-        }
-    }
-    pub fn remove(&mut self, key: &str) {
-        self.0.remove(key);
-    }
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-pub struct ValidateRequest {
-    /// May contain unknown values (references to other resources not yet created).
-    pub config: Value,
-}
+// Paths callers used before these moved out (so that `framework::resource` needs no other kind).
+pub use super::model::{ValidateRequest, decode, encode, require_known};
+pub use super::private::Private;
+pub use super::timeouts::DEFAULT_OPERATION_TIMEOUT;
 
 /// Planning a create (`prior` is None) or an update. The framework has already applied
 /// defaults, marked computed values unknown and found RequiresReplace paths.
@@ -409,81 +346,5 @@ where
 
     fn upgrade_state(&self, version: i64, raw: serde_json::Value) -> Result<Value, Diagnostics> {
         Resource::upgrade_state(self, version, raw)
-    }
-}
-
-/// A data source type: its configuration (wholly known when Terraform reads it) and the state
-/// it produces.
-#[async_trait]
-pub trait DataSource<D: Send + Sync + 'static>: Send + Sync + 'static {
-    type Config: DeserializeOwned + Send + Sync + 'static;
-    type State: Serialize + Send + Sync + 'static;
-
-    fn name(&self) -> &'static str;
-    fn schema(&self) -> Schema;
-    /// The limit of one read (data sources have no `timeouts` block by default).
-    fn timeout(&self) -> Duration {
-        DEFAULT_OPERATION_TIMEOUT
-    }
-    async fn validate(&self, _req: &ValidateRequest) -> Diagnostics {
-        Diagnostics::new()
-    }
-    async fn read(&self, ctx: &Ctx<D>, config: Self::Config) -> Result<Self::State, Diagnostics>;
-}
-
-/// A data source with its types erased: what the server calls.
-#[async_trait]
-pub trait AnyDataSource<D: Send + Sync + 'static>: Send + Sync + 'static {
-    fn name(&self) -> &'static str;
-    fn schema(&self) -> Schema;
-    fn timeout(&self) -> Duration;
-    async fn validate(&self, req: &ValidateRequest) -> Diagnostics;
-    async fn read(&self, ctx: &Ctx<D>, config: Value) -> Result<Value, Diagnostics>;
-}
-
-#[async_trait]
-impl<D, S> AnyDataSource<D> for S
-where
-    D: Send + Sync + 'static,
-    S: DataSource<D>,
-{
-    fn name(&self) -> &'static str {
-        DataSource::name(self)
-    }
-    fn schema(&self) -> Schema {
-        DataSource::schema(self)
-    }
-    fn timeout(&self) -> Duration {
-        DataSource::timeout(self)
-    }
-    async fn validate(&self, req: &ValidateRequest) -> Diagnostics {
-        DataSource::validate(self, req).await
-    }
-    async fn read(&self, ctx: &Ctx<D>, config: Value) -> Result<Value, Diagnostics> {
-        let name = DataSource::name(self);
-        let config: S::Config = decode(&format!("{name} configuration"), &config)?;
-        let state = DataSource::read(self, ctx, config).await?;
-        encode(&state)
-    }
-}
-
-/// The provider itself: its configuration and the types it offers.
-#[async_trait]
-pub trait Provider: Send + Sync + 'static {
-    type Data: Send + Sync + 'static;
-    /// The prefix of every type name, e.g. `shard`.
-    fn type_name(&self) -> &'static str;
-    fn schema(&self) -> Schema;
-    async fn validate(&self, _config: &Value) -> Diagnostics {
-        Diagnostics::new()
-    }
-    /// Called once per process with the provider configuration (may contain unknowns when it
-    /// depends on resources not yet created; build clients lazily).
-    async fn configure(&self, config: Value, terraform_version: &str) -> Result<Self::Data, Diagnostics>;
-    fn resources(&self) -> Vec<Arc<dyn AnyResource<Self::Data>>>;
-    fn data_sources(&self) -> Vec<Arc<dyn AnyDataSource<Self::Data>>>;
-    /// Ephemeral resources (Terraform 1.10+); none by default.
-    fn ephemeral_resources(&self) -> Vec<Arc<dyn super::ephemeral::AnyEphemeralResource<Self::Data>>> {
-        Vec::new()
     }
 }

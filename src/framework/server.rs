@@ -3,12 +3,14 @@
 //! results, enforcing Terraform's invariants on the way out.
 
 use super::context::Ctx;
+use super::data_source::AnyDataSource;
 use super::diag::{AttrPath, Diagnostics};
 use super::ephemeral::AnyEphemeralResource;
+use super::model::ValidateRequest;
 use super::plan;
-use super::resource::{
-    AnyDataSource, AnyResource, ImportRequest, Private, Provider, RawApply, RawPlan, RawRead, ValidateRequest,
-};
+use super::private::Private;
+use super::provider::Provider;
+use super::resource::{AnyResource, ImportRequest, RawApply, RawOutcome, RawPlan, RawRead};
 use super::schema::{AttrKind, Block, IdentitySchema, Schema, run_validators};
 use super::timeouts::{Op, parse_duration};
 use crate::protocol::tfplugin6::{self as pb, provider_server::Provider as GrpcProvider};
@@ -550,7 +552,7 @@ impl<P: Provider> GrpcProvider for Server<P> {
                 out.diags.extend(ctx.take_diagnostics());
                 out
             }
-            (Err(d), _) | (_, Err(d)) => super::resource::RawOutcome { state: Value::Unknown, private: None, diags: d },
+            (Err(d), _) | (_, Err(d)) => RawOutcome { state: Value::Unknown, private: None, diags: d },
         };
         let (imported, diags) = match out.state {
             state if !out.diags.has_errors() && !state.is_null() && !state.is_unknown() => (

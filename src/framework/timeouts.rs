@@ -5,6 +5,10 @@ use super::schema::{Attribute, NestedBlock, validators};
 use serde::Deserialize;
 use std::time::Duration;
 
+/// How long an operation may take when neither the `timeouts` block nor the resource says.
+pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(20 * 60);
+
+/// An operation a `timeouts` entry limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
     Create,
