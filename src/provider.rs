@@ -61,14 +61,6 @@ struct EndpointsConfig {
     sts: Attr<String>,
 }
 
-fn url_validator(v: &Value) -> Result<(), String> {
-    match v.as_str() {
-        Some(s) if s.starts_with("http://") || s.starts_with("https://") => Ok(()),
-        Some(s) => Err(format!("{s:?} must be a URL such as https://elasticloadbalancing.eu-west-1.amazonaws.com")),
-        None => Err("must be a URL string".into()),
-    }
-}
-
 /// Collects known values and the names of unknown ones.
 fn take(attr: Attr<String>, name: &str, unknown: &mut Vec<String>) -> Option<String> {
     match attr {
@@ -91,7 +83,7 @@ impl Provider for ShardProvider {
 
     fn schema(&self) -> Schema {
         let endpoint = |name: &str, service: &str| {
-            Attribute::string(name).optional().validate(url_validator).description(&format!(
+            Attribute::string(name).optional().validate(crate::framework::validators::url()).description(&format!(
                 "Custom {service} endpoint URL (VPC endpoint, LocalStack, moto). Default: the regional endpoint."
             ))
         };

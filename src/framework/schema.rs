@@ -462,6 +462,42 @@ pub mod validators {
             _ => Err("must not be empty".into()),
         }
     }
+
+    /// Adapts a check of a string (a naming rule, a parser) to a validator; any other value is
+    /// refused.
+    pub fn string(
+        check: impl Fn(&str) -> Result<(), String> + Send + Sync,
+    ) -> impl Fn(&Value) -> Result<(), String> + Send + Sync {
+        move |v| match v.as_str() {
+            Some(s) => check(s),
+            None => Err("must be a string".into()),
+        }
+    }
+
+    /// An `http://` or `https://` URL with a host, such as `https://10.0.0.1:6443` (see
+    /// [`check_url`]).
+    pub fn url() -> impl Fn(&Value) -> Result<(), String> + Send + Sync {
+        string(check_url)
+    }
+
+    /// Whether `s` is an `http://` or `https://` URL with a host (and, if given, a valid port),
+    /// for checks outside a validator (a connection block's `host`, say).
+    pub fn check_url(s: &str) -> Result<(), String> {
+        let refuse =
+            || format!("{s:?} is not a URL: use http:// or https:// and a host, such as https://example.com:6443");
+        let uri: http::Uri = s.parse().map_err(|_| refuse())?;
+        let scheme_ok =
+            uri.scheme_str().is_some_and(|sc| sc.eq_ignore_ascii_case("http") || sc.eq_ignore_ascii_case("https"));
+        let (Some(authority), Some(host)) = (uri.authority(), uri.host()) else { return Err(refuse()) };
+        // What follows the host: nothing, or a port that fits 16 bits.
+        let after_host = authority.as_str().rsplit('@').next().and_then(|hp| hp.strip_prefix(host));
+        let port_ok = match after_host {
+            Some("") => true,
+            Some(p) => p.strip_prefix(':').is_some_and(|p| p.parse::<u16>().is_ok()),
+            None => false,
+        };
+        if scheme_ok && !host.is_empty() && host != "[]" && port_ok { Ok(()) } else { Err(refuse()) }
+    }
 }
 
 /// A resource's identity (Terraform 1.12+): the attributes that name its remote object for good.
@@ -537,6 +573,43 @@ impl IdentitySchema {
 mod tests {
     use super::*;
     use prost::Message;
+
+    #[test]
+    fn url_accepts_http_and_https_urls_with_a_host_only() {
+        let url = validators::url();
+        for ok in [
+            "https://10.0.0.1:6443",
+            "http://127.0.0.1:5000",
+            "https://ABC.gr7.eu-west-1.eks.amazonaws.com",
+            "https://example.com/path?q=1",
+            "HTTPS://example.com",
+            "https://[::1]:6443",
+        ] {
+            assert_eq!(url(&Value::str(ok)), Ok(()), "{ok}");
+        }
+        for bad in [
+            "s.example.com",
+            "https://",
+            "https:///path",
+            "ftp://example.com",
+            "https://exa mple.com",
+            "",
+            "https://h:99999",
+        ] {
+            let e = url(&Value::str(bad)).expect_err(bad);
+            assert!(e.contains("is not a URL") && e.contains(&format!("{bad:?}")), "{bad}: {e}");
+        }
+        assert_eq!(url(&Value::Bool(true)), Err("must be a string".to_string()));
+        assert_eq!(validators::check_url("https://h"), Ok(()));
+    }
+
+    #[test]
+    fn string_adapts_a_str_check() {
+        let short = validators::string(|s| if s.len() <= 3 { Ok(()) } else { Err(format!("{s} is too long")) });
+        assert_eq!(short(&Value::str("abc")), Ok(()));
+        assert_eq!(short(&Value::str("abcd")), Err("abcd is too long".to_string()));
+        assert_eq!(short(&Value::int(1)), Err("must be a string".to_string()));
+    }
 
     #[test]
     fn deprecations_travel_as_flag_and_message() {
