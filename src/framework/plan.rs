@@ -11,6 +11,10 @@ use crate::protocol::value::Value;
 pub struct Planned {
     pub state: Value,
     pub requires_replace: Vec<AttrPath>,
+    /// Whether this pass found a change (a create, a destroy, or a state differing from the
+    /// prior one); when it did not, [`mark_unknown_after_modify`] runs after the resource's
+    /// `modify_plan`.
+    pub changed: bool,
 }
 
 /// Plans a change from `prior` (null on create) to Terraform's `proposed` new state.
@@ -18,7 +22,7 @@ pub struct Planned {
 /// values for computed attributes the configuration leaves out.
 pub fn plan(block: &Block, prior: &Value, proposed: Value, config: &Value) -> Planned {
     if proposed.is_null() {
-        return Planned { state: Value::Null, requires_replace: Vec::new() };
+        return Planned { state: Value::Null, requires_replace: Vec::new(), changed: true };
     }
     let mut state = proposed;
     apply_defaults(block, &mut state, config);
@@ -32,7 +36,42 @@ pub fn plan(block: &Block, prior: &Value, proposed: Value, config: &Value) -> Pl
     if !creating {
         replace_paths(block, prior, &state, &AttrPath::root(), &mut requires_replace);
     }
-    Planned { state, requires_replace }
+    Planned { state, requires_replace, changed: changing }
+}
+
+/// The second half of unknown-marking, run after the resource's `modify_plan` when [`plan`]
+/// found no change: if `modify_plan` made the plan differ from the prior state (an endpoint
+/// read from the remote side, say), computed attributes that the configuration leaves null,
+/// that did not opt into `use_state_for_unknown`, and that `modify_plan` left at their prior
+/// value become unknown, as [`plan`] would have marked them had the change come from the
+/// configuration. A value `modify_plan` changed itself is kept. Nested single blocks likewise.
+pub fn mark_unknown_after_modify(block: &Block, prior: &Value, planned: &mut Value, config: &Value) {
+    if prior.is_null() || planned.is_null() || planned.is_unknown() || prior == &*planned {
+        return;
+    }
+    mark_untouched_unknown(block, prior, planned, config);
+}
+
+fn mark_untouched_unknown(block: &Block, prior: &Value, planned: &mut Value, config: &Value) {
+    for a in &block.attributes {
+        if !a.computed || a.default.is_some() || a.use_state_for_unknown || !config.get(&a.name).is_null() {
+            continue;
+        }
+        if let Some(slot) = planned.get_mut(&a.name)
+            && slot == prior.get(&a.name)
+        {
+            *slot = Value::Unknown;
+        }
+    }
+    for b in &block.blocks {
+        if b.nesting == Nesting::Single
+            && let Some(inner) = planned.get_mut(&b.name)
+            && !inner.is_null()
+            && !inner.is_unknown()
+        {
+            mark_untouched_unknown(&b.block, prior.get(&b.name), inner, config.get(&b.name));
+        }
+    }
 }
 
 /// Sets the default of every optional+computed attribute the configuration leaves null.
@@ -226,6 +265,74 @@ mod tests {
         *proposed.get_mut("name").unwrap() = "b".into();
         let p = plan(&s.block, &prior, proposed, &config);
         assert_eq!(p.requires_replace, vec![AttrPath::attr("name")]);
+    }
+
+    /// A prior state, its configuration (computed values left out) and the framework's plan of
+    /// it, which finds no change.
+    fn unchanged() -> (Schema, Value, Value, Planned) {
+        let s = schema().with_block(NestedBlock::single(
+            "status",
+            "",
+            vec![Attribute::string("phase").computed(), Attribute::string("label").optional()],
+        ));
+        let prior = obj(&[
+            ("id", "x".into()),
+            ("name", "a".into()),
+            ("weight", Value::int(5)),
+            ("mode", "remove".into()),
+            ("observed", Value::int(5)),
+            ("token", Value::Null),
+            ("ramp", Value::Null),
+            ("status", obj(&[("phase", "ok".into()), ("label", Value::Null)])),
+        ]);
+        let mut config = prior.clone();
+        for computed in ["id", "mode", "observed"] {
+            *config.get_mut(computed).unwrap() = Value::Null;
+        }
+        *config.get_mut("status").unwrap() = obj(&[("phase", Value::Null), ("label", Value::Null)]);
+        let p = plan(&s.block, &prior, prior.clone(), &config);
+        assert!(!p.changed);
+        assert_eq!(p.state, prior);
+        (s, prior, config, p)
+    }
+
+    #[test]
+    fn a_change_made_by_modify_plan_marks_the_computed_values_it_left_alone_unknown() {
+        let (s, prior, config, p) = unchanged();
+        let mut planned = p.state;
+        // modify_plan found something new remotely: it sets `observed` itself.
+        *planned.get_mut("observed").unwrap() = Value::int(7);
+        mark_unknown_after_modify(&s.block, &prior, &mut planned, &config);
+        assert_eq!(planned.get("observed"), &Value::int(7), "what modify_plan set stays");
+        assert_eq!(planned.get("id"), &Value::str("x"), "use_state_for_unknown keeps its value");
+        assert_eq!(planned.get("mode"), &Value::str("remove"), "a default is not computed by the provider");
+        assert_eq!(planned.get("weight"), &Value::int(5), "configured values never go unknown");
+        assert_eq!(planned.get("status").get("phase"), &Value::Unknown, "a nested computed value it left alone");
+        assert_eq!(planned.get("status").get("label"), &Value::Null);
+
+        // Another computed value, changed by modify_plan: `observed` now goes unknown.
+        let (s, prior, config, p) = unchanged();
+        let mut planned = p.state;
+        *planned.get_mut("status").unwrap().get_mut("phase").unwrap() = "moved".into();
+        mark_unknown_after_modify(&s.block, &prior, &mut planned, &config);
+        assert_eq!(planned.get("observed"), &Value::Unknown);
+        assert_eq!(planned.get("status").get("phase"), &Value::str("moved"));
+    }
+
+    #[test]
+    fn nothing_goes_unknown_when_modify_plan_changed_nothing() {
+        let (s, prior, config, p) = unchanged();
+        let mut planned = p.state;
+        mark_unknown_after_modify(&s.block, &prior, &mut planned, &config);
+        assert_eq!(planned, prior, "an unchanged resource must still plan exactly its prior state");
+
+        // Destroy and create are not this function's business.
+        let mut gone = Value::Null;
+        mark_unknown_after_modify(&s.block, &prior, &mut gone, &config);
+        assert_eq!(gone, Value::Null);
+        let mut created = prior.clone();
+        mark_unknown_after_modify(&s.block, &Value::Null, &mut created, &config);
+        assert_eq!(created, prior);
     }
 
     #[test]

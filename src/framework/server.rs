@@ -439,6 +439,7 @@ impl<P: Provider> GrpcProvider for Server<P> {
         let proposed = decode(&e.ty, req.proposed_new_state.as_ref())?;
         let config = decode(&e.ty, req.config.as_ref())?;
         let planned = plan::plan(&e.schema.block, &prior, proposed, &config);
+        let changed = planned.changed;
         let mut pr = RawPlan {
             prior,
             config,
@@ -457,6 +458,9 @@ impl<P: Provider> GrpcProvider for Server<P> {
                 Err(d) => pr.diags.extend(d),
             }
             plan::null_write_only(&e.schema.block, &mut pr.planned);
+            if !changed {
+                plan::mark_unknown_after_modify(&e.schema.block, &pr.prior, &mut pr.planned, &pr.config);
+            }
         }
         // Unknown identity values (a create whose ARNs come from other resources) send none.
         let planned_identity = e.identity_of(&pr.planned);
