@@ -161,10 +161,11 @@ pub trait Resource<D: Send + Sync + 'static>: Send + Sync + 'static {
         Err(Diagnostics::error("Import by identity not supported", format!("{} has no identity", self.name())))
     }
 
-    /// Upgrades stored state written by an older schema version (JSON as stored). The default
-    /// reads state of the current version and refuses newer ones.
-    fn upgrade_state(&self, version: i64, raw: serde_json::Value) -> Result<Value, Diagnostics> {
-        default_upgrade_state(&self.schema(), version, raw)
+    /// Upgrades stored state written by an older schema version (JSON as stored); `schema` is
+    /// this type's current schema (built once by the server: Terraform upgrades every instance's
+    /// state on every plan). The default reads state of the current version and refuses newer ones.
+    fn upgrade_state(&self, schema: &Schema, version: i64, raw: serde_json::Value) -> Result<Value, Diagnostics> {
+        default_upgrade_state(schema, version, raw)
     }
 }
 
@@ -193,7 +194,7 @@ pub trait AnyResource<D: Send + Sync + 'static>: Send + Sync + 'static {
     async fn read(&self, ctx: &Ctx<D>, req: RawRead) -> RawOutcome;
     async fn import(&self, ctx: &Ctx<D>, req: ImportRequest) -> RawOutcome;
     fn import_id(&self, identity: &Value) -> Result<String, Diagnostics>;
-    fn upgrade_state(&self, version: i64, raw: serde_json::Value) -> Result<Value, Diagnostics>;
+    fn upgrade_state(&self, schema: &Schema, version: i64, raw: serde_json::Value) -> Result<Value, Diagnostics>;
 }
 
 /// A plan as the server holds it (values, not models).
@@ -344,7 +345,7 @@ where
         Resource::import_id(self, identity)
     }
 
-    fn upgrade_state(&self, version: i64, raw: serde_json::Value) -> Result<Value, Diagnostics> {
-        Resource::upgrade_state(self, version, raw)
+    fn upgrade_state(&self, schema: &Schema, version: i64, raw: serde_json::Value) -> Result<Value, Diagnostics> {
+        Resource::upgrade_state(self, schema, version, raw)
     }
 }

@@ -26,7 +26,8 @@ struct Entry<T: ?Sized> {
     imp: Arc<T>,
     schema: Schema,
     ty: Type,
-    identity: Option<IdentitySchema>,
+    /// The identity schema and its value type.
+    identity: Option<(IdentitySchema, Type)>,
 }
 
 /// Entries by full type name (`<prefix>_<name>`), each schema built once.
@@ -39,6 +40,10 @@ fn registry<T: ?Sized>(
         .map(|imp| {
             let (name, schema, identity) = describe(&imp);
             let ty = schema.value_type();
+            let identity = identity.map(|i| {
+                let ty = i.value_type();
+                (i, ty)
+            });
             (format!("{prefix}_{name}"), Entry { imp, schema, ty, identity })
         })
         .collect()
@@ -47,15 +52,15 @@ fn registry<T: ?Sized>(
 impl<T: ?Sized> Entry<T> {
     /// The identity data to send with a state, for resources that have an identity.
     fn identity_of(&self, state: &Value) -> Option<pb::ResourceIdentityData> {
-        let schema = self.identity.as_ref()?;
+        let (schema, ty) = self.identity.as_ref()?;
         let identity = schema.of_state(state)?;
-        Some(pb::ResourceIdentityData { identity_data: encode(&schema.value_type(), identity) })
+        Some(pb::ResourceIdentityData { identity_data: encode(ty, identity) })
     }
 
     /// The identity Terraform sent, decoded (None when absent or unreadable).
     fn identity_from(&self, data: Option<&pb::ResourceIdentityData>) -> Option<Value> {
-        let schema = self.identity.as_ref()?;
-        decode(&schema.value_type(), data?.identity_data.as_ref()).ok().filter(|v| !v.is_null())
+        let (_, ty) = self.identity.as_ref()?;
+        decode(ty, data?.identity_data.as_ref()).ok().filter(|v| !v.is_null())
     }
 }
 
@@ -328,7 +333,7 @@ impl<P: Provider> GrpcProvider for Server<P> {
             // Exact numbers: a value serde_json would round to f64 arrives as its decimal text.
             json::parse(&raw).map_err(|e| Status::invalid_argument(format!("raw state: {e}")))?
         };
-        let (state, diags) = match e.imp.upgrade_state(req.version, json) {
+        let (state, diags) = match e.imp.upgrade_state(&e.schema, req.version, json) {
             Ok(mut v) => {
                 plan::null_write_only(&e.schema.block, &mut v);
                 (encode(&e.ty, v), Diagnostics::new())
@@ -346,7 +351,7 @@ impl<P: Provider> GrpcProvider for Server<P> {
             identity_schemas: self
                 .resources
                 .iter()
-                .filter_map(|(k, e)| e.identity.as_ref().map(|i| (k.clone(), i.to_proto())))
+                .filter_map(|(k, e)| e.identity.as_ref().map(|(i, _)| (k.clone(), i.to_proto())))
                 .collect(),
             diagnostics: Vec::new(),
         }))
@@ -358,13 +363,12 @@ impl<P: Provider> GrpcProvider for Server<P> {
     ) -> Result<Response<pb::upgrade_resource_identity::Response>, Status> {
         let req = req.into_inner();
         let e = self.resource(&req.type_name)?;
-        let Some(schema) = &e.identity else {
+        let Some((_, ty)) = &e.identity else {
             return Err(Status::not_found(format!("{} has no resource identity", req.type_name)));
         };
         let raw = req.raw_identity.map(|r| r.json).unwrap_or_default();
-        let ty = schema.value_type();
-        let (identity, diags) = match json::decode(&ty, &raw) {
-            Ok(v) => (Some(pb::ResourceIdentityData { identity_data: encode(&ty, v) }), Diagnostics::new()),
+        let (identity, diags) = match json::decode(ty, &raw) {
+            Ok(v) => (Some(pb::ResourceIdentityData { identity_data: encode(ty, v) }), Diagnostics::new()),
             Err(err) => (None, Diagnostics::error("Could not read the stored identity", err)),
         };
         Ok(Response::new(pb::upgrade_resource_identity::Response {
