@@ -200,3 +200,96 @@ impl Provider for ShardProvider {
         ephemeral_resources()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::framework::model::{Coverage, ModelFields, differences, reads_of};
+
+    /// Model fields that are deliberately not attributes of that type's schema, with the reason.
+    /// Every entry must still be needed (the test fails on a stale one).
+    const NOT_ATTRIBUTES: &[(&str, &str, &str)] = &[
+        ("shard_rollout_gate", "cluster.token", "Connection is shared with the provider's hub block; never serialized"),
+        (
+            "shard_rollout_gate",
+            "cluster.argocd_namespace",
+            "Connection is shared with the provider's hub block; never serialized",
+        ),
+    ];
+
+    fn check(type_name: &str, what: &str, schema: &Schema, fields: &ModelFields, coverage: Coverage) -> Vec<String> {
+        differences(&schema.block, fields, coverage)
+            .into_iter()
+            .filter(|d| {
+                !NOT_ATTRIBUTES.iter().any(|(t, path, _)| *t == type_name && d.starts_with(&format!("{path}: ")))
+            })
+            .map(|d| format!("{type_name} ({what}): {d}"))
+            .collect()
+    }
+
+    /// The differences between every registered type's serde model and its schema. A misspelled
+    /// `Option<T>` field would otherwise decode as None without a word.
+    fn model_drift() -> (Vec<String>, usize) {
+        let mut problems = Vec::new();
+        let mut checked = 0;
+        for r in resources() {
+            let name = format!("shard_{}", r.name());
+            let schema = r.schema();
+            match r.model_shape() {
+                Ok(shape) => {
+                    problems.extend(check(&name, "decoded", &schema, &shape.reads, Coverage::All));
+                    let writes = shape.writes.expect("a resource's model is written back");
+                    // Written state has no config-only fields; the exceptions are never serialized.
+                    problems.extend(check(&name, "encoded", &schema, &writes, Coverage::All));
+                }
+                Err(e) => problems.push(format!("{name}: cannot list the model's fields: {e}")),
+            }
+            checked += 1;
+        }
+        for d in data_sources() {
+            let name = format!("shard_{}", d.name());
+            match d.config_fields() {
+                Ok(f) => problems.extend(check(&name, "configuration", &d.schema(), &f, Coverage::Configurable)),
+                Err(e) => problems.push(format!("{name}: cannot list the configuration's fields: {e}")),
+            }
+            checked += 1;
+        }
+        for e in ephemeral_resources() {
+            let name = format!("shard_{}", e.name());
+            let schema = e.schema();
+            match e.model_shape() {
+                Ok(shape) => {
+                    problems.extend(check(&name, "decoded", &schema, &shape.reads, Coverage::All));
+                    let writes = shape.writes.expect("an ephemeral result is written back");
+                    problems.extend(check(&name, "encoded", &schema, &writes, Coverage::All));
+                }
+                Err(e) => problems.push(format!("{name}: cannot list the model's fields: {e}")),
+            }
+            checked += 1;
+        }
+        match reads_of::<Config>() {
+            Ok(f) => problems.extend(check("provider", "configuration", &ShardProvider.schema(), &f, Coverage::All)),
+            Err(e) => problems.push(format!("provider: cannot list the configuration's fields: {e}")),
+        }
+        (problems, checked)
+    }
+
+    #[test]
+    fn every_model_field_is_a_schema_attribute_and_back() {
+        let (problems, checked) = model_drift();
+        assert_eq!(checked, resources().len() + data_sources().len() + ephemeral_resources().len());
+        assert!(problems.is_empty(), "models and schemas disagree:\n{}", problems.join("\n"));
+    }
+
+    #[test]
+    fn every_exception_is_still_needed() {
+        for (type_name, path, _) in NOT_ATTRIBUTES {
+            let r = resources().into_iter().find(|r| format!("shard_{}", r.name()) == *type_name).unwrap();
+            let shape = r.model_shape().unwrap();
+            let found = differences(&r.schema().block, &shape.reads, Coverage::All)
+                .iter()
+                .any(|d| d.starts_with(&format!("{path}: a model field")));
+            assert!(found, "{type_name} {path} is listed as not an attribute but the model no longer has it");
+        }
+    }
+}

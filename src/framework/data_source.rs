@@ -2,7 +2,7 @@
 
 use super::context::Ctx;
 use super::diag::Diagnostics;
-use super::model::{ValidateRequest, decode, encode};
+use super::model::{ModelFields, ValidateRequest, decode, encode, reads_of};
 use super::schema::Schema;
 use super::timeouts::DEFAULT_OPERATION_TIMEOUT;
 use crate::protocol::value::Value;
@@ -38,6 +38,9 @@ pub trait AnyDataSource<D: Send + Sync + 'static>: Send + Sync + 'static {
     fn timeout(&self) -> Duration;
     async fn validate(&self, req: &ValidateRequest) -> Diagnostics;
     async fn read(&self, ctx: &Ctx<D>, config: Value) -> Result<Value, Diagnostics>;
+    /// The fields the configuration model reads (tests compare them with the schema). The state
+    /// is only serialized, so its fields cannot be listed without a value.
+    fn config_fields(&self) -> Result<ModelFields, String>;
 }
 
 #[async_trait]
@@ -63,5 +66,8 @@ where
         let config: S::Config = decode(&format!("{name} configuration"), &config)?;
         let state = DataSource::read(self, ctx, config).await?;
         encode(&state)
+    }
+    fn config_fields(&self) -> Result<ModelFields, String> {
+        reads_of::<S::Config>()
     }
 }

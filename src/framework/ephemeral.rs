@@ -13,7 +13,7 @@
 
 use super::context::Ctx;
 use super::diag::Diagnostics;
-use super::model::{ValidateRequest, decode, encode};
+use super::model::{ModelShape, ValidateRequest, decode, encode, shape_of};
 use super::private::Private;
 use super::schema::Schema;
 use super::timeouts::DEFAULT_OPERATION_TIMEOUT;
@@ -99,6 +99,8 @@ pub trait AnyEphemeralResource<D: Send + Sync + 'static>: Send + Sync + 'static 
     async fn open(&self, ctx: &Ctx<D>, config: Value) -> Result<RawOpened, Diagnostics>;
     async fn renew(&self, ctx: &Ctx<D>, private: Private) -> Result<Renewed, Diagnostics>;
     async fn close(&self, ctx: &Ctx<D>, private: Private) -> Result<(), Diagnostics>;
+    /// The fields the model reads and writes (tests compare them with the schema).
+    fn model_shape(&self) -> Result<ModelShape, String>;
 }
 
 #[async_trait]
@@ -130,5 +132,8 @@ where
     }
     async fn close(&self, ctx: &Ctx<D>, private: Private) -> Result<(), Diagnostics> {
         EphemeralResource::close(self, ctx, private).await
+    }
+    fn model_shape(&self) -> Result<ModelShape, String> {
+        shape_of::<E::Model>()
     }
 }

@@ -8,6 +8,7 @@
 
 use super::context::Ctx;
 use super::diag::{AttrPath, Diagnostics};
+use super::model::{ModelShape, shape_of};
 use super::schema::{IdentitySchema, Schema};
 use super::timeouts::Op;
 use super::typed;
@@ -195,6 +196,8 @@ pub trait AnyResource<D: Send + Sync + 'static>: Send + Sync + 'static {
     async fn import(&self, ctx: &Ctx<D>, req: ImportRequest) -> RawOutcome;
     fn import_id(&self, identity: &Value) -> Result<String, Diagnostics>;
     fn upgrade_state(&self, schema: &Schema, version: i64, raw: serde_json::Value) -> Result<Value, Diagnostics>;
+    /// The fields the model reads and writes (tests compare them with the schema).
+    fn model_shape(&self) -> Result<ModelShape, String>;
 }
 
 /// A plan as the server holds it (values, not models).
@@ -347,5 +350,9 @@ where
 
     fn upgrade_state(&self, schema: &Schema, version: i64, raw: serde_json::Value) -> Result<Value, Diagnostics> {
         Resource::upgrade_state(self, schema, version, raw)
+    }
+
+    fn model_shape(&self) -> Result<ModelShape, String> {
+        shape_of::<R::Model>()
     }
 }

@@ -18,6 +18,8 @@ pub enum Op {
 }
 
 impl Op {
+    pub const ALL: [Op; 4] = [Op::Create, Op::Read, Op::Update, Op::Delete];
+
     pub fn name(self) -> &'static str {
         match self {
             Op::Create => "create",
