@@ -3,9 +3,9 @@
 //! the lock on every path.
 
 use super::aws::AwsClients;
-use super::elbv2::{self, ActionOwner, ElbError, EntryChange};
+use super::elbv2::{self, ElbError};
+use super::forward::{ActionOwner, EntryChange, edit_entries, find_forward, same_entries, with_target_groups};
 use super::listener_lock::ListenerLock;
-use std::collections::BTreeMap;
 use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -42,7 +42,7 @@ async fn edit_under(lock: &ListenerLock, aws: &AwsClients, edit: &EntryEdit) -> 
     let owner = &edit.owner;
     let (actions, forward) = lock.call("DescribeListeners", elbv2::read_forward(aws, owner)).await??;
     let before = forward.weight_of(&edit.target_group_arn);
-    let next = elbv2::edit_entries(
+    let next = edit_entries(
         &forward.target_groups,
         &edit.target_group_arn,
         edit.change,
@@ -53,38 +53,13 @@ async fn edit_under(lock: &ListenerLock, aws: &AwsClients, edit: &EntryEdit) -> 
         return Ok(before);
     }
     lock.ensure_time_for_write()?;
-    let write = elbv2::write_actions(aws, owner, elbv2::with_target_groups(&actions, forward.index, &next));
+    let write = elbv2::write_actions(aws, owner, with_target_groups(&actions, forward.index, &next));
     let written = lock.call("ModifyListener", write).await??;
     // Read-back: ELBv2 answers Modify with the actions it now holds.
-    let after = elbv2::find_forward(&written, owner).map_err(ElbError::NotForward)?;
+    let after = find_forward(&written, owner).map_err(ElbError::NotForward)?;
     if !same_entries(&after.target_groups, &next) {
         return Err(ElbError::Overwritten { owner: owner.describe(), held: after.target_groups, expected: next });
     }
     tracing::info!(owner = %owner.describe(), target_group = %edit.target_group_arn, change = ?edit.change, "forward action updated");
     Ok(before)
-}
-
-/// The same target groups with the same weights, in any order (ELBv2 does not promise to keep
-/// the order of `TargetGroups` in its answer).
-pub fn same_entries(a: &[elbv2::WeightedTargetGroup], b: &[elbv2::WeightedTargetGroup]) -> bool {
-    let map =
-        |l: &[elbv2::WeightedTargetGroup]| l.iter().map(|t| (t.arn.clone(), t.weight)).collect::<BTreeMap<_, _>>();
-    a.len() == b.len() && map(a) == map(b)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::clients::elbv2::WeightedTargetGroup;
-
-    fn tgs(pairs: &[(&str, i32)]) -> Vec<WeightedTargetGroup> {
-        pairs.iter().map(|(a, w)| WeightedTargetGroup { arn: a.to_string(), weight: *w }).collect()
-    }
-
-    #[test]
-    fn read_back_compares_entries_not_their_order() {
-        assert!(same_entries(&tgs(&[("a", 1), ("b", 2)]), &tgs(&[("b", 2), ("a", 1)])));
-        assert!(!same_entries(&tgs(&[("a", 1), ("b", 2)]), &tgs(&[("a", 1), ("b", 3)])));
-        assert!(!same_entries(&tgs(&[("a", 1)]), &tgs(&[("a", 1), ("b", 0)])));
-    }
 }

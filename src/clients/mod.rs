@@ -8,6 +8,7 @@ pub mod eks;
 pub mod eks_token;
 pub mod elbv2;
 pub mod entry_edit;
+pub mod forward;
 pub mod kubernetes;
 pub mod listener_lock;
 pub mod listener_reads;
@@ -34,11 +35,11 @@ impl ShardData {
     /// made at the same time share one DescribeListeners call; never use this under the lock.
     pub async fn refresh_actions(
         &self,
-        owner: &elbv2::ActionOwner,
+        owner: &forward::ActionOwner,
     ) -> Result<Option<Vec<aws_sdk_elasticloadbalancingv2::types::Action>>, aws::AwsError> {
         match owner {
-            elbv2::ActionOwner::Listener(arn) => self.listener_reads.default_actions(&self.aws, arn).await,
-            elbv2::ActionOwner::Rule(_) => elbv2::find_actions(&self.aws, owner).await,
+            forward::ActionOwner::Listener(arn) => self.listener_reads.default_actions(&self.aws, arn).await,
+            forward::ActionOwner::Rule(_) => elbv2::find_actions(&self.aws, owner).await,
         }
     }
 

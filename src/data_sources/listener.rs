@@ -3,7 +3,8 @@
 
 use crate::clients::ShardData;
 use crate::clients::arn::{self, ArnKind};
-use crate::clients::elbv2::{self, ActionOwner, ElbError, Forward};
+use crate::clients::elbv2::{self, ElbError};
+use crate::clients::forward::{ActionOwner, Forward, HealthCounts};
 use crate::framework::schema::{Attribute, Nesting};
 use crate::framework::{AttrPath, Ctx, DataSource, Diagnostics, Schema, ValidateRequest};
 use async_trait::async_trait;
@@ -45,7 +46,7 @@ pub fn state_of(
     listener_arn: String,
     rule_arn: Option<String>,
     forward: &Forward,
-    health: &[elbv2::HealthCounts],
+    health: &[HealthCounts],
 ) -> ListenerState {
     ListenerState {
         listener_arn,

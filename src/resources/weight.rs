@@ -5,8 +5,11 @@
 
 use crate::clients::ShardData;
 use crate::clients::arn::{self, ArnKind, ElbArn};
-use crate::clients::elbv2::{self, ActionOwner, EditError, ElbError, EntryChange};
+use crate::clients::elbv2::{self, ElbError};
 use crate::clients::entry_edit::{EntryEdit, edit_locked};
+use crate::clients::forward::{
+    ActionOwner, EditError, EntryChange, HealthCounts, edit_entries, find_forward, placement_mismatch,
+};
 use crate::framework::schema::{Attribute, IdentityAttribute, IdentitySchema, NestedBlock, validators};
 use crate::framework::timeouts::{Op, Timeouts, format_duration, parse_duration, timeouts_block_with_defaults};
 use crate::framework::{
@@ -221,7 +224,7 @@ fn elb_diag(e: ElbError, m: &Model) -> Diagnostics {
 }
 
 /// What the gate saw, with what the states mean.
-fn health_text(h: &elbv2::HealthCounts) -> String {
+fn health_text(h: &HealthCounts) -> String {
     let mut text = h.summary();
     if h.unavailable > 0 {
         text.push_str(
@@ -538,7 +541,7 @@ impl Resource<ShardData> for WeightResource {
             match elbv2::placements(aws, &m.listener_arn, &m.target_group_arn).await {
                 Ok(p) => {
                     listener_actions = Some(p.listener_actions);
-                    if let Some(why) = elbv2::placement_mismatch(&p.load_balancer, &p.target_group) {
+                    if let Some(why) = placement_mismatch(&p.load_balancer, &p.target_group) {
                         req.diags.push_attr_error(
                             AttrPath::attr("target_group_arn"),
                             "Target group cannot join this listener",
@@ -569,8 +572,8 @@ impl Resource<ShardData> for WeightResource {
                 return;
             }
         };
-        let result = elbv2::find_forward(&actions, &owner).map_err(ElbError::NotForward).and_then(|forward| {
-            elbv2::edit_entries(
+        let result = find_forward(&actions, &owner).map_err(ElbError::NotForward).and_then(|forward| {
+            edit_entries(
                 &forward.target_groups,
                 &m.target_group_arn,
                 EntryChange::Set(m.weight as i32),
@@ -595,8 +598,7 @@ impl Resource<ShardData> for WeightResource {
             return Ok(Outcome::gone());
         };
         // An action that is no longer forward, or lost our entry: the entry is gone.
-        let Some(weight) = elbv2::find_forward(&actions, &owner).ok().and_then(|f| f.weight_of(&m.target_group_arn))
-        else {
+        let Some(weight) = find_forward(&actions, &owner).ok().and_then(|f| f.weight_of(&m.target_group_arn)) else {
             return Ok(Outcome::gone());
         };
         Ok(Outcome::ok(m.at_weight(weight)))
