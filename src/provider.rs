@@ -204,7 +204,7 @@ impl Provider for ShardProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::framework::model::{Coverage, ModelFields, differences, reads_of};
+    use crate::framework::model::{Coverage, ModelFields, ModelShape, differences, reads_of};
 
     /// Model fields that are deliberately not attributes of that type's schema, with the reason.
     /// Every entry must still be needed (the test fails on a stale one).
@@ -232,38 +232,30 @@ mod tests {
     fn model_drift() -> (Vec<String>, usize) {
         let mut problems = Vec::new();
         let mut checked = 0;
-        for r in resources() {
-            let name = format!("shard_{}", r.name());
-            let schema = r.schema();
-            match r.model_shape() {
+        // Resources and ephemeral resources: their model is read from and written to Terraform.
+        let mut whole = |name: String, schema: Schema, shape: Result<ModelShape, String>| {
+            match shape {
                 Ok(shape) => {
                     problems.extend(check(&name, "decoded", &schema, &shape.reads, Coverage::All));
-                    let writes = shape.writes.expect("a resource's model is written back");
                     // Written state has no config-only fields; the exceptions are never serialized.
+                    let writes = shape.writes.expect("the model is written back");
                     problems.extend(check(&name, "encoded", &schema, &writes, Coverage::All));
                 }
                 Err(e) => problems.push(format!("{name}: cannot list the model's fields: {e}")),
             }
             checked += 1;
+        };
+        for r in resources() {
+            whole(format!("shard_{}", r.name()), r.schema(), r.model_shape());
+        }
+        for e in ephemeral_resources() {
+            whole(format!("shard_{}", e.name()), e.schema(), e.model_shape());
         }
         for d in data_sources() {
             let name = format!("shard_{}", d.name());
             match d.config_fields() {
                 Ok(f) => problems.extend(check(&name, "configuration", &d.schema(), &f, Coverage::Configurable)),
                 Err(e) => problems.push(format!("{name}: cannot list the configuration's fields: {e}")),
-            }
-            checked += 1;
-        }
-        for e in ephemeral_resources() {
-            let name = format!("shard_{}", e.name());
-            let schema = e.schema();
-            match e.model_shape() {
-                Ok(shape) => {
-                    problems.extend(check(&name, "decoded", &schema, &shape.reads, Coverage::All));
-                    let writes = shape.writes.expect("an ephemeral result is written back");
-                    problems.extend(check(&name, "encoded", &schema, &writes, Coverage::All));
-                }
-                Err(e) => problems.push(format!("{name}: cannot list the model's fields: {e}")),
             }
             checked += 1;
         }
