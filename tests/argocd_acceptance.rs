@@ -8,7 +8,7 @@ mod support;
 
 use serde_json::{Value as Json, json};
 use std::time::{Duration, Instant};
-use support::argocd::{Argo, Dest, b64};
+use support::argocd::{Argo, ArgoCdController, Dest, Workload, b64};
 use support::kube::KubeBench;
 use support::{Moto, ProviderHcl, Workspace};
 
@@ -495,16 +495,86 @@ async fn a_wait_that_times_out_names_the_laggards_and_can_be_resumed() {
     drop((ws, ws2));
 }
 
+/// What Argo CD synced to and pruned from the shards, as the stand-in's application controller
+/// reports it.
+#[derive(Default)]
+struct Recorder {
+    synced: std::sync::Mutex<Vec<String>>,
+    pruned: std::sync::Mutex<Vec<String>>,
+}
+
+#[async_trait::async_trait]
+impl Workload for Recorder {
+    async fn sync(&self, app: &Json) -> Result<(), String> {
+        self.synced.lock().unwrap().push(app["metadata"]["name"].as_str().unwrap_or_default().into());
+        Ok(())
+    }
+    async fn prune(&self, app: &Json) -> Result<(), String> {
+        self.pruned.lock().unwrap().push(app["metadata"]["name"].as_str().unwrap_or_default().into());
+        Ok(())
+    }
+}
+
+impl Recorder {
+    async fn wait_synced(&self, app: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.synced.lock().unwrap().iter().any(|a| a == app) {
+            assert!(Instant::now() < deadline, "Application {app} was not synced");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// An ApplicationSet with a cluster generator selecting `selector`, one Application per cluster.
+async fn application_set(hub: &Hub, name: &str, selector: Json, sync_policy: Json) {
+    let resource = kube::api::ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk(
+        "argoproj.io",
+        "v1alpha1",
+        "ApplicationSet",
+    ));
+    let api: kube::Api<kube::api::DynamicObject> =
+        kube::Api::namespaced_with(hub.kube.admin_client(), &hub.ns, &resource);
+    let set: kube::api::DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+        "metadata": { "name": name },
+        "spec": {
+            "generators": [{ "clusters": { "selector": selector } }],
+            "syncPolicy": sync_policy,
+            "template": {
+                "metadata": { "name": format!("{name}-{{{{name}}}}") },
+                "spec": { "project": "default", "destination": { "server": "{{server}}", "namespace": name },
+                          "source": { "repoURL": "https://example.com/web.git", "path": name } }
+            }
+        }
+    }))
+    .unwrap();
+    api.create(&Default::default(), &set).await.expect("create ApplicationSet");
+}
+
+/// Destroy takes the cluster out of its ApplicationSet's generator while it is still registered,
+/// so Argo CD deletes the Applications *with* their resources (the resources finalizer runs on a
+/// registered cluster), and deletes the Secret only then. The stand-in plays upstream's order:
+/// a Secret deleted first makes the ApplicationSet controller drop the finalizer
+/// (`removeFinalizerOnInvalidDestination`) and the workload is orphaned, which is what the
+/// provider did before (this test failed on it: `web-shard-8` orphaned, never pruned).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn destroy_waits_until_no_application_targets_the_cluster() {
+async fn destroy_lets_argo_cd_delete_the_workload_before_the_cluster_leaves() {
     let moto = Moto::start();
     let hub = hub_namespace("argocd-removal").await;
+    let recorder = std::sync::Arc::new(Recorder::default());
+    let argo_cd = ArgoCdController::start(
+        hub.kube.admin_client(),
+        &hub.ns,
+        Duration::from_millis(200),
+        Some(recorder.clone() as std::sync::Arc<dyn Workload>),
+    );
+    application_set(&hub, "web", json!({ "matchLabels": { "fleet": "shards" } }), Json::Null).await;
     let server = "https://shard-8.example.com";
     let ws = workspace(
         &moto,
         &hub,
         &registration(&format!(
-            "  name = \"shard-8\"\n  server = \"{server}\"\n  aws_auth {{\n    cluster_name = \"shard-8\"\n  }}"
+            "  name = \"shard-8\"\n  server = \"{server}\"\n  labels = {{ fleet = \"shards\" }}\n  aws_auth {{\n    cluster_name = \"shard-8\"\n  }}"
         )),
     );
     let ws = blocking(move || {
@@ -513,69 +583,112 @@ async fn destroy_waits_until_no_application_targets_the_cluster() {
         ws
     })
     .await;
-    hub.argo.generate("web-shard-8", Dest::Server(server.into()), true).await;
-    hub.argo.generate("api-shard-8", Dest::Name("shard-8".into()), false).await;
+    recorder.wait_synced("web-shard-8").await;
+    // Another cluster's Application, made by hand: untouched.
     hub.argo.generate("web-shard-1", Dest::Server("https://shard-1.example.com".into()), false).await;
 
-    let mut destroy = Running::start(&ws, &["destroy", "-auto-approve", "-no-color", "-input=false"]);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while hub.argo.secret("cluster-shard-8").await.is_some() {
-        assert!(Instant::now() < deadline, "the Secret was not deleted");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(1000)).await;
-    assert!(destroy.running(), "destroy waits for the Applications");
-    // The ApplicationSet controller deletes the Applications of the removed cluster; one waits on
-    // its resources finalizer.
-    hub.argo.delete_app("api-shard-8").await;
-    hub.argo.delete_app("web-shard-8").await;
-    tokio::time::sleep(Duration::from_millis(1000)).await;
-    assert!(destroy.running(), "web-shard-8 is still being deleted");
-    let gone_at = Instant::now();
-    hub.argo.release("web-shard-8").await;
-    let (ok, ended, text) = blocking(move || destroy.finish()).await;
-    assert!(ok, "{text}");
-    eprintln!(
-        "wait_for_removal: destroy returned {} ms after the last Application went",
-        (ended - gone_at).as_millis()
-    );
+    let ws = blocking(move || {
+        ws.destroy();
+        ws
+    })
+    .await;
+    assert_eq!(*recorder.pruned.lock().unwrap(), vec!["web-shard-8"], "Argo CD deleted the workload on the shard");
+    assert!(argo_cd.orphaned().is_empty(), "orphaned: {:?}", argo_cd.orphaned());
+    assert!(hub.argo.secret("cluster-shard-8").await.is_none(), "the Secret goes last");
     assert_eq!(hub.argo.app_names().await, vec!["web-shard-1"], "other clusters' Applications are untouched");
 
-    // Stuck on a finalizer: the destroy fails at its timeout naming the Application, and the
-    // resource stays in state so the next destroy waits again.
-    let server = "https://shard-10.example.com";
+    // A finalizer that cannot finish: the destroy fails at its timeout naming the Application,
+    // the Secret is kept (so Argo CD can still finish) and the resource stays in state.
     rewrite(
         &ws,
         &moto,
         &hub,
-        &registration(&format!(
-            "  name = \"shard-10\"\n  server = \"{server}\"\n  aws_auth {{\n    cluster_name = \"shard-10\"\n  }}\n  timeouts {{\n    delete = \"3s\"\n  }}"
-        )),
+        &registration(
+            "  name = \"shard-10\"\n  server = \"https://shard-10.example.com\"\n  labels = { fleet = \"shards\" }\n  aws_auth {\n    cluster_name = \"shard-10\"\n  }\n  timeouts {\n    delete = \"4s\"\n  }",
+        ),
     );
     let ws = blocking(move || {
         ws.apply();
         ws
     })
     .await;
-    hub.argo.generate("web-shard-10", Dest::Server(server.into()), true).await;
-    hub.argo.delete_app("web-shard-10").await;
+    recorder.wait_synced("web-shard-10").await;
+    hub.argo.edit_app_finalizers("web-shard-10", &["resources-finalizer.argocd.argoproj.io", "example.com/hold"]).await;
     let ws = blocking(move || {
         ws.fails(
             &["destroy", "-auto-approve", "-no-color", "-input=false"],
-            &[
-                "Applications still target the removed cluster",
-                "web-shard-10 (deleting since",
-                "resources-finalizer.argocd.argoproj.io",
-            ],
+            &["Applications still target the cluster", "web-shard-10 (deleting since", "example.com/hold", "is kept"],
         );
         let list = ws.ok(&["state", "list"]);
         assert!(list.stdout.contains(R), "{}", list.stdout);
         ws
     })
     .await;
-    assert!(hub.argo.secret("cluster-shard-10").await.is_none());
-    hub.argo.release("web-shard-10").await;
+    assert!(hub.argo.secret("cluster-shard-10").await.is_some(), "never deleted while an Application targets it");
+    hub.argo.edit_app_finalizers("web-shard-10", &[]).await;
     blocking(move || ws.destroy()).await;
+    assert!(hub.argo.secret("cluster-shard-10").await.is_none());
+    assert!(argo_cd.errors().is_empty(), "{:?}", argo_cd.errors());
+}
+
+/// Applications Argo CD would keep (a create-only ApplicationSet, one made by hand) fail the
+/// destroy at once, changing nothing; `wait_for_removal = false` is the explicit way out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn destroy_refuses_at_once_when_argo_cd_would_keep_the_applications() {
+    let moto = Moto::start();
+    let hub = hub_namespace("argocd-keep").await;
+    let recorder = std::sync::Arc::new(Recorder::default());
+    let _argo_cd = ArgoCdController::start(
+        hub.kube.admin_client(),
+        &hub.ns,
+        Duration::from_millis(200),
+        Some(recorder.clone() as std::sync::Arc<dyn Workload>),
+    );
+    application_set(
+        &hub,
+        "keep",
+        json!({ "matchLabels": { "fleet": "kept" } }),
+        json!({ "applicationsSync": "create-only" }),
+    )
+    .await;
+    let body = |wait: bool| {
+        registration(&format!(
+            "  name = \"shard-4\"\n  server = \"https://shard-4.example.com\"\n  labels = {{ fleet = \"kept\" }}\n  aws_auth {{\n    cluster_name = \"shard-4\"\n  }}\n  wait_for_removal = {wait}"
+        ))
+    };
+    let ws = workspace(&moto, &hub, &body(true));
+    let ws = blocking(move || {
+        ws.init();
+        ws.apply();
+        ws
+    })
+    .await;
+    recorder.wait_synced("keep-shard-4").await;
+    hub.argo.generate("by-hand-shard-4", Dest::Name("shard-4".into()), false).await;
+    let started = Instant::now();
+    let ws = blocking(move || {
+        ws.fails(
+            &["destroy", "-auto-approve", "-no-color", "-input=false"],
+            &[
+                "Applications would stay on the cluster",
+                "ApplicationSet keep keeps the Applications it no longer generates (syncPolicy.applicationsSync = create-only)",
+                "by-hand-shard-4 was not generated by an ApplicationSet",
+                "Nothing was changed",
+            ],
+        );
+        ws
+    })
+    .await;
+    assert!(started.elapsed() < Duration::from_secs(30), "at once, not at the timeout");
+    let c = hub.argo.cluster("cluster-shard-4").await.expect("the Secret stays");
+    assert_eq!(c.labels.get("fleet").map(String::as_str), Some("kept"), "its labels too");
+    rewrite(&ws, &moto, &hub, &body(false));
+    blocking(move || {
+        ws.apply();
+        ws.destroy();
+    })
+    .await;
+    assert!(hub.argo.secret("cluster-shard-4").await.is_none(), "deleted on explicit opt-out");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -844,7 +957,7 @@ async fn bad_input_fails_at_plan_and_writes_nothing() {
             format!("  name = \"s\"\n  server = \"https://s.example.com\"\n{ok_auth}\n  namespace = \"Argo CD\""),
             vec!["Invalid value for namespace"],
         ),
-        (format!("  name = \"s\"\n  server = \"s.example.com\"\n{ok_auth}"), vec!["Invalid value for server", "must be the API server URL"]),
+        (format!("  name = \"s\"\n  server = \"s.example.com\"\n{ok_auth}"), vec!["Invalid value for server", "\"s.example.com\" is not a URL"]),
         (
             format!("  name = \"s\"\n  server = \"https://s.example.com\"\n{ok_auth}\n  wait_for_sync {{\n    min_applications = -1\n  }}"),
             vec!["Invalid value for min_applications", "between 0 and 100000"],

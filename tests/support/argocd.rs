@@ -103,6 +103,12 @@ impl Argo {
         self.apps.delete(name, &DeleteParams::default()).await.unwrap_or_else(|e| panic!("delete {name}: {e}"));
     }
 
+    /// Replaces an Application's finalizers (another controller holding it, say).
+    pub async fn edit_app_finalizers(&self, name: &str, finalizers: &[&str]) {
+        let patch = json!({ "metadata": { "finalizers": finalizers } });
+        self.apps.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
+    }
+
     /// The finalizer's work is done: the Application goes.
     pub async fn release(&self, name: &str) {
         let patch = json!({ "metadata": { "finalizers": null } });
@@ -183,7 +189,8 @@ pub fn b64(text: &str) -> String {
 pub trait Workload: Send + Sync {
     /// Called once per Application, before it is marked Synced and Healthy.
     async fn sync(&self, app: &Json) -> Result<(), String>;
-    /// Called once when a synced Application is deleted (its cluster left).
+    /// Called once when a synced Application is deleted with its resources finalizer while its
+    /// cluster is registered (Argo CD's cascading deletion).
     async fn prune(&self, app: &Json) -> Result<(), String>;
     /// The health of what was synced, as Argo CD's health checks assess it: (status, message),
     /// e.g. a paused Rollout is `Suspended`. None: `Healthy` (the default here).
@@ -192,31 +199,40 @@ pub trait Workload: Send + Sync {
     }
 }
 
-/// Label the stand-in puts on the Applications it generates (the real ApplicationSet controller
-/// sets an owner reference to the ApplicationSet; there is no garbage collector here).
-pub const GENERATED_BY: &str = "sandbox.shard/application-set";
+/// The finalizer that makes deleting an Application delete its resources on the cluster.
+pub const RESOURCES_FINALIZER: &str = "resources-finalizer.argocd.argoproj.io";
 
 /// A stand-in for Argo CD's ApplicationSet and application controllers, for the sandbox (and any
 /// test that wants the loop closed). A tokio task polls (every 200 ms) the ApplicationSets and
-/// cluster Secrets of one namespace on the hub and has their effects, not their code:
+/// cluster Secrets of one namespace on the hub and has their effects, not their code, as
+/// argoproj/argo-cd (37ee0097) has them:
 ///
-/// - ApplicationSet controller, cluster generator: for each ApplicationSet with a `clusters`
-///   generator (`selector.matchLabels`; no selector selects every cluster) and each cluster Secret
-///   it selects, an Application from `spec.template` with `{{name}}`, `{{server}}`,
-///   `{{nameNormalized}}` (also the goTemplate forms `{{.name}}` …) and
-///   `{{metadata.labels.K}}` / `{{index .metadata.labels "K"}}` replaced; Applications of
-///   clusters no longer selected (Secret deleted or relabelled) are deleted;
+/// - ApplicationSet controller (`applicationset/controllers/applicationset_controller.go`), cluster
+///   generator (also nested in `matrix`/`merge`): for each ApplicationSet and each cluster Secret
+///   its `selector` (`matchLabels`, `matchExpressions`; none selects every cluster) selects, an
+///   Application from `spec.template` with `{{name}}`, `{{server}}`, `{{nameNormalized}}` (also
+///   the goTemplate forms) and `{{metadata.labels.K}}` / `{{index .metadata.labels "K"}}`
+///   replaced, a controller owner reference to the ApplicationSet, and the resources finalizer
+///   unless `syncPolicy.preserveResourcesOnDeletion` (`applicationset/utils/utils.go`
+///   `RenderTemplateParams`). Applications it no longer generates are deleted only when the
+///   policy allows it (`applicationsSync` absent, `sync` or `create-delete`:
+///   `applicationset_types.go` `AllowDelete`), after `removeFinalizerOnInvalidDestination`: an
+///   Application whose cluster is no longer registered loses its resources finalizer first;
 /// - application controller: `sync_delay` after an Application appears, the [`Workload`] is
 ///   synced to its destination and the Application marked `Synced`, with the health the workload
-///   reports (kept up to date on every poll; `Healthy` without a workload); a deleted one is
-///   pruned from its destination.
+///   reports (kept up to date on every poll; `Healthy` without a workload). A deleted Application
+///   with the resources finalizer has its workload pruned, then loses the finalizer, when its
+///   cluster is registered; on an undefined cluster the finalizer is dropped and nothing is
+///   pruned (`controller/appcontroller.go` `finalizeApplicationDeletion`): the workload is
+///   orphaned ([`ArgoCdController::orphaned`]).
 ///
-/// Not modelled: other generators, matchExpressions, sync waves, drift (an Application stays
-/// Synced), retry back-off (a failed sync is recorded and the next poll tries again).
+/// Not modelled: other generators, sync waves, drift (an Application stays Synced), retry
+/// back-off (a failed sync is recorded and the next poll tries again).
 pub struct ArgoCdController {
     stop: tokio_util::sync::CancellationToken,
     task: Option<tokio::task::JoinHandle<()>>,
     errors: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    orphaned: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl ArgoCdController {
@@ -229,6 +245,7 @@ impl ArgoCdController {
     ) -> ArgoCdController {
         let stop = tokio_util::sync::CancellationToken::new();
         let errors = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let orphaned = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let state = StandIn {
             apps: Api::namespaced_with(hub.clone(), namespace, &application_resource()),
             appsets: Api::namespaced_with(
@@ -240,16 +257,23 @@ impl ArgoCdController {
             sync_delay,
             workload,
             errors: errors.clone(),
+            orphaned: orphaned.clone(),
             seen: BTreeMap::new(),
             synced: BTreeMap::new(),
         };
         let task = tokio::spawn(state.run(stop.clone()));
-        ArgoCdController { stop, task: Some(task), errors }
+        ArgoCdController { stop, task: Some(task), errors, orphaned }
     }
 
     /// Failed API calls and syncs so far (the stand-in keeps going).
     pub fn errors(&self) -> Vec<String> {
         self.errors.lock().unwrap().clone()
+    }
+
+    /// Applications whose workload was left on the cluster: deleted without pruning (no
+    /// resources finalizer, or their cluster was no longer registered).
+    pub fn orphaned(&self) -> Vec<String> {
+        self.orphaned.lock().unwrap().clone()
     }
 }
 
@@ -269,6 +293,7 @@ struct StandIn {
     sync_delay: std::time::Duration,
     workload: Option<std::sync::Arc<dyn Workload>>,
     errors: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    orphaned: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     /// When each Application was first seen (by name).
     seen: BTreeMap<String, std::time::Instant>,
     /// Applications synced to their destination, as they were (for pruning).
@@ -299,19 +324,37 @@ impl StandIn {
         let cluster_label = kube::api::ListParams::default().labels("argocd.argoproj.io/secret-type=cluster");
         let secrets = self.secrets.list(&cluster_label).await.map_err(|e| format!("list cluster Secrets: {e}"))?;
         let appsets = self.appsets.list(&Default::default()).await.map_err(|e| format!("list ApplicationSets: {e}"))?;
+        let clusters: Vec<(String, String)> = secrets
+            .items
+            .iter()
+            .map(|s| {
+                let data = s.data.clone().unwrap_or_default();
+                let text =
+                    |k: &str| data.get(k).map(|b| String::from_utf8_lossy(&b.0).into_owned()).unwrap_or_default();
+                (text("name"), text("server").trim_end_matches('/').to_string())
+            })
+            .collect();
+        // `argoutil.GetDestinationCluster`: the destination's server, or its name, is registered.
+        let registered = |app: &Json| {
+            let dest = &app["spec"]["destination"];
+            let server = dest["server"].as_str().unwrap_or_default().trim_end_matches('/');
+            let name = dest["name"].as_str().unwrap_or_default();
+            clusters.iter().any(|(n, s)| (!server.is_empty() && s == server) || (!name.is_empty() && n == name))
+        };
 
-        // The ApplicationSet controller: desired Applications by name.
+        // The ApplicationSet controller: desired Applications by name, and which set wants them.
         let mut desired: BTreeMap<String, Json> = BTreeMap::new();
+        let mut deletes: BTreeMap<String, bool> = BTreeMap::new();
         for set in &appsets.items {
             let set = serde_json::to_value(set).unwrap_or_default();
             let set_name = set["metadata"]["name"].as_str().unwrap_or_default().to_string();
-            for generator in set["spec"]["generators"].as_array().cloned().unwrap_or_default() {
-                let Some(clusters) = generator.get("clusters") else { continue };
-                let wanted: BTreeMap<String, String> =
-                    serde_json::from_value(clusters["selector"]["matchLabels"].clone()).unwrap_or_default();
+            let policy = set["spec"]["syncPolicy"]["applicationsSync"].as_str().unwrap_or("sync");
+            deletes.insert(set_name.clone(), matches!(policy, "sync" | "create-delete" | ""));
+            let preserve = set["spec"]["syncPolicy"]["preserveResourcesOnDeletion"].as_bool() == Some(true);
+            for selector in cluster_selectors(&set["spec"]["generators"]) {
                 for s in &secrets.items {
                     let labels = s.metadata.labels.clone().unwrap_or_default();
-                    if !wanted.iter().all(|(k, v)| labels.get(k) == Some(v)) {
+                    if !selects(&selector, &labels) {
                         continue;
                     }
                     let data = s.data.clone().unwrap_or_default();
@@ -321,7 +364,13 @@ impl StandIn {
                     let mut app = render(&set["spec"]["template"], &name, &server, &labels);
                     app["apiVersion"] = json!("argoproj.io/v1alpha1");
                     app["kind"] = json!("Application");
-                    app["metadata"]["labels"][GENERATED_BY] = json!(set_name);
+                    app["metadata"]["ownerReferences"] = json!([{
+                        "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet", "name": set_name,
+                        "uid": set["metadata"]["uid"], "controller": true, "blockOwnerDeletion": true
+                    }]);
+                    if !preserve && app["metadata"]["finalizers"].is_null() {
+                        app["metadata"]["finalizers"] = json!([RESOURCES_FINALIZER]);
+                    }
                     if let Some(app_name) = app["metadata"]["name"].as_str() {
                         desired.insert(app_name.to_string(), app);
                     }
@@ -348,12 +397,20 @@ impl StandIn {
             }
         }
         for (name, app) in &present {
-            let ours = app["metadata"]["labels"][GENERATED_BY].is_string();
-            if ours
-                && !desired.contains_key(name)
-                && app["metadata"]["deletionTimestamp"].is_null()
-                && let Err(e) = self.apps.delete(name, &DeleteParams::default()).await
-            {
+            let owner = app["metadata"]["ownerReferences"]
+                .as_array()
+                .and_then(|refs| refs.iter().find(|r| r["kind"] == "ApplicationSet"))
+                .and_then(|r| r["name"].as_str());
+            let Some(owner) = owner else { continue };
+            let dropped = !desired.contains_key(name) && app["metadata"]["deletionTimestamp"].is_null();
+            if !dropped || !deletes.get(owner).copied().unwrap_or(true) {
+                continue;
+            }
+            // `removeFinalizerOnInvalidDestination`: no registered cluster, no cascade.
+            if !registered(app) && has_resources_finalizer(app) {
+                self.drop_resources_finalizer(name, app).await;
+            }
+            if let Err(e) = self.apps.delete(name, &DeleteParams::default()).await {
                 self.error(format!("delete Application {name}: {e}"));
             }
         }
@@ -363,9 +420,25 @@ impl StandIn {
         self.seen.retain(|name, _| present.contains_key(name));
         for (name, app) in &present {
             let first = *self.seen.entry(name.clone()).or_insert(now);
-            let deleting = !app["metadata"]["deletionTimestamp"].is_null() || !desired.contains_key(name);
-            if deleting {
+            if !app["metadata"]["deletionTimestamp"].is_null() {
+                // `finalizeApplicationDeletion`: prune on a registered cluster, else drop the
+                // finalizer and leave the resources.
+                if has_resources_finalizer(app) {
+                    if registered(app) {
+                        if let (Some(w), Some(synced)) = (&self.workload, self.synced.get(name))
+                            && let Err(e) = w.prune(synced).await
+                        {
+                            self.error(format!("prune {name}: {e}"));
+                            continue;
+                        }
+                        self.synced.remove(name);
+                    }
+                    self.drop_resources_finalizer(name, app).await;
+                }
                 continue;
+            }
+            if !desired.contains_key(name) && app["metadata"]["ownerReferences"].is_array() {
+                continue; // about to be deleted (or kept by a non-deleting policy, unsynced)
             }
             if !self.synced.contains_key(name) {
                 if now.duration_since(first) < self.sync_delay {
@@ -402,17 +475,63 @@ impl StandIn {
                 self.error(format!("status of Application {name}: {e}"));
             }
         }
+        // Synced Applications that went without being pruned left their workload behind.
         let gone: Vec<String> = self.synced.keys().filter(|n| !present.contains_key(*n)).cloned().collect();
         for name in gone {
-            let app = self.synced.remove(&name).unwrap_or_default();
-            if let Some(w) = &self.workload
-                && let Err(e) = w.prune(&app).await
-            {
-                self.error(format!("prune {name}: {e}"));
-            }
+            self.synced.remove(&name);
+            self.orphaned.lock().unwrap().push(name);
         }
         Ok(())
     }
+
+    async fn drop_resources_finalizer(&self, name: &str, app: &Json) {
+        let kept: Vec<&Json> = app["metadata"]["finalizers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|f| *f != RESOURCES_FINALIZER)
+            .collect();
+        let patch = json!({ "metadata": { "finalizers": kept } });
+        if let Err(e) = self.apps.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+            self.error(format!("finalizers of Application {name}: {e}"));
+        }
+    }
+}
+
+fn has_resources_finalizer(app: &Json) -> bool {
+    app["metadata"]["finalizers"].as_array().is_some_and(|f| f.iter().any(|x| x == RESOURCES_FINALIZER))
+}
+
+/// The selectors of the cluster generators, nested ones included.
+fn cluster_selectors(generators: &Json) -> Vec<Json> {
+    let mut out = Vec::new();
+    for g in generators.as_array().into_iter().flatten() {
+        if let Some(c) = g.get("clusters") {
+            out.push(c["selector"].clone());
+        }
+        for nested in ["matrix", "merge"] {
+            out.extend(cluster_selectors(&g[nested]["generators"]));
+        }
+    }
+    out
+}
+
+/// apimachinery's label selector: every `matchLabels` pair and every `matchExpressions` entry.
+fn selects(selector: &Json, labels: &BTreeMap<String, String>) -> bool {
+    let pairs = selector["matchLabels"].as_object().cloned().unwrap_or_default();
+    let exprs = selector["matchExpressions"].as_array().cloned().unwrap_or_default();
+    pairs.iter().all(|(k, v)| labels.get(k).map(String::as_str) == v.as_str())
+        && exprs.iter().all(|e| {
+            let value = labels.get(e["key"].as_str().unwrap_or_default());
+            let listed = |v: &String| e["values"].as_array().is_some_and(|vs| vs.iter().any(|x| x == v.as_str()));
+            match e["operator"].as_str() {
+                Some("In") => value.is_some_and(listed),
+                Some("NotIn") => !value.is_some_and(listed),
+                Some("Exists") => value.is_some(),
+                Some("DoesNotExist") => value.is_none(),
+                _ => false,
+            }
+        })
 }
 
 /// An ApplicationSet template with the cluster generator's parameters filled in.

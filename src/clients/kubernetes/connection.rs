@@ -13,7 +13,7 @@
 
 use super::error::KubeError;
 use crate::clients::pem::normalise_ca;
-use crate::framework::schema::{Attribute, Block, NestedBlock, Nesting};
+use crate::framework::schema::{Attribute, Block, NestedBlock, Nesting, validators};
 use crate::framework::{Attr, AttrPath, Diagnostics};
 use crate::protocol::value::Type;
 use serde::{Deserialize, Serialize};
@@ -55,10 +55,7 @@ pub fn connection_block(name: &str, description: &str, kind: BlockKind) -> Neste
         attributes.push(
             Attribute::string("argocd_namespace")
                 .optional()
-                .validate(|v| match v.as_str() {
-                    Some(s) => super::names::dns_label(s),
-                    None => Err("must be a namespace name".into()),
-                })
+                .validate(validators::string(super::names::dns_label))
                 .description("Namespace Argo CD runs in on this cluster, where its cluster Secrets and Applications live; the default `namespace` of `shard_argocd_cluster_registration`. Default: `argocd`."),
         );
     }
@@ -220,13 +217,9 @@ impl Connection {
             d.push_attr_error(path.then("exec"), "Conflicting credentials", "set either token or exec, not both");
         }
         if let Attr::Known(host) = &self.host
-            && !(host.starts_with("https://") || host.starts_with("http://"))
+            && let Err(e) = validators::check_url(host)
         {
-            d.push_attr_error(
-                path.then("host"),
-                "Invalid host",
-                format!("{host:?} must be a URL such as https://host:6443"),
-            );
+            d.push_attr_error(path.then("host"), "Invalid host", e);
         }
         if let Attr::Known(ca) = &self.cluster_ca_certificate
             && let Err(e) = normalise_ca(ca)

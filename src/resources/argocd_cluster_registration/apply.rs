@@ -1,10 +1,13 @@
 //! Create, update and delete: write the Secret, then wait for the Applications if asked; on
 //! destroy, delete it and wait until no Application targets the cluster.
 
-use super::hub::{delete_secret, wait_for_apps, write_secret};
-use super::{AppEntry, Model, TOKEN_HASH, eks_endpoint, hub_namespace, resource_id};
-use crate::argo::argocd;
+use super::hub::{
+    application_sets, delete_secret, get_secret, remove_labels, targeting_apps, wait_for_apps, write_secret,
+};
+use super::model::{AppEntry, Model, TOKEN_HASH, resource_id};
+use crate::argo::argocd::{self, LiveCluster};
 use crate::clients::ShardData;
+use crate::clients::eks::describe_cluster;
 use crate::framework::timeouts::{format_duration, parse_duration};
 use crate::framework::{Attr, AttrPath, Ctx, Diagnostics, Outcome, Private, WaitError};
 use crate::protocol::value::Value;
@@ -112,35 +115,98 @@ pub(super) async fn converge(
     Ok(Outcome::failed(Some(state), why).with_private(private))
 }
 
-/// Destroy: delete the Secret, then (with `wait_for_removal`) wait until no Application targets
-/// the cluster.
+/// Destroy, in the order that lets Argo CD delete the shard's workload: take the cluster out of
+/// its ApplicationSets' generators (remove this resource's labels) while it is still registered,
+/// wait until no Application targets it (their resources finalizers delete the workload on the
+/// cluster), and only then delete the Secret. Deleting the Secret first would make Argo CD drop
+/// the finalizers and leave load balancers, volumes and ENIs behind
+/// ([`argocd::leaves_with_the_cluster`] cites where). Applications that would stay (a
+/// create-only or create-update policy, a generator that still selects the cluster, one made by
+/// hand) fail the destroy at once, changing nothing. `wait_for_removal = false` deletes the
+/// Secret at once and leaves the workload to the user.
 pub(super) async fn remove(ctx: &Ctx<ShardData>, m: &Model) -> Result<(), Diagnostics> {
     let client = ctx.data.hub_client(ctx).await?;
-    delete_secret(ctx, &client, m).await?;
     if !m.wait_for_removal {
-        return Ok(());
+        return Ok(delete_secret(ctx, &client, m).await?);
     }
-    let waited = wait_for_apps(ctx, &client, m.namespace(), (m.server(), &m.name), ctx.remaining(), |apps| {
-        argocd::removal_verdict(apps)
-    })
-    .await;
-    match waited {
-        Ok(()) => Ok(()),
-        Err(WaitError::TimedOut { waited, last }) => Err(Diagnostics::attr_error(
-            AttrPath::attr("wait_for_removal"),
-            "Applications still target the removed cluster",
-            format!(
-                "the cluster Secret {} is deleted, but after {} {last}. Argo CD (the ApplicationSet controller) \
-                 removes them; a finalizer that cannot finish (the cluster already unreachable?) keeps one. \
-                 Destroy again to keep waiting, or set wait_for_removal = false.",
-                m.describe(),
-                format_duration(waited)
-            ),
-        )),
-        Err(WaitError::Failed(e)) => Err(e.into()),
-        Err(e) => Err(Diagnostics::error(
-            "Wait for Applications to go interrupted",
-            format!("{e}; the cluster Secret {} is deleted", m.describe()),
-        )),
+    let Some(secret) = get_secret(ctx, &client, m.namespace(), &m.secret_name()).await? else {
+        return Ok(());
+    };
+    let live = LiveCluster::from_secret(&secret);
+    let (server, name) = (live.server.clone(), live.name.clone());
+    let apps = targeting_apps(ctx, &client, m.namespace(), &server, &name).await?;
+    if !apps.is_empty() {
+        let appsets = application_sets(ctx, &client, m.namespace()).await?;
+        let ours: Vec<String> = m.labels.iter().flatten().map(|(k, _)| k.clone()).collect();
+        let mut labels_after = live.labels.clone();
+        labels_after.retain(|k, _| !ours.contains(k));
+        let stays: Vec<String> =
+            apps.iter().filter_map(|a| argocd::leaves_with_the_cluster(a, &appsets, &labels_after).err()).collect();
+        if !stays.is_empty() {
+            return Err(Diagnostics::attr_error(
+                AttrPath::attr("wait_for_removal"),
+                "Applications would stay on the cluster",
+                format!(
+                    "{}. Nothing was changed: {} and its labels are as they were. Remove or retarget those \
+                     Applications first, or set wait_for_removal = false to delete the Secret anyway (Argo CD then \
+                     drops their resources finalizer and leaves their workload running on the cluster).",
+                    stays.join("; "),
+                    m.describe()
+                ),
+            ));
+        }
+        remove_labels(ctx, &client, m, &ours).await?;
+        let waited = wait_for_apps(ctx, &client, m.namespace(), (&server, &name), ctx.remaining(), |apps| {
+            argocd::removal_verdict(apps)
+        })
+        .await;
+        match waited {
+            Ok(()) => {}
+            Err(WaitError::TimedOut { waited, last }) => {
+                return Err(Diagnostics::attr_error(
+                    AttrPath::attr("wait_for_removal"),
+                    "Applications still target the cluster",
+                    format!(
+                        "the cluster is out of its ApplicationSets' generators, but after {} {last}. The cluster \
+                         Secret {} is kept, so Argo CD can still delete the workload (a finalizer that cannot finish \
+                         keeps an Application). Destroy again to keep waiting, or set wait_for_removal = false to \
+                         delete the Secret anyway.",
+                        format_duration(waited),
+                        m.describe()
+                    ),
+                ));
+            }
+            Err(WaitError::Failed(e)) => return Err(e.into()),
+            Err(e) => {
+                return Err(Diagnostics::error(
+                    "Wait for Applications to go interrupted",
+                    format!("{e}; the cluster Secret {} is kept (without its labels)", m.describe()),
+                ));
+            }
+        }
+    }
+    Ok(delete_secret(ctx, &client, m).await?)
+}
+
+/// The endpoint and CA (PEM) of an EKS cluster, within the operation's deadline.
+pub(super) async fn eks_endpoint(ctx: &Ctx<ShardData>, cluster: &str) -> Result<(String, String), Diagnostics> {
+    let failed = |detail: String| {
+        Diagnostics::attr_error(AttrPath::attr("eks_cluster_name"), "Cannot describe the EKS cluster", detail)
+    };
+    let described = match ctx.bounded(describe_cluster(&ctx.data.aws, cluster)).await {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => return Err(failed(format!("EKS cluster {cluster}: {e}"))),
+        Err(i) => return Err(failed(format!("DescribeCluster of EKS cluster {cluster}: {i}"))),
+    };
+    described.endpoint_and_ca().map_err(|e| failed(format!("EKS cluster {cluster} {e}")))
+}
+
+/// The namespace Argo CD runs in on the hub: the provider's `hub.argocd_namespace`, else
+/// `argocd`; None while the provider's value is unknown.
+pub(super) fn hub_namespace(ctx: &Ctx<ShardData>) -> Option<String> {
+    match ctx.data.hub_argocd_namespace() {
+        Attr::Known(ns) => Some(ns),
+        Attr::Unknown => None,
+        Attr::Null => Some(argocd::DEFAULT_ARGOCD_NAMESPACE.to_string()),
     }
 }

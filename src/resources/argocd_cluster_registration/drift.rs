@@ -1,7 +1,7 @@
 //! The model and the live Secret: refresh (drift shows as a diff, values that mean the same
 //! are kept as written) and import (a model from an existing Secret).
 
-use super::{AwsAuth, Exec, Model, TOKEN_HASH, known_str, resource_id};
+use super::model::{AwsAuth, Exec, Model, TOKEN_HASH, known_str, resource_id};
 use crate::argo::argocd::{self, LiveCluster, SECRET_TYPE_LABEL};
 use crate::clients::kubernetes::FIELD_MANAGER;
 use crate::clients::kubernetes::fields::owned_by;

@@ -3,7 +3,7 @@
 //! verdict holds). Every request goes through [`KubeClient::call`] and the watch through
 //! [`KubeClient::watch`]: one deadline, one retry policy, one error type.
 
-use super::Model;
+use super::model::Model;
 use crate::argo::argocd::{self, AppStatus, ClusterSecret};
 use crate::clients::ShardData;
 use crate::clients::kubernetes::fields::Conflict;
@@ -99,6 +99,60 @@ pub(super) async fn list_apps(
     let list = client.call(ctx, apps_call("list", namespace), || api.list(&params)).await?;
     let objects: Vec<Json> = list.items.iter().map(as_json).collect();
     Ok(targeting(objects.iter(), server, name))
+}
+
+/// The Application objects in `namespace` that target the cluster (`server` or `name`).
+pub(super) async fn targeting_apps(
+    ctx: &Ctx<ShardData>,
+    client: &KubeClient,
+    namespace: &str,
+    server: &str,
+    name: &str,
+) -> Result<Vec<Json>, KubeError> {
+    let api: Api<DynamicObject> = Api::namespaced_with(client.client.clone(), namespace, &application_resource());
+    let params = ListParams::default();
+    let list = client.call(ctx, apps_call("list", namespace), || api.list(&params)).await?;
+    Ok(list.items.iter().map(as_json).filter(|o| argocd::targets(o, server, name)).collect())
+}
+
+/// The ApplicationSets of `namespace` by name (none when Argo CD's ApplicationSet CRD is not
+/// installed).
+pub(super) async fn application_sets(
+    ctx: &Ctx<ShardData>,
+    client: &KubeClient,
+    namespace: &str,
+) -> Result<BTreeMap<String, Json>, KubeError> {
+    let resource = ApiResource::from_gvk(&GroupVersionKind::gvk("argoproj.io", "v1alpha1", "ApplicationSet"));
+    let api: Api<DynamicObject> = Api::namespaced_with(client.client.clone(), namespace, &resource);
+    let params = ListParams::default();
+    match client.call(ctx, Call::on("list", &resource).namespace(namespace), || api.list(&params)).await {
+        Ok(list) => Ok(list.items.iter().map(|o| (o.metadata.name.clone().unwrap_or_default(), as_json(o))).collect()),
+        Err(e) if e.is_missing_type() => Ok(BTreeMap::new()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Takes `keys` off the Secret's labels, leaving everything else as it is. A JSON merge patch,
+/// not a server-side apply: an apply must carry every field this manager owns (what it leaves
+/// out is removed), and the write-only bearer token is not in state to carry.
+pub(super) async fn remove_labels(
+    ctx: &Ctx<ShardData>,
+    client: &KubeClient,
+    m: &Model,
+    keys: &[String],
+) -> Result<(), KubeError> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let (namespace, name) = (m.namespace(), m.secret_name());
+    let labels: serde_json::Map<String, Json> = keys.iter().map(|k| (k.clone(), Json::Null)).collect();
+    let patch = serde_json::json!({ "metadata": { "labels": labels } });
+    tracing::info!(object = %m.describe(), labels = ?keys, "taking the cluster out of its generators");
+    let api: Api<Secret> = Api::namespaced(client.client.clone(), namespace);
+    let params = PatchParams { field_manager: Some(FIELD_MANAGER.into()), ..Default::default() };
+    let patch = Patch::Merge(&patch);
+    client.call(ctx, secret_call("patch", namespace, &name), || api.patch(&name, &params, &patch)).await?;
+    Ok(())
 }
 
 /// The Secret `namespace/name`: None when it does not exist.

@@ -9,239 +9,43 @@
 //! A write-only `bearer_token` is never stored: a hash of what was written is kept in private
 //! state, and a Secret whose token differs from it shows as drift.
 //!
-//! Here: the model and the resource's contract; [`schema`] (attributes and plan-time checks),
+//! Here: the resource's contract; [`model`] (state and the Secret it describes), [`schema`]
+//! (attributes and plan-time checks),
 //! [`drift`] (the model against the live Secret: refresh and import), [`hub`] (every call to
 //! the hub), [`apply`] (create, update and delete).
 
 mod apply;
 mod drift;
 mod hub;
+mod model;
 mod schema;
 
-use crate::argo::argocd::SECRET_TYPE_LABEL;
-use crate::argo::argocd::{
-    self, AppStatus, AwsAuthConfig, ClusterConfig, ClusterSecret, ExecProviderConfig, LiveCluster, TlsClientConfig,
-};
+use apply::{eks_endpoint, hub_namespace};
+pub use model::Model;
+use model::{AppEntry, resource_id};
+
+use crate::argo::argocd::{self, LiveCluster, SECRET_TYPE_LABEL};
 use crate::clients::ShardData;
-use crate::clients::eks::describe_cluster;
-use crate::clients::kubernetes::fields::{annotation_field, data_field, label_field};
 use crate::clients::kubernetes::names;
 use crate::clients::pem::normalise_ca;
 use crate::framework::schema::{IdentityAttribute, IdentitySchema};
-use crate::framework::timeouts::{Op, Timeouts};
+use crate::framework::timeouts::Op;
 use crate::framework::{
-    Attr, AttrPath, CreateRequest, Ctx, DeleteRequest, Diagnostics, ImportRequest, Outcome, PlanRequest, ReadRequest,
-    Resource, Schema, UpdateRequest, ValidateRequest,
+    Attr, CreateRequest, Ctx, DeleteRequest, Diagnostics, ImportRequest, Outcome, PlanRequest, ReadRequest, Resource,
+    Schema, UpdateRequest, ValidateRequest,
 };
 use crate::protocol::value::Value;
 use async_trait::async_trait;
-use base64::Engine;
-use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
-
-const DEFAULT_WAIT: &str = "20m";
-/// Private state key: SHA-256 of the bearer token last written.
-const TOKEN_HASH: &str = "bearer_token_sha256";
-
-#[derive(Default)]
-pub struct ClusterRegistrationResource;
-
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-pub struct Model {
-    id: Attr<String>,
-    name: String,
-    namespace: Attr<String>,
-    secret_name: Attr<String>,
-    eks_cluster_name: Option<String>,
-    server: Attr<String>,
-    ca_data: Attr<String>,
-    insecure: bool,
-    aws_auth: Option<AwsAuth>,
-    exec: Option<Exec>,
-    /// Write-only: always null here (the value comes from the configuration).
-    bearer_token: Option<String>,
-    bearer_token_version: Option<i64>,
-    labels: Option<BTreeMap<String, String>>,
-    annotations: Option<BTreeMap<String, String>>,
-    project: Option<String>,
-    namespaces: Option<Vec<String>>,
-    cluster_resources: Option<bool>,
-    controller_shard: Option<i64>,
-    wait_for_sync: Option<WaitForSync>,
-    wait_for_removal: bool,
-    force_conflicts: bool,
-    applications: Attr<Vec<AppEntry>>,
-    timeouts: Option<Timeouts>,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-struct AwsAuth {
-    role_arn: Option<String>,
-    cluster_name: Option<String>,
-    profile: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-struct Exec {
-    command: String,
-    args: Option<Vec<String>>,
-    env: Option<BTreeMap<String, String>>,
-    api_version: Option<String>,
-    install_hint: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-struct WaitForSync {
-    min_applications: i64,
-    timeout: String,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-struct AppEntry {
-    name: String,
-    sync_status: String,
-    health_status: String,
-}
-
-impl From<&AppStatus> for AppEntry {
-    fn from(a: &AppStatus) -> AppEntry {
-        AppEntry { name: a.name.clone(), sync_status: a.sync_status.clone(), health_status: a.health_status.clone() }
-    }
-}
-
-/// `<namespace>/<secret_name>`: the id and the import id.
-pub fn resource_id(namespace: &str, secret_name: &str) -> String {
-    format!("{namespace}/{secret_name}")
-}
-
-fn known_str(a: &Attr<String>) -> Option<&str> {
-    a.known().map(String::as_str)
-}
-
-impl Model {
-    fn namespace(&self) -> &str {
-        known_str(&self.namespace).unwrap_or(argocd::DEFAULT_ARGOCD_NAMESPACE)
-    }
-    fn secret_name(&self) -> String {
-        known_str(&self.secret_name).map(str::to_string).unwrap_or_else(|| argocd::secret_name_for(&self.name))
-    }
-    fn server(&self) -> &str {
-        known_str(&self.server).unwrap_or_default()
-    }
-    /// The cluster name Argo CD's awsAuthConfig uses: the block's, else eks_cluster_name.
-    fn aws_cluster_name(&self) -> Option<String> {
-        self.aws_auth.as_ref().and_then(|a| a.cluster_name.clone()).or_else(|| self.eks_cluster_name.clone())
-    }
-    fn describe(&self) -> String {
-        format!("Secret {}/{}", self.namespace(), self.secret_name())
-    }
-
-    /// `config` as this model writes it; `token` is the write-only value from the configuration.
-    fn cluster_config(&self, token: Option<&str>) -> Result<ClusterConfig, Diagnostics> {
-        let ca_data = match known_str(&self.ca_data) {
-            Some(ca) => {
-                let pem = normalise_ca(ca)
-                    .map_err(|e| Diagnostics::attr_error(AttrPath::attr("ca_data"), "Invalid CA certificate", e))?;
-                // PEM text ends with a newline (as EKS's certificateAuthority.data decodes).
-                let pem = format!("{}\n", pem.trim_end());
-                base64::engine::general_purpose::STANDARD.encode(pem.as_bytes())
-            }
-            None => String::new(),
-        };
-        let mut config = ClusterConfig {
-            tls: TlsClientConfig { insecure: self.insecure, ca_data, ..Default::default() },
-            ..Default::default()
-        };
-        if let Some(a) = &self.aws_auth {
-            config.aws_auth = Some(AwsAuthConfig {
-                cluster_name: self.aws_cluster_name().unwrap_or_default(),
-                role_arn: a.role_arn.clone().unwrap_or_default(),
-                profile: a.profile.clone().unwrap_or_default(),
-            });
-        }
-        if let Some(e) = &self.exec {
-            config.exec = Some(ExecProviderConfig {
-                command: e.command.clone(),
-                args: e.args.clone().unwrap_or_default(),
-                env: e.env.clone().unwrap_or_default(),
-                api_version: e.api_version.clone().unwrap_or_default(),
-                install_hint: e.install_hint.clone().unwrap_or_default(),
-                ..Default::default()
-            });
-        }
-        if let Some(t) = token {
-            config.bearer_token = t.to_string();
-        }
-        Ok(config)
-    }
-
-    fn cluster_secret(&self, token: Option<&str>) -> Result<ClusterSecret, Diagnostics> {
-        Ok(ClusterSecret {
-            namespace: self.namespace().to_string(),
-            secret_name: self.secret_name(),
-            name: self.name.clone(),
-            server: self.server().to_string(),
-            namespaces: self.namespaces.clone().unwrap_or_default(),
-            cluster_resources: self.cluster_resources.unwrap_or(false),
-            project: self.project.clone(),
-            shard: self.controller_shard,
-            config: self.cluster_config(token)?,
-            labels: self.labels.clone().unwrap_or_default(),
-            annotations: self.annotations.clone().unwrap_or_default(),
-        })
-    }
-
-    /// Secret fields this state says the resource owns (conflicts on them are drift to repair).
-    fn owned_fields(&self) -> BTreeSet<String> {
-        let mut out: BTreeSet<String> = ["name", "server", "config"].iter().map(|k| data_field(k)).collect();
-        if self.namespaces.as_ref().is_some_and(|n| !n.is_empty()) {
-            out.insert(data_field("namespaces"));
-        }
-        if self.cluster_resources == Some(true) {
-            out.insert(data_field("clusterResources"));
-        }
-        if self.project.as_ref().is_some_and(|p| !p.is_empty()) {
-            out.insert(data_field("project"));
-        }
-        if self.controller_shard.is_some() {
-            out.insert(data_field("shard"));
-        }
-        out.extend(self.labels.iter().flatten().map(|(k, _)| label_field(k)));
-        out.extend(self.annotations.iter().flatten().map(|(k, _)| annotation_field(k)));
-        out.insert(label_field(SECRET_TYPE_LABEL));
-        out
-    }
-}
-
-/// The endpoint and CA (PEM) of an EKS cluster, within the operation's deadline.
-async fn eks_endpoint(ctx: &Ctx<ShardData>, cluster: &str) -> Result<(String, String), Diagnostics> {
-    let failed = |detail: String| {
-        Diagnostics::attr_error(AttrPath::attr("eks_cluster_name"), "Cannot describe the EKS cluster", detail)
-    };
-    let described = match ctx.bounded(describe_cluster(&ctx.data.aws, cluster)).await {
-        Ok(Ok(c)) => c,
-        Ok(Err(e)) => return Err(failed(format!("EKS cluster {cluster}: {e}"))),
-        Err(i) => return Err(failed(format!("DescribeCluster of EKS cluster {cluster}: {i}"))),
-    };
-    described.endpoint_and_ca().map_err(|e| failed(format!("EKS cluster {cluster} {e}")))
-}
-
-/// The namespace Argo CD runs in on the hub: the provider's `hub.argocd_namespace`, else
-/// `argocd`; None while the provider's value is unknown.
-fn hub_namespace(ctx: &Ctx<ShardData>) -> Option<String> {
-    match ctx.data.hub_argocd_namespace() {
-        Attr::Known(ns) => Some(ns),
-        Attr::Unknown => None,
-        Attr::Null => Some(argocd::DEFAULT_ARGOCD_NAMESPACE.to_string()),
-    }
-}
 
 fn set(planned: &mut Value, name: &str, v: Value) {
     if let Some(slot) = planned.get_mut(name) {
         *slot = v;
     }
 }
+
+#[derive(Default)]
+pub struct ClusterRegistrationResource;
 
 #[async_trait]
 impl Resource<ShardData> for ClusterRegistrationResource {
@@ -349,18 +153,6 @@ impl Resource<ShardData> for ClusterRegistrationResource {
                     }
                 }
                 Err(d) => req.diags.extend(d),
-            }
-        }
-        // Anything else changing: the Applications seen after apply are not known yet.
-        if let Some(prior) = &req.prior
-            && let Ok(prior_value) = crate::framework::resource::encode(prior)
-        {
-            let mut a = planned.clone();
-            let mut b = prior_value;
-            set(&mut a, "applications", Value::Null);
-            set(&mut b, "applications", Value::Null);
-            if a.conform(&self.schema().value_type()) != b.conform(&self.schema().value_type()) {
-                set(planned, "applications", Value::Unknown);
             }
         }
     }

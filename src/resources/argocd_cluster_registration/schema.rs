@@ -1,6 +1,5 @@
 //! The registration's schema and its plan-time checks of the configuration.
 
-use super::DEFAULT_WAIT;
 use crate::argo::argocd::{self, SECRET_TYPE_LABEL};
 use crate::clients::kubernetes::names;
 use crate::clients::pem::normalise_ca;
@@ -9,6 +8,8 @@ use crate::framework::timeouts::{Op, timeouts_block_with_defaults};
 use crate::framework::{AttrPath, Diagnostics, Schema};
 use crate::protocol::value::{Type, Value};
 use std::time::Duration;
+
+const DEFAULT_WAIT: &str = "20m";
 
 pub(super) fn schema(default_timeout: impl Fn(Op) -> Duration) -> Schema {
     let s = |n: &str| Attribute::string(n);
@@ -29,27 +30,27 @@ pub(super) fn schema(default_timeout: impl Fn(Op) -> Duration) -> Schema {
                 .computed()
                 .use_state_for_unknown()
                 .requires_replace()
-                .validate(string_validator(names::dns_label))
+                .validate(validators::string(names::dns_label))
                 .description("Namespace of the Secret: Argo CD's namespace on the hub. Default: the provider's `hub.argocd_namespace`, else `argocd`. Changing it forces replacement."),
             s("secret_name")
                 .optional()
                 .computed()
                 .use_state_for_unknown()
                 .requires_replace()
-                .validate(string_validator(names::dns_subdomain))
+                .validate(validators::string(names::dns_subdomain))
                 .description("Name of the Secret, fixed at creation: renaming the cluster keeps it. Default: `cluster-<name>` (a name that is not a DNS label gets a cleaned-up form with a short hash). Changing it forces replacement."),
             s("eks_cluster_name").optional().description("EKS cluster whose endpoint and CA to register when `server` and `ca_data` are not set (`eks:DescribeCluster` with the provider's AWS settings, once at create and on every later plan), and the default `aws_auth.cluster_name`."),
             s("server")
                 .optional()
                 .computed()
                 .use_state_for_unknown()
-                .validate(string_validator(url))
+                .validate(validators::url())
                 .description("API server URL (Secret data `server`, written without a trailing `/`). Required without `eks_cluster_name`. Default: the EKS cluster's endpoint."),
             s("ca_data")
                 .optional()
                 .computed()
                 .use_state_for_unknown()
-                .validate(string_validator(pem))
+                .validate(validators::string(pem))
                 .description("PEM CA bundle of the API server (base64 of PEM accepted), written as `tlsClientConfig.caData`. Default: the EKS cluster's CA with `eks_cluster_name`, else none (the system roots)."),
             Attribute::bool("insecure").default(false).description("`tlsClientConfig.insecure`: Argo CD skips TLS verification (tests only). Default: `false`."),
             s("bearer_token")
@@ -213,21 +214,6 @@ pub(super) fn validate_config(c: &Value) -> Diagnostics {
         }
     }
     d
-}
-
-fn string_validator(f: fn(&str) -> Result<(), String>) -> impl Fn(&Value) -> Result<(), String> + Send + Sync {
-    move |v| match v.as_str() {
-        Some(s) => f(s),
-        None => Err("must be a string".into()),
-    }
-}
-
-fn url(s: &str) -> Result<(), String> {
-    if (s.starts_with("https://") || s.starts_with("http://")) && s.len() > "https://".len() {
-        Ok(())
-    } else {
-        Err(format!("{s:?} must be the API server URL, such as https://ABC.gr7.eu-west-1.eks.amazonaws.com"))
-    }
 }
 
 fn pem(s: &str) -> Result<(), String> {
