@@ -122,7 +122,8 @@ async fn a_shard_registers_from_eks_and_stays_as_declared() {
     })
     .await;
 
-    // Create: one DescribeCluster and one server-side apply, nothing else.
+    // Create: one DescribeCluster, one list of the cluster Secrets (another registration of the
+    // same server or name?) and one server-side apply, nothing else.
     let log_from = log_len(&ws);
     let ws = blocking(move || {
         ws.ok(&["apply", "-auto-approve", "-no-color", "-input=false"]);
@@ -130,9 +131,11 @@ async fn a_shard_registers_from_eks_and_stays_as_declared() {
     })
     .await;
     let requests = hub.kube.audit(&hub.ns);
-    assert_eq!(requests.len(), 1, "one request for a registration without waiting: {requests:#?}");
-    assert_eq!((requests[0].verb.as_str(), requests[0].resource.as_str()), ("patch", "secrets"));
-    assert!(requests[0].uri.contains("fieldManager=terraform-provider-shard"), "{}", requests[0].uri);
+    assert_eq!(requests.len(), 2, "two requests for a registration without waiting: {requests:#?}");
+    assert_eq!((requests[0].verb.as_str(), requests[0].resource.as_str()), ("list", "secrets"));
+    assert!(requests[0].uri.contains("labelSelector=argocd.argoproj.io%2Fsecret-type%3Dcluster"), "{}", requests[0].uri);
+    assert_eq!((requests[1].verb.as_str(), requests[1].resource.as_str()), ("patch", "secrets"));
+    assert!(requests[1].uri.contains("fieldManager=terraform-provider-shard"), "{}", requests[1].uri);
     assert_eq!(log_since(&ws, log_from).matches("aws_call=DescribeCluster").count(), 1);
 
     // The Secret, field by field, as Argo CD reads it.
@@ -631,6 +634,160 @@ async fn destroy_lets_argo_cd_delete_the_workload_before_the_cluster_leaves() {
     assert!(argo_cd.errors().is_empty(), "{:?}", argo_cd.errors());
 }
 
+/// `wait_for_sync` judges as `argocd app wait` does (cmd/argocd/commands/app.go): a status left
+/// from before a sync that is still running, or computed for the cluster's old server, is not
+/// ready; a paused Rollout's `Suspended` is accepted only when asked; a `ComparisonError` fails
+/// at once with Argo CD's message. The test writes status as Argo CD's application controller
+/// does. Before, the first two returned at once and the last two waited out the timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_for_sync_judges_applications_as_argocd_app_wait_does() {
+    let moto = Moto::start();
+    let hub = hub_namespace("argocd-judge").await;
+    let server = "https://shard-5.example.com";
+    let body = |wait: &str| {
+        registration(&format!(
+            "  name = \"shard-5\"\n  server = \"{server}\"\n  exec {{\n    command = \"argocd-k8s-auth\"\n  }}\n{wait}"
+        ))
+    };
+    let ws = workspace(&moto, &hub, &body(""));
+    let ws = blocking(move || {
+        ws.init();
+        ws.apply();
+        ws
+    })
+    .await;
+    hub.argo.generate("web-shard-5", Dest::Server(server.into()), false).await;
+    let status = |extra: Json| {
+        let mut st = json!({ "sync": { "status": "Synced", "comparedTo": { "destination": { "server": server } } },
+                             "health": { "status": "Healthy" }, "reconciledAt": "2026-12-01T10:00:05Z",
+                             "operationState": { "operation": { "sync": {} }, "phase": "Succeeded",
+                                                 "startedAt": "2026-12-01T09:59:50Z", "finishedAt": "2026-12-01T10:00:00Z" } });
+        if let (Json::Object(st), Json::Object(extra)) = (&mut st, extra) {
+            st.extend(extra);
+        }
+        json!({ "status": st })
+    };
+    // A sync still running: Synced/Healthy is the previous result.
+    hub.argo.patch_app("web-shard-5", status(json!({ "operationState": { "operation": { "sync": {} }, "phase": "Running", "startedAt": "2026-12-01T10:00:10Z" } }))).await;
+    rewrite(&ws, &moto, &hub, &body("  wait_for_sync {\n    min_applications = 1\n  }"));
+    let mut apply = Running::start(&ws, &["apply", "-auto-approve", "-no-color", "-input=false"]);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(apply.running(), "a running sync is not a result");
+    hub.argo.patch_app("web-shard-5", status(json!({}))).await;
+    let (ok, _, text) = blocking(move || apply.finish()).await;
+    assert!(ok, "{text}");
+
+    // A verdict computed for another destination (the server before an in-place change).
+    let ws = blocking(move || {
+        ws.ok(&["plan", "-detailed-exitcode", "-no-color", "-input=false"]);
+        ws
+    })
+    .await;
+    hub.argo
+        .patch_app("web-shard-5", status(json!({ "sync": { "status": "Synced", "comparedTo": { "destination": { "server": "https://old.example.com" } } } })))
+        .await;
+    rewrite(&ws, &moto, &hub, &body("  wait_for_sync {\n    min_applications = 1\n  }\n  labels = { wave = \"2\" }"));
+    let mut apply = Running::start(&ws, &["apply", "-auto-approve", "-no-color", "-input=false"]);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(apply.running(), "a stale verdict is not a result");
+    hub.argo.patch_app("web-shard-5", status(json!({}))).await;
+    let (ok, _, text) = blocking(move || apply.finish()).await;
+    assert!(ok, "{text}");
+
+    // Suspended (a paused canary): waits unless accepted.
+    hub.argo.patch_app("web-shard-5", status(json!({ "health": { "status": "Suspended" } }))).await;
+    rewrite(&ws, &moto, &hub, &body("  wait_for_sync {\n    min_applications = 1\n    timeout = \"3s\"\n  }"));
+    let ws = blocking(move || {
+        ws.fails(
+            &["apply", "-auto-approve", "-no-color", "-input=false"],
+            &["Applications not Synced and Healthy", "web-shard-5: sync Synced, health Suspended"],
+        );
+        ws
+    })
+    .await;
+    rewrite(&ws, &moto, &hub, &body("  wait_for_sync {\n    min_applications = 1\n    accept_suspended = true\n  }"));
+    let ws = blocking(move || {
+        ws.apply();
+        ws
+    })
+    .await;
+
+    // Argo CD cannot reach the cluster: the wait fails at once with its message.
+    let message = "Failed to load target state: failed to get cluster version for cluster \"https://shard-5.example.com\": the server has asked for the client to provide credentials";
+    hub.argo
+        .patch_app(
+            "web-shard-5",
+            status(json!({ "sync": { "status": "Unknown", "comparedTo": { "destination": { "server": server } } },
+                           "health": { "status": "Unknown" },
+                           "conditions": [{ "type": "ComparisonError", "message": message }] })),
+        )
+        .await;
+    rewrite(&ws, &moto, &hub, &body("  wait_for_sync {\n    min_applications = 1\n    timeout = \"10m\"\n  }"));
+    let started = Instant::now();
+    blocking(move || {
+        ws.fails(
+            &["apply", "-auto-approve", "-no-color", "-input=false"],
+            &["Argo CD cannot sync the cluster", "web-shard-5: ComparisonError", "provide credentials"],
+        );
+    })
+    .await;
+    assert!(started.elapsed() < Duration::from_secs(60), "at once, not at the 10m timeout");
+}
+
+/// A second registration of a cluster Argo CD knows already (the CLI's `cluster-<host>-<hash>`
+/// Secret) is refused before anything is written; renaming a cluster warns that templates using
+/// `{{name}}` redeploy it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_registered_twice_is_refused_and_a_rename_warns() {
+    let moto = Moto::start();
+    let hub = hub_namespace("argocd-twice").await;
+    let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> =
+        kube::Api::namespaced(hub.kube.admin_client(), &hub.ns);
+    let cli: k8s_openapi::api::core::v1::Secret = serde_json::from_value(json!({
+        "metadata": { "name": "cluster-shard-6.example.com-1417440521", "labels": { "argocd.argoproj.io/secret-type": "cluster" } },
+        "type": "Opaque",
+        "data": { "name": b64("shard-6.example.com"), "server": b64("https://shard-6.example.com"), "config": b64("{}") }
+    }))
+    .unwrap();
+    secrets.create(&Default::default(), &cli).await.expect("the CLI's Secret");
+    let body = |name: &str, server: &str| {
+        registration(&format!(
+            "  name = \"{name}\"\n  server = \"{server}\"\n  exec {{\n    command = \"argocd-k8s-auth\"\n  }}"
+        ))
+    };
+    let ws = workspace(&moto, &hub, &body("shard-6", "https://shard-6.example.com/"));
+    let ws = blocking(move || {
+        ws.init();
+        ws.fails(
+            &["apply", "-auto-approve", "-no-color", "-input=false"],
+            &[
+                "The cluster is registered in Argo CD already",
+                "cluster-shard-6.example.com-1417440521 registers the same server https://shard-6.example.com",
+            ],
+        );
+        ws
+    })
+    .await;
+    assert!(hub.argo.secret("cluster-shard-6").await.is_none(), "nothing written");
+
+    rewrite(&ws, &moto, &hub, &body("shard-7", "https://shard-7.example.com"));
+    let ws = blocking(move || {
+        ws.apply();
+        ws
+    })
+    .await;
+    rewrite(&ws, &moto, &hub, &body("shard-7b", "https://shard-7.example.com"));
+    blocking(move || {
+        let plan = ws.ok(&["plan", "-no-color", "-input=false"]);
+        let text = plan.flat();
+        assert!(
+            text.contains("Renaming the cluster redeploys its Applications") && text.contains("{{name}}"),
+            "{text}"
+        );
+    })
+    .await;
+}
+
 /// Applications Argo CD would keep (a create-only ApplicationSet, one made by hand) fail the
 /// destroy at once, changing nothing; `wait_for_removal = false` is the explicit way out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -824,7 +981,11 @@ async fn another_manager_403_and_an_unreachable_hub_are_explained() {
     let c = hub.argo.cluster("cluster-shard-7").await.unwrap();
     assert_eq!(
         c.config,
-        json!({ "execProviderConfig": { "command": "argocd-k8s-auth" }, "tlsClientConfig": { "insecure": false } })
+        json!({
+            // An exec without api_version gets the one client-go accepts (argo-cd passes it through).
+            "execProviderConfig": { "command": "argocd-k8s-auth", "apiVersion": "client.authentication.k8s.io/v1beta1" },
+            "tlsClientConfig": { "insecure": false }
+        })
     );
     drop(ws);
 
@@ -903,7 +1064,7 @@ async fn a_hung_hub_times_out_at_the_deadline_and_says_so() {
             &["apply", "-auto-approve", "-no-color", "-input=false"],
             &[
                 "Kubernetes call timed out",
-                "patch secrets/cluster-shard-h in namespace argocd",
+                "list secrets in namespace argocd",
                 &format!("on {hung} timed out after 4s"),
             ],
         )
@@ -930,7 +1091,7 @@ async fn bad_input_fails_at_plan_and_writes_nothing() {
             vec!["bearer_token_version is required with bearer_token"],
         ),
         (
-            "  name = \"s\"\n  server = \"https://s.example.com\"\n  aws_auth {\n    role_arn = \"arn:aws:iam::1:role/r\"\n  }".into(),
+            "  name = \"s\"\n  server = \"https://s.example.com\"\n  aws_auth {\n    role_arn = \"arn:aws:iam::111122223333:role/r\"\n  }".into(),
             vec!["No EKS cluster name for awsAuthConfig", "aws_auth.cluster_name"],
         ),
         (
@@ -958,6 +1119,23 @@ async fn bad_input_fails_at_plan_and_writes_nothing() {
             vec!["Invalid value for namespace"],
         ),
         (format!("  name = \"s\"\n  server = \"s.example.com\"\n{ok_auth}"), vec!["Invalid value for server", "\"s.example.com\" is not a URL"]),
+        // What Argo CD (client-go) would refuse later.
+        (
+            format!("  name = \"s\"\n  server = \"https://s.example.com\"\n{ok_auth}\n  insecure = true\n  ca_data = \"not a certificate\""),
+            vec!["insecure excludes ca_data"],
+        ),
+        (
+            format!("  name = \"s\"\n  server = \"https://s.example.com\"\n{ok_auth}\n  cluster_resources = true"),
+            vec!["cluster_resources needs namespaces"],
+        ),
+        (
+            "  name = \"s\"\n  server = \"https://s.example.com\"\n  aws_auth {\n    cluster_name = \"s\"\n    role_arn = \"argocd\"\n  }".into(),
+            vec!["Invalid value for role_arn", "is not an IAM role ARN"],
+        ),
+        (
+            format!("  name = \"s\"\n  server = \"https://s.example.com\"\n{ok_auth}\n  project = \"Team A\""),
+            vec!["Invalid value for project"],
+        ),
         (
             format!("  name = \"s\"\n  server = \"https://s.example.com\"\n{ok_auth}\n  wait_for_sync {{\n    min_applications = -1\n  }}"),
             vec!["Invalid value for min_applications", "between 0 and 100000"],

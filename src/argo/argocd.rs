@@ -398,20 +398,55 @@ pub struct AppStatus {
     pub name: String,
     pub sync_status: String,
     pub health_status: String,
-    /// Why it is not there yet (health message, operation message or first condition).
+    /// Why it is not there yet (an error condition, health message or operation message).
     #[serde(skip)]
     pub message: String,
     #[serde(skip)]
     pub deleting: Option<String>,
+    /// An operation (a sync) under way, or finished but not reconciled since: the status is not
+    /// the result yet.
+    #[serde(skip)]
+    pub operation: Option<String>,
+    /// The status was computed for another destination than the spec's (the cluster's `server`
+    /// changed in place): a verdict of the old cluster.
+    #[serde(skip)]
+    pub stale: bool,
+    /// The first condition of an `…Error` type (`ComparisonError`: the cluster unreachable or
+    /// unauthorized; `InvalidSpecError`: no such cluster), as `type: message`.
+    #[serde(skip)]
+    pub error: Option<String>,
+    /// The ApplicationSet that generated it (its controller owner reference).
+    #[serde(skip)]
+    pub application_set: Option<String>,
+}
+
+/// Which health a wait accepts besides Healthy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Accept {
+    /// `Suspended` (as `argocd app wait --suspended`): a paused Rollout makes its Application
+    /// Suspended (argo-cd `resource_customizations/argoproj.io/Rollout/health.lua`: phase Paused
+    /// is Suspended; the Application takes its worst resource's health).
+    pub suspended: bool,
 }
 
 impl AppStatus {
-    pub fn ready(&self) -> bool {
-        self.sync_status == "Synced" && self.health_status == "Healthy"
+    /// Synced and Healthy (or an accepted health), judged as `argocd app wait` judges it
+    /// (cmd/argocd/commands/app.go `checkResourceStatus`, `checkAppWaitConditions`: no operation
+    /// in progress), on a status computed for the current destination (controller/appcontroller.go
+    /// `needRefreshAppStatus` refreshes when `status.sync.comparedTo.destination` differs).
+    pub fn ready(&self, accept: Accept) -> bool {
+        let healthy = self.health_status == "Healthy" || (accept.suspended && self.health_status == "Suspended");
+        self.sync_status == "Synced" && healthy && self.operation.is_none() && !self.stale
     }
 
     pub fn describe(&self) -> String {
         let mut s = format!("{}: sync {}, health {}", self.name, self.sync_status, self.health_status);
+        if let Some(op) = &self.operation {
+            s.push_str(&format!(", {op}"));
+        }
+        if self.stale {
+            s.push_str(", status computed for another destination (not refreshed yet)");
+        }
         if !self.message.is_empty() {
             s.push_str(&format!(" ({})", self.message));
         }
@@ -432,7 +467,15 @@ pub fn app_status(app: &Json) -> AppStatus {
     let s = |v: &Json| v.as_str().unwrap_or("").to_string();
     let status = &app["status"];
     let or_unknown = |t: String| if t.is_empty() { "Unknown".to_string() } else { t };
+    // `ApplicationCondition.IsError`: a type with the suffix "Error" (pkg/apis/application/v1alpha1/types.go).
+    let error = status["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["type"].as_str().is_some_and(|t| t.ends_with("Error")))
+        .map(|c| format!("{}: {}", s(&c["type"]), s(&c["message"])));
     let message = [
+        error.clone().unwrap_or_default(),
         s(&status["health"]["message"]),
         s(&status["operationState"]["message"]),
         status["conditions"].as_array().and_then(|c| c.first()).map(|c| s(&c["message"])).unwrap_or_default(),
@@ -451,24 +494,80 @@ pub fn app_status(app: &Json) -> AppStatus {
             format!("deleting since {at}, waiting on finalizers {}", finalizers.join(", "))
         }
     });
+    // `checkAppWaitConditions`: an operation requested, or one whose state has no finishedAt,
+    // or one that finished after the last reconcile (RFC 3339 UTC times compare as text).
+    let op_state = &status["operationState"];
+    let (finished, reconciled) = (s(&op_state["finishedAt"]), s(&status["reconciledAt"]));
+    let operation = if !app["operation"].is_null() {
+        Some("operation requested".to_string())
+    } else if !op_state.is_null() && finished.is_empty() {
+        Some(format!("operation {}", or_unknown(s(&op_state["phase"]))))
+    } else if !op_state.is_null() && (reconciled.is_empty() || reconciled < finished) {
+        Some("operation finished, not reconciled since".to_string())
+    } else {
+        None
+    };
+    let compared = &status["sync"]["comparedTo"]["destination"];
+    let dest = &app["spec"]["destination"];
+    let field = |d: &Json, k: &str| d[k].as_str().unwrap_or_default().trim_end_matches('/').to_string();
+    let stale = !compared.is_null()
+        && (field(compared, "server") != field(dest, "server") || field(compared, "name") != field(dest, "name"));
     AppStatus {
         name: s(&app["metadata"]["name"]),
         sync_status: or_unknown(s(&status["sync"]["status"])),
         health_status: or_unknown(s(&status["health"]["status"])),
         message,
         deleting,
+        operation,
+        stale,
+        error,
+        application_set: owner_application_set(app).map(str::to_string),
     }
 }
 
-/// Whether a set of targeting Applications is synced: at least `min`, all Synced + Healthy.
-/// `Err` says what is missing, naming every laggard.
-pub fn sync_verdict(apps: &[AppStatus], min: usize, cluster: &str) -> Result<(), String> {
-    let laggards: Vec<String> = apps.iter().filter(|a| !a.ready()).map(AppStatus::describe).collect();
-    if apps.len() >= min && laggards.is_empty() {
+/// Why a wait goes on, or why it cannot succeed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pending {
+    Waiting(String),
+    /// Argo CD reports an error waiting will not mend (the cluster unreachable or unauthorized,
+    /// a spec it refuses), with its message.
+    Failed(String),
+}
+
+/// What a `wait_for_sync` waits for: at least `min` Applications, one at least from each of
+/// `application_sets`, every one ready.
+#[derive(Debug, Clone, Default)]
+pub struct SyncWanted<'a> {
+    pub min: usize,
+    pub application_sets: &'a [String],
+    pub accept: Accept,
+}
+
+/// Whether the targeting Applications are synced. Fails at once on an error condition that is
+/// not about to clear (`ComparisonError`, `InvalidSpecError`) on an Application whose status is
+/// current; otherwise says what is missing, naming every laggard.
+pub fn sync_verdict(apps: &[AppStatus], wanted: &SyncWanted, cluster: &str) -> Result<(), Pending> {
+    let failing: Vec<String> = apps
+        .iter()
+        .filter(|a| !a.stale && a.operation.is_none())
+        .filter_map(|a| a.error.as_ref().map(|e| format!("{}: {e}", a.name)))
+        .collect();
+    if !failing.is_empty() {
+        return Err(Pending::Failed(failing.join("; ")));
+    }
+    let laggards: Vec<String> = apps.iter().filter(|a| !a.ready(wanted.accept)).map(AppStatus::describe).collect();
+    let missing_sets: Vec<&str> = wanted
+        .application_sets
+        .iter()
+        .filter(|set| !apps.iter().any(|a| a.application_set.as_deref() == Some(set.as_str())))
+        .map(String::as_str)
+        .collect();
+    if apps.len() >= wanted.min && laggards.is_empty() && missing_sets.is_empty() {
         return Ok(());
     }
     let mut why = Vec::new();
-    if apps.len() < min {
+    if apps.len() < wanted.min {
+        let min = wanted.min;
         why.push(format!(
             "{} Application{} target{} {cluster}, at least {min} expected",
             apps.len(),
@@ -476,14 +575,18 @@ pub fn sync_verdict(apps: &[AppStatus], min: usize, cluster: &str) -> Result<(),
             if apps.len() == 1 { "s" } else { "" }
         ));
     }
-    if !laggards.is_empty() {
-        why.push(format!("not Synced+Healthy: {}", laggards.join("; ")));
+    if !missing_sets.is_empty() {
+        why.push(format!("no Application from ApplicationSet {} targets {cluster} yet", missing_sets.join(", ")));
     }
-    Err(why.join("; "))
+    if !laggards.is_empty() {
+        let want = if wanted.accept.suspended { "Synced+Healthy (or Suspended)" } else { "Synced+Healthy" };
+        why.push(format!("not {want}: {}", laggards.join("; ")));
+    }
+    Err(Pending::Waiting(why.join("; ")))
 }
 
 /// Whether no Application targets the cluster any more; `Err` lists those left.
-pub fn removal_verdict(apps: &[AppStatus]) -> Result<(), String> {
+pub fn removal_verdict(apps: &[AppStatus]) -> Result<(), Pending> {
     if apps.is_empty() {
         return Ok(());
     }
@@ -494,7 +597,7 @@ pub fn removal_verdict(apps: &[AppStatus]) -> Result<(), String> {
             None => format!("{} (not being deleted)", a.name),
         })
         .collect();
-    Err(format!("{} Application(s) still target it: {}", apps.len(), left.join("; ")))
+    Err(Pending::Waiting(format!("{} Application(s) still target it: {}", apps.len(), left.join("; "))))
 }
 
 /// Whether a Kubernetes label selector (`matchLabels` and `matchExpressions`, as
@@ -700,13 +803,18 @@ mod tests {
         assert!(targets(&by_name, "https://h", "shard-2"));
         let s = app_status(&app);
         assert_eq!(s.describe(), "web: sync Synced, health Progressing (2/3 ready)");
-        let err = sync_verdict(std::slice::from_ref(&s), 1, "shard-2").unwrap_err();
+        let one = SyncWanted { min: 1, ..Default::default() };
+        let waiting = |r: Result<(), Pending>| match r {
+            Err(Pending::Waiting(w)) => w,
+            other => panic!("{other:?}"),
+        };
+        let err = waiting(sync_verdict(std::slice::from_ref(&s), &one, "shard-2"));
         assert!(err.contains("web: sync Synced, health Progressing"), "{err}");
-        assert!(sync_verdict(&[], 1, "shard-2").unwrap_err().contains("0 Applications target shard-2"));
-        assert!(sync_verdict(&[], 0, "shard-2").is_ok());
+        assert!(waiting(sync_verdict(&[], &one, "shard-2")).contains("0 Applications target shard-2"));
+        assert!(sync_verdict(&[], &SyncWanted::default(), "shard-2").is_ok());
         let stuck = json!({"metadata": {"name": "web", "deletionTimestamp": "2026-01-01T00:00:00Z",
                                         "finalizers": ["resources-finalizer.argocd.argoproj.io"]}});
-        let err = removal_verdict(&[app_status(&stuck)]).unwrap_err();
+        let Err(Pending::Waiting(err)) = removal_verdict(&[app_status(&stuck)]) else { panic!() };
         assert!(err.contains("resources-finalizer.argocd.argoproj.io"), "{err}");
     }
 
@@ -769,5 +877,50 @@ mod tests {
                 .contains("not generated by an ApplicationSet")
         );
         assert!(leaves_with_the_cluster(&app(Some("gone")), &sets, &none).unwrap_err().contains("which is gone"));
+    }
+
+    #[test]
+    fn a_wait_judges_as_argocd_app_wait_does() {
+        let ready = json!({"metadata": {"name": "web"}, "spec": {"destination": {"server": "https://new"}},
+            "status": {"sync": {"status": "Synced", "comparedTo": {"destination": {"server": "https://new"}}},
+                       "health": {"status": "Healthy"}, "reconciledAt": "2026-12-01T10:00:05Z",
+                       "operationState": {"phase": "Succeeded", "finishedAt": "2026-12-01T10:00:00Z"}}});
+        let one = SyncWanted { min: 1, ..Default::default() };
+        assert_eq!(sync_verdict(&[app_status(&ready)], &one, "c"), Ok(()));
+        // A sync under way, or finished after the last reconcile: not the result yet.
+        let mut running = ready.clone();
+        running["operation"] = json!({"sync": {}});
+        assert!(!app_status(&running).ready(Accept::default()));
+        let mut unreconciled = ready.clone();
+        unreconciled["status"]["reconciledAt"] = json!("2026-12-01T09:59:00Z");
+        assert!(app_status(&unreconciled).describe().contains("not reconciled since"));
+        let mut in_flight = ready.clone();
+        in_flight["status"]["operationState"] = json!({"phase": "Running"});
+        assert!(app_status(&in_flight).describe().contains("operation Running"));
+        // The verdict of the old destination (server changed in place) does not count.
+        let mut stale = ready.clone();
+        stale["spec"]["destination"]["server"] = json!("https://recreated");
+        assert!(!app_status(&stale).ready(Accept::default()));
+        // A paused Rollout makes the Application Suspended: accepted only when asked.
+        let mut suspended = ready.clone();
+        suspended["status"]["health"]["status"] = json!("Suspended");
+        assert!(!app_status(&suspended).ready(Accept::default()));
+        assert!(app_status(&suspended).ready(Accept { suspended: true }));
+        // An error condition fails at once, with Argo CD's message.
+        let mut broken = ready.clone();
+        broken["status"]["sync"]["status"] = json!("Unknown");
+        broken["status"]["conditions"] = json!([{"type": "SharedResourceWarning", "message": "w"},
+            {"type": "ComparisonError", "message": "failed to get cluster info: the server has asked for the client to provide credentials"}]);
+        match sync_verdict(&[app_status(&broken)], &one, "c") {
+            Err(Pending::Failed(m)) => assert!(m.contains("web: ComparisonError: failed to get cluster info"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        // An ApplicationSet named: one of its Applications must be there.
+        let sets = vec!["api".to_string()];
+        let wanted = SyncWanted { min: 1, application_sets: &sets, ..Default::default() };
+        match sync_verdict(&[app_status(&ready)], &wanted, "c") {
+            Err(Pending::Waiting(w)) => assert!(w.contains("no Application from ApplicationSet api"), "{w}"),
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -103,6 +103,15 @@ impl Argo {
         self.apps.delete(name, &DeleteParams::default()).await.unwrap_or_else(|e| panic!("delete {name}: {e}"));
     }
 
+    /// A JSON merge patch of an Application, as Argo CD's controllers write status (the
+    /// Application CRD has no status subresource).
+    pub async fn patch_app(&self, name: &str, patch: Json) {
+        self.apps
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .unwrap_or_else(|e| panic!("patch Application {name}: {e}"));
+    }
+
     /// Replaces an Application's finalizers (another controller holding it, say).
     pub async fn edit_app_finalizers(&self, name: &str, finalizers: &[&str]) {
         let patch = json!({ "metadata": { "finalizers": finalizers } });

@@ -2,7 +2,8 @@
 //! destroy, delete it and wait until no Application targets the cluster.
 
 use super::hub::{
-    application_sets, delete_secret, get_secret, remove_labels, targeting_apps, wait_for_apps, write_secret,
+    application_sets, delete_secret, get_secret, remove_labels, rival_registrations, targeting_apps, wait_for_apps,
+    write_secret,
 };
 use super::model::{AppEntry, Model, TOKEN_HASH, resource_id};
 use crate::argo::argocd::{self, LiveCluster};
@@ -30,7 +31,7 @@ async fn resolve_endpoint(ctx: &Ctx<ShardData>, m: &mut Model) -> Result<(), Dia
         m.server = Attr::Known(argocd::trim_server(&endpoint).to_string());
     }
     if m.ca_data.is_unknown() {
-        m.ca_data = Attr::Known(ca);
+        m.ca_data = if m.insecure { Attr::Null } else { Attr::Known(ca) };
     }
     Ok(())
 }
@@ -53,6 +54,22 @@ pub(super) async fn converge(
     m.secret_name = Attr::Known(m.secret_name());
     m.id = Attr::Known(resource_id(m.namespace(), &m.secret_name()));
     m.bearer_token = None;
+    // Another registration of the same cluster: checked when this one starts to say which
+    // server or name it registers (one list of the cluster Secrets).
+    let introduces = prior.is_none_or(|p| p.server != m.server || p.name != m.name);
+    let rivals = if introduces { rival_registrations(ctx, &client, &m).await? } else { Vec::new() };
+    if !rivals.is_empty() {
+        return Err(Diagnostics::attr_error(
+            AttrPath::attr("server"),
+            "The cluster is registered in Argo CD already",
+            format!(
+                "{}. Argo CD would pick one of the two registrations at random (and fail destinations by name), so \
+                 nothing was written. Remove the other one (`argocd cluster rm`), or adopt it: set secret_name to its \
+                 name and force_conflicts = true, or import it.",
+                rivals.join("; ")
+            ),
+        ));
+    }
     let token = config.get("bearer_token").as_str().map(str::to_string);
     write_secret(ctx, &client, &m, token.as_deref(), prior).await?;
     match &token {
@@ -69,16 +86,33 @@ pub(super) async fn converge(
     };
     let budget = parse_duration(&wait.timeout).unwrap_or(Duration::from_secs(20 * 60));
     let min = usize::try_from(wait.min_applications).unwrap_or(0);
+    let sets = wait.application_sets.clone().unwrap_or_default();
+    let wanted = argocd::SyncWanted {
+        min,
+        application_sets: &sets,
+        accept: argocd::Accept { suspended: wait.accept_suspended },
+    };
     let target = (m.server().to_string(), m.name.clone());
     let waited = wait_for_apps(ctx, &client, m.namespace(), (&target.0, &target.1), budget, |apps| {
-        argocd::sync_verdict(apps, min, &target.1).map(|()| apps.to_vec())
+        argocd::sync_verdict(apps, &wanted, &target.1).map(|()| apps.to_vec())
     })
     .await;
     let why = match waited {
-        Ok(apps) => {
+        Ok(Ok(apps)) => {
             m.applications = Attr::Known(apps.iter().map(AppEntry::from).collect());
             return Ok(Outcome::ok(m).with_private(private));
         }
+        Ok(Err(failed)) => Diagnostics::attr_error(
+            AttrPath::attr("wait_for_sync"),
+            "Argo CD cannot sync the cluster",
+            format!(
+                "Argo CD reports an error for the Applications targeting cluster {} ({}): {failed}. The cluster \
+                 Secret is written; fix the cause (Argo CD's access to the cluster, say) and apply again to wait \
+                 again.",
+                m.name,
+                m.server()
+            ),
+        ),
         Err(WaitError::TimedOut { waited, last }) => Diagnostics::attr_error(
             AttrPath::attr("wait_for_sync"),
             "Applications not Synced and Healthy",
@@ -161,7 +195,8 @@ pub(super) async fn remove(ctx: &Ctx<ShardData>, m: &Model) -> Result<(), Diagno
         })
         .await;
         match waited {
-            Ok(()) => {}
+            Ok(Ok(())) => {}
+            Ok(Err(why)) => return Err(Diagnostics::error("Applications still target the cluster", why)),
             Err(WaitError::TimedOut { waited, last }) => {
                 return Err(Diagnostics::attr_error(
                     AttrPath::attr("wait_for_removal"),

@@ -3,8 +3,8 @@
 
 use super::model::{AwsAuth, Exec, Model, TOKEN_HASH, known_str, resource_id};
 use crate::argo::argocd::{self, LiveCluster, SECRET_TYPE_LABEL};
-use crate::clients::kubernetes::FIELD_MANAGER;
 use crate::clients::kubernetes::fields::owned_by;
+use crate::clients::kubernetes::{DEFAULT_EXEC_API_VERSION, FIELD_MANAGER};
 use crate::clients::pem::normalise_ca;
 use crate::framework::{Attr, Diagnostics, Private};
 use k8s_openapi::api::core::v1::Secret;
@@ -83,7 +83,11 @@ pub(super) fn refresh(state: &Model, live: &LiveCluster, private: &Private, warn
                 None if e.env.is_empty() => None,
                 _ => Some(e.env.clone()),
             },
-            api_version: keep_or(s.and_then(|s| s.api_version.clone()), &e.api_version),
+            // The default this resource writes for an unset api_version is no drift.
+            api_version: match s.and_then(|s| s.api_version.clone()) {
+                None if e.api_version == DEFAULT_EXEC_API_VERSION => None,
+                state => keep_or(state, &e.api_version),
+            },
             install_hint: keep_or(s.and_then(|s| s.install_hint.clone()), &e.install_hint),
         }
     });

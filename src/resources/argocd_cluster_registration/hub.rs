@@ -4,7 +4,7 @@
 //! [`KubeClient::watch`]: one deadline, one retry policy, one error type.
 
 use super::model::Model;
-use crate::argo::argocd::{self, AppStatus, ClusterSecret};
+use crate::argo::argocd::{self, AppStatus, ClusterSecret, Pending};
 use crate::clients::ShardData;
 use crate::clients::kubernetes::fields::Conflict;
 use crate::clients::kubernetes::{Call, FIELD_MANAGER, KubeClient, KubeError, Watched};
@@ -45,16 +45,17 @@ fn as_json(o: &DynamicObject) -> Json {
 }
 
 /// Follows the Applications of `namespace` (a reflector over a list-then-watch) until `verdict`
-/// over those targeting the cluster holds, `budget` runs out, or the operation's deadline or a
-/// stop comes. The verdict is judged once the first list is complete, then on every change.
+/// over those targeting the cluster holds (`Ok(Ok(_))`) or says it cannot (`Ok(Err(why))`),
+/// `budget` runs out, or the operation's deadline or a stop comes. The verdict is judged once the
+/// first list is complete, then on every change.
 pub(super) async fn wait_for_apps<T>(
     ctx: &Ctx<ShardData>,
     client: &KubeClient,
     namespace: &str,
     (server, name): (&str, &str),
     budget: Duration,
-    verdict: impl Fn(&[AppStatus]) -> Result<T, String>,
-) -> Result<T, WaitError<KubeError>> {
+    verdict: impl Fn(&[AppStatus]) -> Result<T, Pending>,
+) -> Result<Result<T, String>, WaitError<KubeError>> {
     let api: Api<DynamicObject> = Api::namespaced_with(client.client.clone(), namespace, &application_resource());
     let writer = Writer::<DynamicObject>::new(application_resource());
     let store = writer.as_reader();
@@ -76,8 +77,9 @@ pub(super) async fn wait_for_apps<T>(
             }
             let objects: Vec<Json> = store.state().iter().map(|o| as_json(o)).collect();
             match verdict(&targeting(objects.iter(), server, name)) {
-                Ok(t) => Check::Ready(t),
-                Err(why) => {
+                Ok(t) => Check::Ready(Ok(t)),
+                Err(Pending::Failed(why)) => Check::Ready(Err(why)),
+                Err(Pending::Waiting(why)) => {
                     last = why;
                     Check::NotYet(last.clone())
                 }
@@ -153,6 +155,43 @@ pub(super) async fn remove_labels(
     let patch = Patch::Merge(&patch);
     client.call(ctx, secret_call("patch", namespace, &name), || api.patch(&name, &params, &patch)).await?;
     Ok(())
+}
+
+/// Other cluster Secrets in `namespace` that register the same server or name as `m` (the Argo
+/// CD CLI's `cluster-<host>-<hash>`, another registration). With two Secrets for one server,
+/// Argo CD picks either, and it may flip (`util/settings/cluster_informer.go`
+/// `GetClusterByURL` returns the first of an index over a map); two for one name fail
+/// `destination.name` lookups (`util/argo/argo.go` `GetDestinationServer`: "there are N clusters
+/// with the same name").
+pub(super) async fn rival_registrations(
+    ctx: &Ctx<ShardData>,
+    client: &KubeClient,
+    m: &Model,
+) -> Result<Vec<String>, KubeError> {
+    let namespace = m.namespace();
+    let api: Api<Secret> = Api::namespaced(client.client.clone(), namespace);
+    let params =
+        ListParams::default().labels(&format!("{}={}", argocd::SECRET_TYPE_LABEL, argocd::SECRET_TYPE_CLUSTER));
+    let call = Call::on("list", &ApiResource::erase::<Secret>(&())).namespace(namespace);
+    let list = client.call(ctx, call, || api.list(&params)).await?;
+    let ours = m.secret_name();
+    let server = argocd::trim_server(m.server());
+    Ok(list
+        .items
+        .iter()
+        .filter(|s| s.metadata.name.as_deref() != Some(ours.as_str()))
+        .filter_map(|s| {
+            let live = argocd::LiveCluster::from_secret(s);
+            let other = s.metadata.name.clone().unwrap_or_default();
+            if !server.is_empty() && live.server == server {
+                Some(format!("{namespace}/{other} registers the same server {server}"))
+            } else if live.name == m.name {
+                Some(format!("{namespace}/{other} registers the same cluster name {:?}", m.name))
+            } else {
+                None
+            }
+        })
+        .collect())
 }
 
 /// The Secret `namespace/name`: None when it does not exist.

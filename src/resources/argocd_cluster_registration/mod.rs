@@ -31,8 +31,8 @@ use crate::clients::pem::normalise_ca;
 use crate::framework::schema::{IdentityAttribute, IdentitySchema};
 use crate::framework::timeouts::Op;
 use crate::framework::{
-    Attr, CreateRequest, Ctx, DeleteRequest, Diagnostics, ImportRequest, Outcome, PlanRequest, ReadRequest, Resource,
-    Schema, UpdateRequest, ValidateRequest,
+    Attr, AttrPath, CreateRequest, Ctx, DeleteRequest, Diagnostics, ImportRequest, Outcome, PlanRequest, ReadRequest,
+    Resource, Schema, UpdateRequest, ValidateRequest,
 };
 use crate::protocol::value::Value;
 use async_trait::async_trait;
@@ -99,6 +99,20 @@ impl Resource<ShardData> for ClusterRegistrationResource {
             );
             return;
         }
+        if let (Some(prior), Some(name)) = (&req.prior, req.planned.get("name").as_str())
+            && prior.name != name
+        {
+            req.diags.push_attr_warning(
+                AttrPath::attr("name"),
+                "Renaming the cluster redeploys its Applications",
+                format!(
+                    "{:?} becomes {name:?}: ApplicationSet templates that use {{{{name}}}} (Application names, \
+                     destination.name) generate new Applications for the new name and delete the old ones, which \
+                     redeploys the shard's workload. Keep the name unless that is intended.",
+                    prior.name
+                ),
+            );
+        }
         let config = req.config.clone();
         let planned = &mut req.planned;
         if planned.get("namespace").is_unknown()
@@ -124,9 +138,16 @@ impl Resource<ShardData> for ClusterRegistrationResource {
         let eks = config.get("eks_cluster_name").clone();
         let creating = req.prior.is_none();
         let endpoint_unset = config.get("server").is_null();
+        // With insecure, no CA is written at all (client-go refuses a CA with insecure), so none
+        // is read from EKS either.
+        let insecure = config.get("insecure").as_bool() == Some(true);
         let ca_unset = config.get("ca_data").is_null();
+        if insecure && ca_unset {
+            set(planned, "ca_data", Value::Null);
+        }
+        let ca_unset = ca_unset && !insecure;
         if eks.is_null() {
-            if ca_unset {
+            if config.get("ca_data").is_null() {
                 set(planned, "ca_data", Value::Null);
             }
         } else if eks.is_unknown() {

@@ -4,6 +4,7 @@ use crate::argo::argocd::{
     self, AppStatus, AwsAuthConfig, ClusterConfig, ClusterSecret, ExecProviderConfig, SECRET_TYPE_LABEL,
     TlsClientConfig,
 };
+use crate::clients::kubernetes::DEFAULT_EXEC_API_VERSION;
 use crate::clients::kubernetes::fields::{annotation_field, data_field, label_field};
 use crate::clients::pem::normalise_ca;
 use crate::framework::timeouts::Timeouts;
@@ -62,6 +63,8 @@ pub(super) struct Exec {
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub(super) struct WaitForSync {
     pub(super) min_applications: i64,
+    pub(super) application_sets: Option<Vec<String>>,
+    pub(super) accept_suspended: bool,
     pub(super) timeout: String,
 }
 
@@ -133,7 +136,10 @@ impl Model {
                 command: e.command.clone(),
                 args: e.args.clone().unwrap_or_default(),
                 env: e.env.clone().unwrap_or_default(),
-                api_version: e.api_version.clone().unwrap_or_default(),
+                // Argo CD hands execProviderConfig.apiVersion to client-go unchanged
+                // (pkg/apis/application/v1alpha1/types.go `RawRestConfig`), and client-go's exec
+                // plugin refuses an empty one; argo-cd uses v1beta1 for its own awsAuthConfig.
+                api_version: e.api_version.clone().unwrap_or_else(|| DEFAULT_EXEC_API_VERSION.to_string()),
                 install_hint: e.install_hint.clone().unwrap_or_default(),
                 ..Default::default()
             });

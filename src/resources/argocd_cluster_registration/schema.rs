@@ -52,7 +52,7 @@ pub(super) fn schema(default_timeout: impl Fn(Op) -> Duration) -> Schema {
                 .use_state_for_unknown()
                 .validate(validators::string(pem))
                 .description("PEM CA bundle of the API server (base64 of PEM accepted), written as `tlsClientConfig.caData`. Default: the EKS cluster's CA with `eks_cluster_name`, else none (the system roots)."),
-            Attribute::bool("insecure").default(false).description("`tlsClientConfig.insecure`: Argo CD skips TLS verification (tests only). Default: `false`."),
+            Attribute::bool("insecure").default(false).description("`tlsClientConfig.insecure`: Argo CD skips TLS verification (tests only). Excludes `ca_data` (client-go refuses a CA with insecure), and no CA is read from EKS then. Default: `false`."),
             s("bearer_token")
                 .optional()
                 .sensitive()
@@ -65,11 +65,11 @@ pub(super) fn schema(default_timeout: impl Fn(Op) -> Duration) -> Schema {
                 .optional()
                 .description("Labels of the Secret, for ApplicationSet cluster generator selectors (`metadata.labels.<k>` in templates). Keys and values follow Kubernetes rules; `argocd.argoproj.io/secret-type` is set by the resource and cannot be given. Labels others add (Argo CD's `argocd.argoproj.io/kubernetes-version`, say) are kept and never show as a diff."),
             Attribute::new("annotations", Type::map(Type::String)).optional().description("Annotations of the Secret (`metadata.annotations.<k>` in generators). `kubectl.kubernetes.io/last-applied-configuration` and `managed-by` are refused (Argo CD drops them)."),
-            s("project").optional().description("Make this a project-scoped cluster of this Argo CD project (Secret data `project`)."),
+            s("project").optional().validate(validators::string(names::dns_subdomain)).description("Make this a project-scoped cluster of this Argo CD project (Secret data `project`): the name of an AppProject."),
             Attribute::new("namespaces", Type::list(Type::String))
                 .optional()
                 .description("Restrict Argo CD to these namespaces of the cluster (Secret data `namespaces`, comma-separated)."),
-            Attribute::bool("cluster_resources").optional().description("With `namespaces`: whether Argo CD may manage cluster-scoped resources (Secret data `clusterResources`, written only when `true`)."),
+            Attribute::bool("cluster_resources").optional().description("Only with `namespaces`: whether Argo CD may manage cluster-scoped resources (Secret data `clusterResources`, written only when `true`)."),
             Attribute::number("controller_shard")
                 .optional()
                 .validate(validators::int_between(0, 10_000))
@@ -97,7 +97,7 @@ pub(super) fn schema(default_timeout: impl Fn(Op) -> Duration) -> Schema {
         "aws_auth",
         "Argo CD authenticates with IAM (`awsAuthConfig`, argocd-k8s-auth): its own credentials, or this role. Set exactly one of `aws_auth`, `exec` and `bearer_token`.",
         vec![
-            s("role_arn").optional().description("Role Argo CD assumes to reach the cluster (`roleARN`)."),
+            s("role_arn").optional().validate(validators::string(iam_role_arn)).description("Role Argo CD assumes to reach the cluster (`roleARN`), an IAM role ARN such as `arn:aws:iam::111122223333:role/argocd`."),
             s("cluster_name").optional().description("EKS cluster name (`clusterName`); this or `eks_cluster_name` is required. Default: `eks_cluster_name`."),
             s("profile").optional().description("AWS profile Argo CD uses (`profile`)."),
         ],
@@ -115,12 +115,18 @@ pub(super) fn schema(default_timeout: impl Fn(Op) -> Duration) -> Schema {
     ))
     .with_block(NestedBlock::single(
         "wait_for_sync",
-        "After writing, wait until at least `min_applications` Applications target this cluster and every one is Synced and Healthy (a watch: returns as soon as that holds).",
+        "After writing, wait until at least `min_applications` Applications target this cluster (one at least from each of `application_sets`) and every one is Synced and Healthy, judged as `argocd app wait` judges it: no sync operation under way and a status computed for the cluster's current `server`. A watch: returns as soon as that holds; an Application with an error condition (`ComparisonError`: Argo CD cannot reach or authenticate to the cluster) fails the wait at once with Argo CD's message.",
         vec![
             Attribute::number("min_applications")
                 .default(1)
                 .validate(validators::int_between(0, 100_000))
                 .description("How many Applications must target the cluster; `0` waits only for the ones that exist. Default: `1`."),
+            Attribute::new("application_sets", Type::list(Type::String))
+                .optional()
+                .description("ApplicationSets (names, in Argo CD's namespace) each of which must have generated at least one Application for this cluster: the wait does not end before every one of them has caught up (after a label change, say)."),
+            Attribute::bool("accept_suspended")
+                .default(false)
+                .description("Accept `Suspended` as well as `Healthy` (as `argocd app wait --suspended`): Argo CD reports an Application whose Rollout is paused (a canary waiting at a step) as Suspended, so without this a registration update during a canary waits until its timeout. Default: `false`."),
             s("timeout")
                 .default(DEFAULT_WAIT)
                 .validate(validators::duration())
@@ -213,7 +219,36 @@ pub(super) fn validate_config(c: &Value) -> Diagnostics {
             }
         }
     }
+    // client-go refuses a root CA with the insecure flag ("specifying a root certificates file
+    // with the insecure flag is not allowed"; argo-cd server/cluster/cluster_test.go asserts it).
+    if c.get("insecure").as_bool() == Some(true) && set_("ca_data") {
+        d.push_attr_error(
+            AttrPath::attr("insecure"),
+            "insecure excludes ca_data",
+            "Argo CD (client-go) refuses a CA together with insecure = true: drop one of them",
+        );
+    }
+    // `clusterResources` only means something for a cluster restricted to namespaces.
+    if set_("cluster_resources") && !set_("namespaces") {
+        d.push_attr_error(
+            AttrPath::attr("cluster_resources"),
+            "cluster_resources needs namespaces",
+            "cluster_resources says whether Argo CD may manage cluster-scoped resources of a cluster restricted to `namespaces`; set namespaces too, or drop it",
+        );
+    }
     d
+}
+
+/// An IAM role ARN: `arn:<partition>:iam::<12-digit account>:role/<path and name>`
+/// (<https://docs.aws.amazon.com/IAM/latest/UserGuide/reference-arns.html>).
+fn iam_role_arn(s: &str) -> Result<(), String> {
+    let parts: Vec<&str> = s.splitn(6, ':').collect();
+    let ok = matches!(parts.as_slice(), ["arn", partition, "iam", "", account, resource]
+        if partition.starts_with("aws")
+            && account.len() == 12
+            && account.bytes().all(|b| b.is_ascii_digit())
+            && resource.strip_prefix("role/").is_some_and(|r| !r.is_empty()));
+    if ok { Ok(()) } else { Err(format!("{s:?} is not an IAM role ARN such as arn:aws:iam::111122223333:role/argocd")) }
 }
 
 fn pem(s: &str) -> Result<(), String> {
@@ -246,6 +281,33 @@ mod tests {
         for needle in ["Several credentials", "bearer_token_version is required", "Invalid label key", "Reserved label"]
         {
             assert!(text.contains(needle), "{needle} in {text}");
+        }
+        // What Argo CD would refuse later.
+        let d = validate_config(&obj(&[
+            ("server", "https://h".into()),
+            ("exec", obj(&[("command", "x".into())])),
+            ("insecure", Value::Bool(true)),
+            ("ca_data", "pem".into()),
+            ("cluster_resources", Value::Bool(true)),
+        ]));
+        let text = d.to_string();
+        for needle in ["insecure excludes ca_data", "cluster_resources needs namespaces"] {
+            assert!(text.contains(needle), "{needle} in {text}");
+        }
+    }
+
+    #[test]
+    fn role_arns_are_iam_role_arns() {
+        assert!(iam_role_arn("arn:aws:iam::111122223333:role/argocd").is_ok());
+        assert!(iam_role_arn("arn:aws-cn:iam::111122223333:role/path/argocd").is_ok());
+        for bad in [
+            "argocd",
+            "arn:aws:iam::1111:role/x",
+            "arn:aws:iam::111122223333:user/x",
+            "arn:aws:sts::111122223333:role/x",
+            "arn:aws:iam::111122223333:role/",
+        ] {
+            assert!(iam_role_arn(bad).is_err(), "{bad}");
         }
     }
 }
