@@ -788,6 +788,45 @@ async fn a_cluster_registered_twice_is_refused_and_a_rename_warns() {
     .await;
 }
 
+/// Settings of `config` others own (a proxy, the TLS server name, compression, keys Argo CD adds
+/// later) are left as they are: not drift, and kept when the registration writes `config`
+/// again. Before, they were reported as unmanaged drift and removed by the next apply.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_others_own_in_the_config_are_left_alone() {
+    let moto = Moto::start();
+    let hub = hub_namespace("argocd-foreign").await;
+    let body = |env: &str| {
+        registration(&format!(
+            "  name = \"shard-9\"\n  server = \"https://shard-9.example.com\"\n  labels = {{ env = \"{env}\" }}\n  exec {{\n    command = \"argocd-k8s-auth\"\n    api_version = \"client.authentication.k8s.io/v1beta1\"\n  }}"
+        ))
+    };
+    let ws = workspace(&moto, &hub, &body("a"));
+    let ws = blocking(move || {
+        ws.init();
+        ws.apply();
+        ws
+    })
+    .await;
+    let mut config = hub.argo.cluster("cluster-shard-9").await.unwrap().config;
+    config["proxyUrl"] = json!("http://proxy.internal:3128");
+    config["disableCompression"] = json!(true);
+    config["tlsClientConfig"]["serverName"] = json!("kubernetes.internal");
+    hub.argo.edit_config("cluster-shard-9", "platform-team", &config).await;
+    rewrite(&ws, &moto, &hub, &body("b"));
+    blocking(move || {
+        let run = ws.ok(&["plan", "-no-color", "-input=false"]);
+        assert!(!run.flat().contains("changed outside Terraform"), "{}", run.text());
+        ws.apply();
+    })
+    .await;
+    let c = hub.argo.cluster("cluster-shard-9").await.unwrap();
+    assert_eq!(c.labels["env"], "b", "the update was written");
+    assert_eq!(c.config["proxyUrl"], "http://proxy.internal:3128");
+    assert_eq!(c.config["disableCompression"], true);
+    assert_eq!(c.config["tlsClientConfig"]["serverName"], "kubernetes.internal");
+    assert_eq!(c.config["execProviderConfig"]["command"], "argocd-k8s-auth");
+}
+
 /// Applications Argo CD would keep (a create-only ApplicationSet, one made by hand) fail the
 /// destroy at once, changing nothing; `wait_for_removal = false` is the explicit way out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -214,25 +214,31 @@ impl ClusterConfig {
         String::from_utf8(bytes).ok()
     }
 
-    /// Settings this provider does not manage (other credentials, proxies, client certificates).
+    /// Carries over from `live` the settings of `config` this provider leaves to others: the
+    /// TLS `serverName`, `proxyUrl`, `disableCompression` and keys Argo CD does not know. The
+    /// whole `config` is one data key, so writing it without them would remove them.
+    pub fn keep_foreign_settings(&mut self, live: &ClusterConfig) {
+        self.tls.server_name.clone_from(&live.tls.server_name);
+        self.proxy_url.clone_from(&live.proxy_url);
+        self.disable_compression = live.disable_compression;
+        for (k, v) in &live.other {
+            self.other.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        for (k, v) in &live.tls.other {
+            self.tls.other.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+
+    /// Credentials besides the one this provider writes (a cluster has one way in: these are
+    /// replaced on the next write).
     pub fn unmanaged(&self) -> Vec<&'static str> {
-        let mut out = Vec::new();
-        let checks: [(&'static str, bool); 8] = [
+        let checks: [(&'static str, bool); 4] = [
             ("username", !self.username.is_empty()),
             ("password", !self.password.is_empty()),
-            ("proxyUrl", !self.proxy_url.is_empty()),
-            ("disableCompression", self.disable_compression),
-            ("tlsClientConfig.serverName", !self.tls.server_name.is_empty()),
             ("tlsClientConfig.certData", !self.tls.cert_data.is_empty()),
             ("tlsClientConfig.keyData", !self.tls.key_data.is_empty()),
-            ("other keys", !self.other.is_empty() || !self.tls.other.is_empty()),
         ];
-        for (name, present) in checks {
-            if present {
-                out.push(name);
-            }
-        }
-        out
+        checks.into_iter().filter(|(_, present)| *present).map(|(name, _)| name).collect()
     }
 }
 
@@ -922,5 +928,26 @@ mod tests {
             Err(Pending::Waiting(w)) => assert!(w.contains("no Application from ApplicationSet api"), "{w}"),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn settings_left_to_others_survive_a_write() {
+        let live = ClusterConfig::parse(
+            br#"{"proxyUrl":"http://proxy:3128","disableCompression":true,"newKey":1,
+                 "tlsClientConfig":{"insecure":false,"serverName":"api.internal"},"username":"admin"}"#,
+        )
+        .unwrap();
+        assert_eq!(live.unmanaged(), vec!["username"], "only other credentials are foreign");
+        let mut ours = ClusterConfig {
+            aws_auth: Some(AwsAuthConfig { cluster_name: "shard-2".into(), ..Default::default() }),
+            ..Default::default()
+        };
+        ours.keep_foreign_settings(&live);
+        let written: Json = serde_json::from_slice(&ours.to_bytes()).unwrap();
+        assert_eq!(written["proxyUrl"], "http://proxy:3128");
+        assert_eq!(written["disableCompression"], true);
+        assert_eq!(written["newKey"], 1);
+        assert_eq!(written["tlsClientConfig"]["serverName"], "api.internal");
+        assert!(written.get("username").is_none(), "another credential is replaced");
     }
 }

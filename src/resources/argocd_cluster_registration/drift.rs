@@ -106,7 +106,7 @@ pub(super) fn refresh(state: &Model, live: &LiveCluster, private: &Private, warn
     }
     let extra = config.unmanaged();
     if !extra.is_empty() {
-        warn.push(format!("its config has settings this resource does not manage ({})", extra.join(", ")));
+        warn.push(format!("its config has other credentials ({}), which the next write replaces", extra.join(", ")));
         null_auth(&mut m);
     }
     m

@@ -246,7 +246,14 @@ pub(super) async fn write_secret(
     token: Option<&str>,
     prior: Option<&Model>,
 ) -> Result<Secret, Diagnostics> {
-    let desired = m.cluster_secret(token)?;
+    let mut desired = m.cluster_secret(token)?;
+    // `config` is one data key: on update, keep the settings in it that others own.
+    if prior.is_some()
+        && let Some(live) = get_secret(ctx, client, m.namespace(), &m.secret_name()).await?
+        && let Ok(config) = argocd::LiveCluster::from_secret(&live).config
+    {
+        desired.config.keep_foreign_settings(&config);
+    }
     let body = desired.apply_body();
     let (namespace, name) = (m.namespace(), m.secret_name());
     let api: Api<Secret> = Api::namespaced(client.client.clone(), namespace);
