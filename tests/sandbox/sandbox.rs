@@ -428,6 +428,18 @@ async fn story(w: &mut World) -> Result<(), String> {
     let t = stage(8, "remove shard-3 (terraform destroy in shard-3/)");
     say("  out of traffic (drain), then the registration goes and Argo CD removes its Application");
     destroy(w, "shard-3").await?;
+    // Argo CD deleted the shard's workload before the cluster left (the registration takes it out
+    // of the ApplicationSet first; a Secret deleted first would have orphaned it).
+    let orphaned = w.argocd.as_ref().map(|a| a.orphaned()).unwrap_or_default();
+    let left =
+        rollouts::api(&w.shard_api(), &namespace_of("shard-3")).get_opt(ROLLOUT).await.map_err(|e| e.to_string())?;
+    if !orphaned.is_empty() || left.is_some() {
+        return Err(format!(
+            "Argo CD left shard-3's workload behind (orphaned: {orphaned:?}, Rollout still there: {})",
+            left.is_some()
+        ));
+    }
+    say("  Argo CD deleted shard-3's workload (its Rollout) before the cluster Secret went");
     table(w).await?;
     took(t);
 

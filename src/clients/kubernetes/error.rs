@@ -182,7 +182,10 @@ impl KubeError {
             Some(Transport::Tls) => KubeError::Tls { host, cause, source },
             Some(Transport::Connect) => KubeError::Unreachable { host, call, cause, source: Some(source) },
             Some(Transport::Lost) => KubeError::ConnectionLost { host, call, cause, source },
-            Some(Transport::Credentials) => KubeError::Credentials { host, call, cause, source },
+            Some(Transport::Credentials) => {
+                let cause = credentials_cause(&source).unwrap_or(cause);
+                KubeError::Credentials { host, call, cause, source }
+            }
             None => KubeError::Other { host, call, cause, source },
         }
     }
@@ -250,6 +253,34 @@ impl KubeError {
         };
         KubeError::Unreachable { host, call, cause, source }
     }
+}
+
+/// What went wrong getting credentials, without what kube's messages carry along: a failed
+/// exec plugin is printed with its whole output (whose stdout holds the token) and a response
+/// that does not parse with a piece of it. Never put those in a diagnostic or a log line.
+fn credentials_cause(err: &kube::Error) -> Option<String> {
+    use kube::client::AuthError;
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = next {
+        if let Some(auth) = e.downcast_ref::<AuthError>() {
+            return Some(match auth {
+                AuthError::AuthExecRun { cmd, out } => {
+                    let program = cmd.split_whitespace().next().unwrap_or_default();
+                    format!(
+                        "the credential plugin {program} exited with {} (its output is not shown: it may hold credentials)",
+                        out.status
+                    )
+                }
+                AuthError::AuthExecParse(_) => {
+                    "the credential plugin's output is not an ExecCredential (not shown: it may hold credentials)"
+                        .into()
+                }
+                other => other.to_string(),
+            });
+        }
+        next = e.source();
+    }
+    None
 }
 
 enum Transport {
@@ -390,6 +421,20 @@ mod tests {
         let auth = kube::Error::Service(Box::new(kube::client::AuthError::AuthExecStart(missing)));
         let e = KubeError::from_kube("https://h", &Call::new("get", "secrets"), auth);
         assert!(matches!(e, KubeError::Credentials { .. }) && !e.is_transient(), "{e:?}");
+        // A plugin that fails after printing a token: the token goes nowhere.
+        let output = std::process::Output {
+            status: std::process::ExitStatus::default(),
+            stdout: br#"{"status":{"token":"canary-7c1d-secret"}}"#.to_vec(),
+            stderr: b"canary-7c1d-secret in stderr".to_vec(),
+        };
+        let run = kube::client::AuthError::AuthExecRun {
+            cmd: "argocd-k8s-auth aws --cluster-name shard-2".into(),
+            out: Box::new(output),
+        };
+        let e = KubeError::from_kube("https://h", &Call::new("get", "secrets"), kube::Error::Service(Box::new(run)));
+        let text = crate::framework::Diagnostics::from(e.clone()).to_string();
+        assert!(matches!(e, KubeError::Credentials { .. }), "{e:?}");
+        assert!(!text.contains("canary-7c1d-secret") && text.contains("argocd-k8s-auth exited with"), "{text}");
         let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "Connection refused");
         let e =
             KubeError::from_kube("https://h", &Call::new("get", "secrets"), kube::Error::Service(Box::new(refused)));
