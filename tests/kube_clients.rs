@@ -139,6 +139,50 @@ async fn an_exec_plugin_provides_the_token() {
     assert!(err.to_string().contains("refused the credentials"), "{err}");
 }
 
+/// Credential plugins that hang (a login prompt, a dead metadata service) never freeze the
+/// provider: it runs them as child processes off its two async worker threads, with the
+/// operation's deadline. kube-rs ran them with a blocking call on a worker: two of them stopped
+/// every other call, deadline and Ctrl-C.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hung_credential_plugins_time_out_and_never_freeze_other_calls() {
+    let bench = KubeBench::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = dir.path().join("hangs");
+    std::fs::write(&plugin, "#!/bin/sh\nexec sleep 600\n").unwrap();
+    std::fs::set_permissions(&plugin, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let clients = std::sync::Arc::new(KubeClients::default());
+    let hung: Vec<_> = (0..2)
+        .map(|i| {
+            let clients = clients.clone();
+            let source = direct(
+                &bench,
+                DirectAuth::Exec(ExecBlock {
+                    api_version: None,
+                    command: plugin.display().to_string(),
+                    args: Some(vec![format!("--instance={i}")]),
+                    env: None,
+                }),
+            );
+            tokio::spawn(async move {
+                let started = std::time::Instant::now();
+                let r = clients.connect(&ctx(Duration::from_secs(4)), &no_aws(), &source).await.map(|_| ());
+                (r, started.elapsed())
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Both plugins hang; every worker thread is still free for other calls.
+    let started = std::time::Instant::now();
+    assert!(list_namespaces(&clients, &admin(&bench)).await.expect("list") > 0);
+    assert!(started.elapsed() < Duration::from_secs(3), "another call waited {:?}", started.elapsed());
+    for h in hung {
+        let (r, took) = h.await.unwrap();
+        let err = r.expect_err("the plugin never answers");
+        assert!(matches!(err, KubeError::TimedOut { .. }), "{err:?}");
+        assert!(took < Duration::from_secs(8), "ended at its deadline: {took:?}");
+    }
+}
+
 #[tokio::test]
 async fn unreachable_tls_and_dns_failures_name_the_host() {
     let bench = KubeBench::shared();

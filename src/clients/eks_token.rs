@@ -14,7 +14,6 @@ use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvid
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SignatureLocation, SigningSettings, sign};
 use aws_sigv4::sign::v4;
 use base64::Engine;
-use std::sync::{Arc, RwLock, Weak};
 use std::time::{Duration, SystemTime};
 
 /// The header whose signed value binds the token to one cluster.
@@ -105,35 +104,15 @@ impl Signer {
     }
 }
 
-/// The current token of one cluster, re-signed in the background every [`REFRESH_EVERY`]
-/// while anything holds it (the refresher stops when the last client using it is dropped).
-pub struct LiveToken {
-    current: RwLock<String>,
-}
-
-impl LiveToken {
-    /// Signs the first token now (so a credentials problem surfaces at once) and starts the
-    /// refresher.
-    pub async fn start(signer: Signer) -> Result<Arc<LiveToken>, TokenError> {
-        let live = Arc::new(LiveToken { current: RwLock::new(signer.token().await?) });
-        tokio::spawn(refresh(Arc::downgrade(&live), signer));
-        Ok(live)
+/// A client's EKS tokens: a fresh one every [`REFRESH_EVERY`] (EKS accepts each for 15 minutes).
+#[async_trait::async_trait]
+impl super::live_token::TokenSource for Signer {
+    async fn fetch(&self) -> Result<(String, Option<Duration>), String> {
+        Ok((self.token().await.map_err(|e| e.to_string())?, Some(REFRESH_EVERY)))
     }
 
-    pub fn get(&self) -> String {
-        self.current.read().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-}
-
-async fn refresh(live: Weak<LiveToken>, signer: Signer) {
-    loop {
-        tokio::time::sleep(REFRESH_EVERY).await;
-        let Some(live) = live.upgrade() else { return };
-        match signer.token().await {
-            Ok(t) => *live.current.write().unwrap_or_else(|p| p.into_inner()) = t,
-            // The previous token stays valid for another 10 minutes; try again next round.
-            Err(e) => tracing::warn!(cluster = %signer.cluster, error = %e, "could not refresh the EKS token"),
-        }
+    fn describe(&self) -> String {
+        format!("EKS cluster {}", self.cluster)
     }
 }
 

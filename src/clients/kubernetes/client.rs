@@ -3,9 +3,11 @@
 
 use super::connection::{DEFAULT_EXEC_API_VERSION, DirectAuth, ExecBlock, Source};
 use super::error::{Call, KubeError};
+use super::exec::ExecPlugin;
 use crate::clients::aws::{AwsClients, cause_chain as chain};
 use crate::clients::eks::describe_cluster;
-use crate::clients::eks_token::{self, LiveToken};
+use crate::clients::eks_token;
+use crate::clients::live_token::LiveToken;
 use crate::clients::pem::certificates;
 use crate::framework::{Ctx, Interrupted};
 use kube::config::{AuthInfo, ExecConfig, KubeConfigOptions, Kubeconfig};
@@ -97,18 +99,31 @@ async fn build(aws: &AwsClients, source: &Source) -> Result<KubeClient, KubeErro
                 .map_err(|e| config_error(chain(&e)))?;
             config.default_retry = false; // see `KubeClient::call`
             let host = config.cluster_url.to_string().trim_end_matches('/').to_string();
-            let builder = kube::client::ClientBuilder::try_from(config).map_err(|e| config_error(chain(&e)))?;
-            Ok(KubeClient { client: builder.with_layer(&RequestLog).build(), host })
+            // The kubeconfig user's credential plugin is run here, not by kube-rs (see `exec`).
+            let plugin = config.auth_info.exec.as_ref().and_then(ExecPlugin::from_config);
+            let token = match plugin {
+                Some(plugin) => {
+                    config.auth_info.exec = None;
+                    Some(plugin_token(&host, plugin).await?)
+                }
+                None => None,
+            };
+            finish(config, token, host, source).await
         }
         Source::Direct { host, ca_pem, insecure, auth } => {
             let mut config = base_config(host, ca_pem.as_deref(), *insecure)?;
-            config.auth_info = match auth {
-                DirectAuth::Token(t) => AuthInfo { token: Some(t.clone().into()), ..Default::default() },
-                DirectAuth::Exec(e) => AuthInfo { exec: Some(exec_config(e)), ..Default::default() },
-                DirectAuth::None => AuthInfo::default(),
+            let token = match auth {
+                DirectAuth::Token(t) => {
+                    config.auth_info = AuthInfo { token: Some(t.clone().into()), ..Default::default() };
+                    None
+                }
+                DirectAuth::Exec(e) => match ExecPlugin::from_config(&exec_config(e)) {
+                    Some(plugin) => Some(plugin_token(host, plugin).await?),
+                    None => return Err(config_error("the exec block names no command".into())),
+                },
+                DirectAuth::None => None,
             };
-            let builder = kube::client::ClientBuilder::try_from(config).map_err(|e| config_error(chain(&e)))?;
-            Ok(KubeClient { client: builder.with_layer(&RequestLog).build(), host: host.clone() })
+            finish(config, token, host.clone(), source).await
         }
         Source::Eks { cluster } => {
             let eks_error = |message: String| KubeError::Eks { cluster: cluster.clone(), message };
@@ -116,13 +131,38 @@ async fn build(aws: &AwsClients, source: &Source) -> Result<KubeClient, KubeErro
                 describe_cluster(aws, cluster).await.map_err(|e| eks_error(format!("DescribeCluster failed: {e}")))?;
             let (endpoint, ca_pem) = described.endpoint_and_ca().map_err(eks_error)?;
             let signer = eks_token::signer_for(aws, cluster).await.map_err(eks_error)?;
-            let token = LiveToken::start(signer).await.map_err(|e| eks_error(e.to_string()))?;
+            let token = LiveToken::start(signer).await.map_err(eks_error)?;
             let config = base_config(&endpoint, Some(&ca_pem), false)?;
-            let builder = kube::client::ClientBuilder::try_from(config).map_err(|e| config_error(chain(&e)))?;
-            let client = builder.with_layer(&BearerLayer(token)).with_layer(&RequestLog).build();
-            Ok(KubeClient { client, host: endpoint })
+            finish(config, Some(token), endpoint, source).await
         }
     }
+}
+
+/// The first token of a credential plugin, within the caller's deadline (the plugin is killed
+/// when it runs out), and later ones before each expires.
+async fn plugin_token(host: &str, plugin: ExecPlugin) -> Result<Arc<LiveToken>, KubeError> {
+    LiveToken::start(plugin).await.map_err(|message| KubeError::Plugin { host: host.to_string(), message })
+}
+
+/// The client: `token`, when the credentials are a live token, on every request.
+async fn finish(
+    config: kube::Config,
+    token: Option<Arc<LiveToken>>,
+    host: String,
+    source: &Source,
+) -> Result<KubeClient, KubeError> {
+    let config_error = |message: String| KubeError::Config { origin: source.describe(), message };
+    // kube-rs builds its auth layer here; for what the provider does not run itself (a plugin
+    // that wants provideClusterInfo, an auth-provider) that blocks, so not on an async worker.
+    let builder = tokio::task::spawn_blocking(move || kube::client::ClientBuilder::try_from(config))
+        .await
+        .map_err(|e| config_error(format!("building the client failed: {e}")))?
+        .map_err(|e| config_error(chain(&e)))?;
+    let client = match token {
+        Some(token) => builder.with_layer(&BearerLayer(token)).with_layer(&RequestLog).build(),
+        None => builder.with_layer(&RequestLog).build(),
+    };
+    Ok(KubeClient { client, host })
 }
 
 fn exec_config(e: &ExecBlock) -> ExecConfig {
@@ -165,7 +205,7 @@ fn log_request(req: BodyRequest) -> BodyRequest {
     req
 }
 
-/// Sets `Authorization: Bearer <current EKS token>` on every request.
+/// Sets `Authorization: Bearer <current token>` (EKS, a credential plugin) on every request.
 #[derive(Clone)]
 struct BearerLayer(Arc<LiveToken>);
 

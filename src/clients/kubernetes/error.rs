@@ -134,6 +134,9 @@ pub enum KubeError {
         #[source]
         source: Cause,
     },
+    /// A credential plugin the provider runs failed (never with its output: it holds tokens).
+    #[error("could not get credentials for {host}: {message}")]
+    Plugin { host: String, message: String },
     /// The credentials could not be had (an exec plugin that fails, an unreadable token file).
     #[error("could not get credentials for {host} to {call}: {cause}")]
     Credentials {
@@ -360,7 +363,7 @@ impl From<KubeError> for Diagnostics {
             KubeError::Unreachable { .. } => "Kubernetes API server unreachable",
             KubeError::ConnectionLost { .. } => "Connection to the Kubernetes API server lost",
             KubeError::Tls { .. } => "Kubernetes API server TLS failure",
-            KubeError::Credentials { .. } => "No Kubernetes credentials",
+            KubeError::Credentials { .. } | KubeError::Plugin { .. } => "No Kubernetes credentials",
             KubeError::Unauthorized { .. } => "Kubernetes credentials refused",
             KubeError::Forbidden { .. } => "Kubernetes permission denied",
             KubeError::TimedOut { .. } => "Kubernetes call timed out",

@@ -3,6 +3,7 @@
 //! - [`client`]: one client per connection, built on first use within the deadline, cached;
 //! - [`call`]: the one way to call the API server and follow a watch (deadline, Ctrl-C, retries);
 //! - [`error`]: the one error type, naming the call, classified by type and status code;
+//! - [`exec`]: credential plugins, run by the provider as killable child processes with a timeout;
 //! - [`names`]: Kubernetes naming rules for plan-time checks;
 //! - [`fields`]: server-side apply field ownership and conflicts.
 
@@ -10,6 +11,7 @@ pub mod call;
 pub mod client;
 pub mod connection;
 pub mod error;
+pub mod exec;
 pub mod fields;
 pub mod names;
 
