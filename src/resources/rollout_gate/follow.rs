@@ -4,7 +4,7 @@
 //! [`KubeClient::watch`].
 
 use super::{ABORT_BUDGET, Model};
-use crate::argo::rollouts::{self, Decision, Patches, RolloutView, Target};
+use crate::argo::rollouts::{self, Decision, Patches, Policy, RolloutView, Target};
 use crate::clients::ShardData;
 use crate::clients::kubernetes::{Call, KubeClient, KubeError, Watched};
 use crate::framework::timeouts::format_duration;
@@ -99,6 +99,12 @@ pub(super) enum Stop {
         waited: Duration,
     },
     Cancelled(Option<RolloutView>),
+    /// A person has to decide or review; the gate touched nothing.
+    Blocked {
+        view: RolloutView,
+        summary: String,
+        message: String,
+    },
     /// Nothing reached the cluster yet, or the failure has nothing to do with progress.
     Error(Diagnostics),
     Partial(Option<RolloutView>, Diagnostics),
@@ -106,13 +112,15 @@ pub(super) enum Stop {
 
 /// Follows the Rollout (one `watch_object`: list, then watch, resumed by kube-runtime after
 /// expiry or a dropped connection) until `target` holds, promoting at each pause below it on
-/// the same watch: the promote's result arrives as the next state.
+/// the same watch: the promote's result arrives as the next state. A promoting gate with no
+/// revision planned pins the first revision it sees with the latest spec observed.
 pub(super) async fn follow(
     ctx: &Ctx<ShardData>,
     client: &KubeClient,
     api: &Api<DynamicObject>,
     m: &Model,
     target: Target,
+    policy: &mut Policy,
 ) -> Result<RolloutView, Stop> {
     let stream = client.watch(rollout_call("watch", m), watch_object(api.clone(), &m.name));
     let mut stream = std::pin::pin!(stream);
@@ -153,13 +161,22 @@ pub(super) async fn follow(
         let view = view_of(&object);
         last = Some(view.clone());
         last_seen = view.describe();
-        match rollouts::decide(&view, target) {
+        if target != Target::Healthy
+            && policy.revision.is_none()
+            && view.spec_observed()
+            && !view.current_pod_hash.is_empty()
+        {
+            tracing::info!(rollout = %m.key(), revision = %view.current_pod_hash, "rollout gate: promoting this revision only");
+            policy.revision = Some(view.current_pod_hash.clone());
+        }
+        match rollouts::decide(&view, target, policy) {
             Decision::Reached => return Ok(view),
             Decision::Wait(why) => last_seen = why,
             Decision::Promote(patches) => send(ctx, client, api, m, &view, &patches).await?,
             Decision::Failed { aborted, message } => {
                 return Err(Stop::Failed { view, already_aborted: aborted, message });
             }
+            Decision::Blocked { summary, message } => return Err(Stop::Blocked { view, summary, message }),
             Decision::Impossible(why) => {
                 let path = if m.promote_to_step.is_some() { "promote_to_step" } else { "promote_full" };
                 let d = Diagnostics::attr_error(AttrPath::attr(path), "Target does not fit the Rollout", why);
@@ -214,20 +231,52 @@ async fn send(
 }
 
 /// `kubectl argo rollouts abort`, with its own short budget (the operation's deadline may have
-/// passed, and Ctrl-C never aborts). Returns the sentence the failure message gets.
-pub(super) async fn abort(ctx: &Ctx<ShardData>, client: &KubeClient, api: &Api<DynamicObject>, m: &Model) -> String {
-    tracing::info!(rollout = %m.key(), "abort_on_failure: status patch abort=true");
+/// passed, and Ctrl-C never aborts), only when [`rollouts::abort_verdict`] allows it for the
+/// Rollout as it is now, and only to that version of it (a resourceVersion precondition: a new
+/// revision or a pause written in between makes the API server refuse, and the gate looks
+/// again). Returns the sentence the failure message gets.
+pub(super) async fn abort(
+    ctx: &Ctx<ShardData>,
+    client: &KubeClient,
+    api: &Api<DynamicObject>,
+    m: &Model,
+    target: Target,
+    policy: &Policy,
+) -> String {
     let own = Ctx::new(ctx.data.clone(), CancellationToken::new(), ABORT_BUDGET);
     let pp = PatchParams::default();
-    let patch = rollouts::abort_patch();
-    let patch = Patch::Merge(&patch);
-    match client.call(&own, rollout_call("patch", m).status(), || api.patch_status(&m.name, &pp, &patch)).await {
-        Ok(_) => " The provider aborted it (status.abort=true, abort_on_failure): Argo Rollouts moves traffic back \
-                  to the stable revision."
-            .into(),
-        Err(KubeError::TimedOut { .. }) => format!(" Aborting it timed out after {}.", format_duration(ABORT_BUDGET)),
-        Err(e) => format!(" Aborting it failed: {e}."),
+    for _ in 0..3 {
+        let view = match client.call(&own, rollout_call("get", m), || api.get_opt(&m.name)).await {
+            Ok(Some(obj)) => view_of(&obj),
+            Ok(None) => return " It was not aborted: it no longer exists.".into(),
+            Err(KubeError::TimedOut { .. }) => {
+                return format!(" Aborting it timed out after {}.", format_duration(ABORT_BUDGET));
+            }
+            Err(e) => return format!(" Aborting it failed: {e}."),
+        };
+        if let Err(why) = rollouts::abort_verdict(&view, target, policy) {
+            tracing::info!(rollout = %m.key(), %why, "abort_on_failure: not aborting");
+            return format!(" It was not aborted (abort_on_failure): {why}.");
+        }
+        tracing::info!(rollout = %m.key(), revision = %view.current_pod_hash, "abort_on_failure: status patch abort=true");
+        let body = rollouts::with_precondition(&rollouts::abort_patch(), view.resource_version.as_deref());
+        let patch = Patch::Merge(&body);
+        match client.call(&own, rollout_call("patch", m).status(), || api.patch_status(&m.name, &pp, &patch)).await {
+            Ok(_) => {
+                return format!(
+                    " The provider aborted it (status.abort=true, abort_on_failure) at revision {}: Argo Rollouts \
+                     moves traffic back to the stable revision.",
+                    view.current_pod_hash
+                );
+            }
+            Err(e) if e.status() == Some(409) => continue,
+            Err(KubeError::TimedOut { .. }) => {
+                return format!(" Aborting it timed out after {}.", format_duration(ABORT_BUDGET));
+            }
+            Err(e) => return format!(" Aborting it failed: {e}."),
+        }
     }
+    " It was not aborted: it kept changing while the provider tried (409 Conflict three times).".into()
 }
 
 #[cfg(test)]
