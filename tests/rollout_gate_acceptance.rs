@@ -860,3 +860,22 @@ fn promote_to_the_step_count_means_stable() {
     assert_eq!(st["stable_revision"], st["current_revision"]);
     assert_eq!(count(&requests(&log(&ws), &s.ns), "PATCH status"), 2, "the pauses at steps 1 and 3");
 }
+
+#[test]
+fn retry_aborted_retries_the_planned_revision_once() {
+    // `kubectl argo rollouts retry` as declared state: `{"status":{"abort":false}}` (cmd/retry),
+    // then Argo restarts the steps (`checkPausedConditions`: RolloutRetry).
+    let s = Shard::new("gate-retry");
+    let paused = s.canary_paused_at("api", steps4(), false, 1);
+    abort_by_hand(&s, "api");
+    let ws = workspace(&s.gate("api", "api", "  promote_to_step = 2\n"));
+    ws.fails(&["apply", "-auto-approve", "-no-color"], &["Rollout aborted", "RolloutAborted"]);
+    ws.write_with(&ProviderHcl::new(NO_AWS), &s.gate("api", "api", "  promote_to_step = 2\n  retry_aborted = true\n"));
+    ws.apply();
+    let text = log(&ws);
+    assert_eq!(text.matches(r#"patch="{\"status\":{\"abort\":false}}""#).count(), 1, "one retry");
+    let live = s.get("api");
+    assert_ne!(live["status"]["abort"], true);
+    assert_eq!(live["status"]["currentPodHash"], paused["status"]["currentPodHash"]);
+    assert!(live["status"]["currentStepIndex"].as_i64() >= Some(2), "{:#}", live["status"]);
+}

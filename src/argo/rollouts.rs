@@ -388,6 +388,12 @@ pub fn abort_patch() -> Json {
     json!({ "status": { "abort": true } })
 }
 
+/// `kubectl argo rollouts retry rollout NAME` (`cmd/retry/retry.go` `retryRolloutPatch`, on the
+/// status subresource).
+pub fn retry_patch() -> Json {
+    json!({ "status": { "abort": false } })
+}
+
 /// Upstream `CanaryStepString`.
 pub fn step_string(step: &Json) -> String {
     if let Some(w) = step["setWeight"].as_i64() {
@@ -508,6 +514,8 @@ pub struct Policy {
     pub promote_inconclusive: bool,
     /// Lift an operator's `spec.paused`.
     pub lift_manual_pause: bool,
+    /// Retry an aborted Rollout (of the planned revision) once, as `kubectl argo rollouts retry`.
+    pub retry_aborted: bool,
 }
 
 /// What the gate does about one observed state of the Rollout.
@@ -621,6 +629,11 @@ pub fn decide(view: &RolloutView, target: Target, policy: &Policy) -> Decision {
     }
     let (phase, message) = view.phase();
     if view.abort {
+        if policy.retry_aborted && target != Target::Healthy && !view.fully_promoted() {
+            // The controller takes it up again from step 0 (`rollout/sync.go`
+            // `checkPausedConditions`: RolloutRetry; `canary.go` restarts the steps).
+            return Decision::Promote(Patches { spec: None, status: Some(retry_patch()) });
+        }
         let message = if message.is_empty() { "the rollout was aborted".to_string() } else { message };
         return Decision::Failed { aborted: true, message };
     }
@@ -1095,5 +1108,25 @@ mod tests {
         assert!(abort_verdict(&end, Target::Healthy, &Policy::default()).is_err());
         assert!(abort_verdict(&canary(steps(), paused_at(1)), Target::Step(3), &Policy::default()).is_err());
         assert_eq!(abort_verdict(&end, Target::Step(5), &Policy::default()), Ok(()));
+    }
+
+    #[test]
+    fn an_aborted_rollout_is_retried_only_when_asked() {
+        let mut s = paused_at(0);
+        s["pauseConditions"] = Json::Null;
+        s["controllerPause"] = Json::Null;
+        s["abort"] = json!(true);
+        s["phase"] = json!("Degraded");
+        s["message"] = json!("RolloutAborted: Rollout aborted update to revision 2");
+        let v = canary(steps(), s);
+        assert!(matches!(decide(&v, Target::Step(2), &Policy::default()), Decision::Failed { aborted: true, .. }));
+        let retry = Policy { retry_aborted: true, revision: Some("bbb".into()), ..Policy::default() };
+        assert_eq!(
+            decide(&v, Target::Step(2), &retry),
+            Decision::Promote(Patches { spec: None, status: Some(json!({ "status": { "abort": false } })) })
+        );
+        assert!(matches!(decide(&v, Target::Healthy, &retry), Decision::Failed { .. }), "a pure gate changes nothing");
+        let other = Policy { revision: Some("ccc".into()), ..retry };
+        assert!(matches!(decide(&v, Target::Step(2), &other), Decision::Blocked { .. }), "only the planned revision");
     }
 }

@@ -172,7 +172,17 @@ pub(super) async fn follow(
         match rollouts::decide(&view, target, policy) {
             Decision::Reached => return Ok(view),
             Decision::Wait(why) => last_seen = why,
-            Decision::Promote(patches) => send(ctx, client, api, m, &view, &patches).await?,
+            Decision::Promote(patches) => {
+                let retry = patches.status == Some(rollouts::retry_patch());
+                if retry {
+                    tracing::info!(rollout = %m.key(), revision = %view.current_pod_hash, "retry_aborted: retrying the aborted rollout");
+                }
+                // retry_aborted: once per apply (a retry refused with 409 is decided again);
+                // aborted again, the apply fails.
+                if send(ctx, client, api, m, &view, &patches).await? && retry {
+                    policy.retry_aborted = false;
+                }
+            }
             Decision::Failed { aborted, message } => {
                 return Err(Stop::Failed { view, already_aborted: aborted, message });
             }
@@ -192,7 +202,7 @@ fn describe(view: &Option<RolloutView>) -> String {
 
 /// Sends one promote: the status patch (only to the version decided on), then the spec patch,
 /// as `kubectl argo rollouts promote` does. A 409 means the Rollout moved since: the watch
-/// brings the new state and the gate decides again.
+/// brings the new state and the gate decides again. True when the status patch (if any) applied.
 async fn send(
     ctx: &Ctx<ShardData>,
     client: &KubeClient,
@@ -200,7 +210,7 @@ async fn send(
     m: &Model,
     view: &RolloutView,
     patches: &Patches,
-) -> Result<(), Stop> {
+) -> Result<bool, Stop> {
     let pp = PatchParams::default();
     let stop = |e: KubeError| match e {
         KubeError::TimedOut { .. } => {
@@ -217,7 +227,7 @@ async fn send(
             Ok(_) => {}
             Err(e) if e.status() == Some(409) => {
                 tracing::debug!(rollout = %m.key(), "promote skipped: the Rollout changed since (409); deciding again");
-                return Ok(());
+                return Ok(false);
             }
             Err(e) => return Err(stop(e)),
         }
@@ -227,7 +237,7 @@ async fn send(
         let patch = Patch::Merge(spec);
         client.call(ctx, rollout_call("patch", m), || api.patch(&m.name, &pp, &patch)).await.map_err(stop)?;
     }
-    Ok(())
+    Ok(true)
 }
 
 /// `kubectl argo rollouts abort`, with its own short budget (the operation's deadline may have

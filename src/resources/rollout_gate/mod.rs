@@ -45,6 +45,7 @@ pub struct Model {
     abort_on_failure: bool,
     promote_inconclusive: bool,
     lift_manual_pause: bool,
+    retry_aborted: bool,
     strategy: Attr<String>,
     phase: Attr<String>,
     message: Attr<String>,
@@ -70,6 +71,7 @@ impl Model {
             abort_on_failure: false,
             promote_inconclusive: false,
             lift_manual_pause: false,
+            retry_aborted: false,
             strategy: Attr::Null,
             phase: Attr::Null,
             message: Attr::Null,
@@ -98,6 +100,7 @@ impl Model {
             revision: self.current_revision.known().cloned().filter(|_| self.target() != Target::Healthy),
             promote_inconclusive: self.promote_inconclusive,
             lift_manual_pause: self.lift_manual_pause,
+            retry_aborted: self.retry_aborted,
         }
     }
 
@@ -266,6 +269,9 @@ impl Resource<ShardData> for RolloutGateResource {
                 Attribute::bool("lift_manual_pause")
                     .default(false)
                     .description("Lift an operator's pause (`spec.paused`, as `kubectl argo rollouts pause` sets it) to reach the target. When false, the apply fails naming the pause and touches nothing. Default: `false`."),
+                Attribute::bool("retry_aborted")
+                    .default(false)
+                    .description("An aborted Rollout is retried as declared state: when the revision the gate promotes is aborted, send `kubectl argo rollouts retry`'s patch (`status.abort=false`; Argo restarts the steps) once per apply, then promote as usual. Aborted again in the same apply, it fails. Never for a pure gate (no target). Default: `false`."),
                 computed(Attribute::string("strategy"), "`canary` or `blueGreen`."),
                 computed(Attribute::string("phase"), "`Healthy`, `Progressing`, `Paused` or `Degraded`, computed as Argo's tools do."),
                 computed(Attribute::string("message"), "Argo's message for the phase (e.g. `CanaryPauseStep`)."),
@@ -308,6 +314,14 @@ impl Resource<ShardData> for RolloutGateResource {
                 "abort_on_failure has no effect on a gate with no target",
                 "a gate with neither promote_to_step nor promote_full = true promotes nothing, so it never aborts \
                  the Rollout (a timeout leaves it where it is)",
+            );
+        }
+        if !has_target && config.get("retry_aborted").as_bool() == Some(true) {
+            d.push_attr_warning(
+                AttrPath::attr("retry_aborted"),
+                "retry_aborted has no effect on a gate with no target",
+                "a gate with neither promote_to_step nor promote_full = true changes nothing on the Rollout, so it \
+                 never retries it",
             );
         }
         let cluster = config.get("cluster");
