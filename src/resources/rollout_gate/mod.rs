@@ -308,21 +308,20 @@ impl Resource<ShardData> for RolloutGateResource {
             || config.get("promote_to_step").is_unknown()
             || config.get("promote_full").as_bool() == Some(true)
             || config.get("promote_full").is_unknown();
-        if !has_target && config.get("abort_on_failure").as_bool() == Some(true) {
-            d.push_attr_warning(
-                AttrPath::attr("abort_on_failure"),
-                "abort_on_failure has no effect on a gate with no target",
-                "a gate with neither promote_to_step nor promote_full = true promotes nothing, so it never aborts \
-                 the Rollout (a timeout leaves it where it is)",
-            );
-        }
-        if !has_target && config.get("retry_aborted").as_bool() == Some(true) {
-            d.push_attr_warning(
-                AttrPath::attr("retry_aborted"),
-                "retry_aborted has no effect on a gate with no target",
-                "a gate with neither promote_to_step nor promote_full = true changes nothing on the Rollout, so it \
-                 never retries it",
-            );
+        // A pure gate promotes, lifts, retries and aborts nothing: these say so where they are set.
+        for (name, what) in [
+            ("abort_on_failure", "it never aborts the Rollout (a timeout leaves it where it is)"),
+            ("retry_aborted", "it never retries the Rollout"),
+            ("promote_inconclusive", "it promotes through nothing"),
+            ("lift_manual_pause", "it lifts no pause"),
+        ] {
+            if !has_target && config.get(name).as_bool() == Some(true) {
+                d.push_attr_warning(
+                    AttrPath::attr(name),
+                    format!("{name} has no effect on a gate with no target"),
+                    format!("a gate with neither promote_to_step nor promote_full = true promotes nothing, so {what}"),
+                );
+            }
         }
         let cluster = config.get("cluster");
         if !cluster.is_null() && !cluster.is_unknown() {
