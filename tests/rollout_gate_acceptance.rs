@@ -762,33 +762,49 @@ fn a_workload_ref_rollout_is_not_healthy_before_its_new_template_is_seen() {
     let ws = workspace(&s.gate("api", "api", ""));
     ws.apply();
 
-    // The Deployment changes; the controller has bumped the annotation but not yet persisted a
-    // status for the new template (Argo CD's health.lua: "Waiting for rollout spec update to be
-    // observed").
-    s.controller.hold("api");
-    let image = json!({ "spec": { "template": { "spec": { "containers": [{ "name": "app", "image": "registry.example/app:2" }] } } } });
-    s.run(deployments.patch("api", &kube::api::PatchParams::default(), &kube::api::Patch::Strategic(&image)))
-        .expect("new Deployment template");
-    s.wait("api", "the workload-generation annotation", |r| {
-        r["metadata"]["annotations"]["rollout.argoproj.io/workload-generation"] == "2"
-    });
-    assert_eq!(s.get("api")["status"]["phase"], "Healthy", "the status is still the old template's");
-    let p = ws.plan();
-    assert_eq!(p.code, 2, "a new workload template is not Healthy yet:\n{}", p.text());
-    assert!(p.flat().contains("waiting for rollout spec update to be observed"), "{}", p.text());
-    let child = ws.spawn(&["apply", "-auto-approve", "-no-color"]);
-    support::wait_until(Duration::from_secs(60), "the gate never started waiting", || {
-        log(&ws).matches("watching rollout").count() >= 2
-    });
-    std::thread::sleep(Duration::from_millis(500));
-    s.controller.release("api");
-    let (ok, text) = support::finish(child);
-    assert!(ok, "{text}\n{}", ws.log_tail());
-    ws.assert_plan_empty();
-    let st = ws.state_of("shard_rollout_gate.api");
-    assert_ne!(st["current_revision"], first["status"]["currentPodHash"], "{st:#}");
-    assert_eq!((st["phase"].as_str(), st["fully_promoted"].as_bool()), (Some("Healthy"), Some(true)));
-    assert_eq!(s.get("api")["status"]["workloadObservedGeneration"], "2");
+    let mut revisions = vec![first["status"]["currentPodHash"].clone()];
+    for (round, image) in ["registry.example/app:2", "registry.example/app:3"].iter().enumerate() {
+        let generation = (round + 2).to_string();
+        let image =
+            json!({ "spec": { "template": { "spec": { "containers": [{ "name": "app", "image": image }] } } } });
+        if round == 0 {
+            // The Deployment changed and the controller has not even seen it (the annotation is
+            // still the old generation): the gate compares the Deployment's own generation.
+            s.controller.hold_all("api");
+            s.run(deployments.patch("api", &kube::api::PatchParams::default(), &kube::api::Patch::Strategic(&image)))
+                .expect("new Deployment template");
+            std::thread::sleep(Duration::from_millis(400));
+            assert_eq!(s.get("api")["metadata"]["annotations"]["rollout.argoproj.io/workload-generation"], "1");
+        } else {
+            // The controller bumped the annotation but has not persisted a status for the new
+            // template (Argo CD's health.lua: "Waiting for rollout spec update to be observed").
+            s.controller.hold("api");
+            s.run(deployments.patch("api", &kube::api::PatchParams::default(), &kube::api::Patch::Strategic(&image)))
+                .expect("new Deployment template");
+            s.wait("api", "the workload-generation annotation", |r| {
+                r["metadata"]["annotations"]["rollout.argoproj.io/workload-generation"] == generation.as_str()
+            });
+        }
+        assert_eq!(s.get("api")["status"]["phase"], "Healthy", "the status is still the old template's");
+        let p = ws.plan();
+        assert_eq!(p.code, 2, "a new workload template is not Healthy yet:\n{}", p.text());
+        assert!(p.flat().contains("waiting for rollout spec update to be observed"), "{}", p.text());
+        let watches = log(&ws).matches("watching rollout").count();
+        let child = ws.spawn(&["apply", "-auto-approve", "-no-color"]);
+        support::wait_until(Duration::from_secs(60), "the gate never started waiting", || {
+            log(&ws).matches("watching rollout").count() > watches
+        });
+        std::thread::sleep(Duration::from_millis(500));
+        s.controller.release("api");
+        let (ok, text) = support::finish(child);
+        assert!(ok, "{text}\n{}", ws.log_tail());
+        ws.assert_plan_empty();
+        let st = ws.state_of("shard_rollout_gate.api");
+        assert!(!revisions.contains(&st["current_revision"]), "{st:#}");
+        assert_eq!((st["phase"].as_str(), st["fully_promoted"].as_bool()), (Some("Healthy"), Some(true)));
+        assert_eq!(s.get("api")["status"]["workloadObservedGeneration"], generation.as_str());
+        revisions.push(st["current_revision"].clone());
+    }
 }
 
 #[test]

@@ -97,6 +97,11 @@ pub struct RolloutView {
     pub conditions: Vec<(String, String, String)>,
     /// `spec.workloadRef` is set: the pod template lives in another object (a Deployment).
     pub workload_ref: bool,
+    /// `spec.workloadRef`'s (apiVersion, kind, name).
+    pub workload: Option<(String, String, String)>,
+    /// The referenced workload's own `metadata.generation`, when the caller read it
+    /// ([`RolloutView::with_workload_generation`]).
+    pub workload_live_generation: Option<i64>,
     /// The `rollout.argoproj.io/workload-generation` annotation.
     pub workload_generation: Option<i64>,
     /// `status.workloadObservedGeneration` (a string, as observedGeneration).
@@ -160,6 +165,11 @@ impl RolloutView {
         }
         RolloutView {
             workload_ref: spec["workloadRef"].is_object(),
+            workload: spec["workloadRef"].is_object().then(|| {
+                let r = &spec["workloadRef"];
+                (text(&r["apiVersion"]), text(&r["kind"]), text(&r["name"]))
+            }),
+            workload_live_generation: None,
             workload_generation: number(&meta["annotations"][WORKLOAD_GENERATION_ANNOTATION]),
             workload_observed_generation: number(&status["workloadObservedGeneration"]),
             analyses,
@@ -216,14 +226,29 @@ impl RolloutView {
     /// patch, no generation change) when the workload changes, and copies it into
     /// `status.workloadObservedGeneration` when it persists the status for it
     /// (`rollout/sync.go` `persistRolloutStatus`). A missing side counts as observed, as in Go.
+    ///
+    /// The annotation lags the workload itself (the controller patches it after its informer saw
+    /// the change): when the caller read the workload's own generation, a status that has not
+    /// caught up with it is not observed either.
     pub fn workload_generation_observed(&self) -> bool {
         if !self.workload_ref {
             return true;
         }
-        match (self.workload_generation, self.workload_observed_generation) {
+        let annotated = match (self.workload_generation, self.workload_observed_generation) {
             (Some(wanted), Some(seen)) => wanted == seen,
             _ => true,
-        }
+        };
+        let live = match (self.workload_live_generation, self.workload_observed_generation) {
+            (Some(live), Some(seen)) => seen >= live,
+            _ => true,
+        };
+        annotated && live
+    }
+
+    /// This view with the referenced workload's own `metadata.generation`.
+    pub fn with_workload_generation(mut self, generation: Option<i64>) -> RolloutView {
+        self.workload_live_generation = generation;
+        self
     }
 
     /// The status describes the latest spec (and workload): upstream `GetRolloutPhase`'s first
@@ -998,6 +1023,11 @@ mod tests {
         let seen = ro("3", "3");
         assert_eq!(seen.phase().0, HEALTHY);
         assert_eq!(decide(&seen, Target::Healthy, &Policy::default()), Decision::Reached);
+        // The Deployment itself is ahead of the annotation: not observed either.
+        let ahead = ro("3", "3").with_workload_generation(Some(4));
+        assert_eq!(ahead.phase(), (PROGRESSING.into(), SPEC_UPDATE_PENDING.into()));
+        assert_eq!(ro("3", "3").with_workload_generation(Some(3)).phase().0, HEALTHY);
+        assert_eq!(ro("3", "3").workload, Some(("apps/v1".into(), "Deployment".into(), "api".into())));
     }
 
     #[test]

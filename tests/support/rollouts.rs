@@ -50,7 +50,8 @@
 //! whose work queue has not reached it yet): the window in which the status still describes the
 //! previous spec, which upstream's `GetRolloutPhase` reports as "waiting for rollout spec update
 //! to be observed". The workload annotation is still kept up to date meanwhile, as upstream's
-//! workload informer does it outside the Rollout's reconcile.
+//! workload informer does it outside the Rollout's reconcile; [`RolloutController::hold_all`]
+//! holds that back too (the informer has not seen the Deployment change yet).
 
 #![allow(dead_code)]
 
@@ -125,6 +126,9 @@ struct Shared {
     writes: Mutex<Vec<Write>>,
     /// Rollouts whose status writes are held back (the test decides when the controller acts).
     held: Mutex<HashSet<String>>,
+    /// Rollouts whose workload annotation is held back too (the informer has not seen the
+    /// workload change yet).
+    held_workload: Mutex<HashSet<String>>,
     /// Failed watches and writes, for failure messages.
     errors: Mutex<Vec<String>>,
 }
@@ -160,8 +164,15 @@ impl RolloutController {
         self.shared.held.lock().unwrap().insert(name.to_string());
     }
 
+    /// Holds back everything for `name`, the `workload-generation` annotation too.
+    pub fn hold_all(&self, name: &str) {
+        self.shared.held_workload.lock().unwrap().insert(name.to_string());
+        self.hold(name);
+    }
+
     /// Lets the controller write the status of `name` again (at once).
     pub fn release(&self, name: &str) {
+        self.shared.held_workload.lock().unwrap().remove(name);
         self.shared.held.lock().unwrap().remove(name);
         self.wake.notify_one();
     }
@@ -275,6 +286,9 @@ async fn run(
             if serde_json::to_value(&obj).unwrap_or_default()["spec"]["workloadRef"].is_object() {
                 // No Deployment informer here: look again soon.
                 due.insert(name.clone(), Instant::now() + Duration::from_millis(150));
+                if shared.held_workload.lock().unwrap().contains(&name) {
+                    continue;
+                }
                 workload = resolve_workload(&api, &deployments, &mut obj).await;
                 if workload.is_none() {
                     continue;

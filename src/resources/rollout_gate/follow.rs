@@ -10,7 +10,7 @@ use crate::clients::kubernetes::{Call, KubeClient, KubeError, Watched};
 use crate::framework::timeouts::format_duration;
 use crate::framework::{AttrPath, Ctx, Diagnostics, Interrupted};
 use futures::StreamExt;
-use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use kube::runtime::watcher::watch_object;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -37,6 +37,26 @@ fn view_of(obj: &DynamicObject) -> RolloutView {
     RolloutView::from_json(&serde_json::to_value(obj).unwrap_or_default())
 }
 
+/// The view of `obj` with, for a `spec.workloadRef` Rollout, the referenced workload's own
+/// generation (the `workload-generation` annotation lags it: the controller patches it only once
+/// its informer saw the change, `rollout/templateref.go`). A workload that cannot be read (no
+/// RBAC for it, say) leaves the annotation check alone, as Argo CD's health check has it.
+async fn resolved_view(ctx: &Ctx<ShardData>, client: &KubeClient, m: &Model, obj: &DynamicObject) -> RolloutView {
+    let view = view_of(obj);
+    let Some((api_version, kind, name)) = view.workload.clone() else { return view };
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version.as_str()));
+    let resource = ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, &kind));
+    let api: Api<DynamicObject> = Api::namespaced_with(client.client.clone(), &m.namespace, &resource);
+    let call = Call::on("get", &resource).namespace(&m.namespace).name(&name);
+    match client.call(ctx, call, || api.get_opt(&name)).await {
+        Ok(found) => view.with_workload_generation(found.and_then(|w| w.metadata.generation)),
+        Err(e) => {
+            tracing::debug!(rollout = %m.key(), workload = %name, error = %e, "workloadRef: the workload could not be read");
+            view
+        }
+    }
+}
+
 /// A failed call as a diagnostic; a resource type the server does not serve means no Rollouts CRD.
 fn gate_failure(m: &Model, e: KubeError) -> Diagnostics {
     if e.is_missing_type() {
@@ -60,7 +80,8 @@ pub(super) async fn get_rollout(
 ) -> Result<Option<RolloutView>, Diagnostics> {
     let api = rollout_api(client, &m.namespace);
     match client.call(ctx, rollout_call("get", m), || api.get_opt(&m.name)).await {
-        Ok(found) => Ok(found.as_ref().map(view_of)),
+        Ok(Some(obj)) => Ok(Some(resolved_view(ctx, client, m, &obj).await)),
+        Ok(None) => Ok(None),
         Err(e) => Err(gate_failure(m, e)),
     }
 }
@@ -158,7 +179,7 @@ pub(super) async fn follow(
                 ),
             });
         };
-        let view = view_of(&object);
+        let view = resolved_view(ctx, client, m, &object).await;
         last = Some(view.clone());
         last_seen = view.describe();
         if target != Target::Healthy
@@ -257,7 +278,7 @@ pub(super) async fn abort(
     let pp = PatchParams::default();
     for _ in 0..3 {
         let view = match client.call(&own, rollout_call("get", m), || api.get_opt(&m.name)).await {
-            Ok(Some(obj)) => view_of(&obj),
+            Ok(Some(obj)) => resolved_view(&own, client, m, &obj).await,
             Ok(None) => return " It was not aborted: it no longer exists.".into(),
             Err(KubeError::TimedOut { .. }) => {
                 return format!(" Aborting it timed out after {}.", format_duration(ABORT_BUDGET));
