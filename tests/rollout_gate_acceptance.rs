@@ -307,43 +307,90 @@ fn degraded_during_the_wait_fails_with_argos_message_and_is_aborted() {
 }
 
 #[test]
-fn an_inconclusive_analysis_below_the_target_is_promoted_as_the_cli_does() {
+fn an_inconclusive_analysis_fails_naming_it_unless_promote_inconclusive() {
+    // Upstream (`rollout/analysis.go`) pauses with `InconclusiveAnalysisRun` and
+    // `requiresManualAction` (`rollout/pause.go`) says a person decides: the gate does not.
     let s = Shard::new("gate-inconclusive");
     s.controller.behave("api", Behaviour { analysis: Analysis::Inconclusive("no data".into()), ..Default::default() });
     let steps = json!([{ "setWeight": 10 }, { "pause": {} },
                        { "analysis": { "templates": [{ "templateName": "error-rate" }] } },
                        { "setWeight": 50 }, { "pause": {} }]);
-    s.canary_paused_at("api", steps, false, 1);
+    let paused = s.canary_paused_at("api", steps, false, 1);
+    let hash = paused["status"]["currentPodHash"].as_str().unwrap().to_string();
     let ws = workspace(&s.gate("api", "api", "  promote_to_step = 4\n"));
+    ws.fails(
+        &["apply", "-auto-approve", "-no-color"],
+        &[
+            "Inconclusive analysis needs a person",
+            "paused with InconclusiveAnalysisRun",
+            &format!("step analysis api-{hash}-2: no data"),
+            "promote_inconclusive = true",
+        ],
+    );
+    let text = log(&ws);
+    assert_eq!(count(&requests(&text, &s.ns), "PATCH status"), 1, "only the pause at step 1 was promoted");
+    let live = s.get("api");
+    assert_eq!(live["status"]["pauseConditions"][0]["reason"], "InconclusiveAnalysisRun", "left for a person");
+    assert_eq!(live["status"]["currentStepIndex"], 2);
+
+    // Opted in: promoted through it with the CLI's patch.
+    ws.write_with(
+        &ProviderHcl::new(NO_AWS),
+        &s.gate("api", "api", "  promote_to_step = 4\n  promote_inconclusive = true\n"),
+    );
+    let before = log(&ws).len();
     ws.apply();
     s.wait("api", "the pause at step 4", rollouts::paused_at(4));
-    let text = log(&ws);
-    assert!(text.contains(r#"patch="{\"status\":{\"pauseConditions\":null}}""#), "the pause at step 1");
+    let text = log(&ws)[before..].to_string();
     assert!(
         text.contains(
             r#"patch="{\"status\":{\"controllerPause\":false,\"currentStepIndex\":3,\"pauseConditions\":null}}""#
         ),
         "the inconclusive analysis at step 2: the CLI's patch"
     );
-    assert_eq!(count(&requests(&text, &s.ns), "PATCH status"), 2);
 }
 
 #[test]
-fn a_timeout_says_where_the_rollout_got_and_aborts_it() {
+fn a_timeout_aborts_only_a_revision_the_gate_was_promoting() {
     let s = Shard::new("gate-timeout");
     s.canary_paused_at("api", steps4(), false, 1);
+    // A pure gate promotes nothing: parked at the pause at step 1, it times out and aborts nothing.
     let ws = workspace(&s.gate("api", "api", "  abort_on_failure = true\n  timeouts {\n    create = \"3s\"\n  }\n"));
     let started = Instant::now();
     ws.fails(
         &["apply", "-auto-approve", "-no-color"],
         &[
+            "abort_on_failure has no effect on a gate with no target",
             "Timed out waiting for the Rollout",
             "did not reach Healthy and fully promoted within 3s",
             "step 1 of 4 (pause), phase Paused (CanaryPauseStep)",
-            "The provider aborted it",
+            "It was not aborted (abort_on_failure): a gate with no target never aborts",
         ],
     );
     assert!(started.elapsed() < Duration::from_secs(30), "{:?}", started.elapsed());
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(s.get("api")["status"]["abort"], Json::Null, "a pure gate must not abort");
+
+    // A gate promoting to step 4 passes the pause; step 2 (setWeight: 30) never finishes: the
+    // revision it was promoting is aborted on timeout.
+    s.controller.behave("api", Behaviour { step_time: Duration::from_secs(3600), ..Default::default() });
+    let hash = s.get("api")["status"]["currentPodHash"].as_str().unwrap().to_string();
+    ws.write_with(
+        &ProviderHcl::new(NO_AWS),
+        &s.gate(
+            "api",
+            "api",
+            "  promote_to_step = 4\n  abort_on_failure = true\n  timeouts {\n    create = \"3s\"\n  }\n",
+        ),
+    );
+    ws.fails(
+        &["apply", "-auto-approve", "-no-color"],
+        &[
+            "Timed out waiting for the Rollout",
+            "step 2 of 4 (setWeight: 30)",
+            &format!("The provider aborted it (status.abort=true, abort_on_failure) at revision {hash}"),
+        ],
+    );
     assert_eq!(s.get("api")["status"]["abort"], true);
     s.wait("api", "aborted back to step 0", |r| {
         r["status"]["currentStepIndex"] == 0 && r["status"]["phase"] == "Degraded"
@@ -573,4 +620,278 @@ fn benchmark_promote_latency_and_requests() {
         exit[exit.len() / 2],
         exit.last().unwrap()
     );
+}
+
+fn hash_of(r: &Json) -> String {
+    r["status"]["currentPodHash"].as_str().unwrap_or_default().to_string()
+}
+
+#[test]
+fn a_new_revision_during_the_apply_is_never_promoted() {
+    // Upstream resets progress on a new template (`rollout/sync.go` `resetRolloutStatus`: index
+    // 0, pauses cleared) and walks the new revision to its first pause: a gate that promoted
+    // whatever pause it saw would release it unreviewed.
+    let s = Shard::new("gate-newrev");
+    let paused = s.canary_paused_at("api", steps4(), false, 1);
+    let planned = hash_of(&paused);
+    s.controller.behave("api", Behaviour { step_time: Duration::from_millis(1500), ..Default::default() });
+    let ws = workspace(&s.gate("api", "api", "  promote_to_step = 4\n"));
+    let child = ws.spawn(&["apply", "-auto-approve", "-no-color"]);
+    support::wait_until(Duration::from_secs(60), "the gate never promoted the first pause", || {
+        log(&ws).contains("promote: status patch")
+    });
+    s.new_revision("api", "registry.example/app:3");
+    let (ok, text) = support::finish(child);
+    assert!(!ok, "{text}");
+    let live = s.wait("api", "the new revision's first pause", rollouts::paused_at(1));
+    let new = hash_of(&live);
+    assert_ne!(new, planned);
+    for needle in ["New revision during the apply", &format!("revision {new}"), &format!("revision {planned} that")] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+    assert_eq!(count(&requests(&log(&ws), &s.ns), "PATCH status"), 1, "only the planned revision's pause");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(s.get("api")["status"]["pauseConditions"].is_array(), "the new revision stays paused");
+
+    // The revision a saved plan shows is the one its apply promotes.
+    s.controller.behave("api", Behaviour::default());
+    ws.write_with(&ProviderHcl::new(NO_AWS), &s.gate("api", "api", "  promote_to_step = 2\n"));
+    ws.apply();
+    assert_eq!(ws.state_of("shard_rollout_gate.api")["current_revision"], new.as_str());
+    ws.write_with(&ProviderHcl::new(NO_AWS), &s.gate("api", "api", "  promote_to_step = 4\n"));
+    s.wait("api", "the pause at step 3", rollouts::paused_at(3));
+    ws.ok(&["plan", "-no-color", "-input=false", "-out=tfplan"]);
+    let shown: Json = serde_json::from_str(&ws.ok(&["show", "-json", "tfplan"]).stdout).expect("plan JSON");
+    let after = &shown["resource_changes"][0]["change"]["after"];
+    assert_eq!(after["current_revision"], new.as_str(), "the plan names the revision it promotes: {after:#}");
+    s.new_revision("api", "registry.example/app:4");
+    let newer = hash_of(&s.wait("api", "the newest revision's first pause", rollouts::paused_at(1)));
+    let before = log(&ws).len();
+    ws.fails(
+        &["apply", "-no-color", "-input=false", "tfplan"],
+        &["New revision during the apply", &format!("revision {newer}"), &format!("revision {new} that")],
+    );
+    assert_eq!(count(&requests(&log(&ws)[before..], &s.ns), "PATCH status"), 0);
+    assert_eq!(s.get("api")["status"]["currentStepIndex"], 1);
+}
+
+fn abort_by_hand(s: &Shard, name: &str) {
+    // `kubectl argo rollouts abort` (cmd/abort/abort.go).
+    let patch = json!({ "status": { "abort": true } });
+    s.run(rollouts::api(&s.client, &s.ns).patch_status(
+        name,
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(&patch),
+    ))
+    .expect("abort");
+    s.wait(name, "Degraded (aborted)", |r| {
+        r["status"]["phase"] == "Degraded"
+            && r["status"]["message"].as_str().unwrap_or("").starts_with("RolloutAborted")
+    });
+}
+
+#[test]
+fn a_stale_abort_or_degraded_does_not_fail_a_fixed_rollout() {
+    let s = Shard::new("gate-stale-abort");
+    s.canary_paused_at("api", steps4(), false, 1);
+    abort_by_hand(&s, "api");
+    // A fixed template while the controller has not reached the Rollout yet: the status still
+    // says aborted, for the previous generation.
+    s.controller.hold("api");
+    s.new_revision("api", "registry.example/app:3");
+    let ws = workspace(&s.gate("api", "api", "  promote_to_step = 2\n"));
+    let child = ws.spawn(&["apply", "-auto-approve", "-no-color"]);
+    support::wait_until(Duration::from_secs(60), "the gate never started waiting", || {
+        log(&ws).contains("watching rollout")
+    });
+    std::thread::sleep(Duration::from_millis(700));
+    s.controller.release("api");
+    let (ok, text) = support::finish(child);
+    assert!(ok, "{text}\n{}", ws.log_tail());
+    ws.assert_plan_empty();
+    let live = s.get("api");
+    assert_eq!(ws.state_of("shard_rollout_gate.api")["current_revision"], live["status"]["currentPodHash"]);
+
+    // `kubectl argo rollouts retry` (`{"status":{"abort":false}}`): Degraded until the controller
+    // replaces the RolloutAborted condition (`checkPausedConditions`: RolloutRetry).
+    abort_by_hand(&s, "api");
+    s.controller.hold("api");
+    let retry = json!({ "status": { "abort": false } });
+    s.run(rollouts::api(&s.client, &s.ns).patch_status(
+        "api",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(&retry),
+    ))
+    .expect("retry");
+    let p = ws.plan();
+    assert!(p.flat().contains("~ promote_to_step = 0 -> 2"), "{}", p.text());
+    let child = ws.spawn(&["apply", "-auto-approve", "-no-color"]);
+    let started = log(&ws).matches("watching rollout").count();
+    support::wait_until(Duration::from_secs(60), "the gate never started waiting", || {
+        log(&ws).matches("watching rollout").count() > started
+    });
+    std::thread::sleep(Duration::from_millis(700));
+    s.controller.release("api");
+    let (ok, text) = support::finish(child);
+    assert!(ok, "{text}\n{}", ws.log_tail());
+    ws.assert_plan_empty();
+    let live = s.get("api");
+    assert_eq!(live["status"]["conditions"][0]["reason"], "RolloutRetry", "{:#}", live["status"]);
+}
+
+#[test]
+fn a_workload_ref_rollout_is_not_healthy_before_its_new_template_is_seen() {
+    use k8s_openapi::api::apps::v1::Deployment;
+    let s = Shard::new("gate-workload");
+    let deployment = |image: &str| -> Deployment {
+        serde_json::from_value(json!({
+            "metadata": { "name": "api" },
+            "spec": { "replicas": 0, "selector": { "matchLabels": { "app": "api" } },
+                      "template": { "metadata": { "labels": { "app": "api" } },
+                                    "spec": { "containers": [{ "name": "app", "image": image }] } } }
+        }))
+        .unwrap()
+    };
+    let deployments = kube::Api::<Deployment>::namespaced(s.client.clone(), &s.ns);
+    s.run(deployments.create(&Default::default(), &deployment("registry.example/app:1"))).expect("create Deployment");
+    let mut manifest = rollouts::canary("api", json!([{ "setWeight": 50 }]), false);
+    manifest["spec"].as_object_mut().unwrap().remove("template");
+    manifest["spec"]["workloadRef"] = json!({ "apiVersion": "apps/v1", "kind": "Deployment", "name": "api" });
+    s.create(&manifest);
+    let first = s.wait("api", "the first revision Healthy", rollouts::healthy);
+    let ws = workspace(&s.gate("api", "api", ""));
+    ws.apply();
+
+    let mut revisions = vec![first["status"]["currentPodHash"].clone()];
+    for (round, image) in ["registry.example/app:2", "registry.example/app:3"].iter().enumerate() {
+        let generation = (round + 2).to_string();
+        let image =
+            json!({ "spec": { "template": { "spec": { "containers": [{ "name": "app", "image": image }] } } } });
+        if round == 0 {
+            // The Deployment changed and the controller has not even seen it (the annotation is
+            // still the old generation): the gate compares the Deployment's own generation.
+            s.controller.hold_all("api");
+            s.run(deployments.patch("api", &kube::api::PatchParams::default(), &kube::api::Patch::Strategic(&image)))
+                .expect("new Deployment template");
+            std::thread::sleep(Duration::from_millis(400));
+            assert_eq!(s.get("api")["metadata"]["annotations"]["rollout.argoproj.io/workload-generation"], "1");
+        } else {
+            // The controller bumped the annotation but has not persisted a status for the new
+            // template (Argo CD's health.lua: "Waiting for rollout spec update to be observed").
+            s.controller.hold("api");
+            s.run(deployments.patch("api", &kube::api::PatchParams::default(), &kube::api::Patch::Strategic(&image)))
+                .expect("new Deployment template");
+            s.wait("api", "the workload-generation annotation", |r| {
+                r["metadata"]["annotations"]["rollout.argoproj.io/workload-generation"] == generation.as_str()
+            });
+        }
+        assert_eq!(s.get("api")["status"]["phase"], "Healthy", "the status is still the old template's");
+        let p = ws.plan();
+        assert_eq!(p.code, 2, "a new workload template is not Healthy yet:\n{}", p.text());
+        assert!(p.flat().contains("waiting for rollout spec update to be observed"), "{}", p.text());
+        let watches = log(&ws).matches("watching rollout").count();
+        let child = ws.spawn(&["apply", "-auto-approve", "-no-color"]);
+        support::wait_until(Duration::from_secs(60), "the gate never started waiting", || {
+            log(&ws).matches("watching rollout").count() > watches
+        });
+        std::thread::sleep(Duration::from_millis(500));
+        s.controller.release("api");
+        let (ok, text) = support::finish(child);
+        assert!(ok, "{text}\n{}", ws.log_tail());
+        ws.assert_plan_empty();
+        let st = ws.state_of("shard_rollout_gate.api");
+        assert!(!revisions.contains(&st["current_revision"]), "{st:#}");
+        assert_eq!((st["phase"].as_str(), st["fully_promoted"].as_bool()), (Some("Healthy"), Some(true)));
+        assert_eq!(s.get("api")["status"]["workloadObservedGeneration"], generation.as_str());
+        revisions.push(st["current_revision"].clone());
+    }
+}
+
+#[test]
+fn timed_pauses_are_waited_out_not_promoted() {
+    // `CompletedCanaryPauseStep` / `CompletedBlueGreenPause` (rollout/pause.go) end these by
+    // themselves: the gate never clears them.
+    let s = Shard::new("gate-timed");
+    let steps = json!([{ "setWeight": 10 }, { "pause": { "duration": "5s" } }, { "setWeight": 30 }, { "pause": {} }]);
+    s.canary_paused_at("api", steps, false, 1);
+    let ws = workspace(&s.gate("api", "api", "  promote_to_step = 2\n"));
+    ws.apply();
+    assert_eq!(count(&requests(&log(&ws), &s.ns), "PATCH status"), 0, "the timed pause was cut short");
+    assert_eq!(ws.state_of("shard_rollout_gate.api")["promote_to_step"], 2);
+
+    let mut bg = rollouts::blue_green("web");
+    bg["spec"]["strategy"]["blueGreen"].as_object_mut().unwrap().remove("autoPromotionEnabled");
+    bg["spec"]["strategy"]["blueGreen"]["autoPromotionSeconds"] = json!(4);
+    s.create(&bg);
+    s.wait("web", "the first revision Healthy", rollouts::healthy);
+    s.new_revision("web", "registry.example/app:2");
+    s.wait("web", "the BlueGreenPause", |r| r["status"]["pauseConditions"][0]["reason"] == "BlueGreenPause");
+    let ws = workspace(&s.gate("web", "web", "  promote_full = true\n"));
+    ws.apply();
+    assert_eq!(count(&requests(&log(&ws), &s.ns), "PATCH status"), 0, "autoPromotionSeconds was cut short");
+    assert!(rollouts::healthy(&s.get("web")));
+}
+
+#[test]
+fn an_operators_pause_is_not_lifted_unless_lift_manual_pause() {
+    let s = Shard::new("gate-manual");
+    s.canary_paused_at("api", steps4(), false, 1);
+    // `kubectl argo rollouts pause` (cmd/pause/pause.go): an incident pause.
+    let pause = json!({ "spec": { "paused": true } });
+    s.run(rollouts::api(&s.client, &s.ns).patch(
+        "api",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(&pause),
+    ))
+    .expect("pause");
+    s.wait("api", "manually paused", |r| r["status"]["message"] == "manually paused");
+    let ws = workspace(&s.gate("api", "api", "  promote_to_step = 2\n"));
+    ws.fails(
+        &["apply", "-auto-approve", "-no-color"],
+        &["Rollout paused by hand", "spec.paused: true", "lift_manual_pause = true"],
+    );
+    assert!(!requests(&log(&ws), &s.ns).iter().any(|r| r.starts_with("PATCH")), "the gate wrote");
+    assert_eq!(s.get("api")["spec"]["paused"], true);
+
+    ws.write_with(
+        &ProviderHcl::new(NO_AWS),
+        &s.gate("api", "api", "  promote_to_step = 2\n  lift_manual_pause = true\n"),
+    );
+    ws.apply();
+    assert!(log(&ws).contains(r#"patch="{\"spec\":{\"paused\":false}}""#));
+    assert_eq!(s.get("api")["spec"]["paused"], false);
+}
+
+#[test]
+fn promote_to_the_step_count_means_stable() {
+    // Completing the last step is not the end: `shouldFullPromote` (rollout/sync.go) promotes the
+    // revision to stable once its ReplicaSet is available (1.5 s here).
+    let s = Shard::new("gate-laststep");
+    s.canary_paused_at("api", steps4(), false, 1);
+    s.controller.behave("api", Behaviour { step_time: Duration::from_millis(1500), ..Default::default() });
+    let ws = workspace(&s.gate("api", "api", "  promote_to_step = 4\n"));
+    ws.apply();
+    let st = ws.state_of("shard_rollout_gate.api");
+    assert_eq!((st["promote_to_step"].as_i64(), st["fully_promoted"].as_bool()), (Some(4), Some(true)), "{st:#}");
+    assert_eq!(st["stable_revision"], st["current_revision"]);
+    assert_eq!(count(&requests(&log(&ws), &s.ns), "PATCH status"), 2, "the pauses at steps 1 and 3");
+}
+
+#[test]
+fn retry_aborted_retries_the_planned_revision_once() {
+    // `kubectl argo rollouts retry` as declared state: `{"status":{"abort":false}}` (cmd/retry),
+    // then Argo restarts the steps (`checkPausedConditions`: RolloutRetry).
+    let s = Shard::new("gate-retry");
+    let paused = s.canary_paused_at("api", steps4(), false, 1);
+    abort_by_hand(&s, "api");
+    let ws = workspace(&s.gate("api", "api", "  promote_to_step = 2\n"));
+    ws.fails(&["apply", "-auto-approve", "-no-color"], &["Rollout aborted", "RolloutAborted"]);
+    ws.write_with(&ProviderHcl::new(NO_AWS), &s.gate("api", "api", "  promote_to_step = 2\n  retry_aborted = true\n"));
+    ws.apply();
+    let text = log(&ws);
+    assert_eq!(text.matches(r#"patch="{\"status\":{\"abort\":false}}""#).count(), 1, "one retry");
+    let live = s.get("api");
+    assert_ne!(live["status"]["abort"], true);
+    assert_eq!(live["status"]["currentPodHash"], paused["status"]["currentPodHash"]);
+    assert!(live["status"]["currentStepIndex"].as_i64() >= Some(2), "{:#}", live["status"]);
 }

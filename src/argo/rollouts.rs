@@ -2,7 +2,8 @@
 //! phase the way Argo's own tools compute it, the patches its CLI sends, and what a gate should do
 //! next. Pure functions over the object's JSON, unit-tested without a cluster.
 //!
-//! Upstream references (github.com/argoproj/argo-rollouts, master as of 2026-11):
+//! Upstream references (github.com/argoproj/argo-rollouts, commit 9f8d111d of 2026-08-17; Argo CD
+//! 37ee0097 for the Rollout health check):
 //! - phase: `utils/rollout/rolloututil.go` `GetRolloutPhase`, `isGenerationObserved`,
 //!   `IsUnpausing`, `CalculateRolloutPhase`, `IsFullyPromoted`;
 //! - promote: `pkg/kubectl-argo-rollouts/cmd/promote/promote.go` `PromoteRollout`, `getPatches`
@@ -31,6 +32,14 @@ pub const DEGRADED: &str = "Degraded";
 pub const CANARY_PAUSE_STEP: &str = "CanaryPauseStep";
 pub const BLUE_GREEN_PAUSE: &str = "BlueGreenPause";
 pub const INCONCLUSIVE_ANALYSIS: &str = "InconclusiveAnalysisRun";
+pub const INCONCLUSIVE_EXPERIMENT: &str = "InconclusiveExperiment";
+
+/// The message of upstream `GetRolloutPhase` while the controller has not seen the latest spec
+/// (or, for a `workloadRef` Rollout, the latest workload).
+pub const SPEC_UPDATE_PENDING: &str = "waiting for rollout spec update to be observed";
+/// The annotation the controller keeps at the referenced workload's generation
+/// (`rollout/templateref.go` `updateRolloutsReferenceAnnotation`).
+pub const WORKLOAD_GENERATION_ANNOTATION: &str = "rollout.argoproj.io/workload-generation";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Strategy {
@@ -39,7 +48,11 @@ pub enum Strategy {
         traffic_routing: bool,
         max_weight: i64,
     },
-    BlueGreen,
+    /// `autoPromotionEnabled` (default true) and `autoPromotionSeconds` (default 0).
+    BlueGreen {
+        auto_promotion_enabled: bool,
+        auto_promotion_seconds: i64,
+    },
     /// Neither strategy set (an invalid spec, or a newer strategy this provider does not know).
     Unknown,
 }
@@ -48,7 +61,7 @@ impl Strategy {
     pub fn name(&self) -> &'static str {
         match self {
             Strategy::Canary { .. } => "canary",
-            Strategy::BlueGreen => "blueGreen",
+            Strategy::BlueGreen { .. } => "blueGreen",
             Strategy::Unknown => "unknown",
         }
     }
@@ -82,6 +95,20 @@ pub struct RolloutView {
     pub step_analysis_status: Option<String>,
     /// (type, reason, message) of `status.conditions`.
     pub conditions: Vec<(String, String, String)>,
+    /// `spec.workloadRef` is set: the pod template lives in another object (a Deployment).
+    pub workload_ref: bool,
+    /// `spec.workloadRef`'s (apiVersion, kind, name).
+    pub workload: Option<(String, String, String)>,
+    /// The referenced workload's own `metadata.generation`, when the caller read it
+    /// ([`RolloutView::with_workload_generation`]).
+    pub workload_live_generation: Option<i64>,
+    /// The `rollout.argoproj.io/workload-generation` annotation.
+    pub workload_generation: Option<i64>,
+    /// `status.workloadObservedGeneration` (a string, as observedGeneration).
+    pub workload_observed_generation: Option<i64>,
+    /// The inconclusive (or otherwise) analysis runs and experiment the status names:
+    /// (what, name, status, message).
+    pub analyses: Vec<(String, String, String, String)>,
 }
 
 fn text(v: &Json) -> String {
@@ -108,7 +135,11 @@ impl RolloutView {
                 max_weight: routing["maxTrafficWeight"].as_i64().unwrap_or(100),
             }
         } else if spec["strategy"]["blueGreen"].is_object() {
-            Strategy::BlueGreen
+            let bg = &spec["strategy"]["blueGreen"];
+            Strategy::BlueGreen {
+                auto_promotion_enabled: bg["autoPromotionEnabled"].as_bool().unwrap_or(true),
+                auto_promotion_seconds: bg["autoPromotionSeconds"].as_i64().unwrap_or(0),
+            }
         } else {
             Strategy::Unknown
         };
@@ -116,7 +147,32 @@ impl RolloutView {
             .as_array()
             .map(|cs| cs.iter().map(|c| (text(&c["type"]), text(&c["reason"]), text(&c["message"]))).collect())
             .unwrap_or_default();
+        // Lua's `tonumber`: a number or a numeric string.
+        let number = |v: &Json| v.as_i64().or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()));
+        let mut analyses = Vec::new();
+        for (what, run) in [
+            ("step analysis", &status["canary"]["currentStepAnalysisRunStatus"]),
+            ("background analysis", &status["canary"]["currentBackgroundAnalysisRunStatus"]),
+            ("pre-promotion analysis", &status["blueGreen"]["prePromotionAnalysisRunStatus"]),
+            ("post-promotion analysis", &status["blueGreen"]["postPromotionAnalysisRunStatus"]),
+        ] {
+            if run.is_object() {
+                analyses.push((what.into(), text(&run["name"]), text(&run["status"]), text(&run["message"])));
+            }
+        }
+        if let Some(name) = status["canary"]["currentExperiment"].as_str() {
+            analyses.push(("experiment".into(), name.into(), String::new(), String::new()));
+        }
         RolloutView {
+            workload_ref: spec["workloadRef"].is_object(),
+            workload: spec["workloadRef"].is_object().then(|| {
+                let r = &spec["workloadRef"];
+                (text(&r["apiVersion"]), text(&r["kind"]), text(&r["name"]))
+            }),
+            workload_live_generation: None,
+            workload_generation: number(&meta["annotations"][WORKLOAD_GENERATION_ANNOTATION]),
+            workload_observed_generation: number(&status["workloadObservedGeneration"]),
+            analyses,
             namespace: text(&meta["namespace"]),
             name: text(&meta["name"]),
             generation: meta["generation"].as_i64(),
@@ -163,6 +219,44 @@ impl RolloutView {
         observed >= generation
     }
 
+    /// Argo CD's Rollout health check (`resource_customizations/argoproj.io/Rollout/health.lua`
+    /// `isWorkloadGenerationObserved`; upstream `rolloututil.go` `isWorkloadGenerationObserved`
+    /// does the same on the resolved object): for a `workloadRef` Rollout, the controller has
+    /// seen the workload's latest generation. The controller bumps the annotation (a metadata
+    /// patch, no generation change) when the workload changes, and copies it into
+    /// `status.workloadObservedGeneration` when it persists the status for it
+    /// (`rollout/sync.go` `persistRolloutStatus`). A missing side counts as observed, as in Go.
+    ///
+    /// The annotation lags the workload itself (the controller patches it after its informer saw
+    /// the change): when the caller read the workload's own generation, a status that has not
+    /// caught up with it is not observed either.
+    pub fn workload_generation_observed(&self) -> bool {
+        if !self.workload_ref {
+            return true;
+        }
+        let annotated = match (self.workload_generation, self.workload_observed_generation) {
+            (Some(wanted), Some(seen)) => wanted == seen,
+            _ => true,
+        };
+        let live = match (self.workload_live_generation, self.workload_observed_generation) {
+            (Some(live), Some(seen)) => seen >= live,
+            _ => true,
+        };
+        annotated && live
+    }
+
+    /// This view with the referenced workload's own `metadata.generation`.
+    pub fn with_workload_generation(mut self, generation: Option<i64>) -> RolloutView {
+        self.workload_live_generation = generation;
+        self
+    }
+
+    /// The status describes the latest spec (and workload): upstream `GetRolloutPhase`'s first
+    /// and third checks. Until then abort, Degraded, steps and pauses are the old spec's.
+    pub fn spec_observed(&self) -> bool {
+        self.generation_observed() && self.workload_generation_observed()
+    }
+
     /// Upstream `IsUnpausing`: someone cleared the pause conditions (a promote) and the
     /// controller has not reacted yet.
     pub fn unpausing(&self) -> bool {
@@ -178,10 +272,15 @@ impl RolloutView {
     /// Upstream `GetRolloutPhase`: (phase, message).
     pub fn phase(&self) -> (String, String) {
         if !self.generation_observed() {
-            return (PROGRESSING.into(), "waiting for rollout spec update to be observed".into());
+            return (PROGRESSING.into(), SPEC_UPDATE_PENDING.into());
         }
         if self.unpausing() {
             return (PROGRESSING.into(), "waiting for rollout to unpause".into());
+        }
+        if !self.workload_generation_observed() {
+            // `GetRolloutPhase`: "...observed for the reference workload"; Argo CD's health.lua
+            // says the same as for the spec.
+            return (PROGRESSING.into(), SPEC_UPDATE_PENDING.into());
         }
         if !self.status_phase.is_empty() {
             return (self.status_phase.clone(), self.status_message.clone());
@@ -314,6 +413,12 @@ pub fn abort_patch() -> Json {
     json!({ "status": { "abort": true } })
 }
 
+/// `kubectl argo rollouts retry rollout NAME` (`cmd/retry/retry.go` `retryRolloutPatch`, on the
+/// status subresource).
+pub fn retry_patch() -> Json {
+    json!({ "status": { "abort": false } })
+}
+
 /// Upstream `CanaryStepString`.
 pub fn step_string(step: &Json) -> String {
     if let Some(w) = step["setWeight"].as_i64() {
@@ -371,23 +476,6 @@ impl Target {
     }
 }
 
-/// What the gate does about one observed state of the Rollout.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Decision {
-    Reached,
-    /// Send these patches (status first, as the CLI does), then keep watching.
-    Promote(Patches),
-    /// The Rollout is Degraded or aborted (`aborted`: status.abort is already set).
-    Failed {
-        aborted: bool,
-        message: String,
-    },
-    /// The target does not fit the Rollout (steps on blue-green, past the last step).
-    Impossible(String),
-    /// Not yet; why.
-    Wait(String),
-}
-
 /// The problem with `target` for a Rollout of this strategy (by name: `canary`, `blueGreen`,
 /// `unknown`) and canary step count, if any. Checked at plan time from the refreshed state or
 /// one read, and again at apply on every state the watch brings.
@@ -405,49 +493,225 @@ pub fn target_problem(key: &str, strategy: &str, step_count: Option<i64>, target
 }
 
 /// Whether this state holds the target (the refreshed state's notion of "progress reached").
+///
+/// `Step(n)`: steps `0..n` have completed. Upstream completes step `i` by advancing
+/// `currentStepIndex` past it in the same status patch (`rollout/canary.go`
+/// `syncRolloutStatusCanary` after `completedCurrentCanaryStep`), so step `n-1` is done exactly
+/// when `currentStepIndex > n-1`, i.e. `>= n`. The last step done (`n = step_count`) is not the
+/// end: the controller then promotes the revision to stable once it is available
+/// (`rollout/sync.go` `shouldFullPromote`, "Completed all N canary steps", then `promoteStable`),
+/// so `n = step_count` holds only once `stableRS == currentPodHash` (`IsFullyPromoted`).
+/// Nothing holds while the status is the previous spec's (`spec_observed`).
 pub fn holds(view: &RolloutView, target: Target) -> bool {
-    if view.abort {
+    if view.abort || !view.spec_observed() {
         return false;
     }
     match target {
-        Target::Step(n) => view.current_step().is_some_and(|i| i >= n),
+        Target::Step(n) => {
+            let done = view.current_step().is_some_and(|i| i >= n);
+            let last = view.step_count().is_some_and(|count| n >= count);
+            done && (!last || view.fully_promoted())
+        }
         Target::Full | Target::Healthy => view.phase().0 == HEALTHY && view.fully_promoted(),
     }
 }
 
 /// The step a `promote_to_step = target` gate has reached: the target once held, else the step
-/// the Rollout is on (an aborted canary is back at 0, as Argo's controller resets it).
+/// the Rollout is on, below the target (an aborted canary is back at 0, as Argo's controller
+/// resets it; a status not yet describing the latest spec is at most one below the target, so
+/// the plan shows a diff).
 pub fn step_reached(view: &RolloutView, target: i64) -> i64 {
     if holds(view, Target::Step(target)) {
         return target;
     }
-    if view.abort { 0 } else { view.current_step().unwrap_or(0).min(target) }
+    if view.abort {
+        return 0;
+    }
+    view.current_step().unwrap_or(0).min(target - 1).max(0)
 }
 
-/// The gate's next move. Fails fast on an aborted or Degraded Rollout; promotes only a Rollout
-/// that is paused below the target (one promote per pause, never past the target, never skipping
-/// a step that is not a pause); otherwise waits for the controller.
-pub fn decide(view: &RolloutView, target: Target) -> Decision {
+/// What the gate may do beyond the CLI's plain promote, and what it promised at plan time.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Policy {
+    /// The revision (`status.currentPodHash`) this apply promotes; any other one stops it.
+    pub revision: Option<String>,
+    /// Promote through `InconclusiveAnalysisRun` / `InconclusiveExperiment` pauses.
+    pub promote_inconclusive: bool,
+    /// Lift an operator's `spec.paused`.
+    pub lift_manual_pause: bool,
+    /// Retry an aborted Rollout (of the planned revision) once, as `kubectl argo rollouts retry`.
+    pub retry_aborted: bool,
+}
+
+/// What the gate does about one observed state of the Rollout.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    Reached,
+    /// Send these patches (status first, as the CLI does), then keep watching.
+    Promote(Patches),
+    /// The Rollout is Degraded or aborted (`aborted`: status.abort is already set).
+    Failed {
+        aborted: bool,
+        message: String,
+    },
+    /// The gate stops without touching the Rollout: a person has to decide (an inconclusive
+    /// analysis, an operator's pause) or review (a revision other than the one planned for).
+    Blocked {
+        summary: String,
+        message: String,
+    },
+    /// The target does not fit the Rollout (steps on blue-green, past the last step).
+    Impossible(String),
+    /// Not yet; why.
+    Wait(String),
+}
+
+/// Pause reasons that need a person: upstream `rollout/pause.go` `requiresManualAction` returns
+/// true for both inconclusive reasons whatever the step, and `haltProgress`
+/// (`rollout/context.go`) stops scaling on an inconclusive analysis.
+fn inconclusive(reason: &str) -> bool {
+    reason == INCONCLUSIVE_ANALYSIS || reason == INCONCLUSIVE_EXPERIMENT
+}
+
+/// The timed pause the Rollout is in, if it is in one the controller ends by itself: a
+/// `CanaryPauseStep` at a step with `pause.duration` (`rollout/pause.go`
+/// `CompletedCanaryPauseStep`: expired once `startTime + duration` has passed; the controller
+/// requeues itself for then, `checkEnqueueRolloutDuringWait`), or a `BlueGreenPause` with
+/// `autoPromotionSeconds > 0` and auto-promotion not disabled (`CompletedBlueGreenPause`,
+/// `bluegreen.go` `needsBlueGreenControllerPause`). `requiresManualAction` is false for both.
+pub fn timed_pause(view: &RolloutView) -> Option<String> {
+    let reasons = &view.pause_reasons;
+    if reasons.is_empty() {
+        return None;
+    }
+    match &view.strategy {
+        Strategy::Canary { .. } if reasons.iter().all(|r| r == CANARY_PAUSE_STEP) => {
+            let duration = &view.current_step_spec()?["pause"]["duration"];
+            (!duration.is_null()).then(|| format!("a timed pause ({}) the controller ends by itself", text(duration)))
+        }
+        Strategy::BlueGreen { auto_promotion_enabled: true, auto_promotion_seconds }
+            if *auto_promotion_seconds > 0 && reasons.iter().all(|r| r == BLUE_GREEN_PAUSE) =>
+        {
+            Some(format!("autoPromotionSeconds: {auto_promotion_seconds}, which the controller ends by itself"))
+        }
+        _ => None,
+    }
+}
+
+/// Names the inconclusive analysis or experiment for a message.
+fn inconclusive_detail(view: &RolloutView) -> String {
+    let reasons: Vec<&str> = view.pause_reasons.iter().map(String::as_str).filter(|r| inconclusive(r)).collect();
+    let mut out = format!("paused with {}", reasons.join(", "));
+    let runs: Vec<String> = view
+        .analyses
+        .iter()
+        .filter(|(what, _, status, _)| {
+            status == "Inconclusive" || (what == "experiment" && reasons.contains(&INCONCLUSIVE_EXPERIMENT))
+        })
+        .map(
+            |(what, name, _, message)| {
+                if message.is_empty() { format!("{what} {name}") } else { format!("{what} {name}: {message}") }
+            },
+        )
+        .collect();
+    if !runs.is_empty() {
+        out.push_str(&format!(" ({})", runs.join("; ")));
+    }
+    out
+}
+
+/// The gate's next move. Waits while the status is the previous spec's; stops on a revision
+/// other than the one planned for; fails fast on an aborted or Degraded Rollout; promotes only a
+/// Rollout paused below the target at a pause that needs a promote (one promote per pause,
+/// never past the target, never skipping a step that is not a pause, never a timed pause,
+/// an inconclusive analysis or an operator's pause unless the policy says so); otherwise waits
+/// for the controller.
+pub fn decide(view: &RolloutView, target: Target, policy: &Policy) -> Decision {
+    let key = format!("{}/{}", view.namespace, view.name);
+    // Upstream `GetRolloutPhase` (and Argo CD's health.lua) say "waiting for rollout spec update
+    // to be observed" before looking at anything else. The controller clears `abort` and the
+    // pauses on a new template in the same status patch that records the generation
+    // (`rollout/sync.go` `resetRolloutStatus` → `persistRolloutStatus`), so until then an abort,
+    // a Degraded phase or a step index is stale.
+    if !view.spec_observed() {
+        return Decision::Wait(view.describe());
+    }
+    if let Some(planned) = &policy.revision
+        && !view.current_pod_hash.is_empty()
+        && *planned != view.current_pod_hash
+    {
+        // A new template restarts the rollout (`resetRolloutStatus`: index 0, pauses cleared);
+        // the gate promotes only the revision it was planned (or started) for.
+        return Decision::Blocked {
+            summary: "New revision during the apply".into(),
+            message: format!(
+                "Rollout {key} is now rolling out revision {} (status.currentPodHash), not revision {planned} that \
+                 this apply was planned for: the gate does not promote a revision nobody reviewed. Nothing was \
+                 promoted or aborted for {}. Review it, then plan and apply again.",
+                view.current_pod_hash, view.current_pod_hash
+            ),
+        };
+    }
     let (phase, message) = view.phase();
     if view.abort {
+        if policy.retry_aborted && target != Target::Healthy && !view.fully_promoted() {
+            // The controller takes it up again from step 0 (`rollout/sync.go`
+            // `checkPausedConditions`: RolloutRetry; `canary.go` restarts the steps).
+            return Decision::Promote(Patches { spec: None, status: Some(retry_patch()) });
+        }
         let message = if message.is_empty() { "the rollout was aborted".to_string() } else { message };
         return Decision::Failed { aborted: true, message };
     }
     if phase == DEGRADED {
+        // After `kubectl argo rollouts retry` (`{"status":{"abort":false}}`) the phase stays
+        // "Degraded / RolloutAborted" until the controller replaces the condition with
+        // `RolloutRetry` (`rollout/sync.go` `checkPausedConditions`): stale, not a failure.
+        if message.starts_with("RolloutAborted") {
+            return Decision::Wait(format!("{} (retried; waiting for the controller)", view.describe()));
+        }
         return Decision::Failed { aborted: false, message };
     }
-    let key = format!("{}/{}", view.namespace, view.name);
     if let Some(problem) = target_problem(&key, view.strategy.name(), view.step_count(), target) {
         return Decision::Impossible(problem);
     }
-    if !view.generation_observed() {
+    if holds(view, target) {
+        return Decision::Reached;
+    }
+    if target == Target::Healthy {
+        // A pure gate promotes nothing and lifts nothing: pauses are someone else's to end.
         return Decision::Wait(view.describe());
+    }
+    if view.spec_paused && !policy.lift_manual_pause {
+        // `kubectl argo rollouts pause` (`{"spec":{"paused":true}}`): an operator stopped it,
+        // and `haltProgress` keeps it stopped. `promote` would lift it (and, on a canary with no
+        // pause condition, skip the current step).
+        return Decision::Blocked {
+            summary: "Rollout paused by hand".into(),
+            message: format!(
+                "Rollout {key} is paused by hand (spec.paused: true, as `kubectl argo rollouts pause` sets it) at {}: \
+                 the gate does not lift an operator's pause. Resume it yourself, or set lift_manual_pause = true.",
+                view.describe()
+            ),
+        };
+    }
+    if view.pause_reasons.iter().any(|r| inconclusive(r)) && !policy.promote_inconclusive {
+        return Decision::Blocked {
+            summary: "Inconclusive analysis needs a person".into(),
+            message: format!(
+                "Rollout {key} is {} at {}: Argo Rollouts waits for a person here (requiresManualAction). The gate does \
+                 not promote through it by default: look at the analysis, then promote or abort it yourself, or set \
+                 promote_inconclusive = true.",
+                inconclusive_detail(view),
+                view.describe()
+            ),
+        };
     }
     match target {
         Target::Step(n) => {
             let i = view.current_step().unwrap_or(0);
             if i >= n {
-                return Decision::Reached;
+                // Every step up to the target is done; the controller promotes to stable.
+                return Decision::Wait(view.describe());
             }
             if view.unpausing() {
                 // Our promote is written; the controller has not moved yet. A still-paused spec
@@ -458,14 +722,27 @@ pub fn decide(view: &RolloutView, target: Target) -> Decision {
                     Decision::Wait(view.describe())
                 };
             }
+            if let Some(timed) = timed_pause(view) {
+                if view.spec_paused {
+                    return Decision::Promote(Patches {
+                        spec: Some(json!({ "spec": { "paused": false } })),
+                        status: None,
+                    });
+                }
+                return Decision::Wait(format!("{}: {timed}", view.describe()));
+            }
             if !view.pause_reasons.is_empty() {
                 return Decision::Promote(view.promote_patches());
             }
             if view.spec_paused {
-                // Paused by hand with no pause condition: the CLI would also advance the step,
-                // which passes a pause step but would skip any other (analysis, setWeight). The
-                // gate advances only past a pause step; elsewhere it only unpauses.
-                return if is_pause_step(view.current_step_spec()) {
+                // Paused by hand with no pause condition (and the policy lets the gate lift it):
+                // the CLI would also advance the step, which passes an indefinite pause step but
+                // would skip any other (analysis, setWeight, a timed pause). The gate advances
+                // only past an indefinite pause step; elsewhere it only unpauses.
+                let indefinite = view
+                    .current_step_spec()
+                    .is_some_and(|s| is_pause_step(Some(s)) && s["pause"]["duration"].is_null());
+                return if indefinite {
                     Decision::Promote(view.promote_patches())
                 } else {
                     Decision::Promote(Patches { spec: Some(json!({ "spec": { "paused": false } })), status: None })
@@ -473,7 +750,6 @@ pub fn decide(view: &RolloutView, target: Target) -> Decision {
             }
             Decision::Wait(view.describe())
         }
-        Target::Full | Target::Healthy if phase == HEALTHY && view.fully_promoted() => Decision::Reached,
         Target::Healthy => Decision::Wait(view.describe()),
         Target::Full if view.is_canary() => {
             let patches = view.promote_full_patches();
@@ -482,14 +758,21 @@ pub fn decide(view: &RolloutView, target: Target) -> Decision {
             if patches.is_empty() { Decision::Wait(view.describe()) } else { Decision::Promote(patches) }
         }
         Target::Full => {
-            // Blue-green: promote the preview to active the way `promote` does (clear the
-            // BlueGreenPause); pre/post-promotion analysis still runs.
+            // Blue-green: promote the preview to active the way plain `promote` does (clear the
+            // BlueGreenPause); pre/post-promotion analysis still runs. (`promote --full` would
+            // skip them: `status.promoteFull`.)
             if view.unpausing() && !view.spec_paused {
                 return Decision::Wait(view.describe());
             }
-            if !view.pause_reasons.is_empty() || view.spec_paused {
+            if let Some(timed) = timed_pause(view)
+                && !view.spec_paused
+            {
+                return Decision::Wait(format!("{}: {timed}", view.describe()));
+            }
+            let timed = timed_pause(view).is_some();
+            if (!view.pause_reasons.is_empty() && !timed) || view.spec_paused {
                 let mut patches = view.promote_patches();
-                if view.pause_reasons.is_empty() {
+                if view.pause_reasons.is_empty() || timed {
                     patches.status = None;
                 }
                 return Decision::Promote(patches);
@@ -497,6 +780,42 @@ pub fn decide(view: &RolloutView, target: Target) -> Decision {
             Decision::Wait(view.describe())
         }
     }
+}
+
+/// Whether the gate may abort the Rollout in this state after a failure or a timeout, or why
+/// not. The gate aborts only what it meant to promote: never for a pure gate, never a revision
+/// other than the one planned for, never an aborted one, and never a Rollout that is only parked
+/// at a pause (waiting for a person or a clock is not a failure). Sent with the state's
+/// resourceVersion as a precondition ([`with_precondition`]), so the verdict holds for the
+/// object the patch reaches.
+pub fn abort_verdict(view: &RolloutView, target: Target, policy: &Policy) -> Result<(), String> {
+    if target == Target::Healthy {
+        return Err("a gate with no target never aborts (it promotes nothing)".into());
+    }
+    if view.abort {
+        return Err("it is already aborted".into());
+    }
+    if !view.spec_observed() {
+        return Err("its latest spec is not observed yet (a new revision may be starting)".into());
+    }
+    if let Some(planned) = &policy.revision
+        && *planned != view.current_pod_hash
+    {
+        return Err(format!(
+            "it is rolling out revision {}, not revision {planned} that the gate was promoting",
+            view.current_pod_hash
+        ));
+    }
+    if view.fully_promoted() {
+        return Err("the revision is already stable".into());
+    }
+    if view.spec_paused {
+        return Err("it is paused by hand (spec.paused): an operator holds it".into());
+    }
+    if let Some(reason) = view.pause_reasons.first() {
+        return Err(format!("it is parked at a pause ({reason}), which is not a failure"));
+    }
+    Ok(())
 }
 
 /// A status or spec patch carrying `metadata.resourceVersion`: the API server applies it only to
@@ -572,17 +891,30 @@ mod tests {
     #[test]
     fn the_gate_promotes_only_pauses_below_the_target() {
         let target = Target::Step(3);
-        assert!(matches!(decide(&canary(steps(), paused_at(1)), target), Decision::Promote(_)));
-        assert_eq!(decide(&canary(steps(), paused_at(3)), target), Decision::Reached, "never past the target");
+        assert!(matches!(decide(&canary(steps(), paused_at(1)), target, &Policy::default()), Decision::Promote(_)));
+        assert_eq!(
+            decide(&canary(steps(), paused_at(3)), target, &Policy::default()),
+            Decision::Reached,
+            "never past the target"
+        );
         let mut running = paused_at(2);
         running["pauseConditions"] = Json::Null;
         running["controllerPause"] = json!(false);
         running["phase"] = json!("Progressing");
-        assert!(matches!(decide(&canary(steps(), running), target), Decision::Wait(_)), "setWeight runs by itself");
+        assert!(
+            matches!(decide(&canary(steps(), running), target, &Policy::default()), Decision::Wait(_)),
+            "setWeight runs by itself"
+        );
         let mut unpausing = paused_at(1);
         unpausing["pauseConditions"] = Json::Null;
-        assert!(matches!(decide(&canary(steps(), unpausing), target), Decision::Wait(_)), "promoted once only");
-        assert!(matches!(decide(&canary(steps(), paused_at(1)), Target::Step(9)), Decision::Impossible(_)));
+        assert!(
+            matches!(decide(&canary(steps(), unpausing), target, &Policy::default()), Decision::Wait(_)),
+            "promoted once only"
+        );
+        assert!(matches!(
+            decide(&canary(steps(), paused_at(1)), Target::Step(9), &Policy::default()),
+            Decision::Impossible(_)
+        ));
     }
 
     #[test]
@@ -592,7 +924,7 @@ mod tests {
         s["phase"] = json!("Degraded");
         s["message"] =
             json!("RolloutAborted: Rollout aborted update to revision 2: Step-based analysis phase error/failed");
-        match decide(&canary(steps(), s), Target::Step(1)) {
+        match decide(&canary(steps(), s), Target::Step(1), &Policy::default()) {
             Decision::Failed { aborted: true, message } => {
                 assert!(message.contains("Step-based analysis"), "{message}")
             }
@@ -622,10 +954,10 @@ mod tests {
                         "stableRS": "a", "currentPodHash": "b", "phase": "Paused" }
         }));
         assert_eq!(
-            decide(&v, Target::Full),
+            decide(&v, Target::Full, &Policy::default()),
             Decision::Promote(Patches { spec: None, status: Some(json!({"status":{"pauseConditions":null}})) })
         );
-        assert!(matches!(decide(&v, Target::Step(1)), Decision::Impossible(_)));
+        assert!(matches!(decide(&v, Target::Step(1), &Policy::default()), Decision::Impossible(_)));
         assert_eq!(v.step_count(), None);
     }
 
@@ -633,5 +965,198 @@ mod tests {
     fn preconditions_ride_in_the_patch() {
         let p = with_precondition(&abort_patch(), Some("42"));
         assert_eq!(p, json!({ "status": { "abort": true }, "metadata": { "resourceVersion": "42" } }));
+    }
+
+    fn blocked(d: Decision) -> String {
+        match d {
+            Decision::Blocked { summary, message } => format!("{summary}: {message}"),
+            other => panic!("expected Blocked, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_stale_abort_or_degraded_waits_for_the_controller() {
+        // A new template (generation 3) while the status is the aborted revision's: upstream
+        // clears abort in the same patch that records generation 3 (`resetRolloutStatus`).
+        let mut s = paused_at(0);
+        s["pauseConditions"] = Json::Null;
+        s["controllerPause"] = Json::Null;
+        s["abort"] = json!(true);
+        s["phase"] = json!("Degraded");
+        s["message"] = json!("RolloutAborted: Rollout aborted update to revision 2");
+        let mut stale = canary(steps(), s.clone());
+        stale.generation = Some(3);
+        assert!(matches!(decide(&stale, Target::Step(2), &Policy::default()), Decision::Wait(_)));
+        assert!(!holds(&stale, Target::Step(0)) && !holds(&stale, Target::Full));
+        // Observed and still aborted: a failure.
+        let aborted = canary(steps(), s.clone());
+        assert!(matches!(
+            decide(&aborted, Target::Step(2), &Policy::default()),
+            Decision::Failed { aborted: true, .. }
+        ));
+        // After `retry` (abort=false) the Degraded phase is stale until `RolloutRetry`.
+        s["abort"] = json!(false);
+        assert!(matches!(decide(&canary(steps(), s.clone()), Target::Step(2), &Policy::default()), Decision::Wait(_)));
+        s["message"] = json!("ProgressDeadlineExceeded: ReplicaSet \"api-1\" has timed out progressing.");
+        assert!(matches!(
+            decide(&canary(steps(), s), Target::Step(2), &Policy::default()),
+            Decision::Failed { aborted: false, .. }
+        ));
+    }
+
+    #[test]
+    fn a_workload_ref_rollout_waits_for_the_workload_generation() {
+        let ro = |annotation: &str, observed: &str| {
+            RolloutView::from_json(&json!({
+                "metadata": { "name": "api", "namespace": "app", "generation": 1,
+                              "annotations": { WORKLOAD_GENERATION_ANNOTATION: annotation } },
+                "spec": { "workloadRef": { "apiVersion": "apps/v1", "kind": "Deployment", "name": "api" },
+                          "strategy": { "canary": { "steps": [{ "setWeight": 50 }] } } },
+                "status": { "observedGeneration": "1", "workloadObservedGeneration": observed, "phase": "Healthy",
+                            "stableRS": "a", "currentPodHash": "a", "currentStepIndex": 1 }
+            }))
+        };
+        let pending = ro("3", "2");
+        assert_eq!(pending.phase(), (PROGRESSING.into(), SPEC_UPDATE_PENDING.into()));
+        assert!(!holds(&pending, Target::Healthy));
+        assert!(matches!(decide(&pending, Target::Healthy, &Policy::default()), Decision::Wait(_)));
+        let seen = ro("3", "3");
+        assert_eq!(seen.phase().0, HEALTHY);
+        assert_eq!(decide(&seen, Target::Healthy, &Policy::default()), Decision::Reached);
+        // The Deployment itself is ahead of the annotation: not observed either.
+        let ahead = ro("3", "3").with_workload_generation(Some(4));
+        assert_eq!(ahead.phase(), (PROGRESSING.into(), SPEC_UPDATE_PENDING.into()));
+        assert_eq!(ro("3", "3").with_workload_generation(Some(3)).phase().0, HEALTHY);
+        assert_eq!(ro("3", "3").workload, Some(("apps/v1".into(), "Deployment".into(), "api".into())));
+    }
+
+    #[test]
+    fn another_revision_than_planned_is_never_promoted() {
+        let policy = Policy { revision: Some("aaa-old".into()), ..Policy::default() };
+        let text = blocked(decide(&canary(steps(), paused_at(1)), Target::Step(3), &policy));
+        assert!(text.contains("bbb") && text.contains("aaa-old"), "{text}");
+        let same = Policy { revision: Some("bbb".into()), ..Policy::default() };
+        assert!(matches!(decide(&canary(steps(), paused_at(1)), Target::Step(3), &same), Decision::Promote(_)));
+        // An abort carries the same precondition.
+        let mut running = paused_at(2);
+        running["pauseConditions"] = Json::Null;
+        running["controllerPause"] = Json::Null;
+        let running = canary(steps(), running);
+        assert!(abort_verdict(&running, Target::Step(3), &policy).unwrap_err().contains("aaa-old"));
+        assert_eq!(abort_verdict(&running, Target::Step(3), &same), Ok(()));
+    }
+
+    #[test]
+    fn inconclusive_analysis_needs_a_person_unless_opted_in() {
+        let mut s = paused_at(2);
+        s["canary"] = json!({ "currentStepAnalysisRunStatus": { "name": "api-bbb-2", "status": "Inconclusive",
+                                                                "message": "no data" } });
+        s["pauseConditions"] = json!([{ "reason": "InconclusiveAnalysisRun" }]);
+        let v = canary(steps(), s.clone());
+        let text = blocked(decide(&v, Target::Step(4), &Policy::default()));
+        assert!(text.contains("InconclusiveAnalysisRun") && text.contains("api-bbb-2: no data"), "{text}");
+        assert!(blocked(decide(&v, Target::Full, &Policy::default())).contains("promote_inconclusive"));
+        let yes = Policy { promote_inconclusive: true, ..Policy::default() };
+        assert_eq!(decide(&v, Target::Step(4), &yes), Decision::Promote(v.promote_patches()));
+        s["pauseConditions"] = json!([{ "reason": "InconclusiveExperiment" }]);
+        s["canary"] = json!({ "currentExperiment": "api-bbb-2-exp" });
+        let text = blocked(decide(&canary(steps(), s), Target::Step(4), &Policy::default()));
+        assert!(text.contains("InconclusiveExperiment") && text.contains("experiment api-bbb-2-exp"), "{text}");
+        // A pure gate promotes nothing anyway: it waits.
+        assert!(matches!(decide(&v, Target::Healthy, &Policy::default()), Decision::Wait(_)));
+    }
+
+    #[test]
+    fn timed_pauses_are_left_to_the_controller() {
+        let timed =
+            json!([{ "setWeight": 10 }, { "pause": { "duration": "10m" } }, { "setWeight": 50 }, { "pause": {} }]);
+        let v = canary(timed.clone(), paused_at(1));
+        assert!(timed_pause(&v).is_some());
+        match decide(&v, Target::Step(3), &Policy::default()) {
+            Decision::Wait(why) => assert!(why.contains("timed pause (10m)"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            decide(&canary(timed, paused_at(3)), Target::Step(4), &Policy::default()),
+            Decision::Promote(_)
+        ));
+        let bg = |enabled: Json, seconds: i64| {
+            RolloutView::from_json(&json!({
+                "metadata": { "name": "web", "namespace": "app", "generation": 1 },
+                "spec": { "strategy": { "blueGreen": { "activeService": "web", "autoPromotionEnabled": enabled,
+                                                       "autoPromotionSeconds": seconds } } },
+                "status": { "observedGeneration": "1", "controllerPause": true,
+                            "pauseConditions": [{ "reason": "BlueGreenPause" }],
+                            "stableRS": "a", "currentPodHash": "b", "phase": "Paused" }
+            }))
+        };
+        assert!(matches!(decide(&bg(Json::Null, 30), Target::Full, &Policy::default()), Decision::Wait(_)));
+        assert!(matches!(decide(&bg(json!(true), 30), Target::Full, &Policy::default()), Decision::Wait(_)));
+        // autoPromotionEnabled: false wins over the seconds (`CompletedBlueGreenPause`).
+        assert!(matches!(decide(&bg(json!(false), 30), Target::Full, &Policy::default()), Decision::Promote(_)));
+    }
+
+    #[test]
+    fn an_operators_pause_is_not_lifted_unless_opted_in() {
+        let mut s = paused_at(1);
+        s["pauseConditions"] = Json::Null;
+        s["controllerPause"] = Json::Null;
+        s["phase"] = json!("Paused");
+        s["message"] = json!("manually paused");
+        let mut v = canary(steps(), s);
+        v.spec_paused = true;
+        assert!(blocked(decide(&v, Target::Step(3), &Policy::default())).contains("spec.paused"));
+        assert!(blocked(decide(&v, Target::Full, &Policy::default())).contains("lift_manual_pause"));
+        assert!(matches!(decide(&v, Target::Healthy, &Policy::default()), Decision::Wait(_)));
+        let lift = Policy { lift_manual_pause: true, ..Policy::default() };
+        assert_eq!(
+            decide(&v, Target::Step(3), &lift),
+            Decision::Promote(Patches {
+                spec: Some(json!({ "spec": { "paused": false } })),
+                status: Some(json!({ "status": { "pauseConditions": null, "currentStepIndex": 2 } })),
+            })
+        );
+        assert!(abort_verdict(&v, Target::Step(3), &Policy::default()).unwrap_err().contains("by hand"));
+    }
+
+    #[test]
+    fn the_last_step_means_stable_and_pure_gates_never_abort() {
+        let mut s = paused_at(5);
+        s["pauseConditions"] = Json::Null;
+        s["controllerPause"] = Json::Null;
+        s["phase"] = json!("Progressing");
+        let end = canary(steps(), s.clone());
+        assert!(holds(&end, Target::Step(4)), "steps 0..4 done");
+        assert!(!holds(&end, Target::Step(5)), "every step done, not yet stable");
+        assert_eq!(step_reached(&end, 5), 4);
+        assert!(matches!(decide(&end, Target::Step(5), &Policy::default()), Decision::Wait(_)));
+        s["stableRS"] = json!("bbb");
+        let stable = canary(steps(), s);
+        assert_eq!(decide(&stable, Target::Step(5), &Policy::default()), Decision::Reached);
+        assert_eq!(step_reached(&stable, 5), 5);
+        // Timeouts: a pure gate never aborts; a gate parked at a pause is not failing.
+        assert!(abort_verdict(&end, Target::Healthy, &Policy::default()).is_err());
+        assert!(abort_verdict(&canary(steps(), paused_at(1)), Target::Step(3), &Policy::default()).is_err());
+        assert_eq!(abort_verdict(&end, Target::Step(5), &Policy::default()), Ok(()));
+    }
+
+    #[test]
+    fn an_aborted_rollout_is_retried_only_when_asked() {
+        let mut s = paused_at(0);
+        s["pauseConditions"] = Json::Null;
+        s["controllerPause"] = Json::Null;
+        s["abort"] = json!(true);
+        s["phase"] = json!("Degraded");
+        s["message"] = json!("RolloutAborted: Rollout aborted update to revision 2");
+        let v = canary(steps(), s);
+        assert!(matches!(decide(&v, Target::Step(2), &Policy::default()), Decision::Failed { aborted: true, .. }));
+        let retry = Policy { retry_aborted: true, revision: Some("bbb".into()), ..Policy::default() };
+        assert_eq!(
+            decide(&v, Target::Step(2), &retry),
+            Decision::Promote(Patches { spec: None, status: Some(json!({ "status": { "abort": false } })) })
+        );
+        assert!(matches!(decide(&v, Target::Healthy, &retry), Decision::Failed { .. }), "a pure gate changes nothing");
+        let other = Policy { revision: Some("ccc".into()), ..retry };
+        assert!(matches!(decide(&v, Target::Step(2), &other), Decision::Blocked { .. }), "only the planned revision");
     }
 }

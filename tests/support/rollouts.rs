@@ -31,7 +31,27 @@
 //!   current, then stable = current;
 //! - a stalled revision: after `progress_deadline`, Degraded `ProgressDeadlineExceeded` (no
 //!   abort, as with `progressDeadlineAbort: false`);
-//! - phase and message: `CalculateRolloutPhase` (rolloututil.go), minus replica counts.
+//! - phase and message: `CalculateRolloutPhase` (rolloututil.go), minus replica counts;
+//! - the end of the steps: `shouldFullPromote` (sync.go) promotes to stable only once the new
+//!   ReplicaSet is available, simulated as `step_time` after the last step completed;
+//! - retry (`{"status":{"abort":false}}` on an aborted Rollout): `checkPausedConditions`
+//!   (sync.go) replaces the `RolloutAborted` condition with `RolloutRetry` "Retrying Rollout
+//!   after abort", and the canary starts again from step 0;
+//! - blue-green `autoPromotionSeconds` (with auto-promotion not disabled): a `BlueGreenPause`
+//!   that `CompletedBlueGreenPause` (pause.go) ends once `startTime + autoPromotionSeconds` has
+//!   passed (`needsBlueGreenControllerPause`, bluegreen.go);
+//! - `spec.workloadRef` (templateref.go): the pod template is the referenced Deployment's;
+//!   when the Deployment's generation changes the controller first patches the
+//!   `rollout.argoproj.io/workload-generation` annotation (`updateRolloutsReferenceAnnotation`,
+//!   a metadata patch: no generation bump), and `persistRolloutStatus` (sync.go) copies it into
+//!   `status.workloadObservedGeneration` with the status of the new template.
+//!
+//! [`RolloutController::hold`] holds back the status writes of one Rollout (a busy controller
+//! whose work queue has not reached it yet): the window in which the status still describes the
+//! previous spec, which upstream's `GetRolloutPhase` reports as "waiting for rollout spec update
+//! to be observed". The workload annotation is still kept up to date meanwhile, as upstream's
+//! workload informer does it outside the Rollout's reconcile; [`RolloutController::hold_all`]
+//! holds that back too (the informer has not seen the Deployment change yet).
 
 #![allow(dead_code)]
 
@@ -39,7 +59,7 @@ use futures::StreamExt;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::{Value as Json, json};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -104,7 +124,11 @@ pub struct Write {
 struct Shared {
     behaviours: Mutex<HashMap<String, Behaviour>>,
     writes: Mutex<Vec<Write>>,
-    /// Writes are held back while this is set (the test decides when the controller acts).
+    /// Rollouts whose status writes are held back (the test decides when the controller acts).
+    held: Mutex<HashSet<String>>,
+    /// Rollouts whose workload annotation is held back too (the informer has not seen the
+    /// workload change yet).
+    held_workload: Mutex<HashSet<String>>,
     /// Failed watches and writes, for failure messages.
     errors: Mutex<Vec<String>>,
 }
@@ -124,13 +148,32 @@ impl RolloutController {
         let shared = Arc::new(Shared::default());
         let stop = CancellationToken::new();
         let wake = Arc::new(tokio::sync::Notify::new());
-        let task = tokio::spawn(run(api(&client, namespace), shared.clone(), stop.clone(), wake.clone()));
+        let deployments = Api::namespaced_with(client.clone(), namespace, &deployment_resource());
+        let task = tokio::spawn(run(api(&client, namespace), deployments, shared.clone(), stop.clone(), wake.clone()));
         RolloutController { shared, stop, task: Some(task), wake }
     }
 
     /// Sets how the Rollout `name` behaves from now on (others keep the default).
     pub fn behave(&self, name: &str, behaviour: Behaviour) {
         self.shared.behaviours.lock().unwrap().insert(name.to_string(), behaviour);
+        self.wake.notify_one();
+    }
+
+    /// Holds back the status writes for `name` until [`release`](Self::release).
+    pub fn hold(&self, name: &str) {
+        self.shared.held.lock().unwrap().insert(name.to_string());
+    }
+
+    /// Holds back everything for `name`, the `workload-generation` annotation too.
+    pub fn hold_all(&self, name: &str) {
+        self.shared.held_workload.lock().unwrap().insert(name.to_string());
+        self.hold(name);
+    }
+
+    /// Lets the controller write the status of `name` again (at once).
+    pub fn release(&self, name: &str) {
+        self.shared.held_workload.lock().unwrap().remove(name);
+        self.shared.held.lock().unwrap().remove(name);
         self.wake.notify_one();
     }
 
@@ -161,9 +204,46 @@ struct Memory {
     step_started: HashMap<String, (String, i64, Instant)>,
     revision_started: HashMap<String, (String, Instant)>,
     revisions: HashMap<String, Vec<String>>,
+    /// When the current blue-green pause started (its condition's startTime).
+    pause_started: HashMap<String, (String, Instant)>,
 }
 
-async fn run(api: Api<DynamicObject>, shared: Arc<Shared>, stop: CancellationToken, wake: Arc<tokio::sync::Notify>) {
+fn deployment_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("apps", "v1", "Deployment"), "deployments")
+}
+
+/// For a `workloadRef` Rollout: the referenced Deployment's template and generation, after
+/// bringing the `workload-generation` annotation up to date (upstream
+/// `updateRolloutsReferenceAnnotation`). None when there is no such Deployment.
+async fn resolve_workload(
+    api: &Api<DynamicObject>,
+    deployments: &Api<DynamicObject>,
+    rollout: &mut DynamicObject,
+) -> Option<(Json, i64)> {
+    let doc = serde_json::to_value(&*rollout).unwrap_or_default();
+    let name = doc["spec"]["workloadRef"]["name"].as_str()?;
+    let deployment = serde_json::to_value(deployments.get_opt(name).await.ok()??).unwrap_or_default();
+    let generation = deployment["metadata"]["generation"].as_i64().unwrap_or(1);
+    let annotated = doc["metadata"]["annotations"][WORKLOAD_GENERATION].as_str().and_then(|g| g.parse::<i64>().ok());
+    if annotated != Some(generation) {
+        let patch = json!({ "metadata": { "annotations": { WORKLOAD_GENERATION: generation.to_string() } } });
+        let rollout_name = rollout.metadata.name.clone().unwrap_or_default();
+        if let Ok(written) = api.patch(&rollout_name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+            *rollout = written;
+        }
+    }
+    Some((deployment["spec"]["template"].clone(), generation))
+}
+
+const WORKLOAD_GENERATION: &str = "rollout.argoproj.io/workload-generation";
+
+async fn run(
+    api: Api<DynamicObject>,
+    deployments: Api<DynamicObject>,
+    shared: Arc<Shared>,
+    stop: CancellationToken,
+    wake: Arc<tokio::sync::Notify>,
+) {
     let mut events = watcher(api.clone(), watcher::Config::default()).default_backoff().boxed();
     let mut cache: HashMap<String, DynamicObject> = HashMap::new();
     let mut due: HashMap<String, Instant> = HashMap::new();
@@ -201,9 +281,26 @@ async fn run(api: Api<DynamicObject>, shared: Arc<Shared>, stop: CancellationTok
         for name in touched {
             due.remove(&name);
             let Some(obj) = cache.get(&name) else { continue };
+            let mut obj = obj.clone();
+            let mut workload = None;
+            if serde_json::to_value(&obj).unwrap_or_default()["spec"]["workloadRef"].is_object() {
+                // No Deployment informer here: look again soon.
+                due.insert(name.clone(), Instant::now() + Duration::from_millis(150));
+                if shared.held_workload.lock().unwrap().contains(&name) {
+                    continue;
+                }
+                workload = resolve_workload(&api, &deployments, &mut obj).await;
+                if workload.is_none() {
+                    continue;
+                }
+                cache.insert(name.clone(), obj.clone());
+            }
+            if shared.held.lock().unwrap().contains(&name) {
+                continue;
+            }
             let behaviour = shared.behaviours.lock().unwrap().get(&name).cloned().unwrap_or_default();
-            let doc = serde_json::to_value(obj).unwrap_or_default();
-            let (status, requeue) = reconcile(&doc, &behaviour, &mut memory, Instant::now());
+            let doc = serde_json::to_value(&obj).unwrap_or_default();
+            let (status, requeue) = reconcile(&doc, workload.as_ref(), &behaviour, &mut memory, Instant::now());
             if let Some(after) = requeue {
                 due.insert(name.clone(), Instant::now() + after);
             }
@@ -260,14 +357,28 @@ pub fn template_hash(template: &Json) -> String {
 }
 
 /// One reconcile: the status this controller writes for `ro` now, and when to look again.
-fn reconcile(ro: &Json, b: &Behaviour, mem: &mut Memory, now: Instant) -> (Json, Option<Duration>) {
+/// `workload`: the referenced Deployment's template and generation for a `workloadRef` Rollout.
+fn reconcile(
+    ro: &Json,
+    workload: Option<&(Json, i64)>,
+    b: &Behaviour,
+    mem: &mut Memory,
+    now: Instant,
+) -> (Json, Option<Duration>) {
     let name = ro["metadata"]["name"].as_str().unwrap_or_default().to_string();
     let generation = ro["metadata"]["generation"].as_i64().unwrap_or(1);
     let spec = &ro["spec"];
     let old = ro["status"].clone();
     let mut st = if old.is_object() { old.clone() } else { json!({}) };
     st["observedGeneration"] = json!(generation.to_string());
-    let hash = template_hash(&spec["template"]);
+    let template = match workload {
+        Some((template, workload_generation)) => {
+            st["workloadObservedGeneration"] = json!(workload_generation.to_string());
+            template.clone()
+        }
+        None => spec["template"].clone(),
+    };
+    let hash = template_hash(&template);
     let revisions = mem.revisions.entry(name.clone()).or_default();
     if !revisions.contains(&hash) {
         revisions.push(hash.clone());
@@ -331,7 +442,12 @@ fn reconcile(ro: &Json, b: &Behaviour, mem: &mut Memory, now: Instant) -> (Json,
             st["abortedAt"] = json!(now_rfc3339());
         }
     } else if paused {
-        // Manually paused: nothing moves.
+        // Manually paused: nothing moves (`haltProgress`).
+    } else if st["conditions"].as_array().is_some_and(|cs| cs.iter().any(|c| c["reason"] == "RolloutAborted")) {
+        // Retried (abort cleared by `kubectl argo rollouts retry`): `checkPausedConditions`.
+        remove(&mut st, &["abortedAt"]);
+        set_condition(&mut st, "Progressing", "Unknown", "RolloutRetry", "Retrying Rollout after abort");
+        soonest(Duration::ZERO, &mut requeue);
     } else if let (Some(deadline), false) = (b.progress_deadline, fully_promoted) {
         let elapsed = since_revision.unwrap_or_default();
         if elapsed >= deadline {
@@ -343,8 +459,12 @@ fn reconcile(ro: &Json, b: &Behaviour, mem: &mut Memory, now: Instant) -> (Json,
     } else if canary {
         let index = st["currentStepIndex"].as_i64().unwrap_or(0);
         if index >= n {
-            if !fully_promoted {
+            // `shouldFullPromote`: once the new ReplicaSet is available (`step_time` here).
+            let elapsed = now - step_clock(mem, &name, &hash, n, now);
+            if !fully_promoted && elapsed >= b.step_time {
                 promote_stable(&mut st, &hash, true, n);
+            } else if !fully_promoted {
+                soonest(b.step_time - elapsed, &mut requeue);
             }
         } else {
             let step = &steps[index as usize];
@@ -415,14 +535,30 @@ fn reconcile(ro: &Json, b: &Behaviour, mem: &mut Memory, now: Instant) -> (Json,
                 soonest(b.step_time - elapsed, &mut requeue);
             } else {
                 let manual = bg["autoPromotionEnabled"].as_bool() == Some(false);
+                let seconds = bg["autoPromotionSeconds"].as_u64().unwrap_or(0);
                 let has = reasons(&st).iter().any(|r| r == "BlueGreenPause");
                 let controller_pause = st["controllerPause"].as_bool().unwrap_or(false);
-                if !manual || (controller_pause && !has) {
+                // `CompletedBlueGreenPause`: auto-promotion after autoPromotionSeconds from the
+                // pause condition's start (when not disabled).
+                let timed_out = !manual
+                    && seconds > 0
+                    && has
+                    && mem
+                        .pause_started
+                        .get(&name)
+                        .is_some_and(|(h, t)| *h == hash && now - *t >= Duration::from_secs(seconds));
+                if (!manual && seconds == 0) || timed_out || (controller_pause && !has) {
                     st["blueGreen"]["activeSelector"] = json!(hash);
                     clear_pause(&mut st);
                     soonest(b.step_time, &mut requeue);
                 } else if !has {
                     add_pause(&mut st, "BlueGreenPause");
+                    mem.pause_started.insert(name.clone(), (hash.clone(), now));
+                    if !manual {
+                        soonest(Duration::from_secs(seconds), &mut requeue);
+                    }
+                } else if !manual && let Some((_, t)) = mem.pause_started.get(&name) {
+                    soonest(Duration::from_secs(seconds).saturating_sub(now - *t), &mut requeue);
                 }
             }
         } else if !fully_promoted {

@@ -4,13 +4,13 @@
 //! [`KubeClient::watch`].
 
 use super::{ABORT_BUDGET, Model};
-use crate::argo::rollouts::{self, Decision, Patches, RolloutView, Target};
+use crate::argo::rollouts::{self, Decision, Patches, Policy, RolloutView, Target};
 use crate::clients::ShardData;
 use crate::clients::kubernetes::{Call, KubeClient, KubeError, Watched};
 use crate::framework::timeouts::format_duration;
 use crate::framework::{AttrPath, Ctx, Diagnostics, Interrupted};
 use futures::StreamExt;
-use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use kube::runtime::watcher::watch_object;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -37,6 +37,26 @@ fn view_of(obj: &DynamicObject) -> RolloutView {
     RolloutView::from_json(&serde_json::to_value(obj).unwrap_or_default())
 }
 
+/// The view of `obj` with, for a `spec.workloadRef` Rollout, the referenced workload's own
+/// generation (the `workload-generation` annotation lags it: the controller patches it only once
+/// its informer saw the change, `rollout/templateref.go`). A workload that cannot be read (no
+/// RBAC for it, say) leaves the annotation check alone, as Argo CD's health check has it.
+async fn resolved_view(ctx: &Ctx<ShardData>, client: &KubeClient, m: &Model, obj: &DynamicObject) -> RolloutView {
+    let view = view_of(obj);
+    let Some((api_version, kind, name)) = view.workload.clone() else { return view };
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version.as_str()));
+    let resource = ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, &kind));
+    let api: Api<DynamicObject> = Api::namespaced_with(client.client.clone(), &m.namespace, &resource);
+    let call = Call::on("get", &resource).namespace(&m.namespace).name(&name);
+    match client.call(ctx, call, || api.get_opt(&name)).await {
+        Ok(found) => view.with_workload_generation(found.and_then(|w| w.metadata.generation)),
+        Err(e) => {
+            tracing::debug!(rollout = %m.key(), workload = %name, error = %e, "workloadRef: the workload could not be read");
+            view
+        }
+    }
+}
+
 /// A failed call as a diagnostic; a resource type the server does not serve means no Rollouts CRD.
 fn gate_failure(m: &Model, e: KubeError) -> Diagnostics {
     if e.is_missing_type() {
@@ -60,7 +80,8 @@ pub(super) async fn get_rollout(
 ) -> Result<Option<RolloutView>, Diagnostics> {
     let api = rollout_api(client, &m.namespace);
     match client.call(ctx, rollout_call("get", m), || api.get_opt(&m.name)).await {
-        Ok(found) => Ok(found.as_ref().map(view_of)),
+        Ok(Some(obj)) => Ok(Some(resolved_view(ctx, client, m, &obj).await)),
+        Ok(None) => Ok(None),
         Err(e) => Err(gate_failure(m, e)),
     }
 }
@@ -99,6 +120,12 @@ pub(super) enum Stop {
         waited: Duration,
     },
     Cancelled(Option<RolloutView>),
+    /// A person has to decide or review; the gate touched nothing.
+    Blocked {
+        view: RolloutView,
+        summary: String,
+        message: String,
+    },
     /// Nothing reached the cluster yet, or the failure has nothing to do with progress.
     Error(Diagnostics),
     Partial(Option<RolloutView>, Diagnostics),
@@ -106,13 +133,15 @@ pub(super) enum Stop {
 
 /// Follows the Rollout (one `watch_object`: list, then watch, resumed by kube-runtime after
 /// expiry or a dropped connection) until `target` holds, promoting at each pause below it on
-/// the same watch: the promote's result arrives as the next state.
+/// the same watch: the promote's result arrives as the next state. A promoting gate with no
+/// revision planned pins the first revision it sees with the latest spec observed.
 pub(super) async fn follow(
     ctx: &Ctx<ShardData>,
     client: &KubeClient,
     api: &Api<DynamicObject>,
     m: &Model,
     target: Target,
+    policy: &mut Policy,
 ) -> Result<RolloutView, Stop> {
     let stream = client.watch(rollout_call("watch", m), watch_object(api.clone(), &m.name));
     let mut stream = std::pin::pin!(stream);
@@ -150,16 +179,35 @@ pub(super) async fn follow(
                 ),
             });
         };
-        let view = view_of(&object);
+        let view = resolved_view(ctx, client, m, &object).await;
         last = Some(view.clone());
         last_seen = view.describe();
-        match rollouts::decide(&view, target) {
+        if target != Target::Healthy
+            && policy.revision.is_none()
+            && view.spec_observed()
+            && !view.current_pod_hash.is_empty()
+        {
+            tracing::info!(rollout = %m.key(), revision = %view.current_pod_hash, "rollout gate: promoting this revision only");
+            policy.revision = Some(view.current_pod_hash.clone());
+        }
+        match rollouts::decide(&view, target, policy) {
             Decision::Reached => return Ok(view),
             Decision::Wait(why) => last_seen = why,
-            Decision::Promote(patches) => send(ctx, client, api, m, &view, &patches).await?,
+            Decision::Promote(patches) => {
+                let retry = patches.status == Some(rollouts::retry_patch());
+                if retry {
+                    tracing::info!(rollout = %m.key(), revision = %view.current_pod_hash, "retry_aborted: retrying the aborted rollout");
+                }
+                // retry_aborted: once per apply (a retry refused with 409 is decided again);
+                // aborted again, the apply fails.
+                if send(ctx, client, api, m, &view, &patches).await? && retry {
+                    policy.retry_aborted = false;
+                }
+            }
             Decision::Failed { aborted, message } => {
                 return Err(Stop::Failed { view, already_aborted: aborted, message });
             }
+            Decision::Blocked { summary, message } => return Err(Stop::Blocked { view, summary, message }),
             Decision::Impossible(why) => {
                 let path = if m.promote_to_step.is_some() { "promote_to_step" } else { "promote_full" };
                 let d = Diagnostics::attr_error(AttrPath::attr(path), "Target does not fit the Rollout", why);
@@ -175,7 +223,7 @@ fn describe(view: &Option<RolloutView>) -> String {
 
 /// Sends one promote: the status patch (only to the version decided on), then the spec patch,
 /// as `kubectl argo rollouts promote` does. A 409 means the Rollout moved since: the watch
-/// brings the new state and the gate decides again.
+/// brings the new state and the gate decides again. True when the status patch (if any) applied.
 async fn send(
     ctx: &Ctx<ShardData>,
     client: &KubeClient,
@@ -183,7 +231,7 @@ async fn send(
     m: &Model,
     view: &RolloutView,
     patches: &Patches,
-) -> Result<(), Stop> {
+) -> Result<bool, Stop> {
     let pp = PatchParams::default();
     let stop = |e: KubeError| match e {
         KubeError::TimedOut { .. } => {
@@ -200,7 +248,7 @@ async fn send(
             Ok(_) => {}
             Err(e) if e.status() == Some(409) => {
                 tracing::debug!(rollout = %m.key(), "promote skipped: the Rollout changed since (409); deciding again");
-                return Ok(());
+                return Ok(false);
             }
             Err(e) => return Err(stop(e)),
         }
@@ -210,24 +258,56 @@ async fn send(
         let patch = Patch::Merge(spec);
         client.call(ctx, rollout_call("patch", m), || api.patch(&m.name, &pp, &patch)).await.map_err(stop)?;
     }
-    Ok(())
+    Ok(true)
 }
 
 /// `kubectl argo rollouts abort`, with its own short budget (the operation's deadline may have
-/// passed, and Ctrl-C never aborts). Returns the sentence the failure message gets.
-pub(super) async fn abort(ctx: &Ctx<ShardData>, client: &KubeClient, api: &Api<DynamicObject>, m: &Model) -> String {
-    tracing::info!(rollout = %m.key(), "abort_on_failure: status patch abort=true");
+/// passed, and Ctrl-C never aborts), only when [`rollouts::abort_verdict`] allows it for the
+/// Rollout as it is now, and only to that version of it (a resourceVersion precondition: a new
+/// revision or a pause written in between makes the API server refuse, and the gate looks
+/// again). Returns the sentence the failure message gets.
+pub(super) async fn abort(
+    ctx: &Ctx<ShardData>,
+    client: &KubeClient,
+    api: &Api<DynamicObject>,
+    m: &Model,
+    target: Target,
+    policy: &Policy,
+) -> String {
     let own = Ctx::new(ctx.data.clone(), CancellationToken::new(), ABORT_BUDGET);
     let pp = PatchParams::default();
-    let patch = rollouts::abort_patch();
-    let patch = Patch::Merge(&patch);
-    match client.call(&own, rollout_call("patch", m).status(), || api.patch_status(&m.name, &pp, &patch)).await {
-        Ok(_) => " The provider aborted it (status.abort=true, abort_on_failure): Argo Rollouts moves traffic back \
-                  to the stable revision."
-            .into(),
-        Err(KubeError::TimedOut { .. }) => format!(" Aborting it timed out after {}.", format_duration(ABORT_BUDGET)),
-        Err(e) => format!(" Aborting it failed: {e}."),
+    for _ in 0..3 {
+        let view = match client.call(&own, rollout_call("get", m), || api.get_opt(&m.name)).await {
+            Ok(Some(obj)) => resolved_view(&own, client, m, &obj).await,
+            Ok(None) => return " It was not aborted: it no longer exists.".into(),
+            Err(KubeError::TimedOut { .. }) => {
+                return format!(" Aborting it timed out after {}.", format_duration(ABORT_BUDGET));
+            }
+            Err(e) => return format!(" Aborting it failed: {e}."),
+        };
+        if let Err(why) = rollouts::abort_verdict(&view, target, policy) {
+            tracing::info!(rollout = %m.key(), %why, "abort_on_failure: not aborting");
+            return format!(" It was not aborted (abort_on_failure): {why}.");
+        }
+        tracing::info!(rollout = %m.key(), revision = %view.current_pod_hash, "abort_on_failure: status patch abort=true");
+        let body = rollouts::with_precondition(&rollouts::abort_patch(), view.resource_version.as_deref());
+        let patch = Patch::Merge(&body);
+        match client.call(&own, rollout_call("patch", m).status(), || api.patch_status(&m.name, &pp, &patch)).await {
+            Ok(_) => {
+                return format!(
+                    " The provider aborted it (status.abort=true, abort_on_failure) at revision {}: Argo Rollouts \
+                     moves traffic back to the stable revision.",
+                    view.current_pod_hash
+                );
+            }
+            Err(e) if e.status() == Some(409) => continue,
+            Err(KubeError::TimedOut { .. }) => {
+                return format!(" Aborting it timed out after {}.", format_duration(ABORT_BUDGET));
+            }
+            Err(e) => return format!(" Aborting it failed: {e}."),
+        }
     }
+    " It was not aborted: it kept changing while the provider tried (409 Conflict three times).".into()
 }
 
 #[cfg(test)]

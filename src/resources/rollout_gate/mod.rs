@@ -9,7 +9,7 @@
 mod follow;
 mod import_id;
 
-use crate::argo::rollouts::{self, RolloutView, Target};
+use crate::argo::rollouts::{self, Policy, RolloutView, Target};
 use crate::clients::ShardData;
 use crate::clients::kubernetes::{BlockKind, Connection, connection_block};
 use crate::framework::resource::decode;
@@ -43,6 +43,9 @@ pub struct Model {
     promote_to_step: Option<i64>,
     promote_full: Option<bool>,
     abort_on_failure: bool,
+    promote_inconclusive: bool,
+    lift_manual_pause: bool,
+    retry_aborted: bool,
     strategy: Attr<String>,
     phase: Attr<String>,
     message: Attr<String>,
@@ -66,6 +69,9 @@ impl Model {
             promote_to_step: None,
             promote_full: None,
             abort_on_failure: false,
+            promote_inconclusive: false,
+            lift_manual_pause: false,
+            retry_aborted: false,
             strategy: Attr::Null,
             phase: Attr::Null,
             message: Attr::Null,
@@ -84,6 +90,17 @@ impl Model {
             (Some(n), _) => Target::Step(n),
             (None, Some(true)) => Target::Full,
             _ => Target::Healthy,
+        }
+    }
+
+    /// What the gate may do beyond a plain promote, and the revision the plan was made for
+    /// (`current_revision`, known in the plan of a promoting gate; see `modify_plan`).
+    fn policy(&self) -> Policy {
+        Policy {
+            revision: self.current_revision.known().cloned().filter(|_| self.target() != Target::Healthy),
+            promote_inconclusive: self.promote_inconclusive,
+            lift_manual_pause: self.lift_manual_pause,
+            retry_aborted: self.retry_aborted,
         }
     }
 
@@ -127,7 +144,8 @@ async fn converge(ctx: &Ctx<ShardData>, m: &Model, creating: bool) -> Result<Out
     let client = client_for(ctx, m).await?;
     let api = rollout_api(&client, &m.namespace);
     let target = m.target();
-    let stop = match follow(ctx, &client, &api, m, target).await {
+    let mut policy = m.policy();
+    let stop = match follow(ctx, &client, &api, m, target, &mut policy).await {
         Ok(view) => {
             tracing::info!(rollout = %m.key(), target = %target.describe(), state = %view.describe(), "rollout gate reached");
             return Ok(Outcome::ok(m.observed(&view)));
@@ -139,6 +157,7 @@ async fn converge(ctx: &Ctx<ShardData>, m: &Model, creating: bool) -> Result<Out
     let (view, diags) = match stop {
         Stop::Error(d) => return Err(d),
         Stop::Partial(view, d) => (view, d),
+        Stop::Blocked { view, summary, message } => (Some(view), Diagnostics::error(summary, message)),
         Stop::Failed { view, already_aborted, message } => {
             let mut detail = format!("Rollout {key} cannot reach {want}: {message} (at {}).", view.describe());
             if already_aborted {
@@ -146,7 +165,7 @@ async fn converge(ctx: &Ctx<ShardData>, m: &Model, creating: bool) -> Result<Out
                     " It is aborted (status.abort): Argo Rollouts moves traffic back to the stable revision.",
                 );
             } else if m.abort_on_failure {
-                detail.push_str(&abort(ctx, &client, &api, m).await);
+                detail.push_str(&abort(ctx, &client, &api, m, target, &policy).await);
             } else {
                 detail.push_str(" It was not aborted (abort_on_failure is false).");
             }
@@ -163,7 +182,7 @@ async fn converge(ctx: &Ctx<ShardData>, m: &Model, creating: bool) -> Result<Out
                 format_duration(waited)
             );
             if m.abort_on_failure {
-                detail.push_str(&abort(ctx, &client, &api, m).await);
+                detail.push_str(&abort(ctx, &client, &api, m, target, &policy).await);
             }
             (view, Diagnostics::error("Timed out waiting for the Rollout", detail))
         }
@@ -237,13 +256,22 @@ impl Resource<ShardData> for RolloutGateResource {
                 Attribute::number("promote_to_step")
                     .optional()
                     .validate(validators::int_between(0, 10_000))
-                    .description("Canary: promote through pauses until `status.currentStepIndex` is at least this step (0-based; the step count means every step). Never promotes past it."),
+                    .description("Canary: promote through indefinite pauses until steps 0 to n-1 have completed, i.e. `status.currentStepIndex` is at least this value (0-based index of the step the Rollout then moves on to); the step count means every step done and the revision promoted to stable (`stable_revision == current_revision`). Never promotes past it, never cuts a timed pause short."),
                 Attribute::bool("promote_full")
                     .optional()
-                    .description("Canary: full promotion (`promote --full`: skips the remaining steps, pauses and analysis). Blue-green: promote the preview to active. Then wait until Healthy and fully promoted. Conflicts with `promote_to_step`."),
+                    .description("Canary: full promotion (`promote --full`: `status.promoteFull`, skips the remaining steps, pauses and analysis). Blue-green: promote the preview to active as plain `promote` does (clears the `BlueGreenPause`; pre- and post-promotion analysis still run, unlike `promote --full`). Then wait until Healthy and fully promoted. Conflicts with `promote_to_step`."),
                 Attribute::bool("abort_on_failure")
                     .default(false)
-                    .description("When the Rollout turns Degraded during the wait, or the wait times out: abort it (`status.abort=true`, as `kubectl argo rollouts abort`) before failing. Ctrl-C never aborts. Default: `false`."),
+                    .description("When the Rollout turns Degraded during the wait, or the wait times out while the revision is progressing: abort it (`status.abort=true`, as `kubectl argo rollouts abort`) before failing. Only the revision the gate was promoting, never one parked at a pause, never with a pure gate (no target); sent with a resourceVersion precondition. Ctrl-C never aborts. Default: `false`."),
+                Attribute::bool("promote_inconclusive")
+                    .default(false)
+                    .description("Promote through an inconclusive analysis or experiment (pause reasons `InconclusiveAnalysisRun`, `InconclusiveExperiment`) as `kubectl argo rollouts promote` does. When false, the apply fails naming the analysis and touches nothing: Argo Rollouts waits for a person there. Default: `false`."),
+                Attribute::bool("lift_manual_pause")
+                    .default(false)
+                    .description("Lift an operator's pause (`spec.paused`, as `kubectl argo rollouts pause` sets it) to reach the target. When false, the apply fails naming the pause and touches nothing. Default: `false`."),
+                Attribute::bool("retry_aborted")
+                    .default(false)
+                    .description("An aborted Rollout is retried as declared state: when the revision the gate promotes is aborted, send `kubectl argo rollouts retry`'s patch (`status.abort=false`; Argo restarts the steps) once per apply, then promote as usual. Aborted again in the same apply, it fails. Never for a pure gate (no target). Default: `false`."),
                 computed(Attribute::string("strategy"), "`canary` or `blueGreen`."),
                 computed(Attribute::string("phase"), "`Healthy`, `Progressing`, `Paused` or `Degraded`, computed as Argo's tools do."),
                 computed(Attribute::string("message"), "Argo's message for the phase (e.g. `CanaryPauseStep`)."),
@@ -251,7 +279,7 @@ impl Resource<ShardData> for RolloutGateResource {
                 computed(Attribute::number("step_count"), "Canary: number of steps. Null for blue-green."),
                 computed(Attribute::number("canary_weight"), "Canary: the canary's traffic weight as `kubectl argo rollouts get` shows it (0 once aborted, 100 after the last step, else the routed weight with traffic routing or the current `setWeight`). Null for blue-green."),
                 computed(Attribute::string("stable_revision"), "`status.stableRS`: pod template hash of the stable ReplicaSet."),
-                computed(Attribute::string("current_revision"), "`status.currentPodHash`: pod template hash of the revision being rolled out."),
+                computed(Attribute::string("current_revision"), "`status.currentPodHash`: pod template hash of the revision being rolled out. The plan of a promoting gate shows the revision it will promote; the apply promotes no other: a new revision during the apply stops it with an error naming both."),
                 computed(Attribute::bool("fully_promoted"), "`stable_revision == current_revision`."),
             ],
         )
@@ -275,6 +303,25 @@ impl Resource<ShardData> for RolloutGateResource {
                 "Conflicting targets",
                 "set promote_to_step or promote_full = true, not both",
             );
+        }
+        let has_target = config.get("promote_to_step").as_i64().is_some()
+            || config.get("promote_to_step").is_unknown()
+            || config.get("promote_full").as_bool() == Some(true)
+            || config.get("promote_full").is_unknown();
+        // A pure gate promotes, lifts, retries and aborts nothing: these say so where they are set.
+        for (name, what) in [
+            ("abort_on_failure", "it never aborts the Rollout (a timeout leaves it where it is)"),
+            ("retry_aborted", "it never retries the Rollout"),
+            ("promote_inconclusive", "it promotes through nothing"),
+            ("lift_manual_pause", "it lifts no pause"),
+        ] {
+            if !has_target && config.get(name).as_bool() == Some(true) {
+                d.push_attr_warning(
+                    AttrPath::attr(name),
+                    format!("{name} has no effect on a gate with no target"),
+                    format!("a gate with neither promote_to_step nor promote_full = true promotes nothing, so {what}"),
+                );
+            }
         }
         let cluster = config.get("cluster");
         if !cluster.is_null() && !cluster.is_unknown() {
@@ -324,6 +371,17 @@ impl Resource<ShardData> for RolloutGateResource {
         if target == Target::Healthy {
             return;
         }
+        // The revision this plan promotes: the refreshed one, unless its status is still the
+        // previous spec's (then the apply pins the first revision it sees observed).
+        let planned_revision = |rev: Option<&String>, message: Option<&String>| {
+            rev.filter(|r| !r.is_empty() && message.map(String::as_str) != Some(rollouts::SPEC_UPDATE_PENDING)).cloned()
+        };
+        if let Some(prior) = same_object
+            && let Some(rev) = planned_revision(prior.current_revision.known(), prior.message.known())
+            && let Some(slot) = req.planned.get_mut("current_revision")
+        {
+            *slot = Value::String(rev);
+        }
         // Does the target fit the Rollout? From the refreshed state when it is the same object,
         // else one read (a cluster or Rollout not reachable yet is checked again at apply).
         let problem = match same_object {
@@ -336,6 +394,9 @@ impl Resource<ShardData> for RolloutGateResource {
             _ => {
                 let Ok(client) = client_for(ctx, &m).await else { return };
                 match get_rollout(ctx, &client, &m).await {
+                    // (A create's plan leaves current_revision unknown: Terraform plans a create
+                    // again at apply, and a revision that moved in between would be an
+                    // "inconsistent final plan". The apply pins the first revision it sees.)
                     Ok(Some(view)) => {
                         rollouts::target_problem(&m.key(), view.strategy.name(), view.step_count(), target)
                     }
