@@ -54,7 +54,10 @@ impl ExecPlugin {
             command: exec.command.clone()?,
             args: exec.args.clone().unwrap_or_default(),
             env,
-            api_version: exec.api_version.clone().unwrap_or_else(|| super::DEFAULT_EXEC_API_VERSION.to_string()),
+            api_version: exec
+                .api_version
+                .clone()
+                .unwrap_or_else(|| super::connection::DEFAULT_EXEC_API_VERSION.to_string()),
         })
     }
 
@@ -168,7 +171,7 @@ mod tests {
             command: "/bin/sh".into(),
             args: vec!["-c".into(), format!("echo $$ > {}; exec sleep 600", pid_file.display())],
             env: vec![],
-            api_version: super::super::DEFAULT_EXEC_API_VERSION.into(),
+            api_version: crate::clients::kubernetes::connection::DEFAULT_EXEC_API_VERSION.into(),
         };
         let gave_up = tokio::time::timeout(Duration::from_millis(500), plugin.run()).await;
         assert!(gave_up.is_err(), "it hangs");

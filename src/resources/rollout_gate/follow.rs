@@ -3,7 +3,7 @@
 //! failure if asked. Every request goes through [`KubeClient::call`], the watch through
 //! [`KubeClient::watch`].
 
-use super::{ABORT_BUDGET, Model};
+use super::model::Model;
 use crate::argo::rollouts::{self, Decision, Patches, Policy, RolloutView, Target};
 use crate::clients::ShardData;
 use crate::clients::kubernetes::{Call, KubeClient, KubeError, Watched};
@@ -13,6 +13,9 @@ use futures::StreamExt;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use kube::runtime::watcher::watch_object;
 use std::time::Duration;
+
+/// The abort patch after a failure or a timeout gets this long, even past the deadline.
+const ABORT_BUDGET: Duration = Duration::from_secs(15);
 use tokio_util::sync::CancellationToken;
 
 /// The Kubernetes client for the gate's cluster (its `cluster` block, or the provider's hub),

@@ -8,135 +8,30 @@
 
 mod follow;
 mod import_id;
+mod model;
 
-use crate::argo::rollouts::{self, Policy, RolloutView, Target};
+pub use model::Model;
+
+use crate::argo::rollouts::{self, RolloutView, Target};
 use crate::clients::ShardData;
 use crate::clients::kubernetes::{BlockKind, Connection, connection_block};
 use crate::framework::resource::decode;
 use crate::framework::schema::{Attribute, validators};
-use crate::framework::timeouts::{Op, Timeouts, format_duration, timeouts_block_with_defaults};
+use crate::framework::timeouts::{Op, format_duration, timeouts_block_with_defaults};
 use crate::framework::{
-    Attr, AttrPath, CreateRequest, Ctx, DeleteRequest, Diagnostics, ImportRequest, Outcome, PlanRequest, ReadRequest,
+    AttrPath, CreateRequest, Ctx, DeleteRequest, Diagnostics, ImportRequest, Outcome, PlanRequest, ReadRequest,
     Resource, Schema, UpdateRequest, ValidateRequest,
 };
 use crate::protocol::value::Value;
 use async_trait::async_trait;
 use follow::{Stop, abort, client_for, follow, get_rollout, missing, rollout_api};
-use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// Canary analysis and bake times are long; the example uses 30 minutes.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
-/// The abort patch after a failure or a timeout gets this long, even past the deadline.
-const ABORT_BUDGET: Duration = Duration::from_secs(15);
 
 #[derive(Default)]
 pub struct RolloutGateResource;
-
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-pub struct Model {
-    id: Attr<String>,
-    namespace: String,
-    name: String,
-    /// The `cluster` block (no token: it is stored in state); values may be unknown at plan.
-    cluster: Option<Connection>,
-    promote_to_step: Option<i64>,
-    promote_full: Option<bool>,
-    abort_on_failure: bool,
-    promote_inconclusive: bool,
-    lift_manual_pause: bool,
-    retry_aborted: bool,
-    strategy: Attr<String>,
-    phase: Attr<String>,
-    message: Attr<String>,
-    current_step: Attr<i64>,
-    step_count: Attr<i64>,
-    canary_weight: Attr<i64>,
-    stable_revision: Attr<String>,
-    current_revision: Attr<String>,
-    fully_promoted: Attr<bool>,
-    timeouts: Option<Timeouts>,
-}
-
-impl Model {
-    /// A gate on `namespace/name` with no target and nothing read yet (import starts here).
-    fn unread(namespace: String, name: String, cluster: Option<Connection>) -> Model {
-        Model {
-            id: Attr::Known(format!("{namespace}/{name}")),
-            namespace,
-            name,
-            cluster,
-            promote_to_step: None,
-            promote_full: None,
-            abort_on_failure: false,
-            promote_inconclusive: false,
-            lift_manual_pause: false,
-            retry_aborted: false,
-            strategy: Attr::Null,
-            phase: Attr::Null,
-            message: Attr::Null,
-            current_step: Attr::Null,
-            step_count: Attr::Null,
-            canary_weight: Attr::Null,
-            stable_revision: Attr::Null,
-            current_revision: Attr::Null,
-            fully_promoted: Attr::Null,
-            timeouts: None,
-        }
-    }
-
-    fn target(&self) -> Target {
-        match (self.promote_to_step, self.promote_full) {
-            (Some(n), _) => Target::Step(n),
-            (None, Some(true)) => Target::Full,
-            _ => Target::Healthy,
-        }
-    }
-
-    /// What the gate may do beyond a plain promote, and the revision the plan was made for
-    /// (`current_revision`, known in the plan of a promoting gate; see `modify_plan`).
-    fn policy(&self) -> Policy {
-        Policy {
-            revision: self.current_revision.known().cloned().filter(|_| self.target() != Target::Healthy),
-            promote_inconclusive: self.promote_inconclusive,
-            lift_manual_pause: self.lift_manual_pause,
-            retry_aborted: self.retry_aborted,
-        }
-    }
-
-    fn key(&self) -> String {
-        format!("{}/{}", self.namespace, self.name)
-    }
-
-    /// This model as state: the computed values from `view`, and the desired-progress
-    /// attributes holding the progress reached (the target once it holds).
-    fn observed(&self, view: &RolloutView) -> Model {
-        let (phase, message) = view.phase();
-        let non_empty = |s: &str| if s.is_empty() { Attr::Null } else { Attr::Known(s.to_string()) };
-        Model {
-            id: Attr::Known(self.key()),
-            promote_to_step: self.promote_to_step.map(|n| rollouts::step_reached(view, n)),
-            promote_full: self.promote_full.map(|f| f && rollouts::holds(view, Target::Full)),
-            strategy: Attr::Known(view.strategy.name().to_string()),
-            phase: Attr::Known(phase),
-            message: Attr::Known(message),
-            current_step: view.current_step().into(),
-            step_count: view.step_count().into(),
-            canary_weight: view.canary_weight().into(),
-            stable_revision: non_empty(&view.stable_rs),
-            current_revision: non_empty(&view.current_pod_hash),
-            fully_promoted: Attr::Known(view.fully_promoted()),
-            ..self.clone()
-        }
-    }
-
-    fn describe_cluster(&self) -> String {
-        match &self.cluster {
-            None => "the provider's hub".into(),
-            Some(c) => c.resolve().map(|s| s.describe()).unwrap_or_else(|_| "its cluster".into()),
-        }
-    }
-}
 
 /// Drives the Rollout to the model's target: watch, promote at each pause below it, return as
 /// soon as it holds.

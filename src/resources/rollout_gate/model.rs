@@ -1,0 +1,112 @@
+//! The gate's model: its Terraform state, and how a Rollout's state fills it.
+
+use crate::argo::rollouts::{self, Policy, RolloutView, Target};
+use crate::clients::kubernetes::Connection;
+use crate::framework::Attr;
+use crate::framework::timeouts::Timeouts;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct Model {
+    pub(super) id: Attr<String>,
+    pub(super) namespace: String,
+    pub(super) name: String,
+    /// The `cluster` block (no token: it is stored in state); values may be unknown at plan.
+    pub(super) cluster: Option<Connection>,
+    pub(super) promote_to_step: Option<i64>,
+    pub(super) promote_full: Option<bool>,
+    pub(super) abort_on_failure: bool,
+    pub(super) promote_inconclusive: bool,
+    pub(super) lift_manual_pause: bool,
+    pub(super) retry_aborted: bool,
+    pub(super) strategy: Attr<String>,
+    pub(super) phase: Attr<String>,
+    pub(super) message: Attr<String>,
+    pub(super) current_step: Attr<i64>,
+    pub(super) step_count: Attr<i64>,
+    pub(super) canary_weight: Attr<i64>,
+    pub(super) stable_revision: Attr<String>,
+    pub(super) current_revision: Attr<String>,
+    pub(super) fully_promoted: Attr<bool>,
+    pub(super) timeouts: Option<Timeouts>,
+}
+
+impl Model {
+    /// A gate on `namespace/name` with no target and nothing read yet (import starts here).
+    pub(super) fn unread(namespace: String, name: String, cluster: Option<Connection>) -> Model {
+        Model {
+            id: Attr::Known(format!("{namespace}/{name}")),
+            namespace,
+            name,
+            cluster,
+            promote_to_step: None,
+            promote_full: None,
+            abort_on_failure: false,
+            promote_inconclusive: false,
+            lift_manual_pause: false,
+            retry_aborted: false,
+            strategy: Attr::Null,
+            phase: Attr::Null,
+            message: Attr::Null,
+            current_step: Attr::Null,
+            step_count: Attr::Null,
+            canary_weight: Attr::Null,
+            stable_revision: Attr::Null,
+            current_revision: Attr::Null,
+            fully_promoted: Attr::Null,
+            timeouts: None,
+        }
+    }
+
+    pub(super) fn target(&self) -> Target {
+        match (self.promote_to_step, self.promote_full) {
+            (Some(n), _) => Target::Step(n),
+            (None, Some(true)) => Target::Full,
+            _ => Target::Healthy,
+        }
+    }
+
+    /// What the gate may do beyond a plain promote, and the revision the plan was made for
+    /// (`current_revision`, known in the plan of a promoting gate; see `modify_plan`).
+    pub(super) fn policy(&self) -> Policy {
+        Policy {
+            revision: self.current_revision.known().cloned().filter(|_| self.target() != Target::Healthy),
+            promote_inconclusive: self.promote_inconclusive,
+            lift_manual_pause: self.lift_manual_pause,
+            retry_aborted: self.retry_aborted,
+        }
+    }
+
+    pub(super) fn key(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+
+    /// This model as state: the computed values from `view`, and the desired-progress
+    /// attributes holding the progress reached (the target once it holds).
+    pub(super) fn observed(&self, view: &RolloutView) -> Model {
+        let (phase, message) = view.phase();
+        let non_empty = |s: &str| if s.is_empty() { Attr::Null } else { Attr::Known(s.to_string()) };
+        Model {
+            id: Attr::Known(self.key()),
+            promote_to_step: self.promote_to_step.map(|n| rollouts::step_reached(view, n)),
+            promote_full: self.promote_full.map(|f| f && rollouts::holds(view, Target::Full)),
+            strategy: Attr::Known(view.strategy.name().to_string()),
+            phase: Attr::Known(phase),
+            message: Attr::Known(message),
+            current_step: view.current_step().into(),
+            step_count: view.step_count().into(),
+            canary_weight: view.canary_weight().into(),
+            stable_revision: non_empty(&view.stable_rs),
+            current_revision: non_empty(&view.current_pod_hash),
+            fully_promoted: Attr::Known(view.fully_promoted()),
+            ..self.clone()
+        }
+    }
+
+    pub(super) fn describe_cluster(&self) -> String {
+        match &self.cluster {
+            None => "the provider's hub".into(),
+            Some(c) => c.resolve().map(|s| s.describe()).unwrap_or_else(|_| "its cluster".into()),
+        }
+    }
+}
