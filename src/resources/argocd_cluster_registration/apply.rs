@@ -5,7 +5,7 @@ use super::hub::{
     application_sets, delete_secret, get_secret, remove_labels, rival_registrations, targeting_apps, wait_for_apps,
     write_secret,
 };
-use super::model::{AppEntry, Model, TOKEN_HASH, resource_id};
+use super::model::{AppEntry, Model, remember_token, resource_id};
 use crate::argo::argocd::{self, LiveCluster};
 use crate::clients::ShardData;
 use crate::clients::eks::describe_cluster;
@@ -72,10 +72,7 @@ pub(super) async fn converge(
     }
     let token = config.get("bearer_token").as_str().map(str::to_string);
     write_secret(ctx, &client, &m, token.as_deref(), prior).await?;
-    match &token {
-        Some(t) => private.set(TOKEN_HASH, &argocd::token_hash(t)),
-        None => private.remove(TOKEN_HASH),
-    }
+    remember_token(&mut private, token.as_deref());
     // Without a wait the apply makes no further call: the list stays as last seen.
     m.applications = Attr::Known(match prior.and_then(|p| p.applications.known()) {
         Some(apps) => apps.clone(),

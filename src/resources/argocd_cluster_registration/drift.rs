@@ -1,7 +1,7 @@
 //! The model and the live Secret: refresh (drift shows as a diff, values that mean the same
 //! are kept as written) and import (a model from an existing Secret).
 
-use super::model::{AwsAuth, Exec, Model, TOKEN_HASH, known_str, resource_id};
+use super::model::{AwsAuth, Exec, Model, known_str, resource_id, token_unchanged};
 use crate::argo::argocd::{self, LiveCluster, SECRET_TYPE_LABEL};
 use crate::clients::kubernetes::fields::owned_by;
 use crate::clients::kubernetes::{DEFAULT_EXEC_API_VERSION, FIELD_MANAGER};
@@ -91,13 +91,13 @@ pub(super) fn refresh(state: &Model, live: &LiveCluster, private: &Private, warn
             install_hint: keep_or(s.and_then(|s| s.install_hint.clone()), &e.install_hint),
         }
     });
-    let written_hash: Option<String> = private.get(TOKEN_HASH);
-    let live_hash = (!config.bearer_token.is_empty()).then(|| argocd::token_hash(&config.bearer_token));
-    if written_hash != live_hash {
-        if state.bearer_token_version.is_some() || live_hash.is_some() {
-            warn.push(match (&written_hash, &live_hash) {
-                (Some(_), Some(_)) => "its bearer token is not the one Terraform wrote".to_string(),
-                (Some(_), None) => "its bearer token was removed".to_string(),
+    let live_token = (!config.bearer_token.is_empty()).then_some(config.bearer_token.as_str());
+    if !token_unchanged(private, live_token) {
+        let wrote = state.bearer_token_version.is_some();
+        if wrote || live_token.is_some() {
+            warn.push(match (wrote, live_token) {
+                (true, Some(_)) => "its bearer token is not the one Terraform wrote".to_string(),
+                (true, None) => "its bearer token was removed".to_string(),
                 _ => "it holds a bearer token Terraform did not write".to_string(),
             });
         }
@@ -291,13 +291,23 @@ mod tests {
         m.aws_auth = None;
         m.bearer_token_version = Some(1);
         let mut private = Private::default();
-        private.set(TOKEN_HASH, &argocd::token_hash("t1"));
+        super::super::model::remember_token(&mut private, Some("t1"));
         let (_, live) = live_of(&m.cluster_secret(Some("t1")).unwrap(), &[]);
         let mut warn = Vec::new();
         assert_eq!(refresh(&m, &live, &private, &mut warn).bearer_token_version, Some(1));
         let (_, edited) = live_of(&m.cluster_secret(Some("t2")).unwrap(), &[]);
         assert_eq!(refresh(&m, &edited, &private, &mut warn).bearer_token_version, None);
         assert!(warn[0].contains("not the one Terraform wrote"));
+        // Keyed per resource: the same token leaves different marks, and neither is the bare hash.
+        let mut other = Private::default();
+        super::super::model::remember_token(&mut other, Some("t1"));
+        let mark = |p: &Private| p.get::<String>("bearer_token_hmac").unwrap();
+        assert_ne!(mark(&private), mark(&other));
+        assert_ne!(mark(&private), argocd::token_hash("t1"));
+        // What earlier versions recorded is still understood.
+        let mut legacy = Private::default();
+        legacy.set("bearer_token_sha256", &argocd::token_hash("t1"));
+        assert_eq!(refresh(&m, &live, &legacy, &mut warn).bearer_token_version, Some(1));
     }
 
     #[test]

@@ -8,13 +8,56 @@ use crate::clients::kubernetes::DEFAULT_EXEC_API_VERSION;
 use crate::clients::kubernetes::fields::{annotation_field, data_field, label_field};
 use crate::clients::pem::normalise_ca;
 use crate::framework::timeouts::Timeouts;
-use crate::framework::{Attr, AttrPath, Diagnostics};
+use crate::framework::{Attr, AttrPath, Diagnostics, Private};
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Private state key: SHA-256 of the bearer token last written.
-pub(super) const TOKEN_HASH: &str = "bearer_token_sha256";
+/// Private state keys of the bearer token last written: an HMAC-SHA256 of it under a random
+/// key made for this resource. Keyed, so that two resources (or two states) with the same token
+/// do not show it, and no table of precomputed hashes applies; whoever holds the state holds the
+/// key too and can test a guess, as with any verifier.
+pub(super) const TOKEN_MAC: &str = "bearer_token_hmac";
+pub(super) const TOKEN_KEY: &str = "bearer_token_hmac_key";
+/// What earlier versions kept: an unkeyed SHA-256 (read, replaced at the next write).
+const TOKEN_SHA256: &str = "bearer_token_sha256";
+
+fn mac(key_hex: &str, token: &str) -> String {
+    use hmac::{KeyInit, Mac};
+    let mut h = hmac::Hmac::<sha2::Sha256>::new_from_slice(key_hex.as_bytes()).expect("HMAC takes any key length");
+    h.update(token.as_bytes());
+    h.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Records the token just written (None: no token), keeping the resource's key.
+pub(super) fn remember_token(private: &mut Private, token: Option<&str>) {
+    private.remove(TOKEN_SHA256);
+    let Some(token) = token else {
+        private.remove(TOKEN_MAC);
+        private.remove(TOKEN_KEY);
+        return;
+    };
+    let key: String = private.get(TOKEN_KEY).unwrap_or_else(|| {
+        use rand::Rng;
+        let bytes: [u8; 32] = rand::rng().random();
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    });
+    private.set(TOKEN_MAC, &mac(&key, token));
+    private.set(TOKEN_KEY, &key);
+}
+
+/// Whether the live token (None: the Secret has none) is the one last written.
+pub(super) fn token_unchanged(private: &Private, live: Option<&str>) -> bool {
+    let recorded: Option<String> = private.get(TOKEN_MAC);
+    let key: Option<String> = private.get(TOKEN_KEY);
+    let legacy: Option<String> = private.get(TOKEN_SHA256);
+    match (live, recorded, key, legacy) {
+        (None, None, _, None) => true,
+        (Some(t), Some(recorded), Some(key), _) => mac(&key, t) == recorded,
+        (Some(t), None, _, Some(legacy)) => argocd::token_hash(t) == legacy,
+        _ => false,
+    }
+}
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct Model {
