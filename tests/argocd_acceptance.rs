@@ -133,7 +133,11 @@ async fn a_shard_registers_from_eks_and_stays_as_declared() {
     let requests = hub.kube.audit(&hub.ns);
     assert_eq!(requests.len(), 2, "two requests for a registration without waiting: {requests:#?}");
     assert_eq!((requests[0].verb.as_str(), requests[0].resource.as_str()), ("list", "secrets"));
-    assert!(requests[0].uri.contains("labelSelector=argocd.argoproj.io%2Fsecret-type%3Dcluster"), "{}", requests[0].uri);
+    assert!(
+        requests[0].uri.contains("labelSelector=argocd.argoproj.io%2Fsecret-type%3Dcluster"),
+        "{}",
+        requests[0].uri
+    );
     assert_eq!((requests[1].verb.as_str(), requests[1].resource.as_str()), ("patch", "secrets"));
     assert!(requests[1].uri.contains("fieldManager=terraform-provider-shard"), "{}", requests[1].uri);
     assert_eq!(log_since(&ws, log_from).matches("aws_call=DescribeCluster").count(), 1);
