@@ -12,6 +12,7 @@ pub mod forward;
 pub mod kubernetes;
 pub mod listener_lock;
 pub mod listener_reads;
+pub mod paging;
 pub mod pem;
 
 use crate::framework::{Attr, Ctx};
