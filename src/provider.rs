@@ -167,7 +167,13 @@ impl Provider for ShardProvider {
             None => Endpoints::default(),
         };
         let lock_priority = match c.lock_priority {
-            Attr::Known(p) => p as i32,
+            Attr::Known(p) => i32::try_from(p).map_err(|_| {
+                Diagnostics::attr_error(
+                    AttrPath::attr("lock_priority"),
+                    "Invalid lock_priority",
+                    format!("{p} is not a listener rule priority (1..50000)"),
+                )
+            })?,
             Attr::Null => crate::clients::listener_lock::DEFAULT_LOCK_PRIORITY,
             Attr::Unknown => {
                 return Err(Diagnostics::attr_error(

@@ -374,3 +374,170 @@ async fn corrupt_values_are_refused_and_the_provider_keeps_serving() {
     assert!(plugin.child.try_wait().expect("wait").is_none(), "the provider process died");
     client.get_provider_schema(get_provider_schema::Request {}).await.expect("still serving");
 }
+
+/// Issue 16, item 12: hostile numbers and durations in state and config (a number with an
+/// exponent of i64::MAX, a u64 that is no i64, NaN, a timeout of 9999999999999h) give an error
+/// diagnostic or an error status, never a panic, and the provider keeps serving.
+#[tokio::test]
+async fn hostile_numbers_in_state_and_config_give_diagnostics_and_the_provider_keeps_serving() {
+    use rmpv::Value as Mp;
+    use shard_provider::protocol::tfplugin6 as pb;
+    let (pem, cert, key) = terraform_like_cert();
+    let mut plugin = start_plugin(Some(&pem));
+    let channel = connect(&plugin, Some((cert, key))).await.expect("connect");
+    let mut client = ProviderClient::new(channel);
+    let listener = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/lb/1/2";
+    let tg = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/tg/3";
+    let hostile_numbers = || {
+        vec![
+            Mp::from("1e9223372036854775807"),
+            Mp::from("-1e9223372036854775807"),
+            Mp::from("18446744073709551615"),
+            Mp::from(u64::MAX),
+            Mp::F64(f64::NAN),
+            Mp::F64(f64::INFINITY),
+            Mp::F64(1e300),
+            Mp::from("9".repeat(10_000)),
+        ]
+    };
+    let weight_object = |weight: Mp, timeout: &str| {
+        let mut b = Vec::new();
+        let m = Mp::Map(vec![
+            (Mp::from("id"), Mp::from(format!("{listener},{tg}"))),
+            (Mp::from("listener_arn"), Mp::from(listener)),
+            (Mp::from("target_group_arn"), Mp::from(tg)),
+            (Mp::from("weight"), weight.clone()),
+            (Mp::from("min_healthy_targets"), weight),
+            (Mp::from("allow_total_outage"), Mp::Boolean(false)),
+            (Mp::from("drain_delay"), Mp::from(timeout)),
+            (Mp::from("on_destroy"), Mp::from("remove")),
+            (
+                Mp::from("timeouts"),
+                Mp::Map(vec![
+                    (Mp::from("create"), Mp::from(timeout)),
+                    (Mp::from("update"), Mp::from(timeout)),
+                    (Mp::from("delete"), Mp::from(timeout)),
+                ]),
+            ),
+        ]);
+        rmpv::encode::write_value(&mut b, &m).unwrap();
+        Some(pb::DynamicValue { msgpack: b, json: vec![] })
+    };
+    let has_error =
+        |diags: &[pb::Diagnostic]| diags.iter().any(|d| d.severity == pb::diagnostic::Severity::Error as i32);
+    let refused = |r: Result<Vec<pb::Diagnostic>, tonic::Status>, what: &str| match r {
+        Err(status) => assert_eq!(status.code(), tonic::Code::InvalidArgument, "{what}: {status:?}"),
+        Ok(diags) => assert!(has_error(&diags), "{what}: accepted: {diags:?}"),
+    };
+
+    // The provider itself: lock_priority hostile.
+    for n in hostile_numbers() {
+        let mut b = Vec::new();
+        rmpv::encode::write_value(&mut b, &Mp::Map(vec![(Mp::from("lock_priority"), n.clone())])).unwrap();
+        let config = Some(pb::DynamicValue { msgpack: b, json: vec![] });
+        let r = client
+            .validate_provider_config(pb::validate_provider_config::Request { config: config.clone() })
+            .await
+            .map(|r| r.into_inner().diagnostics);
+        refused(r, &format!("ValidateProviderConfig lock_priority = {n}"));
+        let r = client
+            .configure_provider(pb::configure_provider::Request { config, ..Default::default() })
+            .await
+            .map(|r| r.into_inner().diagnostics);
+        refused(r, &format!("ConfigureProvider lock_priority = {n}"));
+    }
+    // A sane configuration, so resource RPCs get as far as the model.
+    let mut b = Vec::new();
+    rmpv::encode::write_value(
+        &mut b,
+        &Mp::Map(vec![
+            (Mp::from("region"), Mp::from("eu-west-1")),
+            (Mp::from("endpoints"), Mp::Map(vec![(Mp::from("elbv2"), Mp::from("http://127.0.0.1:9"))])),
+        ]),
+    )
+    .unwrap();
+    let r = client
+        .configure_provider(pb::configure_provider::Request {
+            config: Some(pb::DynamicValue { msgpack: b, json: vec![] }),
+            ..Default::default()
+        })
+        .await
+        .expect("configure");
+    assert!(!has_error(&r.into_inner().diagnostics));
+
+    let ty = "shard_weight".to_string();
+    for n in hostile_numbers() {
+        let what = format!("weight = {}", n.to_string().chars().take(40).collect::<String>());
+        let r = client
+            .validate_resource_config(pb::validate_resource_config::Request {
+                type_name: ty.clone(),
+                config: weight_object(n.clone(), "30s"),
+                ..Default::default()
+            })
+            .await
+            .map(|r| r.into_inner().diagnostics);
+        refused(r, &format!("ValidateResourceConfig {what}"));
+        let r = client
+            .read_resource(pb::read_resource::Request {
+                type_name: ty.clone(),
+                current_state: weight_object(n.clone(), "30s"),
+                ..Default::default()
+            })
+            .await
+            .map(|r| r.into_inner().diagnostics);
+        refused(r, &format!("ReadResource {what}"));
+        let r = client
+            .plan_resource_change(pb::plan_resource_change::Request {
+                type_name: ty.clone(),
+                prior_state: weight_object(n.clone(), "30s"),
+                proposed_new_state: weight_object(Mp::from(10), "30s"),
+                config: weight_object(Mp::from(10), "30s"),
+                ..Default::default()
+            })
+            .await
+            .map(|r| r.into_inner().diagnostics);
+        refused(r, &format!("PlanResourceChange prior {what}"));
+        let r = client
+            .apply_resource_change(pb::apply_resource_change::Request {
+                type_name: ty.clone(),
+                prior_state: weight_object(n.clone(), "30s"),
+                planned_state: weight_object(n.clone(), "9999999999999h"),
+                config: weight_object(n.clone(), "9999999999999h"),
+                ..Default::default()
+            })
+            .await
+            .map(|r| r.into_inner().diagnostics);
+        refused(r, &format!("ApplyResourceChange {what}"));
+    }
+    // Stored JSON state with the numbers as JSON numbers.
+    for text in ["1e9223372036854775807", "-1e9223372036854775807", "18446744073709551615", "1e400"] {
+        let json = format!(
+            r#"{{"id":"x","listener_arn":"{listener}","target_group_arn":"{tg}","weight":{text},"min_healthy_targets":{text},"drain_delay":"9999999999999h"}}"#
+        );
+        let r = client
+            .upgrade_resource_state(pb::upgrade_resource_state::Request {
+                type_name: ty.clone(),
+                version: 0,
+                raw_state: Some(pb::RawState { json: json.into_bytes(), flatmap: Default::default() }),
+            })
+            .await;
+        // Upgrading only re-encodes: the number is kept exactly (or refused), never a panic.
+        if let Ok(r) = r {
+            let r = r.into_inner();
+            if !has_error(&r.diagnostics) {
+                let state = r.upgraded_state.expect("a state").msgpack;
+                let read = client
+                    .read_resource(pb::read_resource::Request {
+                        type_name: ty.clone(),
+                        current_state: Some(pb::DynamicValue { msgpack: state, json: vec![] }),
+                        ..Default::default()
+                    })
+                    .await
+                    .map(|r| r.into_inner().diagnostics);
+                refused(read, &format!("ReadResource after upgrade, weight = {text}"));
+            }
+        }
+    }
+    assert!(plugin.child.try_wait().expect("wait").is_none(), "the provider process died");
+    client.get_provider_schema(get_provider_schema::Request {}).await.expect("still serving");
+}

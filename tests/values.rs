@@ -570,3 +570,92 @@ fn a_reserved_marker_or_trailing_bytes_are_refused_not_read_as_null() {
     // A length far beyond the message is refused before anything is walked.
     assert!(msgpack::decode(&Type::list(Type::String), &[0xdd, 0xff, 0xff, 0xff, 0xff]).is_err());
 }
+
+/// Hostile numbers (issue 16, item 12): huge exponents, long digit strings, NaN and infinities
+/// anywhere a number is read (msgpack int/float/text, stored JSON, typed models) give a value or
+/// an error, never a panic.
+#[test]
+fn hostile_numbers_never_panic() {
+    use shard_provider::framework::typed::from_value;
+    let long_digits = "9".repeat(100_000);
+    let long_fraction = format!("0.{}1", "0".repeat(100_000));
+    let texts = [
+        "1e9223372036854775807",
+        "-1e9223372036854775807",
+        "1e-9223372036854775808",
+        "1e9223372036854775808",
+        "1.5e9223372036854775807",
+        "0.000001e9223372036854775807",
+        "10e9223372036854775807",
+        "1e99999999999999999999",
+        "18446744073709551615",
+        "18446744073709551616",
+        "-9223372036854775809",
+        long_digits.as_str(),
+        long_fraction.as_str(),
+        "1e38",
+        "1e39",
+        "NaN",
+        "inf",
+        "-inf",
+        "",
+        "-",
+        "e5",
+        "1e",
+    ];
+    for text in texts {
+        // Every operation on the number: parse, compare, wire form, encode, float.
+        if let Some(n) = Number::parse(text) {
+            let _ = n.to_wire();
+            let _ = n.as_f64();
+            let _ = n == Number::Int(1);
+            let _ = n == n.clone();
+            let _ = msgpack::encode(&Type::Number, &Value::Number(n.clone()));
+        }
+        // As msgpack text, as stored JSON and as a JSON string.
+        let mp = {
+            let mut b = Vec::new();
+            rmp::encode::write_str(&mut b, text).unwrap();
+            b
+        };
+        if let Ok(v) = msgpack::decode(&Type::Number, &mp) {
+            let _ = msgpack::encode(&Type::Number, &v);
+            assert!(from_value::<i64>(v.clone()).is_err() || text.parse::<i64>().is_ok(), "{text} read as i64");
+            let _ = from_value::<i32>(v.clone());
+            let _ = from_value::<u64>(v.clone());
+            let _ = from_value::<f64>(v);
+        }
+        let _ = json::decode(&Type::Number, format!("{text:?}").as_bytes());
+        if let Ok(v) = json::decode(&Type::Number, text.as_bytes()) {
+            let _ = msgpack::encode(&Type::Number, &v);
+            let _ = from_value::<i64>(v);
+        }
+    }
+    // The value that killed the plugin: it stays that exact number and never becomes an i64.
+    let v = json::decode(&Type::Number, b"1e9223372036854775807").expect("a number cty accepts");
+    assert_eq!(v, Value::Number(Number::Decimal("1e9223372036854775807".into())));
+    assert_ne!(v, Value::Number(Number::Decimal("1e9223372036854775806".into())));
+    assert!(from_value::<i64>(v).is_err());
+    let v = msgpack::decode(
+        &Type::Number,
+        &msgpack::encode(&Type::Number, &Value::Number(Number::Decimal("1e9223372036854775807".into()))),
+    )
+    .unwrap();
+    assert_eq!(v, Value::Number(Number::Decimal("1e9223372036854775807".into())));
+    // Floats that are no integer, NaN and infinities on the wire.
+    for f in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 1e308, -1e308, 9.3e18, -9.3e18, 5e-324] {
+        let mut b = Vec::new();
+        rmp::encode::write_f64(&mut b, f).unwrap();
+        let v = msgpack::decode(&Type::Number, &b).expect("a float");
+        let _ = msgpack::encode(&Type::Number, &v);
+        assert!(from_value::<i64>(v.clone()).is_err(), "{f} read as i64");
+        let _ = from_value::<i32>(v);
+    }
+    // Integers at the edges of msgpack's ranges.
+    for bytes in [&b"\xcf\xff\xff\xff\xff\xff\xff\xff\xff"[..], b"\xd3\x80\x00\x00\x00\x00\x00\x00\x00"] {
+        let v = msgpack::decode(&Type::Number, bytes).expect("an integer");
+        assert_eq!(msgpack::encode(&Type::Number, &v), bytes, "written back as it came");
+        let _ = from_value::<i32>(v.clone());
+        let _ = from_value::<u64>(v);
+    }
+}

@@ -19,6 +19,7 @@
 //! contender deletes it by that rule's ARN, so it can never delete a newer lock.
 
 use super::aws::{AwsClients, AwsError, api_error};
+use super::paging::{Pager, PagingError, search_pages};
 use crate::framework::Diagnostics;
 use aws_sdk_elasticloadbalancingv2::types::{
     Action, ActionTypeEnum, FixedResponseActionConfig, HttpHeaderConditionConfig, Rule, RuleCondition,
@@ -36,6 +37,9 @@ pub const LOCK_TTL: Duration = Duration::from_secs(60);
 pub const HOLDER_MARGIN: Duration = Duration::from_secs(15);
 /// A contender breaks an expired lock only this long after the recorded expiry.
 pub const BREAK_GRACE: Duration = Duration::from_secs(10);
+/// A lock rule whose expiry is further ahead than this was not written by a holder (they stamp
+/// [`LOCK_TTL`] ahead): refused with an error naming it instead of being waited for.
+pub const MAX_FUTURE_EXPIRY: Duration = Duration::from_secs(3600);
 /// Each ELBv2 call made under the lock (or to take it) gets at most this long, SDK retries
 /// included.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -71,6 +75,19 @@ pub enum LockError {
     Expiring { listener: String, left: Duration },
     #[error("{call} under the lock of {listener} took longer than {CALL_TIMEOUT:?}; nothing more was written")]
     CallTimedOut { listener: String, call: String },
+    #[error("reading the rules of {listener} for its lock: {source}")]
+    Paging {
+        listener: String,
+        #[source]
+        source: PagingError,
+    },
+    #[error(
+        "the lock rule {rule} of {listener} (holder {holder}) says it expires at unix time {expires_unix}, \
+         more than {MAX_FUTURE_EXPIRY:?} from now ({now_unix}); no holder writes that (a lock lasts {LOCK_TTL:?}), \
+         so the rule was written by hand or by a machine whose clock is far off. If no apply is running, delete \
+         that rule"
+    )]
+    ImplausibleExpiry { listener: String, rule: String, holder: String, expires_unix: u64, now_unix: u64 },
 }
 
 impl From<LockError> for Diagnostics {
@@ -88,7 +105,18 @@ impl From<LockError> for Diagnostics {
             LockError::Expiring { .. } | LockError::CallTimedOut { .. } => {
                 Diagnostics::error("Listener lock ran out of time", e.to_string())
             }
+            LockError::Paging { .. } => Diagnostics::error("Listener rules could not be listed", e.to_string()),
+            LockError::ImplausibleExpiry { .. } => {
+                Diagnostics::error("Listener lock rule with an impossible expiry", e.to_string())
+            }
         }
+    }
+}
+
+/// The listener is filled in by the caller (see `ListenerLock::inspect`).
+impl From<PagingError> for LockError {
+    fn from(source: PagingError) -> LockError {
+        LockError::Paging { listener: String::new(), source }
     }
 }
 
@@ -130,9 +158,17 @@ impl LockInfo {
         self.expires_unix < now_unix
     }
 
-    /// Expired long enough ago that a contender may break it (allowing for clock skew).
+    /// Expired long enough ago that a contender may break it (allowing for clock skew). The
+    /// expiry is read from the rule, so the sum is checked: `expires=18446744073709551615` is
+    /// never breakable (and [`LockInfo::implausible`] refuses it first).
     pub fn breakable(&self, now_unix: u64) -> bool {
-        self.expires_unix + BREAK_GRACE.as_secs() < now_unix
+        self.expires_unix.checked_add(BREAK_GRACE.as_secs()).is_some_and(|t| t < now_unix)
+    }
+
+    /// An expiry further ahead than any holder stamps ([`LOCK_TTL`] from its clock) plus
+    /// [`MAX_FUTURE_EXPIRY`] of clock skew.
+    pub fn implausible(&self, now_unix: u64) -> bool {
+        now_unix.checked_add(MAX_FUTURE_EXPIRY.as_secs()).is_none_or(|limit| self.expires_unix > limit)
     }
 }
 
@@ -174,6 +210,8 @@ enum Verdict {
     Retry,
     /// Not a lock at all.
     Taken,
+    /// A lock whose expiry no holder writes: refuse, naming it.
+    Implausible(String),
 }
 
 fn verdict(at: &AtPriority, our_owner: &str, now_unix: u64) -> Verdict {
@@ -181,6 +219,7 @@ fn verdict(at: &AtPriority, our_owner: &str, now_unix: u64) -> Verdict {
         AtPriority::Nothing => Verdict::Retry,
         AtPriority::OtherRule => Verdict::Taken,
         AtPriority::Lock { arn, info } if info.owner == our_owner => Verdict::Ours(arn.clone()),
+        AtPriority::Lock { arn, info } if info.implausible(now_unix) => Verdict::Implausible(arn.clone()),
         AtPriority::Lock { arn, info } if info.breakable(now_unix) => Verdict::Break(arn.clone()),
         AtPriority::Lock { .. } => Verdict::Wait,
     }
@@ -203,7 +242,14 @@ impl ListenerLock {
         let mut backoff = Duration::from_millis(50);
         // Looking at the rule costs DescribeRules calls; under contention once a second is plenty.
         let mut last_inspection: Option<Instant> = None;
+        let mut attempts = 0u64;
         loop {
+            // The deadline bounds every round, also those that retry at once (`continue` below);
+            // the first attempt is always made.
+            if attempts > 0 && Instant::now() >= deadline {
+                return Err(LockError::TimedOut { listener: listener() });
+            }
+            attempts += 1;
             let stamped = Instant::now();
             let info = LockInfo {
                 owner: format!("{:032x}", rand::random::<u128>()),
@@ -245,8 +291,9 @@ impl ListenerLock {
                 Err(e) if e.as_service_error().is_some_and(|s| s.is_priority_in_use_exception()) => {
                     if last_inspection.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
                         last_inspection = Some(Instant::now());
-                        let at = Self::inspect(aws, listener_arn, priority).await?;
-                        match verdict(&at, &info.owner, now_unix()) {
+                        let at = Self::inspect(aws, listener_arn, priority, deadline).await?;
+                        let now = now_unix();
+                        match verdict(&at, &info.owner, now) {
                             Verdict::Ours(arn) => {
                                 tracing::debug!(%listener_arn, "CreateRule was retried after it succeeded; the lock is ours");
                                 return Ok(held(arn));
@@ -257,6 +304,19 @@ impl ListenerLock {
                                 continue;
                             }
                             Verdict::Taken => return Err(LockError::PriorityTaken { listener: listener(), priority }),
+                            Verdict::Implausible(rule) => {
+                                let (holder, expires_unix) = match &at {
+                                    AtPriority::Lock { info, .. } => (info.holder.clone(), info.expires_unix),
+                                    _ => (String::new(), 0),
+                                };
+                                return Err(LockError::ImplausibleExpiry {
+                                    listener: listener(),
+                                    rule,
+                                    holder,
+                                    expires_unix,
+                                    now_unix: now,
+                                });
+                            }
                             Verdict::Wait => {}
                         }
                     }
@@ -269,7 +329,7 @@ impl ListenerLock {
                     return Err(e.into());
                 }
             }
-            if Instant::now() + backoff > deadline {
+            if Instant::now().checked_add(backoff).is_none_or(|t| t > deadline) {
                 return Err(LockError::TimedOut { listener: listener() });
             }
             // Full jitter spreads racing applies apart.
@@ -283,30 +343,47 @@ impl ListenerLock {
     }
 
     /// The rule at `priority`, reading every page of DescribeRules (a listener may have up to
-    /// 100 rules; a page may hold fewer).
-    async fn inspect(aws: &AwsClients, listener_arn: &str, priority: i32) -> Result<AtPriority, LockError> {
+    /// 100 rules; a page may hold fewer). The walk is bounded by `deadline`, by
+    /// [`super::paging::MAX_PAGES`] and refuses a marker it has already followed.
+    async fn inspect(
+        aws: &AwsClients,
+        listener_arn: &str,
+        priority: i32,
+        deadline: Instant,
+    ) -> Result<AtPriority, LockError> {
         let client = aws.elbv2().await?;
         let endpoint = aws.elbv2_endpoint();
         let wanted = priority.to_string();
-        let mut marker: Option<String> = None;
-        loop {
+        let pager = Pager::new("DescribeRules", deadline);
+        let found = search_pages(pager, |marker: Option<String>| {
             tracing::debug!(aws_call = "DescribeRules", purpose = "lock", %listener_arn, "aws call");
-            let call = client.describe_rules().listener_arn(listener_arn).set_marker(marker.clone()).send();
-            let page = tokio::time::timeout(CALL_TIMEOUT, call)
-                .await
-                .map_err(|_| LockError::CallTimedOut { listener: listener_arn.into(), call: "DescribeRules".into() })?
-                .map_err(|e| api_error("DescribeRules (lock)", &format!("listener {listener_arn}"), &endpoint, &e))?;
-            if let Some(rule) = page.rules().iter().find(|r| r.priority() == Some(wanted.as_str())) {
-                return Ok(match LockInfo::of_rule(rule) {
-                    Some(info) => AtPriority::Lock { arn: rule.rule_arn().unwrap_or_default().to_string(), info },
-                    None => AtPriority::OtherRule,
+            let call = client.describe_rules().listener_arn(listener_arn).set_marker(marker).send();
+            let (wanted, endpoint) = (&wanted, &endpoint);
+            async move {
+                let page = tokio::time::timeout(CALL_TIMEOUT, call)
+                    .await
+                    .map_err(|_| LockError::CallTimedOut {
+                        listener: listener_arn.into(),
+                        call: "DescribeRules".into(),
+                    })?
+                    .map_err(|e| {
+                        api_error("DescribeRules (lock)", &format!("listener {listener_arn}"), endpoint, &e)
+                    })?;
+                let at = page.rules().iter().find(|r| r.priority() == Some(wanted.as_str())).map(|rule| {
+                    match LockInfo::of_rule(rule) {
+                        Some(info) => AtPriority::Lock { arn: rule.rule_arn().unwrap_or_default().to_string(), info },
+                        None => AtPriority::OtherRule,
+                    }
                 });
+                Ok::<_, LockError>((at, page.next_marker().map(str::to_string)))
             }
-            match page.next_marker() {
-                Some(m) if !m.is_empty() && Some(m) != marker.as_deref() => marker = Some(m.to_string()),
-                _ => return Ok(AtPriority::Nothing),
-            }
-        }
+        })
+        .await
+        .map_err(|e| match e {
+            LockError::Paging { source, .. } => LockError::Paging { listener: listener_arn.into(), source },
+            other => other,
+        })?;
+        Ok(found.unwrap_or(AtPriority::Nothing))
     }
 
     /// Deletes an expired lock rule by its ARN (never a newer lock, which has another ARN).
@@ -393,6 +470,55 @@ mod tests {
         assert_eq!(verdict(&lock, "other", 1000 + BREAK_GRACE.as_secs() + 1), Verdict::Break("arn-1".into()));
         assert_eq!(verdict(&AtPriority::Nothing, "other", 0), Verdict::Retry);
         assert_eq!(verdict(&AtPriority::OtherRule, "other", 0), Verdict::Taken);
+    }
+
+    /// Issue 16, item 12: a lock rule's values come from the listener, i.e. from anyone who can
+    /// write a rule there. None of them may overflow or panic.
+    #[test]
+    fn hostile_lock_rule_values_neither_overflow_nor_wait_forever() {
+        let rule_with = |values: &[&str]| {
+            let cond = RuleCondition::builder()
+                .field("http-header")
+                .http_header_config(
+                    HttpHeaderConditionConfig::builder()
+                        .http_header_name(LOCK_HEADER)
+                        .set_values(Some(values.iter().map(|v| v.to_string()).collect()))
+                        .build(),
+                )
+                .build();
+            Rule::builder().priority("50000").conditions(cond).build()
+        };
+        let max = LockInfo::of_rule(&rule_with(&["o", "expires=18446744073709551615", "holder=x"])).expect("a lock");
+        assert_eq!(max.expires_unix, u64::MAX);
+        for now in [0, 1_700_000_000, u64::MAX - 1, u64::MAX] {
+            assert!(!max.breakable(now), "no overflow in expiry + grace");
+            let _ = max.expired(now);
+        }
+        assert!(max.implausible(1_700_000_000));
+        let at = AtPriority::Lock { arn: "arn-x".into(), info: max.clone() };
+        assert_eq!(verdict(&at, "other", 1_700_000_000), Verdict::Implausible("arn-x".into()));
+        assert_eq!(verdict(&at, "o", 1_700_000_000), Verdict::Ours("arn-x".into()), "our own rule stays ours");
+        // The error names the rule and says what to do.
+        let e = LockError::ImplausibleExpiry {
+            listener: "L".into(),
+            rule: "arn-x".into(),
+            holder: "x".into(),
+            expires_unix: u64::MAX,
+            now_unix: 1_700_000_000,
+        };
+        let text = e.to_string();
+        assert!(text.contains("arn-x") && text.contains("18446744073709551615") && text.contains("delete"), "{text}");
+        // A sane lock a little ahead (another machine's clock a few minutes fast) is still waited for.
+        let ahead = LockInfo { owner: "o".into(), expires_unix: 1_700_000_000 + 600, holder: "h".into() };
+        assert!(!ahead.implausible(1_700_000_000));
+        assert_eq!(verdict(&AtPriority::Lock { arn: "a".into(), info: ahead }, "other", 1_700_000_000), Verdict::Wait);
+        // Unparseable expiries: not a lock of ours (PriorityTaken, a clear error), never a panic.
+        for bad in
+            ["expires=18446744073709551616", "expires=-1", "expires=1e9223372036854775807", "expires=", "expires=NaN"]
+        {
+            assert_eq!(LockInfo::of_rule(&rule_with(&["o", bad])), None, "{bad}");
+        }
+        assert_eq!(LockInfo::of_rule(&rule_with(&[])), None, "no values at all");
     }
 
     #[test]

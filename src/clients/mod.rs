@@ -13,6 +13,7 @@ pub mod kubernetes;
 pub mod listener_lock;
 pub mod listener_reads;
 pub mod live_token;
+pub mod paging;
 pub mod pem;
 
 use crate::framework::{Attr, Ctx};

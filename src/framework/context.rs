@@ -61,10 +61,19 @@ impl<E> From<Interrupted> for WaitError<E> {
     }
 }
 
+/// `limit` from now; a limit past what the clock can represent (a hostile timeout) is "never".
+fn after(limit: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(limit).unwrap_or_else(|| now + FAR_FUTURE)
+}
+
+/// About thirty years: later than any operation runs, early enough for every clock.
+const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
+
 impl<D> Ctx<D> {
     /// A context whose operation may take `limit` from now.
     pub fn new(data: Arc<D>, cancel: CancellationToken, limit: Duration) -> Ctx<D> {
-        Ctx { data, cancel, deadline: Instant::now() + limit, limit, warnings: Mutex::new(Diagnostics::new()) }
+        Ctx { data, cancel, deadline: after(limit), limit, warnings: Mutex::new(Diagnostics::new()) }
     }
 
     pub fn deadline(&self) -> Instant {
@@ -119,7 +128,7 @@ impl<D> Ctx<D> {
     /// Like [`Ctx::bounded`], but also at most `limit` from now (one call's own budget); a
     /// call that runs out of that budget reports `TimedOut(limit)`.
     pub async fn within<T>(&self, limit: Duration, fut: impl Future<Output = T>) -> Result<T, Interrupted> {
-        let own = Instant::now() + limit;
+        let own = after(limit);
         let (until, reported) = if own < self.deadline { (own, limit) } else { (self.deadline, self.limit) };
         tokio::select! {
             _ = self.cancel.cancelled() => Err(Interrupted::Cancelled),
@@ -188,6 +197,19 @@ mod tests {
 
     fn ctx(limit: Duration) -> Ctx<()> {
         Ctx::new(Arc::new(()), CancellationToken::new(), limit)
+    }
+
+    /// Issue 16, item 12: a limit past what the clock holds (Duration::MAX, a huge timeout) is
+    /// "never", not an overflow panic, in `new` and in `within`.
+    #[tokio::test(start_paused = true)]
+    async fn huge_limits_do_not_overflow_the_clock() {
+        for limit in [Duration::MAX, Duration::from_secs(u64::MAX / 2), Duration::from_secs(1_000_000_000_000)] {
+            let c = ctx(limit);
+            assert!(c.deadline() > Instant::now() + Duration::from_secs(86_400 * 365));
+            assert_eq!(c.within(limit, async { 7 }).await, Ok(7));
+            assert_eq!(c.sleep(Duration::from_secs(1)).await, Ok(()));
+            assert!(c.remaining() > Duration::from_secs(86_400));
+        }
     }
 
     #[tokio::test(start_paused = true)]

@@ -165,7 +165,9 @@ impl Exact {
         if digits.is_empty() {
             return Some(Exact { negative: false, digits: String::new(), exp: 0 });
         }
-        let exp = exp.checked_sub(frac.len() as i64)?.checked_add((lead.len() - digits.len()) as i64)?;
+        let frac_len = i64::try_from(frac.len()).ok()?;
+        let trailing = i64::try_from(lead.len() - digits.len()).ok()?;
+        let exp = exp.checked_sub(frac_len)?.checked_add(trailing)?;
         Some(Exact { negative, digits: digits.to_string(), exp })
     }
 
@@ -183,10 +185,14 @@ impl Exact {
 
     /// The value as an i128 when it is an integer of at most 38 digits.
     fn to_i128(&self) -> Option<i128> {
-        if !self.is_integer() || self.digits.len() as i64 + self.exp > 38 {
+        // Checked: a hostile exponent such as `1e9223372036854775807` must not overflow here
+        // (nor ask for a string of 2^63 zeros below).
+        let places = i64::try_from(self.digits.len()).ok()?.checked_add(self.exp)?;
+        if !self.is_integer() || places > 38 {
             return None;
         }
-        let magnitude: i128 = format!("{}{}", self.digits, "0".repeat(self.exp as usize)).parse().ok()?;
+        let zeros = usize::try_from(self.exp).ok()?;
+        let magnitude: i128 = format!("{}{}", self.digits, "0".repeat(zeros)).parse().ok()?;
         Some(if self.negative { -magnitude } else { magnitude })
     }
 }

@@ -106,7 +106,7 @@ pub fn ramp_steps(from: i64, to: i64, step: i64) -> Vec<i64> {
     let mut out = Vec::new();
     let mut w = from;
     while w != to {
-        w = if to > w { (w + step).min(to) } else { (w - step).max(to) };
+        w = if to > w { w.saturating_add(step).min(to) } else { w.saturating_sub(step).max(to) };
         out.push(w);
     }
     out
@@ -149,7 +149,7 @@ pub fn plan_steps(c: &Course) -> Vec<Step> {
     let weights: Vec<i32> = match c.ramp {
         Some((step, _)) => ramp_steps(i64::from(c.start.unwrap_or(0)), i64::from(c.target), step)
             .into_iter()
-            .map(|w| w as i32)
+            .map(|w| i32::try_from(w).unwrap_or(c.target))
             .collect(),
         // Only settings changed (gate, drain, destroy mode): nothing to write.
         None if c.start == Some(c.target) => Vec::new(),
@@ -293,7 +293,7 @@ async fn converge(ctx: &Ctx<ShardData>, m: &Model, prior: Option<&Model>) -> Res
     let start = if m.ramp.is_some() {
         elbv2::read_forward(aws, &m.owner()).await.map_err(|e| elb_diag(e, m))?.1.weight_of(&m.target_group_arn)
     } else {
-        prior.map(|p| p.weight as i32)
+        prior.and_then(|p| i32::try_from(p.weight).ok())
     };
     let course = Course {
         start,
@@ -688,6 +688,10 @@ mod tests {
         assert_eq!(ramp_steps(50, 0, 20), vec![30, 10, 0]);
         assert_eq!(ramp_steps(7, 7, 5), Vec::<i64>::new());
         assert_eq!(ramp_steps(0, 3, 0), vec![1, 2, 3], "a zero step still progresses");
+        // Checked arithmetic at the edges (issue 16, item 12): no overflow, still ends on target.
+        assert_eq!(ramp_steps(i64::MAX - 1, i64::MAX, i64::MAX), vec![i64::MAX]);
+        assert_eq!(ramp_steps(i64::MIN + 1, i64::MIN, i64::MAX), vec![i64::MIN]);
+        assert_eq!(ramp_steps(0, 5, -3), vec![1, 2, 3, 4, 5], "a negative step is one");
     }
 }
 
