@@ -716,26 +716,30 @@ async fn wait_for_sync_judges_applications_as_argocd_app_wait_does() {
     })
     .await;
 
-    // Argo CD cannot reach the cluster: the wait fails at once with its message.
+    // Argo CD cannot reach the cluster after the write: the wait fails at once with its message.
+    // An error already there when the wait began may predate the write meant to fix it (a
+    // rotated token): it is shown, not failed on.
     let message = "Failed to load target state: failed to get cluster version for cluster \"https://shard-5.example.com\": the server has asked for the client to provide credentials";
-    hub.argo
-        .patch_app(
-            "web-shard-5",
-            status(json!({ "sync": { "status": "Unknown", "comparedTo": { "destination": { "server": server } } },
-                           "health": { "status": "Unknown" },
-                           "conditions": [{ "type": "ComparisonError", "message": message }] })),
-        )
-        .await;
+    let broken =
+        status(json!({ "sync": { "status": "Unknown", "comparedTo": { "destination": { "server": server } } },
+                                "health": { "status": "Unknown" },
+                                "conditions": [{ "type": "ComparisonError", "message": message }] }));
+    hub.argo.patch_app("web-shard-5", broken.clone()).await;
     rewrite(&ws, &moto, &hub, &body("  wait_for_sync {\n    min_applications = 1\n    timeout = \"10m\"\n  }"));
+    let mut apply = Running::start(&ws, &["apply", "-auto-approve", "-no-color", "-input=false"]);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(apply.running(), "an error from before the write is not a verdict on it");
+    // Argo CD reconciles after the write, and still cannot get in.
+    let mut again = broken;
+    again["status"]["reconciledAt"] = json!("2026-12-01T10:10:00Z");
     let started = Instant::now();
-    blocking(move || {
-        ws.fails(
-            &["apply", "-auto-approve", "-no-color", "-input=false"],
-            &["Argo CD cannot sync the cluster", "web-shard-5: ComparisonError", "provide credentials"],
-        );
-    })
-    .await;
-    assert!(started.elapsed() < Duration::from_secs(60), "at once, not at the 10m timeout");
+    hub.argo.patch_app("web-shard-5", again).await;
+    let (ok, _, text) = blocking(move || apply.finish()).await;
+    assert!(!ok, "{text}");
+    for needle in ["Argo CD cannot sync the cluster", "web-shard-5: ComparisonError", "provide credentials"] {
+        assert!(text.contains(needle), "{needle}: {text}");
+    }
+    assert!(started.elapsed() < Duration::from_secs(30), "at once, not at the 10m timeout");
 }
 
 /// A second registration of a cluster Argo CD knows already (the CLI's `cluster-<host>-<hash>`

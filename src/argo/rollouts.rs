@@ -579,6 +579,24 @@ fn inconclusive(reason: &str) -> bool {
 /// requeues itself for then, `checkEnqueueRolloutDuringWait`), or a `BlueGreenPause` with
 /// `autoPromotionSeconds > 0` and auto-promotion not disabled (`CompletedBlueGreenPause`,
 /// `bluegreen.go` `needsBlueGreenControllerPause`). `requiresManualAction` is false for both.
+/// A timed pause that stands beside another pause reason (an inconclusive analysis): the same
+/// timers as [`timed_pause`], which a promote would cut short by clearing every condition.
+pub fn timed_pause_among_others(view: &RolloutView) -> Option<String> {
+    let reasons = &view.pause_reasons;
+    match &view.strategy {
+        Strategy::Canary { .. } if reasons.iter().any(|r| r == CANARY_PAUSE_STEP) => {
+            let duration = &view.current_step_spec()?["pause"]["duration"];
+            (!duration.is_null()).then(|| format!("a timed pause ({}) the controller ends by itself", text(duration)))
+        }
+        Strategy::BlueGreen { auto_promotion_enabled: true, auto_promotion_seconds }
+            if *auto_promotion_seconds > 0 && reasons.iter().any(|r| r == BLUE_GREEN_PAUSE) =>
+        {
+            Some(format!("autoPromotionSeconds: {auto_promotion_seconds}, which the controller ends by itself"))
+        }
+        _ => None,
+    }
+}
+
 pub fn timed_pause(view: &RolloutView) -> Option<String> {
     let reasons = &view.pause_reasons;
     if reasons.is_empty() {
@@ -731,6 +749,11 @@ pub fn decide(view: &RolloutView, target: Target, policy: &Policy) -> Decision {
                 }
                 return Decision::Wait(format!("{}: {timed}", view.describe()));
             }
+            if let Some(timed) = timed_pause_among_others(view) {
+                // A timed pause and an inconclusive analysis at once: the promote (the CLI's
+                // `pauseConditions: null`) would clear the timed pause too. Its clock first.
+                return Decision::Wait(format!("{}: {timed}; the rest is promoted after it", view.describe()));
+            }
             if !view.pause_reasons.is_empty() {
                 return Decision::Promote(view.promote_patches());
             }
@@ -764,7 +787,7 @@ pub fn decide(view: &RolloutView, target: Target, policy: &Policy) -> Decision {
             if view.unpausing() && !view.spec_paused {
                 return Decision::Wait(view.describe());
             }
-            if let Some(timed) = timed_pause(view)
+            if let Some(timed) = timed_pause(view).or_else(|| timed_pause_among_others(view))
                 && !view.spec_paused
             {
                 return Decision::Wait(format!("{}: {timed}", view.describe()));
@@ -798,13 +821,16 @@ pub fn abort_verdict(view: &RolloutView, target: Target, policy: &Policy) -> Res
     if !view.spec_observed() {
         return Err("its latest spec is not observed yet (a new revision may be starting)".into());
     }
-    if let Some(planned) = &policy.revision
-        && *planned != view.current_pod_hash
-    {
-        return Err(format!(
-            "it is rolling out revision {}, not revision {planned} that the gate was promoting",
-            view.current_pod_hash
-        ));
+    match &policy.revision {
+        Some(planned) if *planned == view.current_pod_hash => {}
+        Some(planned) => {
+            return Err(format!(
+                "it is rolling out revision {}, not revision {planned} that the gate was promoting",
+                view.current_pod_hash
+            ));
+        }
+        // The gate never saw (and so never promoted) the revision there now.
+        None => return Err(format!("the gate never saw revision {} with its spec observed", view.current_pod_hash)),
     }
     if view.fully_promoted() {
         return Err("the revision is already stable".into());
@@ -1116,7 +1142,8 @@ mod tests {
                 status: Some(json!({ "status": { "pauseConditions": null, "currentStepIndex": 2 } })),
             })
         );
-        assert!(abort_verdict(&v, Target::Step(3), &Policy::default()).unwrap_err().contains("by hand"));
+        let pinned = Policy { revision: Some(v.current_pod_hash.clone()), ..Policy::default() };
+        assert!(abort_verdict(&v, Target::Step(3), &pinned).unwrap_err().contains("by hand"));
     }
 
     #[test]
@@ -1135,9 +1162,12 @@ mod tests {
         assert_eq!(decide(&stable, Target::Step(5), &Policy::default()), Decision::Reached);
         assert_eq!(step_reached(&stable, 5), 5);
         // Timeouts: a pure gate never aborts; a gate parked at a pause is not failing.
-        assert!(abort_verdict(&end, Target::Healthy, &Policy::default()).is_err());
-        assert!(abort_verdict(&canary(steps(), paused_at(1)), Target::Step(3), &Policy::default()).is_err());
-        assert_eq!(abort_verdict(&end, Target::Step(5), &Policy::default()), Ok(()));
+        let pinned = Policy { revision: Some(end.current_pod_hash.clone()), ..Policy::default() };
+        assert!(abort_verdict(&end, Target::Healthy, &pinned).is_err());
+        assert!(abort_verdict(&canary(steps(), paused_at(1)), Target::Step(3), &pinned).is_err());
+        assert_eq!(abort_verdict(&end, Target::Step(5), &pinned), Ok(()));
+        // A revision the gate never saw is never aborted.
+        assert!(abort_verdict(&end, Target::Step(5), &Policy::default()).unwrap_err().contains("never saw"));
     }
 
     #[test]
@@ -1158,5 +1188,22 @@ mod tests {
         assert!(matches!(decide(&v, Target::Healthy, &retry), Decision::Failed { .. }), "a pure gate changes nothing");
         let other = Policy { revision: Some("ccc".into()), ..retry };
         assert!(matches!(decide(&v, Target::Step(2), &other), Decision::Blocked { .. }), "only the planned revision");
+    }
+
+    #[test]
+    fn a_timed_pause_beside_an_inconclusive_analysis_is_waited_out_first() {
+        let mut st = paused_at(1);
+        st["pauseConditions"] = json!([
+            { "reason": CANARY_PAUSE_STEP, "startTime": "2026-12-01T10:00:00Z" },
+            { "reason": INCONCLUSIVE_ANALYSIS, "startTime": "2026-12-01T10:00:01Z" }
+        ]);
+        let mut timed_steps = steps();
+        timed_steps[1] = json!({ "pause": { "duration": "10m" } });
+        let v = canary(timed_steps, st);
+        let policy = Policy { promote_inconclusive: true, ..Policy::default() };
+        match decide(&v, Target::Step(3), &policy) {
+            Decision::Wait(why) => assert!(why.contains("timed pause"), "{why}"),
+            other => panic!("promoting would clear the timed pause too: {other:?}"),
+        }
     }
 }

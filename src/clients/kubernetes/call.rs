@@ -20,6 +20,10 @@ use std::time::Duration;
 /// is reported.
 pub const ATTEMPTS: u32 = 5;
 
+/// A watch failure this long after the previous one is not "in a row": the watch recovered in
+/// between (kube-runtime's backoff stays below a minute).
+const QUIET_RECOVERY: Duration = Duration::from_secs(120);
+
 fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(250 << (attempt - 1).min(6))
 }
@@ -82,14 +86,15 @@ impl KubeClient {
         S: Stream<Item = Result<T, watcher::Error>> + Send + 'static,
     {
         let host = self.host.clone();
-        let failures = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        // Failures in a row; a watch that recovers quietly brings no event to reset the count,
+        // so a failure long after the previous one starts a new run.
+        let failures = std::sync::Arc::new(std::sync::Mutex::new((0u32, tokio::time::Instant::now())));
         items.default_backoff().then(move |item| {
             let (host, call, failures) = (host.clone(), call.clone(), failures.clone());
             async move {
-                use std::sync::atomic::Ordering::Relaxed;
                 let raw = match item {
                     Ok(item) => {
-                        failures.store(0, Relaxed);
+                        failures.lock().unwrap_or_else(|p| p.into_inner()).0 = 0;
                         return Ok(Watched::Item(item));
                     }
                     Err(e) => e,
@@ -106,9 +111,19 @@ impl KubeClient {
                         ),
                     },
                 };
-                let n = failures.fetch_add(1, Relaxed) + 1;
-                // A 410 Gone inside the watch is the watcher's business: it re-lists.
                 let gone = err.status() == Some(410);
+                let n = {
+                    let mut f = failures.lock().unwrap_or_else(|p| p.into_inner());
+                    if f.1.elapsed() > QUIET_RECOVERY {
+                        f.0 = 0;
+                    }
+                    // A 410 Gone inside the watch is the watcher's business: it re-lists.
+                    if !gone {
+                        f.0 += 1;
+                    }
+                    f.1 = tokio::time::Instant::now();
+                    f.0
+                };
                 if gone || (err.is_transient() && n < ATTEMPTS) {
                     tracing::debug!(failures = n, error = %err, "watch interrupted; kube-runtime resumes it");
                     Ok(Watched::Retrying(err))

@@ -248,10 +248,14 @@ impl KubeError {
             u.host().map(|h| (h.trim_matches(['[', ']']).to_string(), port))
         });
         let cause = match authority {
-            Some((name, port)) => match tokio::net::lookup_host((name.as_str(), port)).await {
-                Err(e) => format!("DNS lookup of {name} failed ({e}); {cause}"),
-                Ok(_) => cause,
-            },
+            // Bounded: the caller's deadline may already be near.
+            Some((name, port)) => {
+                match tokio::time::timeout(Duration::from_secs(2), tokio::net::lookup_host((name.as_str(), port))).await
+                {
+                    Ok(Err(e)) => format!("DNS lookup of {name} failed ({e}); {cause}"),
+                    _ => cause,
+                }
+            }
             None => cause,
         };
         KubeError::Unreachable { host, call, cause, source }

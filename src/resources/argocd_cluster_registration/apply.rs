@@ -165,7 +165,11 @@ pub(super) async fn remove(ctx: &Ctx<ShardData>, m: &Model) -> Result<(), Diagno
     };
     let live = LiveCluster::from_secret(&secret);
     let (server, name) = (live.server.clone(), live.name.clone());
-    let apps = targeting_apps(ctx, &client, m.namespace(), &server, &name).await?;
+    // No Application resource at all (Argo CD uninstalled): nothing can target the cluster.
+    let apps = match targeting_apps(ctx, &client, m.namespace(), &server, &name).await {
+        Err(e) if e.is_missing_type() => Vec::new(),
+        other => other?,
+    };
     if !apps.is_empty() {
         let appsets = application_sets(ctx, &client, m.namespace()).await?;
         let ours: Vec<String> = m.labels.iter().flatten().map(|(k, _)| k.clone()).collect();

@@ -64,19 +64,30 @@ pub(super) async fn wait_for_apps<T>(
     let wait_ctx = Ctx::new(ctx.data.clone(), ctx.cancel.child_token(), budget.min(ctx.remaining()));
     let mut listed = false;
     let mut last = String::from("Applications not listed yet");
+    // Applications whose status changed while the wait watched: an error condition fails the
+    // wait at once only on those. One already there when the wait began may predate the write
+    // that is meant to fix it (a rotated token, say); it shows in the message instead.
+    let mut changed_since: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
     wait_ctx
         .watch(stream, |item| {
             match item {
                 Watched::Retrying(e) => return Check::NotYet(format!("{last} (watch interrupted, retrying: {e})")),
                 Watched::Item(watcher::Event::InitDone) => listed = true,
                 Watched::Item(watcher::Event::Init | watcher::Event::InitApply(_)) => {}
-                Watched::Item(watcher::Event::Apply(_) | watcher::Event::Delete(_)) => {}
+                Watched::Item(watcher::Event::Apply(o)) => {
+                    changed_since.insert(o.metadata.name.clone().unwrap_or_default());
+                }
+                Watched::Item(watcher::Event::Delete(_)) => {}
             }
             if !listed {
                 return Check::NotYet(last.clone());
             }
             let objects: Vec<Json> = store.state().iter().map(|o| as_json(o)).collect();
-            match verdict(&targeting(objects.iter(), server, name)) {
+            let mut apps = targeting(objects.iter(), server, name);
+            for app in apps.iter_mut().filter(|a| !changed_since.contains(&a.name)) {
+                app.error = None;
+            }
+            match verdict(&apps) {
                 Ok(t) => Check::Ready(Ok(t)),
                 Err(Pending::Failed(why)) => Check::Ready(Err(why)),
                 Err(Pending::Waiting(why)) => {
