@@ -225,7 +225,8 @@ pub const RESOURCES_FINALIZER: &str = "resources-finalizer.argocd.argoproj.io";
 ///   unless `syncPolicy.preserveResourcesOnDeletion` (`applicationset/utils/utils.go`
 ///   `RenderTemplateParams`). Applications it no longer generates are deleted only when the
 ///   policy allows it (`applicationsSync` absent, `sync` or `create-delete`:
-///   `applicationset_types.go` `AllowDelete`), after `removeFinalizerOnInvalidDestination`: an
+///   `applicationset_types.go` `AllowDelete`; the controller's own policy from
+///   `argocd-cmd-params-cm` wins unless overrides are allowed, `utils/policy.go` `DefaultPolicy`), after `removeFinalizerOnInvalidDestination`: an
 ///   Application whose cluster is no longer registered loses its resources finalizer first;
 /// - application controller: `sync_delay` after an Application appears, the [`Workload`] is
 ///   synced to its destination and the Application marked `Synced`, with the health the workload
@@ -262,7 +263,8 @@ impl ArgoCdController {
                 namespace,
                 &ApiResource::from_gvk(&GroupVersionKind::gvk("argoproj.io", "v1alpha1", "ApplicationSet")),
             ),
-            secrets: Api::namespaced(hub, namespace),
+            secrets: Api::namespaced(hub.clone(), namespace),
+            configmaps: Api::namespaced(hub, namespace),
             sync_delay,
             workload,
             errors: errors.clone(),
@@ -299,6 +301,7 @@ struct StandIn {
     apps: Api<DynamicObject>,
     appsets: Api<DynamicObject>,
     secrets: Api<Secret>,
+    configmaps: Api<k8s_openapi::api::core::v1::ConfigMap>,
     sync_delay: std::time::Duration,
     workload: Option<std::sync::Arc<dyn Workload>>,
     errors: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
@@ -333,6 +336,20 @@ impl StandIn {
         let cluster_label = kube::api::ListParams::default().labels("argocd.argoproj.io/secret-type=cluster");
         let secrets = self.secrets.list(&cluster_label).await.map_err(|e| format!("list cluster Secrets: {e}"))?;
         let appsets = self.appsets.list(&Default::default()).await.map_err(|e| format!("list ApplicationSets: {e}"))?;
+        // The controller's flags, from argocd-cmd-params-cm (manifests/base/applicationset-controller):
+        // `--policy` and `--enable-policy-override` (default: true when the policy is empty).
+        let params = self
+            .configmaps
+            .get_opt("argocd-cmd-params-cm")
+            .await
+            .map_err(|e| format!("get argocd-cmd-params-cm: {e}"))?;
+        let params = params.and_then(|c| c.data).unwrap_or_default();
+        let controller_policy = params.get("applicationsetcontroller.policy").cloned().unwrap_or_default();
+        let override_allowed = match params.get("applicationsetcontroller.enable.policy.override").map(String::as_str) {
+            Some("true") => true,
+            Some("false") => false,
+            _ => controller_policy.is_empty(),
+        };
         let clusters: Vec<(String, String)> = secrets
             .items
             .iter()
@@ -357,8 +374,15 @@ impl StandIn {
         for set in &appsets.items {
             let set = serde_json::to_value(set).unwrap_or_default();
             let set_name = set["metadata"]["name"].as_str().unwrap_or_default().to_string();
-            let policy = set["spec"]["syncPolicy"]["applicationsSync"].as_str().unwrap_or("sync");
-            deletes.insert(set_name.clone(), matches!(policy, "sync" | "create-delete" | ""));
+            // `applicationset/utils/policy.go` `DefaultPolicy`: the ApplicationSet's own policy
+            // only when the controller allows overrides; else the controller's, `sync` if empty.
+            let own = set["spec"]["syncPolicy"]["applicationsSync"].as_str().filter(|p| !p.is_empty());
+            let policy = match own {
+                Some(own) if override_allowed => own.to_string(),
+                _ if controller_policy.is_empty() => "sync".to_string(),
+                _ => controller_policy.clone(),
+            };
+            deletes.insert(set_name.clone(), matches!(policy.as_str(), "sync" | "create-delete"));
             let preserve = set["spec"]["syncPolicy"]["preserveResourcesOnDeletion"].as_bool() == Some(true);
             for selector in cluster_selectors(&set["spec"]["generators"]) {
                 for s in &secrets.items {

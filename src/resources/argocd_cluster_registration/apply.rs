@@ -2,8 +2,8 @@
 //! destroy, delete it and wait until no Application targets the cluster.
 
 use super::hub::{
-    application_sets, delete_secret, get_secret, remove_labels, rival_registrations, targeting_apps, wait_for_apps,
-    write_secret,
+    application_sets, controller_policy, delete_secret, get_secret, remove_labels, rival_registrations, targeting_apps,
+    wait_for_apps, write_secret,
 };
 use super::model::{AppEntry, Model, remember_token, resource_id};
 use crate::argo::argocd::{self, LiveCluster};
@@ -172,11 +172,14 @@ pub(super) async fn remove(ctx: &Ctx<ShardData>, m: &Model) -> Result<(), Diagno
     };
     if !apps.is_empty() {
         let appsets = application_sets(ctx, &client, m.namespace()).await?;
+        let controller = controller_policy(ctx, &client, m.namespace()).await?;
         let ours: Vec<String> = m.labels.iter().flatten().map(|(k, _)| k.clone()).collect();
         let mut labels_after = live.labels.clone();
         labels_after.retain(|k, _| !ours.contains(k));
-        let stays: Vec<String> =
-            apps.iter().filter_map(|a| argocd::leaves_with_the_cluster(a, &appsets, &labels_after).err()).collect();
+        let stays: Vec<String> = apps
+            .iter()
+            .filter_map(|a| argocd::leaves_with_the_cluster(a, &appsets, &controller, &labels_after).err())
+            .collect();
         if !stays.is_empty() {
             return Err(Diagnostics::attr_error(
                 AttrPath::attr("wait_for_removal"),

@@ -145,6 +145,30 @@ pub(super) async fn application_sets(
     }
 }
 
+/// The ApplicationSet controller's policy from `argocd-cmd-params-cm` in `namespace` (the
+/// default without the ConfigMap, or without permission to read it).
+pub(super) async fn controller_policy(
+    ctx: &Ctx<ShardData>,
+    client: &KubeClient,
+    namespace: &str,
+) -> Result<argocd::ControllerPolicy, KubeError> {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    const NAME: &str = "argocd-cmd-params-cm";
+    let api: Api<ConfigMap> = Api::namespaced(client.client.clone(), namespace);
+    let call = Call::on("get", &ApiResource::erase::<ConfigMap>(&())).namespace(namespace).name(NAME);
+    match client.call(ctx, call, || api.get_opt(NAME)).await {
+        Ok(found) => {
+            let data = found.and_then(|c| c.data).unwrap_or_default().into_iter().collect();
+            Ok(argocd::ControllerPolicy::from_cmd_params(&data))
+        }
+        Err(KubeError::Forbidden { .. }) => {
+            tracing::info!("cannot read argocd-cmd-params-cm; assuming the ApplicationSet controller's default policy");
+            Ok(argocd::ControllerPolicy::default_policy())
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Takes `keys` off the Secret's labels, leaving everything else as it is. A JSON merge patch,
 /// not a server-side apply: an apply must carry every field this manager owns (what it leaves
 /// out is removed), and the write-only bearer token is not in state to carry.
