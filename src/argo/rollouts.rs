@@ -579,36 +579,28 @@ fn inconclusive(reason: &str) -> bool {
 /// requeues itself for then, `checkEnqueueRolloutDuringWait`), or a `BlueGreenPause` with
 /// `autoPromotionSeconds > 0` and auto-promotion not disabled (`CompletedBlueGreenPause`,
 /// `bluegreen.go` `needsBlueGreenControllerPause`). `requiresManualAction` is false for both.
+pub fn timed_pause(view: &RolloutView) -> Option<String> {
+    if view.pause_reasons.is_empty() {
+        return None;
+    }
+    timer(view, |want| view.pause_reasons.iter().all(|r| r == want))
+}
+
 /// A timed pause that stands beside another pause reason (an inconclusive analysis): the same
 /// timers as [`timed_pause`], which a promote would cut short by clearing every condition.
 pub fn timed_pause_among_others(view: &RolloutView) -> Option<String> {
-    let reasons = &view.pause_reasons;
-    match &view.strategy {
-        Strategy::Canary { .. } if reasons.iter().any(|r| r == CANARY_PAUSE_STEP) => {
-            let duration = &view.current_step_spec()?["pause"]["duration"];
-            (!duration.is_null()).then(|| format!("a timed pause ({}) the controller ends by itself", text(duration)))
-        }
-        Strategy::BlueGreen { auto_promotion_enabled: true, auto_promotion_seconds }
-            if *auto_promotion_seconds > 0 && reasons.iter().any(|r| r == BLUE_GREEN_PAUSE) =>
-        {
-            Some(format!("autoPromotionSeconds: {auto_promotion_seconds}, which the controller ends by itself"))
-        }
-        _ => None,
-    }
+    timer(view, |want| view.pause_reasons.iter().any(|r| r == want))
 }
 
-pub fn timed_pause(view: &RolloutView) -> Option<String> {
-    let reasons = &view.pause_reasons;
-    if reasons.is_empty() {
-        return None;
-    }
+/// The timer of [`timed_pause`] when the pause reasons pass `reasons` for its pause reason.
+fn timer(view: &RolloutView, reasons: impl Fn(&str) -> bool) -> Option<String> {
     match &view.strategy {
-        Strategy::Canary { .. } if reasons.iter().all(|r| r == CANARY_PAUSE_STEP) => {
+        Strategy::Canary { .. } if reasons(CANARY_PAUSE_STEP) => {
             let duration = &view.current_step_spec()?["pause"]["duration"];
             (!duration.is_null()).then(|| format!("a timed pause ({}) the controller ends by itself", text(duration)))
         }
         Strategy::BlueGreen { auto_promotion_enabled: true, auto_promotion_seconds }
-            if *auto_promotion_seconds > 0 && reasons.iter().all(|r| r == BLUE_GREEN_PAUSE) =>
+            if *auto_promotion_seconds > 0 && reasons(BLUE_GREEN_PAUSE) =>
         {
             Some(format!("autoPromotionSeconds: {auto_promotion_seconds}, which the controller ends by itself"))
         }
