@@ -627,11 +627,15 @@ fn a_provider_killed_mid_ramp_leaves_state_and_listener_reconcilable() {
     }
     let (ok, text) = support::finish(child);
     assert!(!ok, "the apply should fail when its provider dies:\n{text}");
-    assert!(
-        text.contains("Plugin did not respond")
-            && text.contains("failed to respond to the plugin6.(*GRPCProvider).ApplyResourceChange call"),
-        "Terraform reports the dead provider:\n{text}"
-    );
+    // Terraform's plugin6 `grpcErr` reports the lost call by its gRPC code, and which code arrives is
+    // a race inside Terraform: `Unavailable` when the connection drops first ("Plugin did not
+    // respond"), `Canceled` when go-plugin's exit watcher cancels the client context first
+    // ("Request cancelled"). Both name the ApplyResourceChange call and fail the apply.
+    let unavailable = text.contains("Plugin did not respond")
+        && text.contains("failed to respond to the plugin6.(*GRPCProvider).ApplyResourceChange call");
+    let cancelled = text.contains("Request cancelled")
+        && text.contains("The plugin6.(*GRPCProvider).ApplyResourceChange request was cancelled");
+    assert!(unavailable || cancelled, "Terraform reports the dead provider:\n{text}");
     assert_eq!(weight_of(&moto, &ing.listener, &ing.tgs[0]), Some(30), "the listener is at the step reached");
     assert_eq!(ws.state_of("shard_weight.this")["weight"], 10, "state keeps the prior weight");
 
