@@ -164,3 +164,134 @@ fn a_retried_create_rule_that_had_succeeded_is_recognised_as_the_holders_own_loc
     assert_eq!(proxy.calls("CreateRule"), 2, "the lost answer was retried once");
     no_lock_left(&moto, &ing.listener);
 }
+
+/// Issue 16, item 1. Shard A's ModifyListener reaches ELBv2 only after 13 s, when A has given up
+/// waiting for an answer (10 s): a late write. Had A released its lock, shard B would take it, read,
+/// write, and then be overwritten by A's late write. A keeps the lock until it expires instead; B
+/// waits for it, reads after the late write landed, and both updates stand.
+#[test]
+fn a_write_that_got_no_answer_keeps_the_lock_until_it_can_no_longer_land() {
+    let moto = Moto::start();
+    let ing = ingress(&moto, &["weights=5,5"]);
+    let proxy = FaultProxy::start(&moto, "");
+    let a = Workspace::new(&moto);
+    a.write_via(&proxy.endpoint, &shard(&ing.listener, &ing.tgs[0], 7, NO_GATE));
+    a.init();
+    a.apply();
+    let b = Workspace::new(&moto);
+    let b_timeouts = format!("{NO_GATE}\n  timeouts {{\n    update = \"3m\"\n  }}");
+    b.write(&moto, &shard(&ing.listener, &ing.tgs[1], 5, &b_timeouts));
+    b.init();
+    b.apply();
+
+    proxy.set_rules("ModifyListener=delay:13");
+    a.write_via(&proxy.endpoint, &shard(&ing.listener, &ing.tgs[0], 20, NO_GATE));
+    let a_run = a.spawn(&["apply", "-auto-approve", "-no-color", "-refresh=false"]);
+    support::wait_until(Duration::from_secs(30), "A never took the lock", || {
+        support::shards::lock_held(&moto, &ing.listener)
+    });
+    b.write(&moto, &shard(&ing.listener, &ing.tgs[1], 9, &b_timeouts));
+    let b_run = b.spawn(&["apply", "-auto-approve", "-no-color", "-refresh=false"]);
+
+    let (ok, text) = support::finish(a_run);
+    assert!(!ok, "A's write got no answer: its apply fails\n{text}");
+    for needle in ["Outcome of the write unknown", "may still land", "lock is kept until it expires", "weight 7"] {
+        assert!(text.contains(needle), "{needle:?} in\n{text}");
+    }
+    assert!(support::shards::lock_held(&moto, &ing.listener), "A kept its lock after the unanswered write");
+    let (ok, text) = support::finish(b_run);
+    assert!(ok, "B waits for A's lock to expire, then applies:\n{text}");
+    assert_eq!(weight_of(&moto, &ing.listener, &ing.tgs[0]), Some(20), "A's late write landed");
+    assert_eq!(weight_of(&moto, &ing.listener, &ing.tgs[1]), Some(9), "B's update was not overwritten by it");
+    no_lock_left(&moto, &ing.listener);
+    proxy.set_rules("");
+    a.assert_plan_empty();
+    b.assert_plan_empty();
+}
+
+/// Issue 16, item 2. ELBv2 reads are eventually consistent: here every Describe within 2 s after
+/// a Modify returns the action as it was before. Four shard directories race on one listener;
+/// each holder reads until its own write shows before it releases, so the next holder never
+/// reads (and writes back) the action from before the last write.
+#[test]
+fn racing_applies_under_read_lag_lose_no_update() {
+    let moto = Moto::start();
+    let ing = ingress(&moto, &["weights=1,1,1,1"]);
+    let proxy = FaultProxy::start(&moto, "");
+    let dirs: Vec<Workspace> = (0..4)
+        .map(|i| {
+            let ws = Workspace::new(&moto);
+            ws.write_via(&proxy.endpoint, &shard(&ing.listener, &ing.tgs[i], 1, NO_GATE));
+            ws.init();
+            ws.apply();
+            ws
+        })
+        .collect();
+    proxy.set_rules("stale=2");
+    let weight_for = |i: usize| (i * 10 + 11) as i64;
+    for (i, ws) in dirs.iter().enumerate() {
+        ws.write_via(&proxy.endpoint, &shard(&ing.listener, &ing.tgs[i], weight_for(i), NO_GATE));
+    }
+    let runs: Vec<_> =
+        dirs.iter().map(|ws| ws.spawn(&["apply", "-auto-approve", "-no-color", "-refresh=false"])).collect();
+    for (run, ws) in runs.into_iter().zip(&dirs) {
+        let (ok, text) = support::finish(run);
+        assert!(ok, "racing apply failed in {}:\n{text}", ws.dir.display());
+    }
+    let now: Vec<i64> = support::shards::weights(&moto, &ing.listener).iter().map(|t| t.1).collect();
+    assert_eq!(now, (0..4).map(weight_for).collect::<Vec<_>>(), "an update was lost to a stale read");
+    no_lock_left(&moto, &ing.listener);
+    for ws in &dirs {
+        ws.assert_plan_empty();
+    }
+}
+
+/// Issue 16, item 3. The lock's expiry is judged in AWS's clock (the Date of its answers); a
+/// machine whose clock is further off than the lock tolerates is refused before it takes the lock.
+#[test]
+fn a_clock_far_from_awss_is_refused_before_the_lock_and_a_near_one_is_not() {
+    let moto = Moto::start();
+    let ing = ingress(&moto, &["weights=5,5"]);
+    // AWS's Date says 90 s earlier than this machine: our clock runs 90 s ahead.
+    let proxy = FaultProxy::start(&moto, "date_offset=-90");
+    let ws = Workspace::new(&moto);
+    ws.write_via(&proxy.endpoint, &shard(&ing.listener, &ing.tgs[0], 7, NO_GATE));
+    ws.init();
+    ws.fails(&["apply", "-auto-approve", "-no-color"], &["Clock too far from AWS's", "90 s ahead of AWS's", "NTP"]);
+    assert_eq!(proxy.calls("CreateRule"), 0, "refused before taking the lock");
+    assert_eq!(proxy.calls("ModifyListener"), 0);
+    assert_eq!(weight_of(&moto, &ing.listener, &ing.tgs[0]), Some(5));
+    // 15 s is within the tolerance: the apply goes through.
+    proxy.set_rules("date_offset=15");
+    ws.apply();
+    assert_eq!(weight_of(&moto, &ing.listener, &ing.tgs[0]), Some(7));
+    no_lock_left(&moto, &ing.listener);
+    ws.assert_plan_empty();
+}
+
+/// Issue 16, item 4. Two provider configurations with different lock priorities would each
+/// take "the" lock and exclude nothing. A holder that sees a live lock of this provider at
+/// another priority refuses, naming both; a crashed holder's expired lock there is not a live one.
+#[test]
+fn a_live_lock_at_another_priority_is_refused_naming_both() {
+    let moto = Moto::start();
+    let ing = ingress(&moto, &["weights=5,5"]);
+    moto.fixture(&["stale-lock", &ing.listener, "-60", "40001"]);
+    let proxy = FaultProxy::start(&moto, "");
+    let ws = Workspace::new(&moto);
+    ws.write_via(&proxy.endpoint, &shard(&ing.listener, &ing.tgs[0], 7, NO_GATE));
+    ws.init();
+    ws.apply();
+    assert_eq!(weight_of(&moto, &ing.listener, &ing.tgs[0]), Some(7), "an expired lock elsewhere is no holder");
+
+    moto.fixture(&["stale-lock", &ing.listener, "300", "40000"]);
+    ws.write_via(&proxy.endpoint, &shard(&ing.listener, &ing.tgs[0], 8, NO_GATE));
+    let writes = proxy.calls("ModifyListener");
+    ws.fails(
+        &["apply", "-auto-approve", "-no-color"],
+        &["Two lock priorities on one listener", "ours at priority 50000", "at priority 40000", "ci-runner-9:4242"],
+    );
+    assert_eq!(proxy.calls("ModifyListener"), writes, "nothing written");
+    assert_eq!(weight_of(&moto, &ing.listener, &ing.tgs[0]), Some(7));
+    no_lock_left(&moto, &ing.listener);
+}

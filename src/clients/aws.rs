@@ -2,11 +2,13 @@
 //! provider's overrides. Built on first use, not at ConfigureProvider: the configuration may
 //! hold values that are unknown until apply, and many runs never call AWS at all.
 
+use super::server_clock::{DateHeaderInterceptor, ServerClock};
 use crate::framework::{AttrPath, Diagnostics};
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_credential_types::provider::SharedCredentialsProvider;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::OnceCell;
 
@@ -76,11 +78,23 @@ pub struct AwsClients {
     sdk: OnceCell<aws_types::SdkConfig>,
     elbv2: OnceCell<aws_sdk_elasticloadbalancingv2::Client>,
     eks: OnceCell<aws_sdk_eks::Client>,
+    /// AWS's clock, from the `Date` of ELBv2 responses (the listener lock judges time in it).
+    clock: Arc<ServerClock>,
 }
 
 impl AwsClients {
     pub fn new(settings: AwsSettings) -> AwsClients {
-        AwsClients { settings, sdk: OnceCell::new(), elbv2: OnceCell::new(), eks: OnceCell::new() }
+        AwsClients {
+            settings,
+            sdk: OnceCell::new(),
+            elbv2: OnceCell::new(),
+            eks: OnceCell::new(),
+            clock: Arc::default(),
+        }
+    }
+
+    pub fn clock(&self) -> &Arc<ServerClock> {
+        &self.clock
     }
 
     pub fn settings(&self) -> &AwsSettings {
@@ -111,7 +125,8 @@ impl AwsClients {
         Ok(self
             .elbv2
             .get_or_init(|| async {
-                let mut b = aws_sdk_elasticloadbalancingv2::config::Builder::from(sdk);
+                let mut b = aws_sdk_elasticloadbalancingv2::config::Builder::from(sdk)
+                    .interceptor(DateHeaderInterceptor(self.clock.clone()));
                 if let Some(e) = &self.settings.endpoints.elbv2 {
                     b = b.endpoint_url(e);
                 }

@@ -7,6 +7,7 @@ use super::forward::{
     ActionOwner, EditError, Forward, HealthCounts, Placement, WeightedTargetGroup, count_health, find_forward,
 };
 use super::listener_lock::LockError;
+use super::server_clock::AttemptLog;
 use crate::framework::Diagnostics;
 use aws_sdk_elasticloadbalancingv2::types::Action;
 
@@ -27,6 +28,13 @@ pub enum ElbError {
     Overwritten { owner: String, held: Vec<WeightedTargetGroup>, expected: Vec<WeightedTargetGroup> },
     #[error(transparent)]
     Lock(#[from] LockError),
+    #[error(
+        "the write to {owner} got no answer ({cause}), so it may still land. The listener lock is kept until it \
+         expires (contenders may break it in {breakable_in_secs} s), so that a late write cannot overwrite another \
+         apply's change. The listener now shows {shows}. Apply again: the plan shows where the weight is, and \
+         the apply waits for the lock"
+    )]
+    OutcomeUnknown { owner: String, cause: String, shows: String, breakable_in_secs: u64 },
 }
 
 /// Without an attribute to point at: resources map the errors that have one themselves.
@@ -39,6 +47,7 @@ impl From<ElbError> for Diagnostics {
             ElbError::NotForward(_) => Diagnostics::error("Not a forward action", e.to_string()),
             ElbError::Edit(_) => Diagnostics::error("Change refused", e.to_string()),
             ElbError::Overwritten { .. } => Diagnostics::error("Weight not applied as written", e.to_string()),
+            ElbError::OutcomeUnknown { .. } => Diagnostics::error("Outcome of the write unknown", e.to_string()),
         }
     }
 }
@@ -90,11 +99,13 @@ pub async fn target_health(aws: &AwsClients, target_group_arn: &str) -> Result<H
 }
 
 /// Replaces the owner's actions (one Modify call) and returns the actions ELBv2 now holds,
-/// taken from the Modify response (the read-back).
+/// taken from the Modify response (the read-back). `attempts` records what each of the SDK's
+/// attempts came to, so the caller can tell a refused write from one that may still land.
 pub async fn write_actions(
     aws: &AwsClients,
     owner: &ActionOwner,
     actions: Vec<Action>,
+    attempts: &AttemptLog,
 ) -> Result<Vec<Action>, AwsError> {
     let client = aws.elbv2().await?;
     let endpoint = aws.elbv2_endpoint();
@@ -105,6 +116,8 @@ pub async fn write_actions(
                 .modify_listener()
                 .listener_arn(arn)
                 .set_default_actions(Some(actions))
+                .customize()
+                .interceptor(attempts.clone())
                 .send()
                 .await
                 .map_err(|e| api_error("ModifyListener", &owner.describe(), &endpoint, &e))?;
@@ -116,6 +129,8 @@ pub async fn write_actions(
                 .modify_rule()
                 .rule_arn(arn)
                 .set_actions(Some(actions))
+                .customize()
+                .interceptor(attempts.clone())
                 .send()
                 .await
                 .map_err(|e| api_error("ModifyRule", &owner.describe(), &endpoint, &e))?;

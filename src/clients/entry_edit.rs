@@ -1,13 +1,31 @@
 //! One locked read-modify-write of a target group's entry in a forward action: take the
-//! listener lock, read the action, edit only this entry, write, compare the read-back, release
-//! the lock on every path.
+//! listener lock, read the action, edit only this entry, write, compare the read-back, and
+//! release the lock — or keep it until it expires when the write may still land.
+//!
+//! Two ways a lock released too early loses another apply's update, and what is done here:
+//! - **Ambiguous write.** A Modify call that got no answer (timeout, connection lost, a 5xx other
+//!   than 503) may be carried out later. The lock is then kept (not deleted) until it expires, so
+//!   the late write lands before any other holder may read (see `listener_lock`'s timing).
+//! - **Read-after-write lag.** ELBv2 reads are eventually consistent ("Elastic Load Balancing API
+//!   … eventual consistency": results of an API command might not be immediately visible to all
+//!   subsequent commands). Before releasing, the holder reads through DescribeListeners /
+//!   DescribeRules until the read shows its own write, so the next holder's read, made after the
+//!   release, does not see the action from before it. A write that stays invisible for
+//!   [`VISIBILITY_LIMIT`] keeps the lock instead. (Stated assumption: the lag a reader sees does
+//!   not outlast the lag the writer saw on its own read by more than the lock's lifetime. AWS does
+//!   not publish a bound; docs/reliability.md says what is and is not proven.)
 
 use super::aws::AwsClients;
 use super::elbv2::{self, ElbError};
 use super::forward::{ActionOwner, EntryChange, edit_entries, find_forward, same_entries, with_target_groups};
 use super::listener_lock::ListenerLock;
-use std::time::Instant;
+use super::server_clock::AttemptLog;
+use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
+
+/// How long a holder waits for its own write to show in reads before keeping the lock instead of
+/// releasing it.
+pub const VISIBILITY_LIMIT: Duration = Duration::from_secs(10);
 
 /// The entry to edit and how.
 #[derive(Debug, Clone)]
@@ -21,6 +39,14 @@ pub struct EntryEdit {
     pub lock_priority: i32,
 }
 
+/// What the holder does with the lock after its read-modify-write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum After {
+    Release,
+    /// Keep the rule until it expires, for this reason.
+    Keep(&'static str),
+}
+
 /// Applies `edit` under the listener lock (waiting for it until `deadline` or cancellation).
 /// Returns the entry's weight before the edit (None if it was absent). Writes nothing when the
 /// entry already matches.
@@ -31,35 +57,116 @@ pub async fn edit_locked(
     deadline: Instant,
 ) -> Result<Option<i32>, ElbError> {
     let lock = ListenerLock::acquire(aws, cancel, &edit.listener_arn, edit.lock_priority, deadline).await?;
-    let result = edit_under(&lock, aws, edit).await;
-    lock.release(aws).await;
+    let (result, after) = edit_under(&lock, aws, edit).await;
+    match after {
+        After::Release => lock.release(aws).await,
+        After::Keep(why) => lock.keep(why),
+    }
     result
 }
 
 /// The read-modify-write itself: every call bounded, and no write unless the lock has time
 /// left for it.
-async fn edit_under(lock: &ListenerLock, aws: &AwsClients, edit: &EntryEdit) -> Result<Option<i32>, ElbError> {
+async fn edit_under(lock: &ListenerLock, aws: &AwsClients, edit: &EntryEdit) -> (Result<Option<i32>, ElbError>, After) {
     let owner = &edit.owner;
-    let (actions, forward) = lock.call("DescribeListeners", elbv2::read_forward(aws, owner)).await??;
+    let read = match lock.call("DescribeListeners", elbv2::read_forward(aws, owner)).await {
+        Ok(Ok(read)) => read,
+        Ok(Err(e)) => return (Err(e), After::Release),
+        Err(e) => return (Err(e.into()), After::Release),
+    };
+    let (actions, forward) = read;
     let before = forward.weight_of(&edit.target_group_arn);
-    let next = edit_entries(
+    let next = match edit_entries(
         &forward.target_groups,
         &edit.target_group_arn,
         edit.change,
         edit.allow_total_outage,
         &owner.describe(),
-    )?;
+    ) {
+        Ok(next) => next,
+        Err(e) => return (Err(e.into()), After::Release),
+    };
     if next == forward.target_groups {
-        return Ok(before);
+        return (Ok(before), After::Release);
     }
-    lock.ensure_time_for_write()?;
-    let write = elbv2::write_actions(aws, owner, with_target_groups(&actions, forward.index, &next));
-    let written = lock.call("ModifyListener", write).await??;
+    if let Err(e) = lock.ensure_time_for_write() {
+        return (Err(e.into()), After::Release);
+    }
+    let attempts = AttemptLog::default();
+    let write = elbv2::write_actions(aws, owner, with_target_groups(&actions, forward.index, &next), &attempts);
+    let written = match lock.call("ModifyListener", write).await {
+        Ok(Ok(written)) => written,
+        Ok(Err(e)) if attempts.any_unknown() => {
+            let e = outcome_unknown(lock, aws, edit, &e.to_string()).await;
+            return (Err(e), After::Keep("the write got no answer and may still land"));
+        }
+        Ok(Err(e)) => return (Err(e.into()), After::Release),
+        Err(e) => {
+            // Dropped in flight: the request may have reached ELBv2.
+            let e = outcome_unknown(lock, aws, edit, &e.to_string()).await;
+            return (Err(e), After::Keep("the write was cut off in flight and may still land"));
+        }
+    };
     // Read-back: ELBv2 answers Modify with the actions it now holds.
-    let after = find_forward(&written, owner).map_err(ElbError::NotForward)?;
+    let after = match find_forward(&written, owner) {
+        Ok(after) => after,
+        Err(why) => return (Err(ElbError::NotForward(why)), After::Release),
+    };
     if !same_entries(&after.target_groups, &next) {
-        return Err(ElbError::Overwritten { owner: owner.describe(), held: after.target_groups, expected: next });
+        let e = ElbError::Overwritten { owner: owner.describe(), held: after.target_groups, expected: next };
+        return (Err(e), After::Release);
     }
     tracing::info!(owner = %owner.describe(), target_group = %edit.target_group_arn, change = ?edit.change, "forward action updated");
-    Ok(before)
+    if attempts.any_unknown() {
+        // Carried out, but an earlier attempt that got no answer may land again later, over
+        // whatever the next holder writes.
+        return (Ok(before), After::Keep("an earlier attempt of the write got no answer"));
+    }
+    if !own_write_visible(lock, aws, owner, &next).await {
+        return (Ok(before), After::Keep("the write did not show in reads within the visibility limit"));
+    }
+    (Ok(before), After::Release)
+}
+
+/// Reads until the read path shows `next` (usually the first read does), for at most
+/// [`VISIBILITY_LIMIT`].
+async fn own_write_visible(
+    lock: &ListenerLock,
+    aws: &AwsClients,
+    owner: &ActionOwner,
+    next: &[super::forward::WeightedTargetGroup],
+) -> bool {
+    let until = Instant::now() + VISIBILITY_LIMIT;
+    let mut pause = Duration::from_millis(100);
+    loop {
+        if let Ok(Ok((_, forward))) = lock.call("DescribeListeners (read-back)", elbv2::read_forward(aws, owner)).await
+            && same_entries(&forward.target_groups, next)
+        {
+            return true;
+        }
+        if Instant::now() + pause > until {
+            tracing::warn!(owner = %owner.describe(), "the write did not show in reads within {VISIBILITY_LIMIT:?}");
+            return false;
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(1));
+    }
+}
+
+/// The error for a write that may still land, with what the listener shows now (one read,
+/// best effort: it may itself lag).
+async fn outcome_unknown(lock: &ListenerLock, aws: &AwsClients, edit: &EntryEdit, cause: &str) -> ElbError {
+    let shows = match lock.call("DescribeListeners", elbv2::read_forward(aws, &edit.owner)).await {
+        Ok(Ok((_, forward))) => match forward.weight_of(&edit.target_group_arn) {
+            Some(w) => format!("weight {w} for target group {}", edit.target_group_arn),
+            None => format!("no entry for target group {}", edit.target_group_arn),
+        },
+        _ => "nothing readable (the read failed too)".to_string(),
+    };
+    ElbError::OutcomeUnknown {
+        owner: edit.owner.describe(),
+        cause: cause.to_string(),
+        shows,
+        breakable_in_secs: lock.breakable_in().as_secs(),
+    }
 }

@@ -10,21 +10,36 @@
 //! header condition, so the rule matches a request carrying that header with any of those
 //! strings, which no real client sends. Its action is a fixed 503.
 //!
-//! Lifetime: the expiry is stamped before `CreateRule` is sent. The holder treats its lock as
-//! valid only until [`HOLDER_MARGIN`] before that expiry, bounds every call it makes under the
-//! lock by [`CALL_TIMEOUT`], and writes only while at least one call's time is left
-//! ([`ListenerLock::ensure_time_for_write`]); a contender breaks a lock only [`BREAK_GRACE`] after
-//! its expiry. Together these leave 25 s of clock skew between machines before a late write could
-//! overlap a new holder's. A holder that crashed leaves the rule behind; after its expiry the next
-//! contender deletes it by that rule's ARN, so it can never delete a newer lock.
+//! Lifetime: the expiry is stamped before `CreateRule` is sent, in AWS's clock (the `Date` of
+//! ELBv2 responses, [`super::server_clock`]), and judged by contenders in AWS's clock too, so two
+//! machines' clocks never have to agree; a local clock more than
+//! [`super::server_clock::MAX_CLOCK_SKEW`] from AWS's is refused. The holder treats its lock as
+//! valid only until [`HOLDER_MARGIN`] before that expiry, measured twice, by the monotonic clock
+//! and by the wall clock (a suspended laptop's monotonic clock stops, its wall clock does not), and
+//! the lesser counts. It bounds every call it makes under the lock by [`CALL_TIMEOUT`] and writes
+//! only while at least one call's time is left ([`ListenerLock::ensure_time_for_write`]); a
+//! contender breaks a lock only [`BREAK_GRACE`] after its expiry. A write sent while the lock is
+//! trusted therefore has 25 s (plus the call's own time) to land before anyone may break the lock.
+//! A holder that crashed leaves the rule behind; after its expiry the next contender deletes it by
+//! that rule's ARN, so it can never delete a newer lock.
+//!
+//! A write whose outcome the holder cannot know (no answer; see `entry_edit`) may still land
+//! later: the holder then keeps the lock ([`ListenerLock::keep`]) instead of releasing it, so the
+//! rule stands until its expiry and no one writes before the late write can no longer land.
+//!
+//! Two lock priorities on one listener (two provider configurations with different
+//! `lock_priority`) would exclude nothing: after taking the lock, the holder looks for a live lock
+//! rule at another priority and refuses, naming both ([`LockError::TwoLocks`]).
 
 use super::aws::{AwsClients, AwsError, api_error};
 use super::paging::{Pager, PagingError, search_pages};
+use super::server_clock::{MAX_CLOCK_SKEW, ServerClock};
 use crate::framework::Diagnostics;
 use aws_sdk_elasticloadbalancingv2::types::{
     Action, ActionTypeEnum, FixedResponseActionConfig, HttpHeaderConditionConfig, Rule, RuleCondition,
 };
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 /// The listener rule priority reserved for the lock by default (the lowest ALB allows: rule
@@ -88,6 +103,19 @@ pub enum LockError {
          that rule"
     )]
     ImplausibleExpiry { listener: String, rule: String, holder: String, expires_unix: u64, now_unix: u64 },
+    #[error(
+        "this machine's clock is {offset_secs} s {direction} AWS's (the Date of ELBv2's responses); the listener \
+         lock tolerates {MAX_CLOCK_SKEW:?}, because other machines' applies judge its expiry. Nothing was written: \
+         synchronise the clock (NTP, e.g. chrony or systemd-timesyncd) and apply again"
+    )]
+    ClockSkew { listener: String, offset_secs: u64, direction: &'static str },
+    #[error(
+        "listener {listener} has two shard_weight locks at the same moment: ours at priority {ours} and {holder}'s \
+         at priority {other} (rule {other_rule}). Locks at two priorities exclude nothing, so nothing was written. \
+         Every provider configuration that edits this listener must use one lock_priority (the other is set to \
+         {other} somewhere)"
+    )]
+    TwoLocks { listener: String, ours: i32, other: i32, other_rule: String, holder: String },
 }
 
 impl From<LockError> for Diagnostics {
@@ -109,6 +137,8 @@ impl From<LockError> for Diagnostics {
             LockError::ImplausibleExpiry { .. } => {
                 Diagnostics::error("Listener lock rule with an impossible expiry", e.to_string())
             }
+            LockError::ClockSkew { .. } => Diagnostics::error("Clock too far from AWS's", e.to_string()),
+            LockError::TwoLocks { .. } => Diagnostics::error("Two lock priorities on one listener", e.to_string()),
         }
     }
 }
@@ -172,10 +202,6 @@ impl LockInfo {
     }
 }
 
-fn now_unix() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
-}
-
 fn holder_name() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
     format!("{}:{}", if host.is_empty() { "host" } else { &host }, std::process::id())
@@ -185,8 +211,19 @@ fn holder_name() -> String {
 pub struct ListenerLock {
     rule_arn: String,
     listener_arn: String,
-    /// Until when this holder may trust the lock (its own clock; see the module docs).
+    /// Until when this holder may trust the lock by the monotonic clock (see the module docs).
     trusted_until: Instant,
+    /// The expiry written in the rule, in AWS's clock.
+    expires_unix: u64,
+    clock: Arc<ServerClock>,
+}
+
+fn skew_error(listener: &str, offset: i64) -> LockError {
+    LockError::ClockSkew {
+        listener: listener.to_string(),
+        offset_secs: offset.unsigned_abs(),
+        direction: if offset > 0 { "behind" } else { "ahead of" },
+    }
 }
 
 /// What sits at the lock priority of a listener.
@@ -239,6 +276,9 @@ impl ListenerLock {
         let client = aws.elbv2().await?;
         let endpoint = aws.elbv2_endpoint();
         let listener = || listener_arn.to_string();
+        let clock = aws.clock().clone();
+        // Known from any earlier ELBv2 response of this process (the refresh reads come first).
+        clock.check_skew().map_err(|o| skew_error(listener_arn, o))?;
         let mut backoff = Duration::from_millis(50);
         // Looking at the rule costs DescribeRules calls; under contention once a second is plenty.
         let mut last_inspection: Option<Instant> = None;
@@ -253,13 +293,15 @@ impl ListenerLock {
             let stamped = Instant::now();
             let info = LockInfo {
                 owner: format!("{:032x}", rand::random::<u128>()),
-                expires_unix: now_unix() + LOCK_TTL.as_secs(),
+                expires_unix: clock.now_unix().saturating_add(LOCK_TTL.as_secs()),
                 holder: holder_name(),
             };
             let held = |rule_arn: String| ListenerLock {
                 rule_arn,
                 listener_arn: listener_arn.to_string(),
                 trusted_until: stamped + LOCK_TTL - HOLDER_MARGIN,
+                expires_unix: info.expires_unix,
+                clock: clock.clone(),
             };
             tracing::debug!(aws_call = "CreateRule", purpose = "lock", %listener_arn, owner = %info.owner, "aws call");
             let create = client
@@ -286,17 +328,17 @@ impl ListenerLock {
             match attempt {
                 Ok(out) => {
                     let rule_arn = out.rules().first().and_then(|r| r.rule_arn()).unwrap_or_default().to_string();
-                    return Ok(held(rule_arn));
+                    return held(rule_arn).confirm(aws, priority, deadline).await;
                 }
                 Err(e) if e.as_service_error().is_some_and(|s| s.is_priority_in_use_exception()) => {
                     if last_inspection.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
                         last_inspection = Some(Instant::now());
                         let at = Self::inspect(aws, listener_arn, priority, deadline).await?;
-                        let now = now_unix();
+                        let now = clock.now_unix();
                         match verdict(&at, &info.owner, now) {
                             Verdict::Ours(arn) => {
                                 tracing::debug!(%listener_arn, "CreateRule was retried after it succeeded; the lock is ours");
-                                return Ok(held(arn));
+                                return held(arn).confirm(aws, priority, deadline).await;
                             }
                             Verdict::Retry => continue,
                             Verdict::Break(arn) => {
@@ -342,48 +384,61 @@ impl ListenerLock {
         }
     }
 
-    /// The rule at `priority`, reading every page of DescribeRules (a listener may have up to
-    /// 100 rules; a page may hold fewer). The walk is bounded by `deadline`, by
-    /// [`super::paging::MAX_PAGES`] and refuses a marker it has already followed.
+    /// The rule at `priority`.
     async fn inspect(
         aws: &AwsClients,
         listener_arn: &str,
         priority: i32,
         deadline: Instant,
     ) -> Result<AtPriority, LockError> {
-        let client = aws.elbv2().await?;
-        let endpoint = aws.elbv2_endpoint();
         let wanted = priority.to_string();
-        let pager = Pager::new("DescribeRules", deadline);
-        let found = search_pages(pager, |marker: Option<String>| {
-            tracing::debug!(aws_call = "DescribeRules", purpose = "lock", %listener_arn, "aws call");
-            let call = client.describe_rules().listener_arn(listener_arn).set_marker(marker).send();
-            let (wanted, endpoint) = (&wanted, &endpoint);
-            async move {
-                let page = tokio::time::timeout(CALL_TIMEOUT, call)
-                    .await
-                    .map_err(|_| LockError::CallTimedOut {
-                        listener: listener_arn.into(),
-                        call: "DescribeRules".into(),
-                    })?
-                    .map_err(|e| {
-                        api_error("DescribeRules (lock)", &format!("listener {listener_arn}"), endpoint, &e)
-                    })?;
-                let at = page.rules().iter().find(|r| r.priority() == Some(wanted.as_str())).map(|rule| {
-                    match LockInfo::of_rule(rule) {
-                        Some(info) => AtPriority::Lock { arn: rule.rule_arn().unwrap_or_default().to_string(), info },
-                        None => AtPriority::OtherRule,
-                    }
-                });
-                Ok::<_, LockError>((at, page.next_marker().map(str::to_string)))
-            }
+        let found = find_rule(aws, listener_arn, deadline, |rule| {
+            (rule.priority() == Some(wanted.as_str())).then(|| match LockInfo::of_rule(rule) {
+                Some(info) => AtPriority::Lock { arn: rule.rule_arn().unwrap_or_default().to_string(), info },
+                None => AtPriority::OtherRule,
+            })
         })
-        .await
-        .map_err(|e| match e {
-            LockError::Paging { source, .. } => LockError::Paging { listener: listener_arn.into(), source },
-            other => other,
-        })?;
+        .await?;
         Ok(found.unwrap_or(AtPriority::Nothing))
+    }
+
+    /// Checks what a new holder must know before it trusts its lock: its clock is close enough
+    /// to AWS's (the `CreateRule` answer has just told), and no live lock of this provider sits
+    /// at another priority. On refusal the lock is released.
+    async fn confirm(self, aws: &AwsClients, priority: i32, deadline: Instant) -> Result<ListenerLock, LockError> {
+        if let Err(offset) = self.clock.check_skew() {
+            let e = skew_error(&self.listener_arn, offset);
+            self.release(aws).await;
+            return Err(e);
+        }
+        let now = self.clock.now_unix();
+        let ours = priority.to_string();
+        let other = find_rule(aws, &self.listener_arn, deadline, |rule| {
+            let at = rule.priority().filter(|p| *p != ours && *p != "default")?;
+            let info = LockInfo::of_rule(rule)?;
+            // A crashed holder's lock at the other priority excludes no one either, but it is not
+            // a second live holder: the contenders at that priority break it.
+            (!info.breakable(now)).then(|| (at.to_string(), rule.rule_arn().unwrap_or_default().to_string(), info))
+        })
+        .await;
+        match other {
+            Ok(None) => Ok(self),
+            Ok(Some((other, other_rule, info))) => {
+                let e = LockError::TwoLocks {
+                    listener: self.listener_arn.clone(),
+                    ours: priority,
+                    other: other.parse().unwrap_or_default(),
+                    other_rule,
+                    holder: info.holder,
+                };
+                self.release(aws).await;
+                Err(e)
+            }
+            Err(e) => {
+                self.release(aws).await;
+                Err(e)
+            }
+        }
     }
 
     /// Deletes an expired lock rule by its ARN (never a newer lock, which has another ARN).
@@ -405,9 +460,38 @@ impl ListenerLock {
         }
     }
 
-    /// How long this holder may still trust the lock.
+    /// How long this holder may still trust the lock: the lesser of the monotonic clock's count
+    /// and the wall clock's (in AWS's time), so a process that was suspended or paused for a
+    /// while wakes up with its budget gone instead of writing after a contender may have broken
+    /// the lock.
     pub fn time_left(&self) -> Duration {
-        self.trusted_until.saturating_duration_since(Instant::now())
+        let by_instant = self.trusted_until.saturating_duration_since(Instant::now());
+        let trusted_until_unix = self.expires_unix.saturating_sub(HOLDER_MARGIN.as_secs());
+        let by_wall = Duration::from_secs(trusted_until_unix.saturating_sub(self.clock.now_unix()));
+        by_instant.min(by_wall)
+    }
+
+    /// When the lock expires (AWS's clock, unix seconds), as written in its rule.
+    pub fn expires_unix(&self) -> u64 {
+        self.expires_unix
+    }
+
+    /// Seconds until contenders may break this lock (expiry plus [`BREAK_GRACE`]).
+    pub fn breakable_in(&self) -> Duration {
+        let at = self.expires_unix.saturating_add(BREAK_GRACE.as_secs());
+        Duration::from_secs(at.saturating_sub(self.clock.now_unix()))
+    }
+
+    /// Leaves the lock rule in place until it expires: after a write whose outcome is unknown,
+    /// which may still land (see the module docs). Contenders break it after its expiry.
+    pub fn keep(self, why: &str) {
+        tracing::warn!(
+            listener = %self.listener_arn,
+            rule = %self.rule_arn,
+            expires_unix = self.expires_unix,
+            why,
+            "keeping the listener lock until it expires"
+        );
     }
 
     /// Refuses a write that could land after the lock may have been broken: at least one whole
@@ -443,6 +527,39 @@ impl ListenerLock {
             }
         }
     }
+}
+
+/// The first rule of the listener for which `pick` says something, reading every page of
+/// DescribeRules (a listener may have up to 100 rules; a page may hold fewer). The walk is bounded
+/// by `deadline`, by [`super::paging::MAX_PAGES`] and refuses a marker it has already followed.
+async fn find_rule<T>(
+    aws: &AwsClients,
+    listener_arn: &str,
+    deadline: Instant,
+    pick: impl Fn(&Rule) -> Option<T>,
+) -> Result<Option<T>, LockError> {
+    let client = aws.elbv2().await?;
+    let endpoint = aws.elbv2_endpoint();
+    let pager = Pager::new("DescribeRules", deadline);
+    let pick = &pick;
+    search_pages(pager, |marker: Option<String>| {
+        tracing::debug!(aws_call = "DescribeRules", purpose = "lock", %listener_arn, "aws call");
+        let call = client.describe_rules().listener_arn(listener_arn).set_marker(marker).send();
+        let endpoint = &endpoint;
+        async move {
+            let page = tokio::time::timeout(CALL_TIMEOUT, call)
+                .await
+                .map_err(|_| LockError::CallTimedOut { listener: listener_arn.into(), call: "DescribeRules".into() })?
+                .map_err(|e| api_error("DescribeRules (lock)", &format!("listener {listener_arn}"), endpoint, &e))?;
+            let found = page.rules().iter().find_map(pick);
+            Ok::<_, LockError>((found, page.next_marker().map(str::to_string)))
+        }
+    })
+    .await
+    .map_err(|e| match e {
+        LockError::Paging { source, .. } => LockError::Paging { listener: listener_arn.into(), source },
+        other => other,
+    })
 }
 
 #[cfg(test)]
@@ -528,13 +645,45 @@ mod tests {
         // Contender: breaks only BREAK_GRACE after TTL.
         let earliest_break = LOCK_TTL + BREAK_GRACE;
         assert!(earliest_break - last_write_ends >= Duration::from_secs(25), "room for clock skew");
+        let clock = Arc::new(ServerClock::default());
+        let now = clock.now_unix();
         let lock = ListenerLock {
             rule_arn: "r".into(),
             listener_arn: "l".into(),
             trusted_until: Instant::now() + CALL_TIMEOUT / 2,
+            expires_unix: now + LOCK_TTL.as_secs(),
+            clock: clock.clone(),
         };
         assert!(matches!(lock.ensure_time_for_write(), Err(LockError::Expiring { .. })));
         let fresh = ListenerLock { trusted_until: Instant::now() + LOCK_TTL, ..lock };
         assert!(fresh.ensure_time_for_write().is_ok());
+    }
+
+    /// Issue 16, item 3: the monotonic clock stops while a machine sleeps; the wall clock (in
+    /// AWS's time) does not. A holder that wakes after its lock's expiry has no time left even
+    /// though its monotonic budget says otherwise.
+    #[test]
+    fn a_holder_that_slept_past_its_expiry_has_no_time_left() {
+        let clock = Arc::new(ServerClock::default());
+        let now = clock.now_unix();
+        let slept = ListenerLock {
+            rule_arn: "r".into(),
+            listener_arn: "l".into(),
+            // The monotonic clock did not count the sleep: 45 s still look left.
+            trusted_until: Instant::now() + LOCK_TTL - HOLDER_MARGIN,
+            // But the wall clock says the lock was stamped two minutes ago.
+            expires_unix: now - 120 + LOCK_TTL.as_secs(),
+            clock: clock.clone(),
+        };
+        assert_eq!(slept.time_left(), Duration::ZERO);
+        assert!(matches!(slept.ensure_time_for_write(), Err(LockError::Expiring { .. })));
+        assert_eq!(slept.breakable_in(), Duration::ZERO, "contenders may already break it");
+        // A clock AWS says is 30 s behind: our stamps are made in AWS's time, so the window is
+        // as long as it should be, and the skew itself is refused before any lock work.
+        clock.observe(now as i64 + 30, now as i64);
+        assert!(clock.now_unix() >= now + 30);
+        assert!(matches!(skew_error("l", 30), LockError::ClockSkew { offset_secs: 30, direction: "behind", .. }));
+        let text = skew_error("l", -45).to_string();
+        assert!(text.contains("45 s ahead of AWS's") && text.contains("NTP"), "{text}");
     }
 }

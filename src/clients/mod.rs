@@ -15,6 +15,7 @@ pub mod listener_reads;
 pub mod live_token;
 pub mod paging;
 pub mod pem;
+pub mod server_clock;
 
 use crate::framework::{Attr, Ctx};
 
