@@ -3,8 +3,9 @@
 
 use crate::clients::ShardData;
 use crate::clients::aws::{AssumeRole, AwsClients, AwsSettings, Endpoints};
+use crate::clients::aws_rules;
 use crate::clients::kubernetes::{self as kube, Connection};
-use crate::framework::schema::{Attribute, NestedBlock};
+use crate::framework::schema::{Attribute, NestedBlock, validators};
 use crate::framework::{
     AnyDataSource, AnyEphemeralResource, AnyResource, Attr, AttrPath, Diagnostics, Provider, Schema, decode,
 };
@@ -83,7 +84,7 @@ impl Provider for ShardProvider {
 
     fn schema(&self) -> Schema {
         let endpoint = |name: &str, service: &str| {
-            Attribute::string(name).optional().validate(crate::framework::validators::url()).description(&format!(
+            Attribute::string(name).optional().validate(validators::url()).description(&format!(
                 "Custom {service} endpoint URL (VPC endpoint, LocalStack, moto). Default: the regional endpoint."
             ))
         };
@@ -94,33 +95,36 @@ impl Provider for ShardProvider {
             vec![
                 Attribute::string("region")
                     .optional()
+                    .validate(validators::string(aws_rules::region))
                     .description("AWS region. Default: `AWS_REGION`, else the profile's region."),
                 Attribute::string("profile").optional().description(
                     "Named profile from the shared AWS config files. Default: `AWS_PROFILE`, else `default`.",
                 ),
-                Attribute::number("lock_priority")
-                    .optional()
-                    .validate(crate::framework::validators::int_between(1, 50_000))
-                    .description(
-                        "Listener rule priority `shard_weight`'s cross-process lock uses, 1..50000. It must be free on \
+                Attribute::number("lock_priority").optional().validate(validators::int_between(1, 50_000)).description(
+                    "Listener rule priority `shard_weight`'s cross-process lock uses, 1..50000. It must be free on \
                          every shared listener and the same in every shard directory sharing one. Give the ingress \
                          stack's rules explicit priorities: terraform-provider-aws numbers a rule without one \
                          \"highest + 1\", which is out of range while a lock rule holds 50000. Default: `50000` (the \
                          lowest).",
-                    ),
+                ),
             ],
         )
         .with_block(NestedBlock::single(
             "assume_role",
             "Role to assume for every AWS call (`sts:AssumeRole`).",
             vec![
-                Attribute::string("role_arn").required().description("ARN of the role to assume."),
+                Attribute::string("role_arn")
+                    .required()
+                    .validate(validators::string(aws_rules::iam_role_arn))
+                    .description("ARN of the role to assume."),
                 Attribute::string("session_name")
                     .optional()
+                    .validate(validators::string(aws_rules::role_session_name))
                     .description("Session name. Default: `terraform-provider-shard`."),
                 Attribute::string("external_id")
                     .optional()
                     .sensitive()
+                    .validate(validators::string(aws_rules::external_id))
                     .description("External ID the role's trust policy requires."),
             ],
         ))
@@ -138,11 +142,33 @@ impl Provider for ShardProvider {
     }
 
     async fn validate(&self, config: &Value) -> Diagnostics {
-        match decode::<Config>("provider configuration", config) {
-            Ok(Config { hub: Some(hub), .. }) => hub.validate(&AttrPath::attr("hub")),
-            Ok(_) => Diagnostics::new(),
-            Err(d) => d,
+        let c = match decode::<Config>("provider configuration", config) {
+            Ok(c) => c,
+            Err(d) => return d,
+        };
+        let mut d = c.hub.map(|hub| hub.validate(&AttrPath::attr("hub"))).unwrap_or_default();
+        // Plain HTTP to AWS is allowed (a VPC proxy, a test double) and loud: STS answers
+        // AssumeRole with credentials, EKS with the CA every Kubernetes connection trusts, and
+        // ELBv2 with the listener the writes are based on. Loopback endpoints (moto, LocalStack)
+        // never leave the machine and are not warned about.
+        if let Some(e) = c.endpoints {
+            for (name, value, what) in [
+                ("sts", e.sts, "AssumeRole's temporary credentials and the EKS token's signed request travel"),
+                ("eks", e.eks, "the cluster CA every eks_cluster_name connection trusts travels"),
+                ("elbv2", e.elbv2, "listener and target group answers travel"),
+            ] {
+                if let Attr::Known(url) = value
+                    && validators::is_remote_plaintext(&url)
+                {
+                    d.push_attr_warning(
+                        AttrPath::attr("endpoints").then(name),
+                        "AWS endpoint over plain HTTP",
+                        format!("{url} is http://: {what} unencrypted and can be altered on the way. Use https://."),
+                    );
+                }
+            }
         }
+        d
     }
 
     async fn configure(&self, config: Value, terraform_version: &str) -> Result<ShardData, Diagnostics> {

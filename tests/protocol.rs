@@ -247,10 +247,19 @@ async fn debug_mode_prints_a_reattach_line_and_serves_plaintext() {
     let mut child = Command::new(support::provider_binary())
         .arg("--debug")
         .env_remove("TF_PLUGIN_MAGIC_COOKIE")
+        .env("TF_LOG_PROVIDER_SHARD", "warn")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // It says it serves plaintext: on the console and in its log.
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut said = String::new();
+    for _ in 0..2 {
+        err.read_line(&mut said).unwrap();
+    }
+    assert!(said.contains("Warning: serving gRPC in plaintext"), "{said}");
+    assert!(said.contains("\"@level\":\"warn\"") && said.contains("serving gRPC in plaintext: --debug"), "{said}");
     let mut reader = BufReader::new(child.stdout.take().unwrap());
     let mut reattach = None;
     for _ in 0..5 {
@@ -272,6 +281,15 @@ async fn debug_mode_prints_a_reattach_line_and_serves_plaintext() {
         server_cert: Vec::new(),
     };
     connect(&plugin, None).await.expect("plaintext in debug mode");
+}
+
+#[test]
+fn plaintext_is_served_only_with_a_reason_the_log_gives() {
+    use shard_provider::protocol::server::plaintext_reason;
+    assert_eq!(plaintext_reason(false, true), None, "AutoMTLS: nothing to say");
+    assert_eq!(plaintext_reason(true, true), None);
+    assert!(plaintext_reason(true, false).unwrap().contains("--debug"));
+    assert!(plaintext_reason(false, false).unwrap().contains("PLUGIN_CLIENT_CERT"));
 }
 
 #[test]

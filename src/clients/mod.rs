@@ -4,6 +4,7 @@
 
 pub mod arn;
 pub mod aws;
+pub mod aws_rules;
 pub mod eks;
 pub mod eks_token;
 pub mod elbv2;

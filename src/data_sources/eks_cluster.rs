@@ -46,7 +46,7 @@ impl DataSource<ShardData> for EksClusterDataSource {
             vec![
                 Attribute::string("name")
                     .required()
-                    .validate(validators::non_empty())
+                    .validate(validators::string(crate::clients::aws_rules::eks_cluster_name))
                     .description("Name of the EKS cluster."),
                 c("arn", "ARN of the cluster."),
                 c("status", "`CREATING`, `ACTIVE`, `UPDATING`, `DELETING`, `FAILED` or `PENDING`."),

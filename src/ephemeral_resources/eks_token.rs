@@ -47,7 +47,7 @@ impl EphemeralResource<ShardData> for EksTokenEphemeralResource {
             vec![
                 Attribute::string("cluster_name")
                     .required()
-                    .validate(validators::non_empty())
+                    .validate(validators::string(crate::clients::aws_rules::eks_cluster_name))
                     .description("Name of the EKS cluster the token is for. The signature binds the token to this name: another cluster refuses it."),
                 Attribute::string("token").computed().sensitive().description("The bearer token (`k8s-aws-v1.…`)."),
                 Attribute::string("expiration")

@@ -456,6 +456,34 @@ pub mod validators {
         }
     }
 
+    /// A duration as [`duration`] accepts, longer than zero: a `0s` timeout would fail every
+    /// operation before its first call.
+    pub fn positive_duration() -> impl Fn(&Value) -> Result<(), String> + Send + Sync {
+        |v| match v.as_str() {
+            Some(s) => match parse_duration(s)? {
+                d if d.is_zero() => Err(format!(
+                    "{s:?} is zero: nothing could finish within it; give a positive duration such as \"5m\""
+                )),
+                _ => Ok(()),
+            },
+            None => Err("must be a duration string such as \"30s\" or \"15m\"".into()),
+        }
+    }
+
+    /// Whether `url` is a plain `http://` URL to a host other than this machine (`localhost`,
+    /// 127.0.0.0/8, `::1`): what an insecure-transport warning is about. Loopback traffic never
+    /// leaves the machine (moto, LocalStack, `kubectl proxy`), so no one on a network can read it.
+    pub fn is_remote_plaintext(url: &str) -> bool {
+        let Ok(uri) = url.parse::<http::Uri>() else { return false };
+        if !uri.scheme_str().is_some_and(|s| s.eq_ignore_ascii_case("http")) {
+            return false;
+        }
+        let host = uri.host().unwrap_or("").trim_start_matches('[').trim_end_matches(']');
+        let loopback =
+            host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        !loopback
+    }
+
     pub fn non_empty() -> impl Fn(&Value) -> Result<(), String> + Send + Sync {
         |v| match v.as_str() {
             Some(s) if !s.trim().is_empty() => Ok(()),
@@ -601,6 +629,29 @@ mod tests {
         }
         assert_eq!(url(&Value::Bool(true)), Err("must be a string".to_string()));
         assert_eq!(validators::check_url("https://h"), Ok(()));
+    }
+
+    #[test]
+    fn positive_durations_and_remote_plaintext() {
+        let d = validators::positive_duration();
+        assert_eq!(d(&Value::str("1s")), Ok(()));
+        for zero in ["0s", "0", "0m0s"] {
+            assert!(d(&Value::str(zero)).unwrap_err().contains("is zero"), "{zero}");
+        }
+        assert!(d(&Value::str("soon")).unwrap_err().contains("not a duration"));
+        for remote in ["http://sts.example.com", "HTTP://10.0.0.1:8080", "http://[fd00::1]:80"] {
+            assert!(validators::is_remote_plaintext(remote), "{remote}");
+        }
+        for local in [
+            "https://sts.example.com",
+            "http://127.0.0.1:5000",
+            "http://127.8.0.1",
+            "http://localhost:80",
+            "http://[::1]:5000",
+            "not a url",
+        ] {
+            assert!(!validators::is_remote_plaintext(local), "{local}");
+        }
     }
 
     #[test]

@@ -53,7 +53,7 @@ fn timeouts_block_described(ops: &[Op], default: impl Fn(Op) -> Option<Duration>
                 ),
                 None => format!("How long {} may take, e.g. \"15m\".", op.name()),
             };
-            Attribute::string(op.name()).optional().validate(validators::duration()).description(&text)
+            Attribute::string(op.name()).optional().validate(validators::positive_duration()).description(&text)
         })
         .collect();
     NestedBlock::single("timeouts", "Limits on how long operations may take.", attributes)

@@ -126,6 +126,12 @@ pub async fn serve<P: Provider>(provider: P, launch: Launch) -> Result<(), Serve
         _ => None,
     };
 
+    if let Some(why) = plaintext_reason(launch.debug, tls.is_some()) {
+        tracing::warn!(address = %listener.address(), "serving gRPC in plaintext: {why}");
+        if launch.debug {
+            eprintln!("Warning: serving gRPC in plaintext on {}: {why}", listener.address());
+        }
+    }
     let (shutdown_tx, mut shutdown_rx) = watch::channel(false);
     let line = handshake_line(&listener, tls.as_ref());
     if launch.debug {
@@ -163,6 +169,19 @@ pub async fn serve<P: Provider>(provider: P, launch: Launch) -> Result<(), Serve
     }
     tracing::debug!("plugin server stopped");
     Ok(())
+}
+
+/// Why the server would serve without TLS, if it would: `--debug` (a developer's reattach, no
+/// handshake), or a Terraform that sent no `PLUGIN_CLIENT_CERT` (AutoMTLS off). Whenever this is
+/// `Some`, the server says so in its log before serving.
+pub fn plaintext_reason(debug: bool, tls: bool) -> Option<&'static str> {
+    match (debug, tls) {
+        (_, true) => None,
+        (true, false) => Some("--debug serves without TLS; anything on this machine can connect"),
+        (false, false) => {
+            Some("Terraform sent no PLUGIN_CLIENT_CERT (AutoMTLS off), so calls are not encrypted or authenticated")
+        }
+    }
 }
 
 fn handshake_line(listener: &Listener, tls: Option<&tls::ServerTls>) -> String {

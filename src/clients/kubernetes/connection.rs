@@ -42,6 +42,7 @@ pub fn connection_block(name: &str, description: &str, kind: BlockKind) -> Neste
         Attribute::string("config_context").optional().description("Context in `config_path`. Default: the kubeconfig's current context."),
         Attribute::string("eks_cluster_name")
             .optional()
+            .validate(validators::string(crate::clients::aws_rules::eks_cluster_name))
             .description("EKS cluster whose endpoint and CA to use (`eks:DescribeCluster`), authenticating with a token the provider signs itself with its AWS credentials (STS `GetCallerIdentity`, as `aws eks get-token` does; no aws CLI needed), re-signed every 5 minutes. The identity must be mapped in the cluster (access entry or `aws-auth`)."),
     ];
     if kind == BlockKind::Provider {
@@ -65,6 +66,7 @@ pub fn connection_block(name: &str, description: &str, kind: BlockKind) -> Neste
         vec![
             Attribute::string("api_version")
                 .optional()
+                .validate(validators::one_of(super::names::EXEC_API_VERSIONS))
                 .description(&format!("ExecCredential API version. Default: `{DEFAULT_EXEC_API_VERSION}`.")),
             Attribute::string("command")
                 .required()
@@ -226,6 +228,37 @@ impl Connection {
         {
             d.push_attr_error(path.then("cluster_ca_certificate"), "Invalid CA certificate", e);
         }
+        if let Some(env) = self.exec.as_ref().and_then(|e| e.env.as_ref()) {
+            for k in env.keys() {
+                if let Err(e) = super::names::env_var_name(k) {
+                    d.push_attr_error(path.then("exec").then("env").key(k), "Invalid environment variable name", e);
+                }
+            }
+        }
+        if let Attr::Known(config_path) = &self.config_path {
+            // An unknown context is judged at apply: which cluster it names is not known yet.
+            let context = (!self.config_context.is_unknown()).then(|| self.config_context.known().map(String::as_str));
+            d.extend(check_kubeconfig(config_path, context, &path.then("config_path")));
+        }
+        // Insecure transport is allowed, and loud.
+        if self.insecure == Attr::Known(true) {
+            d.push_attr_warning(
+                path.then("insecure"),
+                "TLS verification is off",
+                "insecure = true skips verifying the API server's certificate: anyone on the path can impersonate \
+                 it and read the credentials sent to it. Use cluster_ca_certificate instead outside tests.",
+            );
+        }
+        if let Attr::Known(host) = &self.host
+            && validators::is_remote_plaintext(host)
+            && (!self.token.is_null() || self.exec.is_some())
+        {
+            d.push_attr_warning(
+                path.then("host"),
+                "Credentials over plain HTTP",
+                format!("{host} is http://: the bearer token is sent unencrypted. Use https://."),
+            );
+        }
         d
     }
 
@@ -267,6 +300,58 @@ impl Connection {
         };
         Ok(Source::Direct { host, ca_pem, insecure, auth })
     }
+}
+
+/// Plan-time checks of a kubeconfig named by `config_path`: that it exists (a missing file would
+/// otherwise fail only at apply), and warnings for what it sets insecurely: a cluster with
+/// `insecure-skip-tls-verify`, or an `http://` server to a remote host. A file that does not parse
+/// is left to apply, which reports the parser's error.
+fn check_kubeconfig(config_path: &str, context: Option<Option<&str>>, at: &AttrPath) -> Diagnostics {
+    let mut d = Diagnostics::new();
+    let file = std::path::Path::new(config_path);
+    if !file.is_file() {
+        let why = if file.exists() { "is not a file" } else { "does not exist" };
+        d.push_attr_error(
+            at.clone(),
+            "Kubeconfig not found",
+            format!("{config_path} {why} (on the machine running Terraform; `~` is not expanded)"),
+        );
+        return d;
+    }
+    let (Some(context), Ok(kubeconfig)) = (context, kube::config::Kubeconfig::read_from(file)) else { return d };
+    let Some(context) = context.map(str::to_string).or(kubeconfig.current_context.clone()) else { return d };
+    let cluster_name = kubeconfig
+        .contexts
+        .iter()
+        .find(|c| c.name == context)
+        .and_then(|c| c.context.as_ref())
+        .map(|c| c.cluster.clone());
+    let Some(cluster) =
+        kubeconfig.clusters.iter().find(|c| Some(&c.name) == cluster_name.as_ref()).and_then(|c| c.cluster.as_ref())
+    else {
+        return d;
+    };
+    if cluster.insecure_skip_tls_verify == Some(true) {
+        d.push_attr_warning(
+            at.clone(),
+            "TLS verification is off",
+            format!(
+                "cluster {:?} of {config_path} (context {context:?}) sets insecure-skip-tls-verify: anyone on the \
+                 path can impersonate the API server and read the credentials sent to it",
+                cluster_name.unwrap_or_default()
+            ),
+        );
+    }
+    if let Some(server) = &cluster.server
+        && validators::is_remote_plaintext(server)
+    {
+        d.push_attr_warning(
+            at.clone(),
+            "Credentials over plain HTTP",
+            format!("context {context:?} of {config_path} uses {server}: its credentials are sent unencrypted"),
+        );
+    }
+    d
 }
 
 #[cfg(test)]

@@ -80,6 +80,42 @@ pub fn label_value(v: &str) -> Result<(), String> {
     }
 }
 
+/// The most bytes all annotations of one object may hold together, keys and values counted
+/// (apimachinery `ValidateAnnotationsSize`: `TotalAnnotationSizeLimitB = 256 * (1 << 10)`,
+/// staging/src/k8s.io/apimachinery/pkg/api/validation/objectmeta.go).
+pub const TOTAL_ANNOTATION_SIZE_LIMIT: usize = 256 * 1024;
+
+/// The most bytes a Secret's data may hold (`MaxSecretSize = 1 * 1024 * 1024`,
+/// pkg/apis/core/types.go; `ValidateSecret` sums the values).
+pub const MAX_SECRET_SIZE: usize = 1024 * 1024;
+
+/// Annotations within [`TOTAL_ANNOTATION_SIZE_LIMIT`] (the sum of key and value lengths).
+pub fn annotations_size<'a>(entries: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<(), String> {
+    let total: usize = entries.into_iter().map(|(k, v)| k.len() + v.len()).sum();
+    if total <= TOTAL_ANNOTATION_SIZE_LIMIT {
+        Ok(())
+    } else {
+        Err(format!(
+            "the annotations hold {total} bytes (keys and values); Kubernetes accepts at most {TOTAL_ANNOTATION_SIZE_LIMIT} (256 KiB) per object"
+        ))
+    }
+}
+
+/// ExecCredential API versions client-go (and so kube-rs and Argo CD) accepts:
+/// `client.authentication.k8s.io/v1alpha1` was removed in Kubernetes 1.24
+/// (<https://kubernetes.io/docs/reference/access-authn-authz/authentication/#client-go-credential-plugins>).
+pub const EXEC_API_VERSIONS: &[&str] = &["client.authentication.k8s.io/v1", "client.authentication.k8s.io/v1beta1"];
+
+/// An environment variable name a plugin can be given: not empty, no `=` and no NUL (POSIX
+/// environ entries are `name=value` C strings; Rust's `Command::env` would fail the spawn).
+pub fn env_var_name(k: &str) -> Result<(), String> {
+    if k.is_empty() || k.contains(['=', '\0']) {
+        Err(format!("{k:?} is not an environment variable name: it must be non-empty, without '=' or NUL"))
+    } else {
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,5 +133,11 @@ mod tests {
         assert!(dns_subdomain("Cluster").is_err());
         assert!(dns_label("argocd").is_ok());
         assert!(dns_label("a.b").is_err());
+        assert!(dns_label("web,metadata.name=x").is_err(), "a ',' would add a field selector");
+        assert!(annotations_size([("a", "b")]).is_ok());
+        let big = "v".repeat(TOTAL_ANNOTATION_SIZE_LIMIT);
+        assert!(annotations_size([("k", big.as_str())]).unwrap_err().contains("262145 bytes"));
+        assert!(env_var_name("AWS_PROFILE").is_ok());
+        assert!(env_var_name("A=B").is_err() && env_var_name("").is_err());
     }
 }

@@ -1,6 +1,7 @@
 //! The registration's schema and its plan-time checks of the configuration.
 
 use crate::argo::argocd::{self, SECRET_TYPE_LABEL};
+use crate::clients::aws_rules;
 use crate::clients::kubernetes::names;
 use crate::clients::pem::normalise_ca;
 use crate::framework::schema::{Attribute, NestedBlock, Nesting, validators};
@@ -39,7 +40,7 @@ pub(super) fn schema(default_timeout: impl Fn(Op) -> Duration) -> Schema {
                 .requires_replace()
                 .validate(validators::string(names::dns_subdomain))
                 .description("Name of the Secret, fixed at creation: renaming the cluster keeps it. Default: `cluster-<name>` (a name that is not a DNS label gets a cleaned-up form with a short hash). Changing it forces replacement."),
-            s("eks_cluster_name").optional().description("EKS cluster whose endpoint and CA to register when `server` and `ca_data` are not set (`eks:DescribeCluster` with the provider's AWS settings, once at create and on every later plan), and the default `aws_auth.cluster_name`."),
+            s("eks_cluster_name").optional().validate(validators::string(aws_rules::eks_cluster_name)).description("EKS cluster whose endpoint and CA to register when `server` and `ca_data` are not set (`eks:DescribeCluster` with the provider's AWS settings, once at create and on every later plan), and the default `aws_auth.cluster_name`."),
             s("server")
                 .optional()
                 .computed()
@@ -97,8 +98,8 @@ pub(super) fn schema(default_timeout: impl Fn(Op) -> Duration) -> Schema {
         "aws_auth",
         "Argo CD authenticates with IAM (`awsAuthConfig`, argocd-k8s-auth): its own credentials, or this role. Set exactly one of `aws_auth`, `exec` and `bearer_token`.",
         vec![
-            s("role_arn").optional().validate(validators::string(iam_role_arn)).description("Role Argo CD assumes to reach the cluster (`roleARN`), an IAM role ARN such as `arn:aws:iam::111122223333:role/argocd`."),
-            s("cluster_name").optional().description("EKS cluster name (`clusterName`); this or `eks_cluster_name` is required. Default: `eks_cluster_name`."),
+            s("role_arn").optional().validate(validators::string(aws_rules::iam_role_arn)).description("Role Argo CD assumes to reach the cluster (`roleARN`), an IAM role ARN such as `arn:aws:iam::111122223333:role/argocd`."),
+            s("cluster_name").optional().validate(validators::string(aws_rules::eks_cluster_name)).description("EKS cluster name (`clusterName`); this or `eks_cluster_name` is required. Default: `eks_cluster_name`."),
             s("profile").optional().description("AWS profile Argo CD uses (`profile`)."),
         ],
     ))
@@ -109,7 +110,7 @@ pub(super) fn schema(default_timeout: impl Fn(Op) -> Duration) -> Schema {
             s("command").required().validate(validators::non_empty()).description("The plugin, e.g. `argocd-k8s-auth`."),
             Attribute::new("args", Type::list(Type::String)).optional().description("Its arguments."),
             Attribute::new("env", Type::map(Type::String)).optional().description("Extra environment variables."),
-            s("api_version").optional().description("ExecCredential API version, e.g. `client.authentication.k8s.io/v1beta1`."),
+            s("api_version").optional().validate(validators::one_of(names::EXEC_API_VERSIONS)).description("ExecCredential API version, e.g. `client.authentication.k8s.io/v1beta1`."),
             s("install_hint").optional().description("Shown when the plugin is missing."),
         ],
     ))
@@ -129,7 +130,7 @@ pub(super) fn schema(default_timeout: impl Fn(Op) -> Duration) -> Schema {
                 .description("Accept `Suspended` as well as `Healthy` (as `argocd app wait --suspended`): Argo CD reports an Application whose Rollout is paused (a canary waiting at a step) as Suspended, so without this a registration update during a canary waits until its timeout. Default: `false`."),
             s("timeout")
                 .default(DEFAULT_WAIT)
-                .validate(validators::duration())
+                .validate(validators::positive_duration())
                 .description(&format!("How long to wait; also bounded by the create/update timeout. Default: `{DEFAULT_WAIT}`.")),
         ],
     ))
@@ -210,6 +211,20 @@ pub(super) fn validate_config(c: &Value) -> Diagnostics {
             }
         }
     }
+    if let Value::Map(m) = c.get("annotations")
+        && m.values().all(|v| !v.is_unknown())
+        && let Err(e) = names::annotations_size(m.iter().map(|(k, v)| (k.as_str(), v.as_str().unwrap_or(""))))
+    {
+        d.push_attr_error(AttrPath::attr("annotations"), "Annotations too large", e);
+    }
+    if let Value::Map(env) = c.get("exec").get("env") {
+        for k in env.keys() {
+            if let Err(e) = names::env_var_name(k) {
+                d.push_attr_error(AttrPath::attr("exec").then("env").key(k), "Invalid environment variable name", e);
+            }
+        }
+    }
+    secret_size(c, &mut d);
     if let Value::List(items) = c.get("namespaces") {
         for (i, v) in items.iter().enumerate() {
             if let Some(s) = v.as_str()
@@ -228,6 +243,25 @@ pub(super) fn validate_config(c: &Value) -> Diagnostics {
             "Argo CD (client-go) refuses a CA together with insecure = true: drop one of them",
         );
     }
+    // Insecure transport is allowed, and loud.
+    if c.get("insecure").as_bool() == Some(true) {
+        d.push_attr_warning(
+            AttrPath::attr("insecure"),
+            "Argo CD will not verify the cluster's certificate",
+            "insecure = true writes tlsClientConfig.insecure: anyone on the path between Argo CD and the cluster can \
+             impersonate the API server and read the credentials Argo CD sends. Use ca_data (or eks_cluster_name) \
+             outside tests.",
+        );
+    }
+    if let Some(server) = c.get("server").as_str()
+        && validators::is_remote_plaintext(server)
+    {
+        d.push_attr_warning(
+            AttrPath::attr("server"),
+            "Credentials over plain HTTP",
+            format!("{server} is http://: Argo CD sends the cluster's credentials to it unencrypted. Use https://."),
+        );
+    }
     // `clusterResources` only means something for a cluster restricted to namespaces.
     if set_("cluster_resources") && !set_("namespaces") {
         d.push_attr_error(
@@ -239,16 +273,36 @@ pub(super) fn validate_config(c: &Value) -> Diagnostics {
     d
 }
 
-/// An IAM role ARN: `arn:<partition>:iam::<12-digit account>:role/<path and name>`
-/// (<https://docs.aws.amazon.com/IAM/latest/UserGuide/reference-arns.html>).
-fn iam_role_arn(s: &str) -> Result<(), String> {
-    let parts: Vec<&str> = s.splitn(6, ':').collect();
-    let ok = matches!(parts.as_slice(), ["arn", partition, "iam", "", account, resource]
-        if partition.starts_with("aws")
-            && account.len() == 12
-            && account.bytes().all(|b| b.is_ascii_digit())
-            && resource.strip_prefix("role/").is_some_and(|r| !r.is_empty()));
-    if ok { Ok(()) } else { Err(format!("{s:?} is not an IAM role ARN such as arn:aws:iam::111122223333:role/argocd")) }
+/// The Secret's data a configuration would write, counted from what is known at plan time: a lower
+/// bound of the real size (the `config` JSON adds its own keys; `caData` is written as base64, 4/3
+/// of the PEM). Past Kubernetes' limit ([`names::MAX_SECRET_SIZE`]) the write would be refused, so
+/// it is refused here, on the attribute that holds the most.
+fn secret_size(c: &Value, d: &mut Diagnostics) {
+    fn strings(v: &Value) -> usize {
+        match v {
+            Value::String(s) => s.len(),
+            Value::List(items) | Value::Set(items) => items.iter().map(strings).sum(),
+            Value::Map(m) | Value::Object(m) => m.iter().map(|(k, v)| k.len() + strings(v)).sum(),
+            _ => 0,
+        }
+    }
+    let parts: Vec<(&str, usize)> =
+        ["name", "server", "project", "namespaces", "ca_data", "bearer_token", "aws_auth", "exec"]
+            .into_iter()
+            .map(|a| (a, if a == "ca_data" { strings(c.get(a)).div_ceil(3) * 4 } else { strings(c.get(a)) }))
+            .collect();
+    let total: usize = parts.iter().map(|(_, n)| n).sum();
+    if total > names::MAX_SECRET_SIZE {
+        let (largest, _) = parts.iter().max_by_key(|(_, n)| *n).copied().unwrap_or(("name", 0));
+        d.push_attr_error(
+            AttrPath::attr(largest),
+            "Cluster Secret too large",
+            format!(
+                "the cluster Secret's data would hold at least {total} bytes, {largest} the most; Kubernetes accepts at most {} (1 MiB) per Secret",
+                names::MAX_SECRET_SIZE
+            ),
+        );
+    }
 }
 
 fn pem(s: &str) -> Result<(), String> {
@@ -293,21 +347,6 @@ mod tests {
         let text = d.to_string();
         for needle in ["insecure excludes ca_data", "cluster_resources needs namespaces"] {
             assert!(text.contains(needle), "{needle} in {text}");
-        }
-    }
-
-    #[test]
-    fn role_arns_are_iam_role_arns() {
-        assert!(iam_role_arn("arn:aws:iam::111122223333:role/argocd").is_ok());
-        assert!(iam_role_arn("arn:aws-cn:iam::111122223333:role/path/argocd").is_ok());
-        for bad in [
-            "argocd",
-            "arn:aws:iam::1111:role/x",
-            "arn:aws:iam::111122223333:user/x",
-            "arn:aws:sts::111122223333:role/x",
-            "arn:aws:iam::111122223333:role/",
-        ] {
-            assert!(iam_role_arn(bad).is_err(), "{bad}");
         }
     }
 }

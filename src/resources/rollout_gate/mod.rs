@@ -14,7 +14,7 @@ pub use model::Model;
 
 use crate::argo::rollouts::{self, RolloutView, Target};
 use crate::clients::ShardData;
-use crate::clients::kubernetes::{BlockKind, Connection, connection_block};
+use crate::clients::kubernetes::{BlockKind, Connection, connection_block, names};
 use crate::framework::resource::decode;
 use crate::framework::schema::{Attribute, validators};
 use crate::framework::timeouts::{Op, format_duration, timeouts_block_with_defaults};
@@ -141,12 +141,12 @@ impl Resource<ShardData> for RolloutGateResource {
                 Attribute::string("namespace")
                     .required()
                     .requires_replace()
-                    .validate(validators::non_empty())
+                    .validate(validators::string(names::dns_label))
                     .description("Namespace of the Rollout. Changing it forces replacement."),
                 Attribute::string("name")
                     .required()
                     .requires_replace()
-                    .validate(validators::non_empty())
+                    .validate(validators::string(names::dns_subdomain))
                     .description("Name of the Rollout (`argoproj.io/v1alpha1`). Changing it forces replacement."),
                 Attribute::number("promote_to_step")
                     .optional()
