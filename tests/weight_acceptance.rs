@@ -591,6 +591,42 @@ fn provider_pids(terraform_pid: u32) -> Vec<u32> {
         .collect()
 }
 
+/// Issue 16, item 6: a create killed mid-ramp leaves the target group serving at the step it
+/// reached but nothing in state. The next plan proposes the create again, and its apply adopts the
+/// entry where it is and ramps on from there (it neither fails on the existing entry nor starts
+/// again from 0).
+#[test]
+fn a_create_killed_mid_ramp_is_adopted_by_the_next_apply() {
+    let moto = Moto::start();
+    let ing = ingress(&moto, &["weights=50"]);
+    let tg = moto.fixture(&["target-group", &format!("vpc={}", ing.vpc)])["arn"].as_str().unwrap().to_string();
+    let ramp = format!("{NO_GATE}\n  ramp {{\n    step = 20\n    interval = \"1m\"\n  }}");
+    let ws = Workspace::new(&moto);
+    ws.write(&moto, &shard(&ing.listener, &tg, 60, &ramp));
+    ws.init();
+    let child = ws.spawn(&["apply", "-auto-approve", "-no-color"]);
+    support::wait_until(Duration::from_secs(30), "the ramp never took its first step", || {
+        weight_of(&moto, &ing.listener, &tg) == Some(20) && !lock_held(&moto, &ing.listener)
+    });
+    for pid in provider_pids(child.id()) {
+        assert!(std::process::Command::new("kill").args(["-KILL", &pid.to_string()]).status().unwrap().success());
+    }
+    let (ok, text) = support::finish(child);
+    assert!(!ok, "the apply fails when its provider dies:\n{text}");
+    assert_eq!(weight_of(&moto, &ing.listener, &tg), Some(20), "serving at the step reached");
+    let plan = ws.run(&["plan", "-no-color", "-input=false"]);
+    assert!(plan.flat().contains("shard_weight.this will be created"), "{}", plan.text());
+    ws.write(&moto, &shard(&ing.listener, &tg, 60, &ramp.replace("1m", "1s")));
+    ws.apply();
+    assert_eq!(
+        weights(&moto, &ing.listener),
+        vec![(ing.tgs[0].clone(), 50), (tg.clone(), 60)],
+        "adopted, not duplicated"
+    );
+    no_lock_left(&moto, &ing.listener);
+    ws.assert_plan_empty();
+}
+
 #[test]
 fn proc_stat_lines_parse_whatever_the_command_name_holds() {
     use support::procs::ProcStat;

@@ -31,10 +31,17 @@ pub enum ElbError {
     #[error(
         "the write to {owner} got no answer ({cause}), so it may still land. The listener lock is kept until it \
          expires (contenders may break it in {breakable_in_secs} s), so that a late write cannot overwrite another \
-         apply's change. The listener now shows {shows}. Apply again: the plan shows where the weight is, and \
-         the apply waits for the lock"
+         apply's change. The listener now shows {shows}. The deadline leaves no time to wait for the lock and try \
+         again: apply again (the plan shows where the weight is, and the apply waits for the lock)"
     )]
-    OutcomeUnknown { owner: String, cause: String, shows: String, breakable_in_secs: u64 },
+    OutcomeUnknown {
+        owner: String,
+        cause: String,
+        shows: String,
+        breakable_in_secs: u64,
+        /// The entry's weight before the write (what the holder read).
+        before: Option<i32>,
+    },
 }
 
 /// Without an attribute to point at: resources map the errors that have one themselves.

@@ -56,14 +56,37 @@ pub async fn edit_locked(
     edit: &EntryEdit,
     deadline: Instant,
 ) -> Result<Option<i32>, ElbError> {
-    let lock = ListenerLock::acquire(aws, cancel, &edit.listener_arn, edit.lock_priority, deadline).await?;
-    let (result, after) = edit_under(&lock, aws, edit).await;
-    match after {
-        After::Release => lock.release(aws).await,
-        After::Keep(why) => lock.keep(why),
+    let mut first_before = None;
+    loop {
+        let lock = ListenerLock::acquire(aws, cancel, &edit.listener_arn, edit.lock_priority, deadline).await?;
+        let (result, after) = edit_under(&lock, aws, edit).await;
+        let breakable_at = Instant::now() + lock.breakable_in();
+        match after {
+            After::Release => lock.release(aws).await,
+            After::Keep(why) => lock.keep(why),
+        }
+        match result {
+            // Once contenders may break the kept lock, the unanswered write can no longer land
+            // (see listener_lock's timing): then take the lock again and redo the change from a
+            // fresh read, which shows whether the write landed. Transient faults thus cost time,
+            // not the apply, when the deadline allows the wait.
+            Err(ElbError::OutcomeUnknown { ref cause, before, .. }) if breakable_at + RETRY_MARGIN < deadline => {
+                first_before.get_or_insert(before);
+                tracing::warn!(
+                    owner = %edit.owner.describe(),
+                    %cause,
+                    "the write got no answer; waiting until it can no longer land, then trying again"
+                );
+            }
+            // The weight before the change is the one the first try read.
+            Ok(before) => return Ok(first_before.unwrap_or(before)),
+            Err(e) => return Err(e),
+        }
     }
-    result
 }
+
+/// Time left after the kept lock becomes breakable for another try to take it and write.
+const RETRY_MARGIN: Duration = Duration::from_secs(15);
 
 /// The read-modify-write itself: every call bounded, and no write unless the lock has time
 /// left for it.
@@ -97,13 +120,13 @@ async fn edit_under(lock: &ListenerLock, aws: &AwsClients, edit: &EntryEdit) -> 
     let written = match lock.call("ModifyListener", write).await {
         Ok(Ok(written)) => written,
         Ok(Err(e)) if attempts.any_unknown() => {
-            let e = outcome_unknown(lock, aws, edit, &e.to_string()).await;
+            let e = outcome_unknown(lock, aws, edit, &e.to_string(), before).await;
             return (Err(e), After::Keep("the write got no answer and may still land"));
         }
         Ok(Err(e)) => return (Err(e.into()), After::Release),
         Err(e) => {
             // Dropped in flight: the request may have reached ELBv2.
-            let e = outcome_unknown(lock, aws, edit, &e.to_string()).await;
+            let e = outcome_unknown(lock, aws, edit, &e.to_string(), before).await;
             return (Err(e), After::Keep("the write was cut off in flight and may still land"));
         }
     };
@@ -155,7 +178,13 @@ async fn own_write_visible(
 
 /// The error for a write that may still land, with what the listener shows now (one read,
 /// best effort: it may itself lag).
-async fn outcome_unknown(lock: &ListenerLock, aws: &AwsClients, edit: &EntryEdit, cause: &str) -> ElbError {
+async fn outcome_unknown(
+    lock: &ListenerLock,
+    aws: &AwsClients,
+    edit: &EntryEdit,
+    cause: &str,
+    before: Option<i32>,
+) -> ElbError {
     let shows = match lock.call("DescribeListeners", elbv2::read_forward(aws, &edit.owner)).await {
         Ok(Ok((_, forward))) => match forward.weight_of(&edit.target_group_arn) {
             Some(w) => format!("weight {w} for target group {}", edit.target_group_arn),
@@ -168,5 +197,6 @@ async fn outcome_unknown(lock: &ListenerLock, aws: &AwsClients, edit: &EntryEdit
         cause: cause.to_string(),
         shows,
         breakable_in_secs: lock.breakable_in().as_secs(),
+        before,
     }
 }
