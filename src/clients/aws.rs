@@ -44,9 +44,10 @@ pub enum AwsError {
     SettingsUnknown(String),
     #[error("set `region` in the provider block, or AWS_REGION / a profile region in the environment")]
     NoRegion,
-    /// `code` is the service's error code (e.g. `PriorityInUse`), when it sent one.
+    /// `code` is the service's error code (e.g. `PriorityInUse`), when it sent one. `transient`:
+    /// the failure may pass if the call is made again later (throttling, a 5xx, no answer).
     #[error("{why}: {chain}")]
-    Api { call: String, resource: String, why: String, chain: String, code: Option<String> },
+    Api { call: String, resource: String, why: String, chain: String, code: Option<String>, transient: bool },
 }
 
 impl AwsError {
@@ -55,6 +56,11 @@ impl AwsError {
             AwsError::Api { code, .. } => code.as_deref(),
             _ => None,
         }
+    }
+
+    /// Throttling, a server error or no answer: worth trying again while time is left.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, AwsError::Api { transient: true, .. })
     }
 }
 
@@ -210,13 +216,21 @@ where
             _ => format!("the request to {endpoint} failed"),
         }
     };
-    AwsError::Api {
-        call: call.to_string(),
-        resource: resource.to_string(),
-        why,
-        chain,
-        code: err.as_service_error().and_then(|s| s.code()).map(str::to_string),
-    }
+    let code = err.as_service_error().and_then(|s| s.code()).map(str::to_string);
+    // The SDK's own classification of what it retries (aws-smithy-runtime's retry classifiers):
+    // no answer, a 5xx, or one of the throttling codes.
+    let transient = match err {
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => true,
+        SdkError::ServiceError(s) => {
+            s.raw().status().is_server_error()
+                || code.as_deref().is_some_and(|c| {
+                    aws_runtime::retries::classifiers::THROTTLING_ERRORS.contains(&c)
+                        || aws_runtime::retries::classifiers::TRANSIENT_ERRORS.contains(&c)
+                })
+        }
+        _ => false,
+    };
+    AwsError::Api { call: call.to_string(), resource: resource.to_string(), why, chain, code, transient }
 }
 
 /// "outer: cause: root cause", skipping repeated messages. Service errors show their code and

@@ -68,6 +68,7 @@ pub async fn describe_cluster(aws: &AwsClients, name: &str) -> Result<EksCluster
             why: format!("{endpoint} returned no cluster"),
             chain: String::new(),
             code: None,
+            transient: false,
         });
     };
     let text = |s: Option<&str>| s.filter(|s| !s.is_empty()).map(str::to_string);

@@ -18,7 +18,7 @@
 use super::aws::AwsClients;
 use super::elbv2::{self, ElbError};
 use super::forward::{ActionOwner, EntryChange, edit_entries, find_forward, same_entries, with_target_groups};
-use super::listener_lock::ListenerLock;
+use super::listener_lock::{ListenerLock, LockError};
 use super::server_clock::AttemptLog;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -57,6 +57,7 @@ pub async fn edit_locked(
     deadline: Instant,
 ) -> Result<Option<i32>, ElbError> {
     let mut first_before = None;
+    let mut transient_rounds = 0;
     loop {
         let lock = ListenerLock::acquire(aws, cancel, &edit.listener_arn, edit.lock_priority, deadline).await?;
         let (result, after) = edit_under(&lock, aws, edit).await;
@@ -80,8 +81,36 @@ pub async fn edit_locked(
             }
             // The weight before the change is the one the first try read.
             Ok(before) => return Ok(first_before.unwrap_or(before)),
+            // Throttling, 5xx, no answer to a read, a call under the lock that ran out of time:
+            // the lock was released and nothing was written. The SDK already made 5 attempts; a
+            // few more rounds, spaced out, ride out a burst without turning an outage into a
+            // wait as long as the timeout.
+            Err(e) if is_transient(&e) && transient_rounds < TRANSIENT_ROUNDS => {
+                transient_rounds += 1;
+                let pause = Duration::from_secs(1 << transient_rounds);
+                if Instant::now() + pause + RETRY_MARGIN > deadline {
+                    return Err(e);
+                }
+                tracing::warn!(owner = %edit.owner.describe(), error = %e, round = transient_rounds, "transient failure; trying again");
+                tokio::select! {
+                    _ = cancel.cancelled() => return Err(e),
+                    _ = tokio::time::sleep(pause) => {}
+                }
+            }
             Err(e) => return Err(e),
         }
+    }
+}
+
+/// Extra rounds of the whole locked edit after a transient failure (each with the SDK's own
+/// attempts inside).
+const TRANSIENT_ROUNDS: u32 = 3;
+
+fn is_transient(e: &ElbError) -> bool {
+    match e {
+        ElbError::Aws(a) | ElbError::Lock(LockError::Aws(a)) => a.is_transient(),
+        ElbError::Lock(LockError::CallTimedOut { .. } | LockError::Expiring { .. }) => true,
+        _ => false,
     }
 }
 

@@ -59,6 +59,7 @@ impl ListenerReads {
                 why: "the shared read was abandoned".into(),
                 chain: "no answer".into(),
                 code: None,
+                transient: true,
             })
         })
     }

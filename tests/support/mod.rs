@@ -283,6 +283,11 @@ impl FaultProxy {
 
     /// How many calls of each ELBv2 action reached the proxy.
     pub fn calls(&self, action: &str) -> u64 {
+        self.seen()[action].as_u64().unwrap_or(0)
+    }
+
+    /// GET /__faults: calls seen per action (and `chaos:<kind>` counts) since the proxy started.
+    pub fn seen(&self) -> Json {
         let addr = self.endpoint.trim_start_matches("http://");
         let mut stream = std::net::TcpStream::connect(addr).expect("connect to fault proxy");
         use std::io::{Read, Write};
@@ -290,8 +295,7 @@ impl FaultProxy {
         let mut response = String::new();
         stream.read_to_string(&mut response).expect("read fault proxy");
         let body = response.split("\r\n\r\n").nth(1).unwrap_or("{}");
-        let seen: Json = serde_json::from_str(body).expect("fault proxy JSON");
-        seen[action].as_u64().unwrap_or(0)
+        serde_json::from_str(body).expect("fault proxy JSON")
     }
 
     /// Replaces the proxy's rules (POST /__rules), e.g. "DescribeListeners=delay:12,page=2".
