@@ -82,7 +82,11 @@ fn racing_applies_under_chaos_and_read_lag_lose_no_update() {
             // The next apply repairs it (faults still on: a few tries).
             let fixed = (0..3).any(|_| {
                 applies += 1;
-                ws.spawn(&["apply", "-auto-approve", "-no-color", "-input=false"]).wait_with_output().unwrap().status.success()
+                ws.spawn(&["apply", "-auto-approve", "-no-color", "-input=false"])
+                    .wait_with_output()
+                    .unwrap()
+                    .status
+                    .success()
             });
             assert!(fixed, "three more applies did not repair {}", ws.dir.display());
             repaired += 1;
@@ -115,4 +119,3 @@ fn racing_applies_under_chaos_and_read_lag_lose_no_update() {
         took.as_secs_f64()
     );
 }
-

@@ -74,7 +74,8 @@ pub fn connection_block(name: &str, description: &str, kind: BlockKind) -> Neste
             Attribute::new("args", Type::list(Type::String)).optional().description("Arguments to the plugin."),
             Attribute::new("env", Type::map(Type::String))
                 .optional()
-                .description("Extra environment variables for the plugin."),
+                .sensitive()
+                .description("Extra environment variables for the plugin (sensitive: they often carry credentials)."),
         ],
     );
     let block = Block { attributes, blocks: vec![exec], description: description.to_string(), ..Block::default() };

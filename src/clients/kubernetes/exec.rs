@@ -73,7 +73,8 @@ impl ExecPlugin {
         let mut command = tokio::process::Command::new(&self.command);
         command
             .args(&self.args)
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .env_clear()
+            .envs(plugin_environment(std::env::vars(), &self.env))
             .env("KUBERNETES_EXEC_INFO", info.to_string())
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
@@ -140,8 +141,76 @@ impl TokenSource for ExecPlugin {
     }
 }
 
+/// Variables of the provider's environment a credential plugin gets, by name or prefix: what
+/// the usual plugins read (`aws eks get-token`, aws-iam-authenticator and argocd-k8s-auth: `AWS_*`;
+/// kubelogin: `AZURE_*`, `AAD_*`; gke-gcloud-auth-plugin: `CLOUDSDK_*`, `GOOGLE_*`), the process
+/// basics and proxies. Everything else (CI tokens, `TF_*`, other secrets of the runner) stays
+/// out; a plugin that needs more gets it through `exec.env`.
+const PLUGIN_ENV_NAMES: &[&str] = &[
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "SHELL",
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TZ",
+    "TMPDIR",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "HTTPS_PROXY",
+    "HTTP_PROXY",
+    "NO_PROXY",
+    "https_proxy",
+    "http_proxy",
+    "no_proxy",
+    "KUBECONFIG",
+    "XDG_CONFIG_HOME",
+    "XDG_CACHE_HOME",
+];
+const PLUGIN_ENV_PREFIXES: &[&str] = &["AWS_", "AZURE_", "AAD_", "CLOUDSDK_", "GOOGLE_"];
+
+/// The environment of a credential plugin: the allowed part of `parent`, then `named` (the
+/// user's `exec.env`, which wins).
+pub fn plugin_environment(
+    parent: impl Iterator<Item = (String, String)>,
+    named: &[(String, String)],
+) -> Vec<(String, String)> {
+    let allowed = |k: &str| PLUGIN_ENV_NAMES.contains(&k) || PLUGIN_ENV_PREFIXES.iter().any(|p| k.starts_with(p));
+    let mut env: Vec<(String, String)> = parent.filter(|(k, _)| allowed(k)).collect();
+    env.retain(|(k, _)| !named.iter().any(|(n, _)| n == k));
+    env.extend(named.iter().cloned());
+    env
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn plugins_get_only_the_environment_they_need_and_what_the_user_names() {
+        let parent = [
+            ("PATH", "/usr/bin"),
+            ("HOME", "/root"),
+            ("AWS_PROFILE", "shards"),
+            ("AWS_SECRET_ACCESS_KEY", "needed-by-aws-eks-get-token"),
+            ("GITHUB_TOKEN", "ci-secret"),
+            ("TF_TOKEN_app_terraform_io", "tf-secret"),
+            ("VAULT_TOKEN", "vault-secret"),
+            ("AWSX", "not-a-prefix-match"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
+        let named = vec![("AWS_PROFILE".to_string(), "other".to_string()), ("EXTRA".to_string(), "1".to_string())];
+        let env = plugin_environment(parent.into_iter(), &named);
+        let get = |k: &str| env.iter().filter(|(n, _)| n == k).map(|(_, v)| v.as_str()).collect::<Vec<_>>();
+        assert_eq!(get("PATH"), ["/usr/bin"]);
+        assert_eq!(get("AWS_SECRET_ACCESS_KEY"), ["needed-by-aws-eks-get-token"]);
+        assert_eq!(get("AWS_PROFILE"), ["other"], "the user's value wins, once");
+        assert_eq!(get("EXTRA"), ["1"]);
+        for secret in ["GITHUB_TOKEN", "TF_TOKEN_app_terraform_io", "VAULT_TOKEN", "AWSX"] {
+            assert!(get(secret).is_empty(), "{secret} leaked to the plugin");
+        }
+    }
     use super::*;
 
     #[test]

@@ -109,7 +109,10 @@ pub(super) fn schema(default_timeout: impl Fn(Op) -> Duration) -> Schema {
         vec![
             s("command").required().validate(validators::non_empty()).description("The plugin, e.g. `argocd-k8s-auth`."),
             Attribute::new("args", Type::list(Type::String)).optional().description("Its arguments."),
-            Attribute::new("env", Type::map(Type::String)).optional().description("Extra environment variables."),
+            Attribute::new("env", Type::map(Type::String))
+                .optional()
+                .sensitive()
+                .description("Extra environment variables (sensitive: they often carry credentials)."),
             s("api_version").optional().validate(validators::one_of(names::EXEC_API_VERSIONS)).description("ExecCredential API version, e.g. `client.authentication.k8s.io/v1beta1`."),
             s("install_hint").optional().description("Shown when the plugin is missing."),
         ],
