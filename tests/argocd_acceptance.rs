@@ -123,7 +123,8 @@ async fn a_shard_registers_from_eks_and_stays_as_declared() {
     .await;
 
     // Create: one DescribeCluster, one list of the cluster Secrets (another registration of the
-    // same server or name?) and one server-side apply, nothing else.
+    // same server or name?), one exclusive create (409 if another registration made it meanwhile)
+    // and one server-side apply (which makes the fields this manager's `Apply`), nothing else.
     let log_from = log_len(&ws);
     let ws = blocking(move || {
         ws.ok(&["apply", "-auto-approve", "-no-color", "-input=false"]);
@@ -131,15 +132,18 @@ async fn a_shard_registers_from_eks_and_stays_as_declared() {
     })
     .await;
     let requests = hub.kube.audit(&hub.ns);
-    assert_eq!(requests.len(), 2, "two requests for a registration without waiting: {requests:#?}");
+    assert_eq!(requests.len(), 3, "three requests for a registration without waiting: {requests:#?}");
     assert_eq!((requests[0].verb.as_str(), requests[0].resource.as_str()), ("list", "secrets"));
     assert!(
         requests[0].uri.contains("labelSelector=argocd.argoproj.io%2Fsecret-type%3Dcluster"),
         "{}",
         requests[0].uri
     );
-    assert_eq!((requests[1].verb.as_str(), requests[1].resource.as_str()), ("patch", "secrets"));
-    assert!(requests[1].uri.contains("fieldManager=terraform-provider-shard"), "{}", requests[1].uri);
+    assert_eq!((requests[1].verb.as_str(), requests[1].resource.as_str()), ("create", "secrets"));
+    assert_eq!((requests[2].verb.as_str(), requests[2].resource.as_str()), ("patch", "secrets"));
+    for r in &requests[1..] {
+        assert!(r.uri.contains("fieldManager=terraform-provider-shard"), "{}", r.uri);
+    }
     assert_eq!(log_since(&ws, log_from).matches("aws_call=DescribeCluster").count(), 1);
 
     // The Secret, field by field, as Argo CD reads it.
@@ -1107,7 +1111,7 @@ async fn another_manager_403_and_an_unreachable_hub_are_explained() {
         limited.init();
         limited.fails(
             &["apply", "-auto-approve", "-no-color", "-input=false"],
-            &["Kubernetes permission denied", &host, "patch secrets/cluster-shard-403 in namespace limited-ns", "403"],
+            &["Kubernetes permission denied", &host, "create secrets/cluster-shard-403 in namespace limited-ns", "403"],
         );
     })
     .await;
@@ -1345,7 +1349,7 @@ resource "shard_argocd_cluster_registration" "via_eks" {{
     assert!(argo.cluster("cluster-shard-12").await.is_some());
     // Written as the IAM identity STS confirmed for the token, not as a static user.
     let writers: Vec<String> = kube.writes(&ns, "secrets").into_iter().map(|e| e.user).collect();
-    assert_eq!(writers.len(), 2, "{writers:?}");
+    assert_eq!(writers.len(), 4, "a create and an apply per registration: {writers:?}");
     assert!(writers.iter().all(|u| u.starts_with("aws:arn:aws:")), "{writers:?}");
 
     let (ws, data) = blocking(move || {
@@ -1421,8 +1425,8 @@ async fn transient_hub_failures_are_retried_and_persistent_ones_reported() {
     .await;
     assert_eq!(
         secret_patches(&proxy),
-        vec![(503, true), (429, true), (409, true), (201, false)],
-        "three transient failures, then the write"
+        vec![(503, true), (429, true), (409, true), (200, false)],
+        "three transient failures, then the write (after the exclusive create: 200, not 201)"
     );
     assert_eq!(
         hub.argo.cluster("cluster-shard-flaky").await.expect("the Secret").server,
@@ -1457,4 +1461,47 @@ async fn transient_hub_failures_are_retried_and_persistent_ones_reported() {
     let attempts = secret_patches(&proxy).len() - before;
     assert_eq!(attempts, 5, "5 attempts of the write, then give up");
     assert!(started.elapsed() < Duration::from_secs(60), "gave up in {:?}", started.elapsed());
+}
+
+/// Issue 16: two shard directories register the same cluster at the same moment. The Secret is
+/// created exclusively (a POST: 409 AlreadyExists for the second), so exactly one wins and the
+/// other fails naming the Secret and when it was written, instead of a server-side apply by the
+/// same field manager silently overwriting the first (last writer wins).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_registrations_of_one_cluster_let_exactly_one_win() {
+    let moto = Moto::start();
+    let hub = hub_namespace("argocd-race").await;
+    let body = |who: &str| {
+        registration(&format!(
+            "  name = \"shard-race\"\n  server = \"https://shard-race.example.com\"\n  exec {{\n    command = \"argocd-k8s-auth\"\n  }}\n  labels = {{\n    dir = \"{who}\"\n  }}"
+        ))
+    };
+    let a = workspace(&moto, &hub, &body("a"));
+    let b = workspace(&moto, &hub, &body("b"));
+    let (a, b, results) = blocking(move || {
+        a.init();
+        b.init();
+        let runs = [&a, &b].map(|ws| ws.spawn(&["apply", "-auto-approve", "-no-color", "-input=false"]));
+        let results = runs.map(support::finish);
+        (a, b, results)
+    })
+    .await;
+    let winners: Vec<usize> = (0..2).filter(|&i| results[i].0).collect();
+    assert_eq!(winners.len(), 1, "exactly one registration wins: {results:#?}");
+    let loser = 1 - winners[0];
+    let text = &results[loser].1;
+    for needle in ["The cluster is registered in Argo CD already", "cluster-shard-race", "Nothing was overwritten"] {
+        assert!(text.contains(needle), "{needle:?} in the loser's error:\n{text}");
+    }
+    let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> =
+        kube::Api::namespaced(hub.kube.admin_client(), &hub.ns);
+    let live = secrets.get("cluster-shard-race").await.expect("the winner's Secret");
+    let dir = live.metadata.labels.unwrap_or_default().get("dir").cloned();
+    assert_eq!(dir.as_deref(), Some(["a", "b"][winners[0]]), "the Secret is the winner's, untouched by the loser");
+    let first = winners[0];
+    blocking(move || {
+        let winner = if first == 0 { &a } else { &b };
+        winner.assert_plan_empty();
+    })
+    .await;
 }

@@ -10,7 +10,9 @@ use crate::clients::kubernetes::fields::Conflict;
 use crate::clients::kubernetes::{Call, FIELD_MANAGER, KubeClient, KubeError, Watched};
 use crate::framework::{Check, Ctx, Diagnostics, WaitError};
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams};
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams,
+};
 use kube::runtime::reflector::{self, store::Writer};
 use kube::runtime::watcher;
 use serde_json::Value as Json;
@@ -292,6 +294,10 @@ pub(super) async fn write_secret(
     let body = desired.apply_body();
     let (namespace, name) = (m.namespace(), m.secret_name());
     let api: Api<Secret> = Api::namespaced(client.client.clone(), namespace);
+    // A new registration creates its Secret exclusively, so that of two directories registering
+    // one cluster at the same moment the second fails naming the first: a server-side apply by
+    // the same field manager would take the Secret over silently (last writer wins).
+    let created = prior.is_none() && !m.force_conflicts && create_exclusively(ctx, client, m, &api, &body).await?;
     let call = secret_call("patch", namespace, &name);
     let apply = |force: bool| {
         let mut params = PatchParams::apply(FIELD_MANAGER);
@@ -300,7 +306,8 @@ pub(super) async fn write_secret(
         async move { api.patch(name, &params, &Patch::Apply(body)).await }
     };
     tracing::debug!(object = %m.describe(), "server-side apply of the cluster Secret");
-    let written = match client.call(ctx, call.clone(), || apply(m.force_conflicts)).await {
+    // Just created by us: our own create's fields (an `Update` entry of our manager) are ours.
+    let written = match client.call(ctx, call.clone(), || apply(m.force_conflicts || created)).await {
         Ok(s) => s,
         Err(e) if !e.field_conflicts().is_empty() => {
             let found = e.field_conflicts();
@@ -314,6 +321,71 @@ pub(super) async fn write_secret(
         Err(e) => return Err(e.into()),
     };
     remove_leftovers(ctx, client, m, &desired, prior, written).await
+}
+
+/// `POST`s the Secret: Kubernetes answers 409 `AlreadyExists` when it exists
+/// (<https://kubernetes.io/docs/reference/using-api/api-concepts/#response-status-kind>), which
+/// makes the create atomic. Returns whether it created the Secret. When the Secret exists and
+/// other field managers hold fields of it, the server-side apply that follows reports them (a
+/// conflict); when only this provider's manager does, it is another registration's, and that is
+/// an error naming it.
+async fn create_exclusively(
+    ctx: &Ctx<ShardData>,
+    client: &KubeClient,
+    m: &Model,
+    api: &Api<Secret>,
+    body: &Json,
+) -> Result<bool, Diagnostics> {
+    let secret: Secret = serde_json::from_value(body.clone())
+        .map_err(|e| Diagnostics::error("Cluster Secret could not be built", e.to_string()))?;
+    let (namespace, name) = (m.namespace(), m.secret_name());
+    let call = Call::on("create", &ApiResource::erase::<Secret>(&())).namespace(namespace).name(&name);
+    let params = PostParams { field_manager: Some(FIELD_MANAGER.into()), ..Default::default() };
+    match client.call(ctx, call, || api.create(&params, &secret)).await {
+        Ok(_) => Ok(true),
+        Err(e) if e.status() == Some(409) => {
+            let existing = get_secret(ctx, client, namespace, &name).await?;
+            let managers: Vec<(String, String, String)> = existing
+                .as_ref()
+                .and_then(|s| s.metadata.managed_fields.as_ref())
+                .map(|entries| {
+                    entries
+                        .iter()
+                        .map(|e| {
+                            (
+                                e.manager.clone().unwrap_or_default(),
+                                e.operation.clone().unwrap_or_default(),
+                                e.time.as_ref().map(|t| t.0.to_string()).unwrap_or_else(|| "?".into()),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            if managers.iter().any(|(manager, _, _)| manager != FIELD_MANAGER) {
+                // Someone else's (the Argo CD CLI's, a Helm chart's): the apply names who owns what.
+                return Ok(false);
+            }
+            let created_at = existing
+                .as_ref()
+                .and_then(|s| s.metadata.creation_timestamp.as_ref())
+                .map(|t| t.0.to_string())
+                .unwrap_or_else(|| "?".into());
+            let writes: Vec<String> = managers.iter().map(|(_, op, time)| format!("{op} at {time}")).collect();
+            Err(Diagnostics::attr_error(
+                crate::framework::AttrPath::attr("name"),
+                "The cluster is registered in Argo CD already",
+                format!(
+                    "the cluster Secret {namespace}/{name} exists: another shard_argocd_cluster_registration (field \
+                     manager {FIELD_MANAGER:?}, in another Terraform directory or state) created it at {created_at} \
+                     and wrote it ({}). Nothing was overwritten. Two registrations of one cluster would overwrite \
+                     each other; keep one, or adopt the Secret here with `terraform import` (or force_conflicts = \
+                     true).",
+                    writes.join(", ")
+                ),
+            ))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Removes what this registration no longer wants but another manager still holds (server-side
