@@ -47,7 +47,7 @@ pub enum AwsError {
     /// `code` is the service's error code (e.g. `PriorityInUse`), when it sent one. `transient`:
     /// the failure may pass if the call is made again later (throttling, a 5xx, no answer).
     #[error("{why}: {chain}")]
-    Api { call: String, resource: String, why: String, chain: String, code: Option<String>, transient: bool },
+    Api { call: &'static str, resource: String, why: String, chain: String, code: Option<String>, transient: bool },
 }
 
 impl AwsError {
@@ -197,7 +197,7 @@ async fn load_sdk_config(s: &AwsSettings) -> Result<aws_types::SdkConfig, AwsErr
 /// An AWS failure as a diagnostic naming the call, the resource and the endpoint, with the
 /// error's cause chain (never credentials: the SDK does not put them in errors).
 pub fn api_error<E>(
-    call: &str,
+    call: &'static str,
     resource: &str,
     endpoint: &str,
     err: &aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>,
@@ -230,7 +230,7 @@ where
         }
         _ => false,
     };
-    AwsError::Api { call: call.to_string(), resource: resource.to_string(), why, chain, code, transient }
+    AwsError::Api { call, resource: resource.to_string(), why, chain, code, transient }
 }
 
 /// "outer: cause: root cause", skipping repeated messages. Service errors show their code and

@@ -63,7 +63,7 @@ pub async fn describe_cluster(aws: &AwsClients, name: &str) -> Result<EksCluster
         .map_err(|e| api_error("DescribeCluster", &format!("EKS cluster {name}"), &endpoint, &e))?;
     let Some(c) = out.cluster() else {
         return Err(AwsError::Api {
-            call: "DescribeCluster".into(),
+            call: "DescribeCluster",
             resource: format!("EKS cluster {name}"),
             why: format!("{endpoint} returned no cluster"),
             chain: String::new(),

@@ -54,7 +54,7 @@ impl ListenerReads {
         }
         rx.await.unwrap_or_else(|_| {
             Err(AwsError::Api {
-                call: "DescribeListeners".into(),
+                call: "DescribeListeners",
                 resource: format!("listener {listener_arn}"),
                 why: "the shared read was abandoned".into(),
                 chain: "no answer".into(),
