@@ -132,7 +132,8 @@ impl AwsClients {
             .elbv2
             .get_or_init(|| async {
                 let mut b = aws_sdk_elasticloadbalancingv2::config::Builder::from(sdk)
-                    .interceptor(DateHeaderInterceptor(self.clock.clone()));
+                    .interceptor(DateHeaderInterceptor(self.clock.clone()))
+                    .retry_partition(unlimited_retry_partition("shard-elbv2"));
                 if let Some(e) = &self.settings.endpoints.elbv2 {
                     b = b.endpoint_url(e);
                 }
@@ -146,7 +147,8 @@ impl AwsClients {
         Ok(self
             .eks
             .get_or_init(|| async {
-                let mut b = aws_sdk_eks::config::Builder::from(sdk);
+                let mut b =
+                    aws_sdk_eks::config::Builder::from(sdk).retry_partition(unlimited_retry_partition("shard-eks"));
                 if let Some(e) = &self.settings.endpoints.eks {
                     b = b.endpoint_url(e);
                 }
@@ -154,6 +156,17 @@ impl AwsClients {
             })
             .await)
     }
+}
+
+/// A retry partition without the standard mode's retry quota. The quota (a token bucket that
+/// retries drain) is a client-side circuit breaker for long-lived services; in a provider process
+/// that lives for one Terraform run it turns a burst of throttling into failures after a single
+/// attempt, for every call of the run. terraform-provider-aws made the same choice for its Go SDK
+/// v2 clients (`RateLimiter: ratelimit.None`, "to maintain behavioral compatibility with AWS SDK
+/// for Go v1"). The attempt count and backoff still bound each call.
+fn unlimited_retry_partition(name: &'static str) -> aws_smithy_runtime::client::retries::RetryPartition {
+    use aws_smithy_runtime::client::retries::{RetryPartition, TokenBucket};
+    RetryPartition::custom(name).token_bucket(TokenBucket::unlimited()).build()
 }
 
 async fn load_sdk_config(s: &AwsSettings) -> Result<aws_types::SdkConfig, AwsError> {
