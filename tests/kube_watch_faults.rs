@@ -231,7 +231,13 @@ async fn a_watch_that_always_fails_ends_the_wait_clearly() {
     let ws = blocking(move || {
         ws.fails(
             &["apply", "-auto-approve", "-no-color", "-input=false"],
-            &["Applications not Synced and Healthy", "waited 5", "web-shard-w3: sync OutOfSync, health Progressing", "watch interrupted", "503"],
+            &[
+                "Applications not Synced and Healthy",
+                "waited 5",
+                "web-shard-w3: sync OutOfSync, health Progressing",
+                "watch interrupted",
+                "503",
+            ],
         );
         ws
     })
@@ -263,4 +269,39 @@ async fn a_watch_that_always_fails_ends_the_wait_clearly() {
     eprintln!("every watch 503, timeout 5m: apply failed after {} ms, {attempts} watch attempts", long.as_millis());
     assert_eq!(attempts, 5, "5 watch attempts in a row, then give up");
     assert!(long < Duration::from_secs(40), "gave up after {long:?}");
+}
+
+/// Every watch *start* answered with an HTTP 410: kube-runtime retries the watch from the same
+/// (too old) resourceVersion rather than listing again, so it can never recover; the wait gives
+/// up after 5 such answers in a row, naming the 410, instead of retrying until its timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_start_always_answered_410_is_given_up_on_before_the_timeout() {
+    let kube = KubeBench::shared();
+    let ns = kube.namespace("watch-faults-gone").await;
+    let argo = Argo::new(kube.admin_client(), &ns);
+    let proxy = KubeFaultProxy::start(&kube);
+    argo.generate("web-shard-w4", Dest::Server("https://shard-w4.example.com".into()), false).await;
+    argo.status("web-shard-w4", "OutOfSync", "Progressing", "rolling out").await;
+    proxy.set_rules(json!([{ "path": "/applications", "watch": true, "status": 410, "times": 1000 }]));
+    let ws = registration_workspace(
+        &proxy,
+        &kube,
+        &ns,
+        "shard-w4",
+        "  wait_for_sync {\n    min_applications = 1\n    timeout = \"60s\"\n  }",
+    );
+    let started = Instant::now();
+    let host = proxy.host.clone();
+    blocking(move || {
+        ws.fails(&["apply", "-auto-approve", "-no-color", "-input=false"], &[&host, "410", "watch applications"]);
+    })
+    .await;
+    let took = started.elapsed();
+    let attempts = watches(&proxy, "applications").len();
+    eprintln!(
+        "every watch start 410, timeout 60s: apply failed after {} ms, {attempts} watch attempts",
+        took.as_millis()
+    );
+    assert_eq!(attempts, 5, "5 watch attempts in a row, then give up");
+    assert!(took < Duration::from_secs(40), "retried until the timeout: {took:?}");
 }
