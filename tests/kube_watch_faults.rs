@@ -305,3 +305,33 @@ async fn a_watch_start_always_answered_410_is_given_up_on_before_the_timeout() {
     assert_eq!(attempts, 5, "5 watch attempts in a row, then give up");
     assert!(took < Duration::from_secs(40), "retried until the timeout: {took:?}");
 }
+
+/// Watches cut (no final chunk) every 0.5 s before any event, six times in a row: a cut is not a
+/// failure (kube-runtime resumes the watch), so the wait still succeeds once the Application is
+/// Healthy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watches_cut_before_any_event_do_not_count_as_failures() {
+    let kube = KubeBench::shared();
+    let ns = kube.namespace("watch-faults-idle").await;
+    let argo = Argo::new(kube.admin_client(), &ns);
+    let proxy = KubeFaultProxy::start(&kube);
+    argo.generate("web-shard-w5", Dest::Server("https://shard-w5.example.com".into()), false).await;
+    argo.status("web-shard-w5", "OutOfSync", "Progressing", "rolling out").await;
+    proxy.set_rules(json!([{ "path": "/applications", "watch": true, "drop_after_seconds": 0.5, "times": 6 }]));
+    let wait = "  wait_for_sync {\n    min_applications = 1\n    timeout = \"30s\"\n  }";
+    let ws = registration_workspace(&proxy, &kube, &ns, "shard-w5", wait);
+    let apply = tokio::task::spawn_blocking(move || {
+        let r = ws.run(&["apply", "-auto-approve", "-no-color", "-input=false"]);
+        (ws, r)
+    });
+    let started = Instant::now();
+    while watches(&proxy, "applications").len() < 6 && started.elapsed() < Duration::from_secs(20) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    argo.status("web-shard-w5", "Synced", "Healthy", "").await;
+    let (ws, r) = apply.await.unwrap();
+    let seen = watches(&proxy, "applications");
+    assert_eq!(r.code, 0, "apply failed:\n{}\nwatches: {seen:?}", r.text());
+    assert!(seen.iter().filter(|(_, w)| w == "drop-after-0.5s").count() >= 6, "{seen:?}");
+    blocking(move || ws.assert_plan_empty()).await;
+}
