@@ -283,8 +283,9 @@ pub fn pem_certificates(pem: &str) -> Vec<Vec<u8>> {
 }
 
 /// tests/fixtures/kube_fault_proxy.py in front of the bench's API server: plain HTTP on loopback,
-/// making requests that match its rules fail with a Kubernetes `Status` (429, 5xx, 409) instead
-/// of forwarding them. No watches through it.
+/// making requests that match its rules fail with a Kubernetes `Status` (429, 5xx, 409, 410)
+/// instead of forwarding them. Watches pass through event by event; rules may cut them
+/// mid-stream, end them with an in-stream 410 Expired, or delay them (see the fixture).
 pub struct KubeFaultProxy {
     child: std::process::Child,
     dir: PathBuf,
@@ -324,6 +325,16 @@ impl KubeFaultProxy {
         let tmp = self.dir.join("rules.json.tmp");
         std::fs::write(&tmp, rules.to_string()).expect("write rules");
         std::fs::rename(tmp, self.dir.join("rules.json")).expect("install rules");
+    }
+
+    /// The proxy's working directory (rules, request log).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The request log's lines: `METHOD PATH STATUS [injected [WHAT]] [events=N]`.
+    pub fn requests_raw(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.join("requests.log")).unwrap_or_default().lines().map(String::from).collect()
     }
 
     /// Requests seen so far: (method, path, status, injected).

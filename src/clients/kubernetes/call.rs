@@ -66,9 +66,9 @@ impl KubeClient {
         }
     }
 
-    /// Follows a kube-runtime watcher (list, then watch; it re-lists and resumes by itself
-    /// after expiry, 410 Gone or a dropped connection) under the same policy as [`Self::call`]:
-    /// transient failures are retried with kube-runtime's backoff and come through as
+    /// Follows a kube-runtime watcher (list, then watch; it resumes by itself after a dropped
+    /// connection, listing again after a 410 Gone inside the watch) under the same policy as
+    /// [`Self::call`]: transient failures are retried with kube-runtime's backoff and come through as
     /// [`Watched::Retrying`] (so a wait can say what it last saw); a failure that retrying
     /// cannot mend (401, 403, a missing resource type, TLS), or [`ATTEMPTS`] transient ones in
     /// a row, ends the stream with the error. The deadline and Ctrl-C are the consumer's
@@ -99,6 +99,14 @@ impl KubeClient {
                     }
                     Err(e) => e,
                 };
+                // kube-runtime (watcher.rs, `step_trampolined`) starts over with a fresh list after
+                // a 410 Gone inside the watch (an `ERROR` event: `WatchError`) or from the list,
+                // as https://kubernetes.io/docs/reference/using-api/api-concepts/#410-gone-responses
+                // asks. A watch *start* answered 410 (`WatchStartFailed`) it retries from the same
+                // resourceVersion (state `InitListed`), which stays too old: that one counts as a
+                // failure, so the wait ends after `ATTEMPTS` of them in a row, naming the 410,
+                // instead of retrying until its deadline.
+                let start_failed = matches!(raw, watcher::Error::WatchStartFailed(_));
                 let err = match raw {
                     watcher::Error::InitialListFailed(k)
                     | watcher::Error::WatchStartFailed(k)
@@ -111,7 +119,7 @@ impl KubeClient {
                         ),
                     },
                 };
-                let gone = err.status() == Some(410);
+                let gone = err.status() == Some(410) && !start_failed;
                 let n = {
                     let mut f = failures.lock().unwrap_or_else(|p| p.into_inner());
                     if f.1.elapsed() > QUIET_RECOVERY {
@@ -124,7 +132,8 @@ impl KubeClient {
                     f.1 = tokio::time::Instant::now();
                     f.0
                 };
-                if gone || (err.is_transient() && n < ATTEMPTS) {
+                let retried = err.is_transient() || (start_failed && err.status() == Some(410));
+                if gone || (retried && n < ATTEMPTS) {
                     tracing::debug!(failures = n, error = %err, "watch interrupted; kube-runtime resumes it");
                     Ok(Watched::Retrying(err))
                 } else {
@@ -180,6 +189,36 @@ mod tests {
             })
             .await;
         assert_eq!(r.unwrap(), 7);
+    }
+
+    fn gone() -> kube::Error {
+        let status = kube::core::Status::failure("too old resource version: 5 (9)", "Expired").with_code(410);
+        kube::Error::Api(status.boxed())
+    }
+
+    /// What the consumer of [`KubeClient::watch`] sees for `errors` from the watcher: `R` for
+    /// Retrying, `E` for the error that ends it.
+    async fn watched(errors: Vec<watcher::Error>) -> String {
+        let items = futures::stream::iter(errors.into_iter().map(Err::<(), _>));
+        let out: Vec<_> = client().watch(Call::new("watch", "applications"), items).collect().await;
+        out.iter().map(|r| if matches!(r, Ok(Watched::Retrying(_))) { 'R' } else { 'E' }).collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_410_inside_the_watch_is_resumed_but_a_watch_start_answered_410_is_given_up_on() {
+        // In the stream (an ERROR event), kube-runtime lists again: never counted.
+        let inside = (0..8)
+            .map(|_| watcher::Error::WatchError(Box::new(kube::core::Status::failure("", "Expired").with_code(410))));
+        assert_eq!(watched(inside.collect()).await, "RRRRRRRR");
+        // A watch start answered 410 is retried from the same resourceVersion: counted, and the
+        // fifth in a row ends the watch with the 410.
+        let start = (0..5).map(|_| watcher::Error::WatchStartFailed(gone()));
+        assert_eq!(watched(start.collect()).await, "RRRRE");
+        let start = vec![watcher::Error::WatchStartFailed(gone()), watcher::Error::WatchStartFailed(unavailable())];
+        assert_eq!(watched(start).await, "RR");
+        // Other failures: transient ones are retried, the rest end it at once.
+        let forbidden = kube::core::Status::failure("forbidden", "Forbidden").with_code(403);
+        assert_eq!(watched(vec![watcher::Error::WatchStartFailed(kube::Error::Api(forbidden.boxed()))]).await, "E");
     }
 
     #[tokio::test(start_paused = true)]
