@@ -1,8 +1,9 @@
 # The two commands a newcomer needs:
 #   make sandbox   the local sandbox: the whole shard story against moto with the real Terraform
 #   make test      every check and test (what CI runs)
-# Narrower tiers: make unit (no bench needed), make acceptance, make lint; make benchmark (by hand).
-.PHONY: sandbox test bench lint unit acceptance benchmark docs release
+# Narrower tiers: make unit (no bench needed), make acceptance, make lint; make benchmark and make fuzz
+# (by hand).
+.PHONY: sandbox test bench lint unit acceptance benchmark fuzz docs release
 
 # Test binaries that need neither the bench (Terraform, moto) nor a Kubernetes API server; every
 # other file in tests/ (tests/*.rs, tests/*/main.rs) is an acceptance test.
@@ -48,6 +49,12 @@ lint:
 # aws` or `argocd` runs one part.
 benchmark: bench
 	bash scripts/benchmark.sh
+
+# Coverage-guided fuzzing of the parsers and value codecs (nightly + cargo-fuzz; skipped with a
+# message without nightly): every target for 10 M executions, the figures of docs/reliability.md.
+# `bash scripts/fuzz.sh short` is the quick pass (15 s a target).
+fuzz:
+	bash scripts/fuzz.sh long
 
 # Regenerates docs/ from the provider's schema (terraform providers schema -json against a debug
 # build), templates/ and examples/. tests/docs.rs fails when docs/ is stale.
