@@ -6,15 +6,17 @@
 #   scripts/fuzz.sh long  [TARGET...]   each target for FUZZ_RUNS (default 10000000) executions
 #                                       (FUZZ_MAX_SECONDS, if set, also bounds each run's time)
 #   scripts/fuzz.sh cmin  [TARGET...]   rebuild fuzz/corpus/<target>/ from it, the seeds and the
-#                                       inputs the runs found, minimized (cargo fuzz cmin)
+#                                       inputs the runs found, minimized (cargo fuzz cmin), then
+#                                       cut to its smallest inputs (FUZZ_CORPUS_BYTES, _FILES)
 #   scripts/fuzz.sh build               only build the targets
 #
 # Needs the nightly toolchain and cargo-fuzz; without nightly it says so and exits 0, and it
 # installs cargo-fuzz (`cargo install cargo-fuzz --locked`) when it is missing, or says why not
-# and exits 0. Builds into ${CARGO_TARGET_DIR:-target}/fuzz. Each run reads fuzz/seeds/<target>/
-# and fuzz/corpus/<target>/ (committed) and writes what it finds to a working corpus under the
-# target dir; a crash leaves its input in fuzz/artifacts/<target>/ and makes the script exit 1
-# after the other targets ran. The figures of each run go to <target dir>/fuzz/summary.md.
+# and exits 0. Builds into ${CARGO_TARGET_DIR:-target}/fuzz (FUZZ_SKIP_BUILD=1 runs the binaries
+# built before). Each run reads fuzz/seeds/<target>/ and fuzz/corpus/<target>/ (committed) and
+# writes what it finds to a working corpus under the target dir; a crash leaves its input in
+# fuzz/artifacts/<target>/ and makes the script exit 1 after the other targets ran. The figures
+# of each run go to <target dir>/fuzz/summary-<mode>.md.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -25,7 +27,7 @@ shift || true
 case "$mode" in
 short | long | cmin | build) ;;
 -h | --help | help)
-    sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'
     exit 0
     ;;
 *)
@@ -63,7 +65,9 @@ build_one=()
 [ ${#targets[@]} -eq 1 ] && build_one=("${targets[0]}")
 echo "fuzz.sh: building ${#targets[@]} target(s) into $target_dir (from cold: several minutes on 2 cores; log: $target_dir/build.log)"
 start=$(date +%s)
-if ! cargo +nightly fuzz build "${build_flags[@]}" "${build_one[@]}" >"$target_dir/build.log" 2>&1; then
+if [ -n "${FUZZ_SKIP_BUILD:-}" ]; then
+    echo "fuzz.sh: FUZZ_SKIP_BUILD is set: running the binaries already built"
+elif ! cargo +nightly fuzz build "${build_flags[@]}" "${build_one[@]}" >"$target_dir/build.log" 2>&1; then
     tail -40 "$target_dir/build.log" >&2
     echo "fuzz.sh: the fuzz build failed" >&2
     exit 1
@@ -82,12 +86,24 @@ if [ "$mode" = cmin ]; then
         cp -n "$target_dir/corpus/$t/"* "fuzz/corpus/$t/" 2>/dev/null || true
         before=$(find "fuzz/corpus/$t" -type f | wc -l)
         cargo +nightly fuzz cmin "${build_flags[@]}" "$t" "fuzz/corpus/$t" >"$target_dir/cmin-$t.log" 2>&1
-        echo "fuzz.sh: $t: corpus $before → $(find "fuzz/corpus/$t" -type f | wc -l) inputs ($(du -sh "fuzz/corpus/$t" | cut -f1))"
+        # The repository keeps a small corpus (all targets < 2 MB): the smallest inputs, up to
+        # FUZZ_CORPUS_BYTES (default 150000) and FUZZ_CORPUS_FILES (default 400) per target; the
+        # seeds are kept apart in fuzz/seeds/.
+        used=0
+        kept=0
+        while read -r size file; do
+            used=$((used + size))
+            kept=$((kept + 1))
+            if [ "$used" -gt "${FUZZ_CORPUS_BYTES:-150000}" ] || [ "$kept" -gt "${FUZZ_CORPUS_FILES:-400}" ]; then
+                rm -f "$file"
+            fi
+        done < <(find "fuzz/corpus/$t" -type f -printf '%s %p\n' | sort -n)
+        echo "fuzz.sh: $t: corpus $before → $(find "fuzz/corpus/$t" -type f | wc -l) inputs, $(find "fuzz/corpus/$t" -type f -printf '%s\n' | awk '{s += $1} END {print s + 0}') bytes"
     done
     exit 0
 fi
 
-summary="$target_dir/summary.md"
+summary="$target_dir/summary-$mode.md"
 echo "| target | executions | exec/s | crashes | corpus (inputs / bytes) | seconds |" >"$summary"
 echo "| --- | ---: | ---: | ---: | ---: | ---: |" >>"$summary"
 failed=()
