@@ -1,8 +1,9 @@
 # The two commands a newcomer needs:
 #   make sandbox   the local sandbox: the whole shard story against moto with the real Terraform
 #   make test      every check and test (what CI runs)
-# Narrower tiers: make unit (no bench needed), make acceptance, make lint; make benchmark (by hand).
-.PHONY: sandbox test bench lint unit acceptance benchmark docs release hardening
+# Narrower tiers: make unit (no bench needed), make acceptance, make lint; make benchmark, make
+# hardening and make fuzz (long runs, by hand).
+.PHONY: sandbox test bench lint unit acceptance benchmark fuzz fuzz-short docs release hardening
 
 # Test binaries that need neither the bench (Terraform, moto) nor a Kubernetes API server; every
 # other file in tests/ (tests/*.rs, tests/*/main.rs) is an acceptance test.
@@ -21,8 +22,11 @@ sandbox:
 	bash scripts/sandbox.sh
 
 # The tests share one throwaway kube-apiserver (scripts/kube-cluster.sh run), stopped on any exit.
+# Then each fuzz target for 10 s (scripts/fuzz.sh short: skipped with a message without nightly;
+# the first build of the fuzz crate takes 10-20 minutes on 2 cores, later ones seconds).
 test: bench lint
 	bash scripts/kube-cluster.sh run -- bash -c '$(call tests,--all-targets)'
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-10} bash scripts/fuzz.sh short
 
 # Domain functions, the framework, values: no bench, no API server; a minute once built.
 unit:
@@ -55,6 +59,15 @@ lint:
 # aws` or `argocd` runs one part.
 benchmark: bench
 	bash scripts/benchmark.sh
+
+# Coverage-guided fuzzing of the parsers and value codecs (nightly + cargo-fuzz; skipped with a
+# message without nightly): every target for 10 M executions, the figures of docs/reliability.md.
+# `bash scripts/fuzz.sh short` is the quick pass (15 s a target).
+fuzz:
+	bash scripts/fuzz.sh long
+
+fuzz-short:
+	bash scripts/fuzz.sh short
 
 # Regenerates docs/ from the provider's schema (terraform providers schema -json against a debug
 # build), templates/ and examples/. tests/docs.rs fails when docs/ is stale.

@@ -187,6 +187,9 @@ impl Exact {
     fn to_i128(&self) -> Option<i128> {
         // Checked: a hostile exponent such as `1e9223372036854775807` must not overflow here
         // (nor ask for a string of 2^63 zeros below).
+        if self.digits.is_empty() {
+            return Some(0); // zero, however it was written ("0.000", "0e5")
+        }
         let places = i64::try_from(self.digits.len()).ok()?.checked_add(self.exp)?;
         if !self.is_integer() || places > 38 {
             return None;
@@ -535,5 +538,22 @@ impl From<bool> for Value {
 impl From<i64> for Value {
     fn from(i: i64) -> Value {
         Value::int(i)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the fuzz target `number`: zero written with a fraction or an exponent was kept as
+    /// decimal text and went onto the wire as the string "0.000" instead of the integer 0.
+    #[test]
+    fn zero_written_any_way_is_the_integer_zero() {
+        for text in ["0.000", "0.0", "-0.0", "0e5", "-0E-3", ".0", "00.00"] {
+            let n = Number::parse(text).unwrap();
+            assert!(matches!(n, Number::Int(0)), "{text:?} read as {n:?}");
+            assert_eq!(n.to_wire(), WireNumber::Int(0), "{text:?}");
+        }
+        assert_eq!(Number::Decimal("0.000".into()).to_wire(), WireNumber::Int(0));
     }
 }

@@ -102,8 +102,9 @@ impl ExecPlugin {
     }
 }
 
-/// The token and expiry of an ExecCredential; the error never quotes the output.
-fn parse_credential(stdout: &[u8]) -> Result<(String, Option<jiff::Timestamp>), String> {
+/// The token and expiry of an ExecCredential; the error never quotes the output. (`pub` for
+/// the fuzz target `kubeconfig`.)
+pub fn parse_credential(stdout: &[u8]) -> Result<(String, Option<jiff::Timestamp>), String> {
     let doc: Json = serde_json::from_slice(stdout)
         .map_err(|_| "printed no ExecCredential JSON (the output is not shown: it may hold credentials)".to_string())?;
     let status = &doc["status"];
