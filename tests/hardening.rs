@@ -77,7 +77,12 @@ fn racing_applies_under_chaos_and_read_lag_lose_no_update() {
                 "an apply failed without a clear error in {}:\n{text}",
                 ws.dir.display()
             );
-            let summary = text.split("Error: ").nth(1).unwrap_or("").split(" ").take(6).collect::<Vec<_>>().join(" ");
+            // The summary and the cause's tail ("…: ValidationError: …"), without ARNs.
+            let error = text.split("Error: ").nth(1).unwrap_or("");
+            let summary = error.split(" for ").next().unwrap_or("").to_string();
+            let cause = error.rsplit(": ").take(2).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join(": ");
+            let summary = format!("{summary} … {}", cause.chars().take(160).collect::<String>());
+            eprintln!("hardening: apply failed in {}: {error}", ws.dir.display());
             *errors.entry(summary).or_default() += 1;
             // The next apply repairs it (faults still on: a few tries).
             let fixed = (0..3).any(|_| {

@@ -331,3 +331,23 @@ fn a_live_lock_at_another_priority_is_refused_naming_both() {
     assert_eq!(weight_of(&moto, &ing.listener, &ing.tgs[0]), Some(7));
     no_lock_left(&moto, &ing.listener);
 }
+
+/// A lock call throttled past the SDK's own five attempts is tried again in a later, spaced
+/// round of the locked edit instead of failing the apply (found by the hardening suite: under
+/// 30 % faults, applies failed on `CreateRule` / `DescribeRules` of the lock).
+#[test]
+fn a_lock_call_throttled_past_the_sdks_attempts_is_tried_again_later() {
+    let moto = Moto::start();
+    let ing = ingress(&moto, &["weights=5,5"]);
+    let proxy = FaultProxy::start(&moto, "CreateRule=throttle:5");
+    let ws = Workspace::new(&moto);
+    ws.write_via(&proxy.endpoint, &shard(&ing.listener, &ing.tgs[0], 15, NO_GATE));
+    ws.init();
+    ws.apply();
+    assert_eq!(proxy.calls("CreateRule"), 6, "five throttled attempts, then a later round that passed");
+    assert_eq!(weight_of(&moto, &ing.listener, &ing.tgs[0]), Some(15));
+    let log = std::fs::read_to_string(ws.dir.join("terraform.log")).unwrap_or_default();
+    assert!(log.contains("transient failure; trying again"), "the provider says why it waits");
+    no_lock_left(&moto, &ing.listener);
+    ws.assert_plan_empty();
+}

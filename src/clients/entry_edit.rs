@@ -59,13 +59,20 @@ pub async fn edit_locked(
     let mut first_before = None;
     let mut transient_rounds = 0;
     loop {
-        let lock = ListenerLock::acquire(aws, cancel, &edit.listener_arn, edit.lock_priority, deadline).await?;
-        let (result, after) = edit_under(&lock, aws, edit).await;
-        let breakable_at = Instant::now() + lock.breakable_in();
-        match after {
-            After::Release => lock.release(aws).await,
-            After::Keep(why) => lock.keep(why),
-        }
+        let (result, breakable_at) =
+            match ListenerLock::acquire(aws, cancel, &edit.listener_arn, edit.lock_priority, deadline).await {
+                Ok(lock) => {
+                    let (result, after) = edit_under(&lock, aws, edit).await;
+                    let breakable_at = Instant::now() + lock.breakable_in();
+                    match after {
+                        After::Release => lock.release(aws).await,
+                        After::Keep(why) => lock.keep(why),
+                    }
+                    (result, breakable_at)
+                }
+                // Taking the lock failed (a transient one is retried below).
+                Err(e) => (Err(e.into()), Instant::now()),
+            };
         match result {
             // Once contenders may break the kept lock, the unanswered write can no longer land
             // (see listener_lock's timing): then take the lock again and redo the change from a
