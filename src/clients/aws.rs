@@ -133,8 +133,7 @@ impl AwsClients {
             .get_or_init(|| async {
                 let mut b = aws_sdk_elasticloadbalancingv2::config::Builder::from(sdk)
                     .interceptor(DateHeaderInterceptor(self.clock.clone()))
-                    .retry_partition(unlimited_retry_partition("shard-elbv2"))
-                    .retry_classifier(ConnectionLostClassifier);
+                    .retry_partition(unlimited_retry_partition("shard-elbv2"));
                 if let Some(e) = &self.settings.endpoints.elbv2 {
                     b = b.endpoint_url(e);
                 }
@@ -148,9 +147,8 @@ impl AwsClients {
         Ok(self
             .eks
             .get_or_init(|| async {
-                let mut b = aws_sdk_eks::config::Builder::from(sdk)
-                    .retry_partition(unlimited_retry_partition("shard-eks"))
-                    .retry_classifier(ConnectionLostClassifier);
+                let mut b =
+                    aws_sdk_eks::config::Builder::from(sdk).retry_partition(unlimited_retry_partition("shard-eks"));
                 if let Some(e) = &self.settings.endpoints.eks {
                     b = b.endpoint_url(e);
                 }
@@ -169,40 +167,6 @@ impl AwsClients {
 fn unlimited_retry_partition(name: &'static str) -> aws_smithy_runtime::client::retries::RetryPartition {
     use aws_smithy_runtime::client::retries::{RetryPartition, TokenBucket};
     RetryPartition::custom(name).token_bucket(TokenBucket::unlimited()).build()
-}
-
-/// Retries a request whose connection was lost before an answer came ("connection closed
-/// before message completed": a reset, a proxy or load balancer dropping it). aws-smithy-runtime's
-/// `TransientErrorClassifier` retries connector errors only when they are timeouts or I/O errors,
-/// and hyper reports a connection closed mid-answer as neither, so such a call failed after one
-/// attempt. Retrying is safe for every call the provider makes: reads; `ModifyListener` and
-/// `ModifyRule` set the whole action (the same content again), and their attempts' outcomes are
-/// recorded (`server_clock::AttemptLog`); a retried `CreateRule` meets its own lock
-/// (`PriorityInUse` on the holder's own rule); a retried `DeleteRule` meets `RuleNotFound`.
-/// Found by the hardening suite's lost-answer faults.
-#[derive(Debug)]
-struct ConnectionLostClassifier;
-
-impl aws_smithy_runtime_api::client::retries::classifiers::ClassifyRetry for ConnectionLostClassifier {
-    fn classify_retry(
-        &self,
-        ctx: &aws_smithy_runtime_api::client::interceptors::context::InterceptorContext,
-    ) -> aws_smithy_runtime_api::client::retries::classifiers::RetryAction {
-        use aws_smithy_runtime_api::client::retries::classifiers::RetryAction;
-        match ctx.output_or_error() {
-            Some(Err(e)) if e.as_connector_error().is_some_and(|c| !c.is_user()) => RetryAction::transient_error(),
-            _ => RetryAction::NoActionIndicated,
-        }
-    }
-
-    fn name(&self) -> &'static str {
-        "ConnectionLost"
-    }
-
-    fn priority(&self) -> aws_smithy_runtime_api::client::retries::classifiers::RetryClassifierPriority {
-        use aws_smithy_runtime_api::client::retries::classifiers::RetryClassifierPriority;
-        RetryClassifierPriority::run_after(RetryClassifierPriority::transient_error_classifier())
-    }
 }
 
 async fn load_sdk_config(s: &AwsSettings) -> Result<aws_types::SdkConfig, AwsError> {

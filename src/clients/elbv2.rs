@@ -2,12 +2,12 @@
 //! Modify call), target health and where a listener and a target group are. What the actions
 //! mean and how an entry is edited is in [`super::forward`] (no I/O).
 
+use super::attempts::AttemptLog;
 use super::aws::{AwsClients, AwsError, api_error};
 use super::forward::{
     ActionOwner, EditError, Forward, HealthCounts, Placement, WeightedTargetGroup, count_health, find_forward,
 };
 use super::listener_lock::LockError;
-use super::server_clock::AttemptLog;
 use crate::framework::Diagnostics;
 use aws_sdk_elasticloadbalancingv2::types::Action;
 

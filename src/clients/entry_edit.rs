@@ -15,11 +15,11 @@
 //!   not outlast the lag the writer saw on its own read by more than the lock's lifetime. AWS does
 //!   not publish a bound; docs/reliability.md says what is and is not proven.)
 
+use super::attempts::AttemptLog;
 use super::aws::AwsClients;
 use super::elbv2::{self, ElbError};
 use super::forward::{ActionOwner, EntryChange, edit_entries, find_forward, same_entries, with_target_groups};
 use super::listener_lock::{ListenerLock, LockError};
-use super::server_clock::AttemptLog;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 

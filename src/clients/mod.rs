@@ -3,6 +3,7 @@
 //! Kubernetes connections.
 
 pub mod arn;
+pub mod attempts;
 pub mod aws;
 pub mod aws_rules;
 pub mod eks;
