@@ -895,3 +895,78 @@ fn retry_aborted_retries_the_planned_revision_once() {
     assert_eq!(live["status"]["currentPodHash"], paused["status"]["currentPodHash"]);
     assert!(live["status"]["currentStepIndex"].as_i64() >= Some(2), "{:#}", live["status"]);
 }
+
+/// A credential plugin script in `ws` that logs each run to `<name>.runs` and prints the token
+/// its environment holds as an ExecCredential.
+fn plugin(ws: &Workspace, name: &str) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let path = ws.path(name);
+    let runs = ws.path(&format!("{name}.runs"));
+    let script = format!(
+        "#!/bin/sh\necho run >> '{}'\nprintf '{{\"apiVersion\":\"client.authentication.k8s.io/v1beta1\",\"kind\":\"ExecCredential\",\"status\":{{\"token\":\"%s\"}}}}' \"$BENCH_TOKEN\"\n",
+        runs.display()
+    );
+    std::fs::write(&path, script).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path.display().to_string()
+}
+
+fn plugin_runs(ws: &Workspace, name: &str) -> usize {
+    std::fs::read_to_string(ws.path(&format!("{name}.runs"))).unwrap_or_default().lines().count()
+}
+
+/// Issue 16, item 8: the `cluster` block is stored in state, and Terraform gives ReadResource no
+/// configuration. A refresh must never run a plugin command that only state names (whoever can
+/// write state would choose what runs with the runner's credentials): such a gate is refreshed at
+/// plan, with the command the configuration names, and the plan still shows lost progress.
+#[test]
+fn a_credential_plugin_named_only_by_state_is_never_run() {
+    let s = Shard::new("gate-exec");
+    s.canary_paused_at("api", steps4(), false, 1);
+    let ws = workspace("");
+    let good = plugin(&ws, "good.sh");
+    let evil = plugin(&ws, "evil.sh");
+    let config = format!(
+        "resource \"shard_rollout_gate\" \"api\" {{\n  namespace = \"{}\"\n  name      = \"api\"\n  promote_to_step = 2\n  \
+         cluster {{\n    host                   = \"{}\"\n    cluster_ca_certificate = file(\"{}\")\n    exec {{\n      \
+         command = \"{good}\"\n      env     = {{ BENCH_TOKEN = \"{}\" }}\n    }}\n  }}\n}}\n",
+        s.ns,
+        s.bench.host(),
+        s.bench.connection().ca_file.display(),
+        s.bench.connection().admin_token
+    );
+    ws.write_with(&ProviderHcl::new(NO_AWS), &config);
+    ws.apply();
+    s.wait("api", "the pause at step 3", rollouts::paused_at(3));
+    assert!(plugin_runs(&ws, "good.sh") > 0, "the configured plugin gave the token");
+
+    // Progress lost (a new revision) still shows in the plan, refreshed with the configured plugin.
+    s.new_revision("api", "registry.example/app:3");
+    let restarted = s.wait("api", "the new revision's first pause", rollouts::paused_at(1));
+    let runs_before = plugin_runs(&ws, "good.sh");
+    let changes = ws.planned_changes();
+    assert!(changes.iter().any(|(a, _)| a == "shard_rollout_gate.api"), "the plan shows an update: {changes:?}");
+    assert!(plugin_runs(&ws, "good.sh") > runs_before, "the plan read the Rollout with the configured plugin");
+    ws.apply();
+    let live = s.wait("api", "the pause at step 3 again", rollouts::paused_at(3));
+    assert_eq!(live["status"]["currentPodHash"], restarted["status"]["currentPodHash"]);
+
+    // Someone with write access to state names another command.
+    let state_path = ws.path("terraform.tfstate");
+    let mut state: Json = serde_json::from_str(&support::read(&state_path)).unwrap();
+    let instance = &mut state["resources"][0]["instances"][0]["attributes"];
+    assert_eq!(instance["cluster"]["exec"]["command"], json!(good), "{instance:#}");
+    instance["cluster"]["exec"]["command"] = json!(evil);
+    state["serial"] = json!(state["serial"].as_i64().unwrap() + 1);
+    std::fs::write(&state_path, serde_json::to_string_pretty(&state).unwrap()).unwrap();
+
+    ws.ok(&["plan", "-refresh-only", "-no-color", "-input=false"]);
+    ws.ok(&["apply", "-refresh-only", "-auto-approve", "-no-color", "-input=false"]);
+    ws.ok(&["plan", "-no-color", "-input=false"]);
+    assert_eq!(plugin_runs(&ws, "evil.sh"), 0, "a command only state named was run");
+    // The configured command is what the apply runs, and it puts its own block back in state.
+    ws.apply();
+    assert_eq!(plugin_runs(&ws, "evil.sh"), 0, "a command only state named was run");
+    let st = ws.state_of("shard_rollout_gate.api");
+    assert_eq!(st["cluster"]["exec"]["command"], json!(good));
+}

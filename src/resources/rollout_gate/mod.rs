@@ -102,6 +102,42 @@ async fn converge(ctx: &Ctx<ShardData>, m: &Model, creating: bool) -> Result<Out
 }
 
 /// Computed attributes, which a pure gate's plan marks unknown while the Rollout is not Healthy.
+/// Whether the gate's connection runs a credential plugin (`cluster.exec`): such a gate is
+/// refreshed at plan, from configuration, never from state alone (issue 16, item 8).
+fn refresh_deferred(m: &Model) -> bool {
+    m.cluster.as_ref().is_some_and(|c| c.exec.is_some())
+}
+
+/// `prior` refreshed with the configuration's connection (`m`'s cluster block, equal to the
+/// state's). None when the plan cannot go on (the diagnostics say why): the Rollout is gone,
+/// or the cluster cannot be read, which a refresh would also have failed on.
+async fn refresh_at_plan(ctx: &Ctx<ShardData>, m: &Model, prior: &Model, diags: &mut Diagnostics) -> Option<Model> {
+    let found = match client_for(ctx, m).await {
+        Ok(client) => get_rollout(ctx, &client, m).await,
+        Err(e) => Err(e),
+    };
+    match found {
+        Ok(Some(view)) => Some(prior.observed(&view)),
+        Ok(None) => {
+            diags.push_attr_error(
+                AttrPath::attr("name"),
+                "Rollout not found",
+                format!(
+                    "the Rollout {} this gate follows is gone from {}; remove the gate from state \
+                     (terraform state rm) or recreate the Rollout",
+                    m.key(),
+                    m.describe_cluster()
+                ),
+            );
+            None
+        }
+        Err(e) => {
+            diags.extend(e);
+            None
+        }
+    }
+}
+
 const COMPUTED: &[&str] = &[
     "strategy",
     "phase",
@@ -250,6 +286,26 @@ impl Resource<ShardData> for RolloutGateResource {
         let same_object =
             req.prior.as_ref().filter(|p| p.namespace == m.namespace && p.name == m.name && p.cluster == m.cluster);
         let target = m.target();
+        // The refreshed prior state. A gate whose connection runs a credential plugin was not
+        // refreshed by `read` (see there): its refresh is here, with the command the
+        // configuration names (`same_object`: the configuration's cluster block is the state's).
+        let refreshed = match same_object {
+            Some(prior) if refresh_deferred(prior) => {
+                let Some(now) = refresh_at_plan(ctx, &m, prior, &mut req.diags).await else { return };
+                // Progress that no longer holds (a new revision reset it, an operator undid a
+                // promote) plans an update, as a refresh that lowered `promote_to_step` would.
+                if now.promote_to_step != prior.promote_to_step || now.promote_full != prior.promote_full {
+                    for name in COMPUTED {
+                        if let Some(slot) = req.planned.get_mut(name) {
+                            *slot = Value::Unknown;
+                        }
+                    }
+                }
+                Some(now)
+            }
+            other => other.cloned(),
+        };
+        let same_object = refreshed.as_ref();
         // A pure gate has no configured value to differ: while the refreshed Rollout is not
         // Healthy and fully promoted, plan an update (its computed values become unknown).
         if let Some(prior) = same_object
@@ -323,6 +379,13 @@ impl Resource<ShardData> for RolloutGateResource {
 
     async fn read(&self, ctx: &Ctx<ShardData>, req: ReadRequest<Model>) -> Result<Outcome<Model>, Diagnostics> {
         let m = req.state;
+        if refresh_deferred(&m) {
+            // Terraform gives ReadResource no configuration: the plugin command here is only
+            // what state names, and whoever can write state must not choose a command the
+            // provider runs with the runner's credentials. `modify_plan` refreshes instead.
+            tracing::info!(rollout = %m.key(), "refresh at plan: the cluster block runs a credential plugin");
+            return Ok(Outcome::ok(m));
+        }
         let client = client_for(ctx, &m).await?;
         Ok(match get_rollout(ctx, &client, &m).await? {
             Some(view) => Outcome::ok(m.observed(&view)),
