@@ -217,9 +217,9 @@ fn a_blue_green_preview_is_promoted_to_active() {
     let live = s.get("web");
     assert_eq!(live["status"]["blueGreen"]["activeSelector"], preview, "the preview is active");
     assert_eq!(live["status"]["stableRS"], preview);
-    // `promote` on blue-green clears the pause; it does not send promoteFull.
-    assert!(log(&ws).contains(r#"patch="{\"status\":{\"pauseConditions\":null}}""#));
-    assert!(!log(&ws).contains("promoteFull"));
+    // promote_full is `promote --full` on blue-green too (promote.go `getPatches`).
+    assert!(log(&ws).contains(r#"patch="{\"status\":{\"promoteFull\":true}}""#), "{}", log(&ws));
+    assert!(!log(&ws).contains(r#"pauseConditions\":null"#), "no plain promote");
 }
 
 #[test]

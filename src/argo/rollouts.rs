@@ -766,33 +766,17 @@ pub fn decide(view: &RolloutView, target: Target, policy: &Policy) -> Decision {
             Decision::Wait(view.describe())
         }
         Target::Healthy => Decision::Wait(view.describe()),
-        Target::Full if view.is_canary() => {
+        Target::Full => {
+            // `kubectl argo rollouts promote --full` on either strategy (promote.go `getPatches`,
+            // case full): unpause the spec, and `status.promoteFull` while currentPodHash !=
+            // stableRS. The controller then skips the remaining steps, pauses and analysis
+            // (canary: `syncRolloutStatusCanary`; blue-green: `isBlueGreenFastTracked` skips the
+            // BlueGreenPause and `syncRolloutStatusBlueGreen` clears the pause conditions;
+            // analysis.go cancels running analysis on promoteFull).
             let patches = view.promote_full_patches();
             // promoteFull already requested and not yet acted on: nothing more to send.
             let patches = Patches { status: patches.status.filter(|_| !view.promote_full), ..patches };
             if patches.is_empty() { Decision::Wait(view.describe()) } else { Decision::Promote(patches) }
-        }
-        Target::Full => {
-            // Blue-green: promote the preview to active the way plain `promote` does (clear the
-            // BlueGreenPause); pre/post-promotion analysis still runs. (`promote --full` would
-            // skip them: `status.promoteFull`.)
-            if view.unpausing() && !view.spec_paused {
-                return Decision::Wait(view.describe());
-            }
-            if let Some(timed) = timed_pause(view).or_else(|| timed_pause_among_others(view))
-                && !view.spec_paused
-            {
-                return Decision::Wait(format!("{}: {timed}", view.describe()));
-            }
-            let timed = timed_pause(view).is_some();
-            if (!view.pause_reasons.is_empty() && !timed) || view.spec_paused {
-                let mut patches = view.promote_patches();
-                if view.pause_reasons.is_empty() || timed {
-                    patches.status = None;
-                }
-                return Decision::Promote(patches);
-            }
-            Decision::Wait(view.describe())
         }
     }
 }
@@ -971,9 +955,10 @@ mod tests {
             "status": { "observedGeneration": "1", "controllerPause": true, "pauseConditions": [{ "reason": "BlueGreenPause" }],
                         "stableRS": "a", "currentPodHash": "b", "phase": "Paused" }
         }));
+        // `promote --full`, as on a canary: status.promoteFull (promote.go `getPatches`).
         assert_eq!(
             decide(&v, Target::Full, &Policy::default()),
-            Decision::Promote(Patches { spec: None, status: Some(json!({"status":{"pauseConditions":null}})) })
+            Decision::Promote(Patches { spec: None, status: Some(json!({"status":{"promoteFull":true}})) })
         );
         assert!(matches!(decide(&v, Target::Step(1), &Policy::default()), Decision::Impossible(_)));
         assert_eq!(v.step_count(), None);
@@ -1108,10 +1093,11 @@ mod tests {
                             "stableRS": "a", "currentPodHash": "b", "phase": "Paused" }
             }))
         };
-        assert!(matches!(decide(&bg(Json::Null, 30), Target::Full, &Policy::default()), Decision::Wait(_)));
-        assert!(matches!(decide(&bg(json!(true), 30), Target::Full, &Policy::default()), Decision::Wait(_)));
-        // autoPromotionEnabled: false wins over the seconds (`CompletedBlueGreenPause`).
-        assert!(matches!(decide(&bg(json!(false), 30), Target::Full, &Policy::default()), Decision::Promote(_)));
+        // A pure gate leaves a blue-green auto-promotion bake to its clock; `promote --full`
+        // (promote_full) skips it, as the CLI does, on either strategy.
+        assert!(matches!(decide(&bg(Json::Null, 30), Target::Healthy, &Policy::default()), Decision::Wait(_)));
+        assert!(matches!(decide(&bg(json!(true), 30), Target::Healthy, &Policy::default()), Decision::Wait(_)));
+        assert!(matches!(decide(&bg(json!(true), 30), Target::Full, &Policy::default()), Decision::Promote(_)));
     }
 
     #[test]
