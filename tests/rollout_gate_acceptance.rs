@@ -351,6 +351,42 @@ fn an_inconclusive_analysis_fails_naming_it_unless_promote_inconclusive() {
 }
 
 #[test]
+fn an_inconclusive_experiment_fails_naming_it_and_is_promoted_past_when_opted_in() {
+    // Upstream (`rollout/experiment.go` `reconcileExperiments`) pauses with
+    // `InconclusiveExperiment` and adds it again on every reconcile while the experiment stays
+    // Inconclusive: a promote that only clears the pause conditions (the CLI's plain promote) is
+    // paused again. The stand-in plays that.
+    let s = Shard::new("gate-experiment");
+    s.controller.behave("api", Behaviour { analysis: Analysis::Inconclusive("no data".into()), ..Default::default() });
+    let steps = json!([{ "setWeight": 10 }, { "pause": {} },
+                       { "experiment": { "templates": [{ "name": "canary", "specRef": "canary" }] } },
+                       { "setWeight": 50 }, { "pause": {} }]);
+    let paused = s.canary_paused_at("api", steps, false, 1);
+    let hash = paused["status"]["currentPodHash"].as_str().unwrap().to_string();
+    let ws = workspace(&s.gate("api", "api", "  promote_to_step = 4\n"));
+    ws.fails(
+        &["apply", "-auto-approve", "-no-color"],
+        &[
+            "Inconclusive analysis needs a person",
+            "paused with InconclusiveExperiment",
+            &format!("experiment api-{hash}-2"),
+            "promote_inconclusive = true",
+        ],
+    );
+    let live = s.get("api");
+    assert_eq!(live["status"]["pauseConditions"][0]["reason"], "InconclusiveExperiment", "left for a person");
+    assert_eq!(live["status"]["currentStepIndex"], 2);
+
+    ws.write_with(
+        &ProviderHcl::new(NO_AWS),
+        &s.gate("api", "api", "  promote_to_step = 4\n  promote_inconclusive = true\n"),
+    );
+    ws.apply();
+    let live = s.wait("api", "the pause at step 4", rollouts::paused_at(4));
+    assert!(live["status"]["canary"]["currentExperiment"].is_null(), "the experiment step is behind: {live:#}");
+}
+
+#[test]
 fn a_timeout_aborts_only_a_revision_the_gate_was_promoting() {
     let s = Shard::new("gate-timeout");
     s.canary_paused_at("api", steps4(), false, 1);
@@ -810,7 +846,7 @@ fn a_workload_ref_rollout_is_not_healthy_before_its_new_template_is_seen() {
 #[test]
 fn timed_pauses_are_waited_out_not_promoted() {
     // `CompletedCanaryPauseStep` / `CompletedBlueGreenPause` (rollout/pause.go) end these by
-    // themselves: the gate never clears them.
+    // themselves: a gate promoting to a step, or a pure gate, never clears them.
     let s = Shard::new("gate-timed");
     let steps = json!([{ "setWeight": 10 }, { "pause": { "duration": "5s" } }, { "setWeight": 30 }, { "pause": {} }]);
     s.canary_paused_at("api", steps, false, 1);
@@ -826,7 +862,8 @@ fn timed_pauses_are_waited_out_not_promoted() {
     s.wait("web", "the first revision Healthy", rollouts::healthy);
     s.new_revision("web", "registry.example/app:2");
     s.wait("web", "the BlueGreenPause", |r| r["status"]["pauseConditions"][0]["reason"] == "BlueGreenPause");
-    let ws = workspace(&s.gate("web", "web", "  promote_full = true\n"));
+    // A pure gate waits the bake out (promote_full would skip it, as `promote --full` does).
+    let ws = workspace(&s.gate("web", "web", ""));
     ws.apply();
     assert_eq!(count(&requests(&log(&ws), &s.ns), "PATCH status"), 0, "autoPromotionSeconds was cut short");
     assert!(rollouts::healthy(&s.get("web")));

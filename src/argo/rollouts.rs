@@ -385,7 +385,16 @@ impl RolloutView {
             let i = self.current_step().unwrap_or(0);
             if i < self.steps().len() as i64 { i + 1 } else { i }
         };
-        let inconclusive = self.is_canary() && self.step_analysis_status.as_deref() == Some("Inconclusive");
+        // An inconclusive step analysis: the CLI's own patch (promote.go `getPatches`, default
+        // case with `isInconclusive`) clears the pauses and controllerPause and moves to the
+        // next step. An inconclusive experiment gets the same: the CLI's plain promote only
+        // clears the pause conditions, and the controller adds `InconclusiveExperiment` again
+        // on the next reconcile (experiment.go `reconcileExperiments`; the step completes only
+        // on a Successful experiment, canary.go `completedCurrentCanaryStep`), so only moving
+        // the index past the step (what `promote --skip-current-step` sent) promotes through it.
+        let inconclusive = self.is_canary()
+            && (self.step_analysis_status.as_deref() == Some("Inconclusive")
+                || self.pause_reasons.iter().any(|r| r == INCONCLUSIVE_EXPERIMENT));
         let status = if inconclusive && !self.pause_reasons.is_empty() && self.controller_pause {
             Some(json!({ "status": { "pauseConditions": null, "controllerPause": false, "currentStepIndex": next() } }))
         } else if !self.pause_reasons.is_empty() {
@@ -1063,8 +1072,20 @@ mod tests {
         assert_eq!(decide(&v, Target::Step(4), &yes), Decision::Promote(v.promote_patches()));
         s["pauseConditions"] = json!([{ "reason": "InconclusiveExperiment" }]);
         s["canary"] = json!({ "currentExperiment": "api-bbb-2-exp" });
-        let text = blocked(decide(&canary(steps(), s), Target::Step(4), &Policy::default()));
+        s["controllerPause"] = json!(true);
+        let experiment = canary(steps(), s);
+        let text = blocked(decide(&experiment, Target::Step(4), &Policy::default()));
         assert!(text.contains("InconclusiveExperiment") && text.contains("experiment api-bbb-2-exp"), "{text}");
+        // Promoted past the step: clearing the pause alone would be re-added by the controller.
+        assert_eq!(
+            decide(&experiment, Target::Step(4), &yes),
+            Decision::Promote(Patches {
+                spec: None,
+                status: Some(
+                    json!({ "status": { "pauseConditions": null, "controllerPause": false, "currentStepIndex": 3 } })
+                )
+            })
+        );
         // A pure gate promotes nothing anyway: it waits.
         assert!(matches!(decide(&v, Target::Healthy, &Policy::default()), Decision::Wait(_)));
     }

@@ -309,12 +309,7 @@ async fn run(
             }
             // A merge patch of the whole status: fields set to null are removed, as the real
             // controller's two-way merge patch does.
-            let mut patch = json!({ "status": status.clone() });
-            for key in doc["status"].as_object().map(|m| m.keys().cloned().collect::<Vec<_>>()).unwrap_or_default() {
-                if status.get(&key).is_none() {
-                    patch["status"][key] = Json::Null;
-                }
-            }
+            let patch = json!({ "status": merge_patch(&doc["status"], &status) });
             let sent = std::time::SystemTime::now();
             match api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch)).await {
                 Ok(written) => {
@@ -473,6 +468,13 @@ fn reconcile(
             let conditions = reasons(&st);
             let controller_pause = st["controllerPause"].as_bool().unwrap_or(false);
             let mut advance = false;
+            if step.get("experiment").is_none_or(|e| e.is_null())
+                && let Some(c) = st["canary"].as_object_mut()
+            {
+                // Not an experiment step (a promote moved past it): the experiment is one of
+                // `otherExs`, cancelled, and no longer the current one (experiment.go).
+                c.remove("currentExperiment");
+            }
             if step.get("pause").is_some_and(|p| !p.is_null()) {
                 let has = conditions.iter().any(|r| r == "CanaryPauseStep");
                 if controller_pause && !has {
@@ -511,6 +513,34 @@ fn reconcile(
                         }
                     }
                 }
+            } else if step.get("experiment").is_some_and(|e| !e.is_null()) {
+                // `rollout/experiment.go` `reconcileExperiments`: the step's Experiment runs for
+                // the analysis time, then by its phase: Successful completes the step
+                // (`canary.go` `completedCurrentCanaryStep` needs exactly that), Failed aborts
+                // ("Experiment analysis phase is error/failed: …"), Inconclusive adds the
+                // `InconclusiveExperiment` pause condition on every reconcile it is missing
+                // (`CalculatePauseConditions`): a promote that only clears the pause conditions
+                // is paused again, as upstream.
+                let experiment = format!("{name}-{hash}-{index}");
+                st["canary"]["currentExperiment"] = json!(experiment);
+                if elapsed < b.analysis_time {
+                    soonest(b.analysis_time - elapsed, &mut requeue);
+                } else {
+                    match &b.analysis {
+                        Analysis::Successful => advance = true,
+                        Analysis::Failed(why) => {
+                            st["abort"] = json!(true);
+                            st["_abortReason"] = json!(format!("Experiment analysis phase is error/failed: {why}"));
+                            finish(&mut st, spec, canary, &steps, revision);
+                            return (st, Some(Duration::ZERO));
+                        }
+                        Analysis::Inconclusive(_) => {
+                            if !conditions.iter().any(|r| r == "InconclusiveExperiment") {
+                                add_pause(&mut st, "InconclusiveExperiment");
+                            }
+                        }
+                    }
+                }
             } else if elapsed >= b.step_time {
                 advance = true; // setWeight & co: replicas (simulated) are where the step wants them
             } else {
@@ -521,6 +551,7 @@ fn reconcile(
                 clear_pause(&mut st);
                 if let Some(c) = st["canary"].as_object_mut() {
                     c.remove("currentStepAnalysisRunStatus");
+                    c.remove("currentExperiment");
                 }
                 soonest(Duration::ZERO, &mut requeue);
             }
@@ -612,6 +643,25 @@ fn add_pause(st: &mut Json, reason: &str) {
 
 fn clear_pause(st: &mut Json) {
     remove(st, &["pauseConditions", "controllerPause"]);
+}
+
+/// A JSON merge patch from `old` to `new` (RFC 7386), as the controller's two-way merge patch:
+/// a field gone at any depth is sent as null, nested objects are patched field by field.
+fn merge_patch(old: &Json, new: &Json) -> Json {
+    let (Some(before), Some(after)) = (old.as_object(), new.as_object()) else { return new.clone() };
+    let mut patch = after.clone();
+    for (key, was) in before {
+        match after.get(key) {
+            None => {
+                patch.insert(key.clone(), Json::Null);
+            }
+            Some(now) if was.is_object() && now.is_object() => {
+                patch.insert(key.clone(), merge_patch(was, now));
+            }
+            Some(_) => {}
+        }
+    }
+    Json::Object(patch)
 }
 
 fn remove(st: &mut Json, keys: &[&str]) {
