@@ -157,6 +157,14 @@ fn registry_free_stack_modules_validate() {
         assert!(text.contains("shardkit/shard"), "{} declares no provider", dir.display());
         let ws = workspace_for(&dir, &Surroundings { declarations: String::new(), drop_blocks: &[] });
         validate(&ws, &dir);
+        // The module's own `terraform test` files (mock_provider "shard"), as a module user runs them.
+        let tests = dir.join("tests");
+        if tests.is_dir() {
+            support::copy_files(&tests, &ws.dir.join("tests"), &[".tftest.hcl"]).expect("copy tests");
+            let r = ws.run(&["test", "-no-color"]);
+            assert_eq!(r.code, 0, "{}: terraform test fails:\n{}", dir.display(), r.text());
+            assert!(r.stdout.contains("Success!") && !r.stdout.contains("0 passed"), "{}: {}", dir.display(), r.text());
+        }
         checked += 1;
     }
     assert!(checked >= 1, "no module under {} uses only this provider", modules.display());

@@ -49,10 +49,15 @@ use tokio::io::AsyncBufReadExt;
 use tokio_util::sync::CancellationToken;
 
 const HUB_CLUSTER: &str = "argo-hub";
+/// An EKS cluster whose endpoint nothing listens on: the hub as a sick hub looks to the provider
+/// (the break-glass drain of the runbook is played against it).
+const HUB_DOWN: &str = "argo-hub-down";
 const ARGOCD_NAMESPACE: &str = "argocd";
 const SHARDS: [&str; 3] = ["shard-1", "shard-2", "shard-3"];
 /// The gated Rollout of every shard (the service's workload: `app/api` on a real shard).
 const ROLLOUT: &str = "api";
+/// modules/shard-delivery's output target_group_annotation.
+const TARGET_GROUP_ANNOTATION: &str = "shardkit.io/target-group-arn";
 /// The canary's steps: a first revision is promoted at once; a new one stops at step 1.
 fn canary_steps() -> Json {
     json!([{ "setWeight": 10 }, { "pause": {} }, { "setWeight": 50 }, { "pause": {} }])
@@ -355,8 +360,9 @@ async fn story(w: &mut World) -> Result<(), String> {
 
     let t = stage(1, "first deploy: shard-1 and shard-2 apply at the same time (two CI runs)");
     say("  each: register with Argo CD and wait until its Application is Synced/Healthy,");
-    say("        then gate on Rollout app-<shard>/api Healthy, then take weight 50");
-    let gate = json!({ "api": { "namespace": "NS", "name": ROLLOUT } });
+    say("        then gate Rollout app-<shard>/api at promote_to_step = 1 (the steady state between releases:");
+    say("        a first revision is promoted at once), then join the listener at 0 and ramp to 50");
+    let gate = json!({ "api": { "namespace": "NS", "name": ROLLOUT, "promote_to_step": 1 } });
     let (a, b) = tokio::join!(
         apply(w, "shard-1", vars(w, "shard-1", 50, false, &gate)),
         apply(w, "shard-2", vars(w, "shard-2", 50, false, &gate)),
@@ -366,13 +372,31 @@ async fn story(w: &mut World) -> Result<(), String> {
     table(w).await?;
     took(t);
 
-    let t = stage(2, "drain shard-1 for maintenance (maintenance = true)");
+    let t = stage(2, "interrupted CI: a failed first apply left shard-2's registration tainted");
+    say("  terraform taint (what Terraform does to a create that failed in its wait), then the runbook's fix:");
+    terraform_cmd(w, "shard-2", &["taint", "module.delivery.shard_argocd_cluster_registration.this"]).await?;
+    let plan = terraform_cmd(w, "shard-2", &["plan", "-input=false", "-no-color"]).await?;
+    if !plan.contains("is tainted, so must be replaced") {
+        return Err(format!("the plan of a tainted registration does not replace it:\n{plan}"));
+    }
+    say(
+        "    plan: shard_argocd_cluster_registration.this is tainted, so must be replaced (shard-2 would leave Argo CD)",
+    );
+    terraform_cmd(w, "shard-2", &["untaint", "module.delivery.shard_argocd_cluster_registration.this"]).await?;
+    let plan = terraform_cmd(w, "shard-2", &["plan", "-input=false", "-no-color"]).await?;
+    if plan.contains("must be replaced") || (plan.contains(" to destroy") && !plan.contains("0 to destroy")) {
+        return Err(format!("after untaint the plan still replaces or destroys:\n{plan}"));
+    }
+    say("    terraform untaint …registration.this; plan: nothing replaced, the next apply only waits again");
+    took(t);
+
+    let t = stage(3, "drain shard-1 for maintenance (maintenance = true), alone: the upgrade is the next apply");
     say("  weight to 0, then a 2 s drain delay; its Rollout gates are lifted while it is drained");
     apply(w, "shard-1", vars(w, "shard-1", 50, true, &gate)).await?;
     table(w).await?;
     took(t);
 
-    let t = stage(3, "canary on shard-2: a new image reaches shard-2 (what Argo CD syncs from git)");
+    let t = stage(4, "canary on shard-2: a new image reaches shard-2 (what Argo CD syncs from git)");
     rollouts::set_image(&w.shard_api(), &namespace_of("shard-2"), ROLLOUT, "registry.example/api:2").await;
     rollouts::wait_for(
         &w.shard_api(),
@@ -388,9 +412,9 @@ async fn story(w: &mut World) -> Result<(), String> {
     table(w).await?;
     took(t);
 
-    let t = stage(4, "shard-2's canary may go to step 2 (rollouts.api.promote_to_step = 2)");
-    let to_step_2 = json!({ "api": { "namespace": "NS", "name": ROLLOUT, "promote_to_step": 2 } });
-    apply(w, "shard-2", vars(w, "shard-2", 50, false, &to_step_2)).await?;
+    let t = stage(5, "shard-2's canary may go to step 3 (rollouts.api.promote_to_step = 3)");
+    let to_step_3 = json!({ "api": { "namespace": "NS", "name": ROLLOUT, "promote_to_step": 3 } });
+    apply(w, "shard-2", vars(w, "shard-2", 50, false, &to_step_3)).await?;
     rollouts::wait_for(
         &w.shard_api(),
         &namespace_of("shard-2"),
@@ -401,32 +425,44 @@ async fn story(w: &mut World) -> Result<(), String> {
     )
     .await?;
     app_health(w, "service-shard-2", "Suspended").await?;
-    say("  the gate promoted once; the canary ran step 2 (setWeight: 50) and stops at the next pause, step 3");
+    say("  the gate promoted once; the canary ran step 2 (setWeight: 50) and holds at step 3, a pause");
     table(w).await?;
     took(t);
 
-    let t = stage(5, "shard-2's canary is promoted fully (rollouts.api.promote_full = true)");
+    let t = stage(6, "shard-2's canary is promoted fully (rollouts.api.promote_full = true)");
     let full = json!({ "api": { "namespace": "NS", "name": ROLLOUT, "promote_full": true } });
     apply(w, "shard-2", vars(w, "shard-2", 50, false, &full)).await?;
     app_health(w, "service-shard-2", "Healthy").await?;
+    say("  and back to the steady state in the next change: promote_to_step = 1 (a no-op on a promoted Rollout;");
+    say("  promote_full left in place would promote the next canary fully on any later apply)");
+    apply(w, "shard-2", vars(w, "shard-2", 50, false, &gate)).await?;
     table(w).await?;
     took(t);
 
-    let t = stage(6, "restore shard-1 (maintenance = false): gates first, then ramp back 25 at a time");
+    let t = stage(7, "restore shard-1 (maintenance = false): gates first, then ramp back 25 at a time");
     say("  (the upgrade itself, module \"cluster\"'s kubernetes_version, is hashicorp/aws's work: not simulated)");
     apply(w, "shard-1", vars(w, "shard-1", 50, false, &gate)).await?;
     table(w).await?;
     took(t);
 
-    let t = stage(7, "add shard-3: its EKS cluster (seeded), then its first apply");
+    let t = stage(8, "add shard-3: its EKS cluster (seeded), then its first apply");
     create_eks_cluster(w, "shard-3").await?;
     say("  seeded: EKS cluster shard-3 (what shard-3/'s module \"cluster\" creates with hashicorp/aws)");
     apply(w, "shard-3", vars(w, "shard-3", 50, false, &gate)).await?;
     table(w).await?;
     took(t);
 
-    let t = stage(8, "remove shard-3 (terraform destroy in shard-3/)");
-    say("  out of traffic (drain), then the registration goes and Argo CD removes its Application");
+    let t = stage(9, "break-glass drain of shard-3 while the hub is down (-refresh=false, -target the weight)");
+    say("  the provider's hub is an EKS cluster nothing answers for; only the weight is planned and applied");
+    let mut sick = vars(w, "shard-3", 50, true, &gate);
+    sick["hub_cluster_name"] = json!(HUB_DOWN);
+    apply_with(w, "shard-3", sick, &["-refresh=false", "-target=module.delivery.shard_weight.this"]).await?;
+    table(w).await?;
+    took(t);
+
+    let t = stage(10, "remove shard-3: drain (maintenance = true, the hub back), then terraform destroy");
+    apply(w, "shard-3", vars(w, "shard-3", 50, true, &gate)).await?;
+    say("  destroy: out of the listener, then the registration goes and Argo CD removes its Application");
     destroy(w, "shard-3").await?;
     // Argo CD deleted the shard's workload before the cluster left (the registration takes it out
     // of the ApplicationSet first; a Secret deleted first would have orphaned it).
@@ -595,8 +631,10 @@ async fn start_moto(w: &mut World) -> Result<(), String> {
     say("  starting moto (ELBv2, EKS, STS)…");
     let hub = Connection::read(&w.kube_dirs[0])?;
     let shards = Connection::read(&w.kube_dirs[1])?;
-    let mut clusters: Vec<(String, String, PathBuf)> =
-        vec![(HUB_CLUSTER.into(), hub.host.clone(), hub.ca_file.clone())];
+    let mut clusters: Vec<(String, String, PathBuf)> = vec![
+        (HUB_CLUSTER.into(), hub.host.clone(), hub.ca_file.clone()),
+        (HUB_DOWN.into(), "https://127.0.0.1:9".into(), hub.ca_file.clone()),
+    ];
     for shard in SHARDS {
         clusters.push((shard.into(), w.servers[shard].clone(), shards.ca_file.clone()));
     }
@@ -647,11 +685,14 @@ async fn seed(w: &mut World) -> Result<(), String> {
         w.target_groups.insert(shard.to_string(), tg);
     }
     say("    vpc/ + ingress/: a VPC, the shared ALB and its listener, target groups sandbox-shard-1..3;");
-    say("                    the listener forwards to shard-1 and shard-2 at weight 0 (ingress' initial_weight)");
+    say(
+        "                    the listener forwards to shard-1 and shard-2 at weight 0 (ingress/: every shard starts at 0)",
+    );
     for shard in ["shard-1", "shard-2"] {
         create_eks_cluster(w, shard).await?;
     }
     create_eks_cluster(w, HUB_CLUSTER).await?;
+    create_eks_cluster(w, HUB_DOWN).await?;
     say(
         "    shard-N/ module \"cluster\": EKS clusters shard-1, shard-2 (shard-3 comes later); argo-cluster/: argo-hub",
     );
@@ -706,6 +747,7 @@ async fn seed(w: &mut World) -> Result<(), String> {
         by_server: w.servers.iter().map(|(shard, server)| (server.clone(), shard.clone())).collect(),
         target_groups: w.target_groups.clone(),
         moto,
+        hub: hub.clone(),
     });
     w.argocd = Some(ArgoCdController::start(hub, ARGOCD_NAMESPACE, Duration::from_secs(2), Some(workload)));
     for shard in SHARDS {
@@ -735,6 +777,8 @@ async fn fixture(endpoint: &str, args: &[&str]) -> Result<Json, String> {
 /// What syncing the service's Application does on a shard.
 struct SandboxWorkload {
     shard_api: kube::Client,
+    /// The hub: the shard's cluster Secret carries its target group ARN (an annotation).
+    hub: kube::Client,
     by_server: BTreeMap<String, String>,
     target_groups: BTreeMap<String, String>,
     /// moto itself (fixtures arrange AWS objects there, as the other stacks would).
@@ -742,6 +786,18 @@ struct SandboxWorkload {
 }
 
 impl SandboxWorkload {
+    async fn target_group_of(&self, shard: &str) -> Result<String, String> {
+        let secret = Api::<Secret>::namespaced(self.hub.clone(), ARGOCD_NAMESPACE)
+            .get(&format!("cluster-{shard}"))
+            .await
+            .map_err(|e| format!("cluster Secret of {shard}: {e}"))?;
+        secret
+            .metadata
+            .annotations
+            .and_then(|a| a.get(TARGET_GROUP_ANNOTATION).cloned())
+            .ok_or_else(|| format!("{shard}'s cluster Secret has no {TARGET_GROUP_ANNOTATION} annotation"))
+    }
+
     fn shard_of(&self, app: &Json) -> Result<(String, String), String> {
         let server = app["spec"]["destination"]["server"].as_str().unwrap_or_default();
         let namespace = app["spec"]["destination"]["namespace"].as_str().unwrap_or_default().to_string();
@@ -768,7 +824,13 @@ impl Workload for SandboxWorkload {
             let obj: DynamicObject =
                 serde_json::from_value(rollouts::canary(ROLLOUT, canary_steps(), false)).map_err(|e| e.to_string())?;
             rollouts.create(&PostParams::default(), &obj).await.map_err(|e| format!("create Rollout: {e}"))?;
-            fixture(&self.moto, &["register", &self.target_groups[&shard], "2"]).await?;
+            // The TargetGroupBinding's targetGroupARN: what the ApplicationSet template reads from
+            // the cluster Secret's annotation (argo-cluster/), written by modules/shard-delivery.
+            let tg = self.target_group_of(&shard).await?;
+            if tg != self.target_groups[&shard] {
+                return Err(format!("{shard}'s cluster Secret names target group {tg}, not its own"));
+            }
+            fixture(&self.moto, &["register", &tg, "2"]).await?;
         }
         Ok(())
     }
@@ -841,13 +903,30 @@ fn install_provider(w: &World) -> Result<String, String> {
 }
 
 async fn apply(w: &World, shard: &str, vars: Json) -> Result<(), String> {
+    apply_with(w, shard, vars, &[]).await
+}
+
+/// `terraform apply` with `extra` arguments (e.g. the break-glass `-refresh=false -target=…`).
+async fn apply_with(w: &World, shard: &str, vars: Json, extra: &[&str]) -> Result<(), String> {
     let dir = w.work.join("tf/sandbox").join(shard);
     let text = serde_json::to_string_pretty(&vars).unwrap_or_default();
     std::fs::write(dir.join("terraform.tfvars.json"), format!("{text}\n")).map_err(|e| e.to_string())?;
     let interesting = ["weight", "maintenance", "rollouts"];
     let summary: Vec<String> = interesting.iter().map(|k| format!("{k} = {}", vars[*k])).collect();
     say(&format!("  {shard}/terraform.tfvars.json: {}", summary.join(", ")));
-    run_terraform(w, shard, &["apply", "-auto-approve", "-input=false", "-no-color"], true).await
+    let mut args = vec!["apply", "-auto-approve", "-input=false", "-no-color"];
+    args.extend_from_slice(extra);
+    if !extra.is_empty() {
+        say(&format!("  terraform {}", args.join(" ")));
+    }
+    run_terraform(w, shard, &args, true).await
+}
+
+/// Runs a Terraform command quietly in a shard's directory and returns its output.
+async fn terraform_cmd(w: &World, shard: &str, args: &[&str]) -> Result<String, String> {
+    run_terraform(w, shard, args, false).await?;
+    let log = w.work.join("tf/sandbox").join(shard).join(format!("{}.log", args[0]));
+    std::fs::read_to_string(&log).map_err(|e| format!("{}: {e}", log.display()))
 }
 
 async fn destroy(w: &World, shard: &str) -> Result<(), String> {

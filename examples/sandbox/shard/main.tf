@@ -56,11 +56,17 @@ variable "fleet_label" {
 }
 
 variable "rollouts" {
+  description = "The module's rollouts (its defaults: abort_on_failure = true, timeout = \"30m\")."
   type = map(object({
-    namespace       = string
-    name            = string
-    promote_to_step = optional(number)
-    promote_full    = optional(bool, false)
+    namespace            = string
+    name                 = string
+    promote_to_step      = optional(number)
+    promote_full         = optional(bool, false)
+    abort_on_failure     = optional(bool, true)
+    retry_aborted        = optional(bool, false)
+    promote_inconclusive = optional(bool, false)
+    lift_manual_pause    = optional(bool, false)
+    timeout              = optional(string, "2m")
   }))
   default = {}
 }
@@ -94,10 +100,13 @@ module "delivery" {
   drain_delay = "2s"
   ramp        = { step = 25, interval = "1s" }
 
+  weight_timeout = "2m"
+
   argocd = {
-    role_arn     = "arn:aws:iam::123456789012:role/argocd-shard-access"
-    labels       = { fleet = var.fleet_label, shard = var.name }
-    sync_timeout = "2m"
+    role_arn         = "arn:aws:iam::123456789012:role/argocd-shard-access"
+    labels           = { fleet = var.fleet_label, shard = var.name }
+    application_sets = ["service"]
+    sync_timeout     = "2m"
   }
 
   rollouts = var.rollouts

@@ -20,9 +20,13 @@ module "hub" {
   kubernetes_version = var.kubernetes_version
   subnet_ids         = data.terraform_remote_state.vpc.outputs.private_subnet_ids
   cluster_admins     = { terraform = var.terraform_principal_arn }
+  serving            = false # the hub takes no listener traffic; shards keep serving while it upgrades
 }
 
-# Argo CD's own identity on the hub (EKS Pod Identity for its controller and server).
+# Argo CD's own identity on the hub (EKS Pod Identity for its controller and server): what
+# argocd-k8s-auth signs EKS tokens with before assuming the shard access role
+# (https://argo-cd.readthedocs.io/en/stable/operator-manual/declarative-setup/#eks). The agent
+# add-on it needs is installed by modules/eks-cluster, before these associations are used.
 data "aws_iam_policy_document" "pod_identity_assume" {
   statement {
     actions = ["sts:AssumeRole", "sts:TagSession"]
@@ -39,6 +43,7 @@ resource "aws_iam_role" "argocd" {
 }
 
 resource "aws_eks_pod_identity_association" "argocd" {
+  # The ServiceAccounts of the argo-cd chart's controller, ApplicationSet controller and server.
   for_each = toset(["argocd-application-controller", "argocd-applicationset-controller", "argocd-server"])
 
   cluster_name    = module.hub.name
@@ -84,52 +89,108 @@ resource "helm_release" "argocd" {
   chart            = "argo-cd"
   version          = var.argocd_chart_version
 
-  depends_on = [aws_eks_pod_identity_association.argocd]
+  # The pods start with credentials only if the agent runs and the associations exist first
+  # (Pod Identity injects credentials at pod creation).
+  depends_on = [aws_eks_pod_identity_association.argocd, module.hub]
 }
 
-# One Application per registered shard: the cluster generator selects the cluster Secrets that
-# shard_argocd_cluster_registration writes (label fleet = var.fleet_label). The workload holds
-# Argo Rollouts (the controller and the service's Rollouts) and the AWS Load Balancer
-# Controller's TargetGroupBinding that registers the shard's pods in its target group.
-resource "kubernetes_manifest" "service_appset" {
-  manifest = {
-    apiVersion = "argoproj.io/v1alpha1"
-    kind       = "ApplicationSet"
-    metadata = {
-      name      = "service"
-      namespace = "argocd"
-    }
-    spec = {
-      goTemplate = true
-      generators = [{
-        clusters = {
-          selector = { matchLabels = { fleet = var.fleet_label } }
-        }
-      }]
-      template = {
-        metadata = { name = "service-{{.name}}" }
-        spec = {
-          project = "default"
-          source = {
-            repoURL        = var.workload_repo_url
-            targetRevision = "main"
-            path           = "deploy"
-            helm = {
-              valuesObject = { shard = "{{.name}}" }
+# The ApplicationSets, through the argocd-apps chart rather than kubernetes_manifest: a
+# kubernetes_manifest needs its CRD on the API server at plan time, so the first apply of this
+# stack (which creates the cluster and the CRD) would fail in plan
+# (https://registry.terraform.io/providers/hashicorp/kubernetes/latest/docs/resources/manifest#before-you-use-this-resource).
+# A Helm release is planned without the API server knowing the kind. Values format:
+# argoproj/argo-helm charts/argocd-apps/values.yaml (applicationsets: a map by name, chart 2.x).
+resource "helm_release" "argocd_apps" {
+  name       = "argocd-apps"
+  namespace  = "argocd"
+  repository = "https://argoproj.github.io/argo-helm"
+  chart      = "argocd-apps"
+  version    = var.argocd_apps_chart_version
+
+  values = [yamlencode({
+    applicationsets = {
+      # Per shard: the AWS Load Balancer Controller, which binds the shard's pods to its target
+      # group (TargetGroupBinding). Its IAM role and Pod Identity association are made by the
+      # shard's modules/eks-cluster; chart values per
+      # https://kubernetes-sigs.github.io/aws-load-balancer-controller/latest/deploy/installation/
+      # (clusterName; vpcId and region given, so the controller needs no instance metadata).
+      "aws-load-balancer-controller" = {
+        namespace         = "argocd"
+        goTemplate        = true
+        goTemplateOptions = ["missingkey=error"]
+        generators        = [{ clusters = { selector = { matchLabels = { fleet = var.fleet_label } } } }]
+        template = {
+          metadata = { name = "aws-load-balancer-controller-{{.name}}" }
+          spec = {
+            project = "default"
+            source = {
+              repoURL        = "https://aws.github.io/eks-charts"
+              chart          = "aws-load-balancer-controller"
+              targetRevision = var.load_balancer_controller_chart_version
+              helm = {
+                valuesObject = {
+                  clusterName    = "{{.name}}"
+                  region         = "{{index .metadata.annotations \"shardkit.io/region\"}}"
+                  vpcId          = "{{index .metadata.annotations \"shardkit.io/vpc-id\"}}"
+                  serviceAccount = { create = true, name = "aws-load-balancer-controller" }
+                }
+              }
+            }
+            destination = { server = "{{.server}}", namespace = "kube-system" }
+            syncPolicy = {
+              automated = { prune = true, selfHeal = true }
             }
           }
-          destination = {
-            server    = "{{.server}}"
-            namespace = "app"
-          }
-          syncPolicy = {
-            automated   = { prune = true, selfHeal = true }
-            syncOptions = ["CreateNamespace=true"]
+        }
+      }
+
+      # Per shard: the service (examples/stacks/workload: Rollout, Service, TargetGroupBinding).
+      "service" = {
+        namespace         = "argocd"
+        goTemplate        = true
+        goTemplateOptions = ["missingkey=error"]
+        generators        = [{ clusters = { selector = { matchLabels = { fleet = var.fleet_label } } } }]
+        template = {
+          metadata = { name = "service-{{.name}}" }
+          spec = {
+            project = "default"
+            source = {
+              repoURL        = var.workload_repo_url
+              targetRevision = "main"
+              path           = "deploy"
+              helm = {
+                valuesObject = {
+                  shard = "{{.name}}"
+                  # Set by shard_argocd_cluster_registration (modules/shard-delivery): the cluster
+                  # generator exposes the Secret's annotations to the template
+                  # (https://argo-cd.readthedocs.io/en/stable/operator-manual/applicationset/Generators-Cluster/).
+                  targetGroupARN = "{{index .metadata.annotations \"shardkit.io/target-group-arn\"}}"
+                }
+              }
+            }
+            destination = { server = "{{.server}}", namespace = "app" }
+            syncPolicy = {
+              automated = { prune = true, selfHeal = true }
+              syncOptions = [
+                "CreateNamespace=true",
+                # The TargetGroupBinding's CRD comes with the controller (the other Application):
+                # skip its dry run until then and retry (https://argo-cd.readthedocs.io/en/stable/user-guide/sync-options/).
+                "SkipDryRunOnMissingResource=true",
+              ]
+              retry = { limit = 10, backoff = { duration = "15s", factor = 2, maxDuration = "5m" } }
+              # The controller's webhook adds the target health readiness gate to pods in
+              # namespaces with this label
+              # (https://kubernetes-sigs.github.io/aws-load-balancer-controller/latest/deploy/pod_readiness_gate/):
+              # a rolling pod counts as ready only once the ALB finds it healthy.
+              managedNamespaceMetadata = {
+                labels = { "elbv2.k8s.aws/pod-readiness-gate-inject" = "enabled" }
+              }
+            }
           }
         }
       }
     }
-  }
+  })]
 
   depends_on = [helm_release.argocd]
 }

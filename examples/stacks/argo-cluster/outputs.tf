@@ -12,3 +12,13 @@ output "fleet_label" {
   description = "The label value shards register with so the ApplicationSet selects them."
   value       = var.fleet_label
 }
+
+output "cluster_security_group_id" {
+  description = "The hub's cluster security group (its nodes, so Argo CD's pods): each shard admits it on 443 to its API server."
+  value       = module.hub.cluster_security_group_id
+}
+
+output "application_sets" {
+  description = "The ApplicationSets every registered shard gets an Application from (the registration waits for one of each)."
+  value       = ["aws-load-balancer-controller", "service"]
+}

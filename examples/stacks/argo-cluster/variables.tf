@@ -38,6 +38,18 @@ variable "argocd_chart_version" {
   default     = "8.1.2"
 }
 
+variable "argocd_apps_chart_version" {
+  description = "Version of the argocd-apps Helm chart (2.x: applicationsets is a map by name)."
+  type        = string
+  default     = "2.0.2"
+}
+
+variable "load_balancer_controller_chart_version" {
+  description = "Version of the aws-load-balancer-controller Helm chart (eks-charts) the hub installs on every shard."
+  type        = string
+  default     = "1.13.3"
+}
+
 variable "workload_repo_url" {
   description = "Git repository with the service's manifests (a Rollout per service), synced to every shard."
   type        = string

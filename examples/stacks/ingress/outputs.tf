@@ -3,9 +3,9 @@ output "load_balancer_arn" {
   value       = aws_lb.shared.arn
 }
 
-output "dns_name" {
-  description = "Where clients connect (point your DNS record here)."
-  value       = aws_lb.shared.dns_name
+output "url" {
+  description = "Where clients connect."
+  value       = "https://${var.domain_name}"
 }
 
 output "listener_arn" {
@@ -19,6 +19,21 @@ output "target_group_arns" {
 }
 
 output "alb_security_group_id" {
-  description = "Allow this group into each shard's pods."
+  description = "Allow this group into each shard's pods (on serving_port)."
   value       = aws_security_group.alb.id
+}
+
+output "serving_port" {
+  description = "The pods' serving port (target groups and health checks)."
+  value       = var.serving_port
+}
+
+output "deregistration_delay" {
+  description = "The target groups' deregistration delay, seconds: drain_delay and preStop exceed it."
+  value       = var.deregistration_delay
+}
+
+output "alarm_topic_arn" {
+  description = "SNS topic of the per-shard alarms: subscribe the on-call."
+  value       = aws_sns_topic.alarms.arn
 }

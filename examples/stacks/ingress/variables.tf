@@ -23,35 +23,48 @@ variable "name" {
 
 variable "shards" {
   description = <<-EOT
-    One target group per shard, keyed by shard name (shard-1, shard-2, ...). `initial_weight` is
-    the weight the listener starts with when this stack creates it; after that each shard/
-    directory owns its weight with shard_weight, and this stack never changes weights again
-    (the listener ignores changes to its default action). To add a shard, add it here first:
-    its target group is created, and shard-N/ joins it to the listener at weight 0.
+    One target group per shard, by shard name (shard-1, shard-2, ...). Each joins the listener at
+    weight 0: the shard's own directory raises its weight with shard_weight, after its health
+    gate, and this stack never changes weights (the listener ignores changes to its default
+    action). To add a shard, add it here first: its target group is created, and shard-N/
+    joins it to the listener.
   EOT
-  type = map(object({
-    initial_weight = optional(number, 0)
-  }))
-  default = {
-    "shard-1" = { initial_weight = 50 }
-    "shard-2" = { initial_weight = 50 }
-  }
+  type        = set(string)
+  default     = ["shard-1", "shard-2"]
 
   validation {
     condition     = length(var.shards) >= 1 && length(var.shards) <= 5
     error_message = "An ALB forward action takes 1 to 5 target groups: give 1 to 5 shards (more cells need one ALB per group of 5 behind DNS)."
   }
-
-  validation {
-    condition     = alltrue([for s in values(var.shards) : s.initial_weight >= 0 && s.initial_weight <= 999])
-    error_message = "initial_weight is 0..999 (the ALB's range for target group weights)."
-  }
 }
 
-variable "certificate_arn" {
-  description = "ACM certificate for an HTTPS listener. Null serves plain HTTP on port 80 (for trying things out only)."
+variable "domain_name" {
+  description = "The service's DNS name: an alias record to the ALB and the name of its ACM certificate."
   type        = string
-  default     = null
+  default     = "api.example.com"
+}
+
+variable "zone_id" {
+  description = "The Route 53 hosted zone of domain_name (the alias record and the certificate's DNS validation)."
+  type        = string
+}
+
+variable "serving_port" {
+  description = "The port the pods serve on (the target groups' port; each shard admits the ALB's security group on it)."
+  type        = number
+  default     = 8080
+}
+
+variable "deregistration_delay" {
+  description = "Seconds the ALB lets a deregistered target finish its requests. shard_weight's drain_delay and the pods' preStop sleep must exceed it."
+  type        = number
+  default     = 30
+}
+
+variable "target_5xx_threshold" {
+  description = "5XX answers from one shard's targets per minute, 3 minutes running, that raise its alarm."
+  type        = number
+  default     = 10
 }
 
 variable "lock_priority" {

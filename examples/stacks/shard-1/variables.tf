@@ -43,12 +43,39 @@ variable "maintenance" {
 }
 
 variable "rollouts" {
-  description = "Release gates for this shard's Argo Rollouts, by a short key: how far each canary may go (promote_to_step) or promote_full. An empty map gates nothing."
+  description = "Release gates for this shard's Argo Rollouts, by a short key (modules/shard-delivery's rollouts). Between releases every gate holds new revisions at the first pause: promote_to_step = 1."
   type = map(object({
-    namespace       = string
-    name            = string
-    promote_to_step = optional(number)
-    promote_full    = optional(bool, false)
+    namespace            = string
+    name                 = string
+    promote_to_step      = optional(number)
+    promote_full         = optional(bool, false)
+    abort_on_failure     = optional(bool, true)
+    retry_aborted        = optional(bool, false)
+    promote_inconclusive = optional(bool, false)
+    lift_manual_pause    = optional(bool, false)
+    timeout              = optional(string, "30m")
   }))
   default = {}
+}
+
+variable "node_count" {
+  description = "The shard's node group size. Sized so that the other shards carry this one's load during its drain."
+  type = object({
+    desired = number
+    min     = number
+    max     = number
+  })
+  default = { desired = 3, min = 2, max = 6 }
+}
+
+variable "capacity_targets" {
+  description = "Healthy targets (pods) the fleet needs to carry the peak: a drain is refused while the other serving shards have fewer between them."
+  type        = number
+  default     = 6
+}
+
+variable "skip_capacity_check" {
+  description = "Break-glass only: drain even if the other shards lack capacity_targets (examples/RUNBOOK.md, 'When something goes wrong')."
+  type        = bool
+  default     = false
 }

@@ -4,10 +4,11 @@ terraform {
   required_providers {
     aws = {
       source  = "hashicorp/aws"
-      version = "~> 6.0"
+      version = ">= 5.40, < 7.0" # v5 and v6 (modules/eks-cluster/versions.tf)
     }
     shard = {
-      source = "shardkit/shard"
+      source  = "shardkit/shard"
+      version = ">= 0.1.0, < 1.0.0"
     }
   }
 

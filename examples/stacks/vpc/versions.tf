@@ -4,7 +4,7 @@ terraform {
   required_providers {
     aws = {
       source  = "hashicorp/aws"
-      version = "~> 6.0"
+      version = ">= 5.40, < 7.0" # v5 and v6 (modules/eks-cluster/versions.tf)
     }
   }
 

@@ -49,3 +49,31 @@ variable "cluster_admins" {
   type        = map(string)
   default     = {}
 }
+
+variable "serving" {
+  description = "Whether this cluster takes traffic now. A Kubernetes version or node change is refused while it does (a precondition). shard-N/ passes: not (maintenance and its live weight on the listener is 0); the hub passes false."
+  type        = bool
+}
+
+variable "pod_ingress" {
+  description = "Allow this security group (the shared ALB's) into the pods on this port (the target group's port and health checks). null: none (the hub)."
+  type = object({
+    security_group_id = string
+    port              = number
+  })
+  default = null
+}
+
+variable "api_ingress_security_group_ids" {
+  description = "Security groups allowed to this cluster's API server on 443 (private endpoint), by a short name: the Argo CD hub's cluster security group on every shard."
+  type        = map(string)
+  default     = {}
+}
+
+variable "load_balancer_controller" {
+  description = "The AWS Load Balancer Controller's IAM role and Pod Identity association (kube-system/aws-load-balancer-controller), allowed to register targets in these target groups only. null: none (the hub)."
+  type = object({
+    target_group_arns = list(string)
+  })
+  default = null
+}

@@ -9,7 +9,9 @@
 # maintenance = true drains the shard (weight 0, then drain_delay) and lifts the gates, so a
 # drain never waits on a Rollout (destroying a gate touches nothing on the cluster). The runbook:
 # apply with maintenance = true (drained), upgrade in the next apply, then maintenance = false:
-# the gates come back and must hold before the weight returns.
+# the gates are created again and must hold (each waits for its Rollout's target) before the
+# weight returns, through shard_weight's health gate. The registration does not change on a
+# maintenance toggle, so it does not wait then: the gates and the health gate are the waits.
 #
 # The caller configures the provider: its `hub` block is the Argo CD hub, its AWS settings reach
 # the shard's EKS cluster and the shared ALB.
@@ -24,10 +26,28 @@ resource "shard_argocd_cluster_registration" "this" {
 
   labels = var.argocd.labels
 
+  # The cluster generator exposes the Secret's annotations to the ApplicationSet template
+  # (metadata.annotations.<key>, https://argo-cd.readthedocs.io/en/stable/operator-manual/applicationset/Generators-Cluster/),
+  # so the workload learns its shard's target group here and writes it into its
+  # TargetGroupBinding (examples/stacks/workload/). Nothing else has to know the ARN.
+  annotations = merge(var.argocd.annotations, {
+    (local.target_group_annotation) = var.target_group_arn
+  })
+
   wait_for_sync {
     min_applications = var.argocd.min_applications
+    application_sets = var.argocd.application_sets
     timeout          = var.argocd.sync_timeout
+    # Argo CD reports an Application whose Rollout is paused at a canary step as Suspended
+    # (resource_customizations/argoproj.io/Rollout/health.lua); the Rollout's progress is the
+    # gates' business, so the registration accepts it (as `argocd app wait --suspended`).
+    accept_suspended = var.argocd.accept_suspended
   }
+}
+
+locals {
+  # The annotation the ApplicationSet template reads the target group ARN from.
+  target_group_annotation = "shardkit.io/target-group-arn"
 }
 
 resource "shard_rollout_gate" "this" {
@@ -38,8 +58,19 @@ resource "shard_rollout_gate" "this" {
   promote_to_step = each.value.promote_to_step
   promote_full    = each.value.promote_full ? true : null
 
+  # What the runbook tells operators to decide per Rollout (docs/resources/rollout_gate.md).
+  abort_on_failure     = each.value.abort_on_failure
+  retry_aborted        = each.value.retry_aborted
+  promote_inconclusive = each.value.promote_inconclusive
+  lift_manual_pause    = each.value.lift_manual_pause
+
   cluster {
     eks_cluster_name = var.eks_cluster_name
+  }
+
+  timeouts {
+    create = each.value.timeout
+    update = each.value.timeout
   }
 
   # The workload (these Rollouts) exists once Argo CD has synced it.
@@ -52,6 +83,12 @@ resource "shard_weight" "this" {
   weight              = var.maintenance ? 0 : var.weight
   drain_delay         = var.drain_delay
   min_healthy_targets = var.min_healthy_targets
+
+  timeouts {
+    create = var.weight_timeout
+    update = var.weight_timeout
+    delete = var.weight_timeout
+  }
 
   dynamic "ramp" {
     for_each = var.ramp == null ? [] : [var.ramp]

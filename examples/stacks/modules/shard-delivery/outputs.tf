@@ -29,3 +29,8 @@ output "rollouts" {
     }
   }
 }
+
+output "target_group_annotation" {
+  description = "The cluster Secret annotation that carries this shard's target group ARN to the ApplicationSet template (metadata.annotations in the cluster generator)."
+  value       = local.target_group_annotation
+}

@@ -100,13 +100,20 @@ variable "argocd" {
     The shard's registration with the Argo CD hub (the provider's hub block):
     role_arn: the IAM role Argo CD assumes to reach the cluster (null: Argo CD's own identity);
     labels: labels of the cluster Secret, which ApplicationSet cluster generators select on;
+    annotations: more annotations of the cluster Secret (the module adds shardkit.io/target-group-arn);
     min_applications: Applications that must target the shard, all Synced and Healthy, before the apply goes on;
+    application_sets: ApplicationSets each of which must have generated an Application for the shard;
+    accept_suspended: count Suspended (a Rollout paused at a canary step) as ready (default true:
+      the rollout gates, not the registration, decide how far a canary goes);
     sync_timeout: how long to wait for that.
   EOT
   type = object({
     role_arn         = optional(string)
     labels           = optional(map(string), {})
+    annotations      = optional(map(string), {})
     min_applications = optional(number, 1)
+    application_sets = optional(list(string), [])
+    accept_suspended = optional(bool, true)
     sync_timeout     = optional(string, "10m")
   })
 
@@ -126,12 +133,26 @@ variable "rollouts" {
     Release gates for the shard's Argo Rollouts, by a short key. Each entry is one
     shard_rollout_gate on the shard's cluster: promote_to_step lets a canary go to that step
     (0-based), promote_full promotes it fully; neither waits until it is Healthy and fully promoted.
+    The steady state between releases is promote_to_step = 1 (a new revision stops at its first
+    pause): promote_full is for the one apply that finishes a release, never left in place
+    (examples/RUNBOOK.md, section 3).
+    abort_on_failure (default true): a Degraded Rollout, or a gate timing out while its revision
+    progresses, is aborted (traffic back to stable) before the apply fails;
+    retry_aborted, promote_inconclusive, lift_manual_pause (default false): the decisions the
+    runbook leaves to a reviewed change (docs/resources/rollout_gate.md);
+    timeout: the gate's create and update timeout (default "30m": longer than the bake time of
+    any timed pause).
   EOT
   type = map(object({
-    namespace       = string
-    name            = string
-    promote_to_step = optional(number)
-    promote_full    = optional(bool, false)
+    namespace            = string
+    name                 = string
+    promote_to_step      = optional(number)
+    promote_full         = optional(bool, false)
+    abort_on_failure     = optional(bool, true)
+    retry_aborted        = optional(bool, false)
+    promote_inconclusive = optional(bool, false)
+    lift_manual_pause    = optional(bool, false)
+    timeout              = optional(string, "30m")
   }))
   default = {}
 
@@ -143,5 +164,21 @@ variable "rollouts" {
   validation {
     condition     = alltrue([for r in values(var.rollouts) : r.promote_to_step == null || try(r.promote_to_step >= 0 && floor(r.promote_to_step) == r.promote_to_step, false)])
     error_message = "promote_to_step must be a whole number, 0 or more."
+  }
+
+  validation {
+    condition     = alltrue([for r in values(var.rollouts) : can(regex("^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$", r.timeout))])
+    error_message = "A rollout's timeout must be a duration such as \"30m\"."
+  }
+}
+
+variable "weight_timeout" {
+  description = "shard_weight's create, update and delete timeout: bounds the wait for healthy targets, the ramp and the wait for the listener lock, e.g. \"15m\" (longer than the ramp: (weight / step) x interval)."
+  type        = string
+  default     = "15m"
+
+  validation {
+    condition     = can(regex("^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$", var.weight_timeout))
+    error_message = "weight_timeout must be a duration such as \"15m\"."
   }
 }

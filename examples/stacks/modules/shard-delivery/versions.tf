@@ -6,6 +6,9 @@ terraform {
   required_providers {
     shard = {
       source = "shardkit/shard"
+      # accept_suspended, application_sets, annotations and the gate's retry_aborted,
+      # promote_inconclusive and lift_manual_pause are used here; 0.x: minor versions may break.
+      version = ">= 0.1.0, < 1.0.0"
     }
   }
 }
