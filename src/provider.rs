@@ -289,6 +289,10 @@ mod tests {
                 Ok(f) => problems.extend(check(&name, "configuration", &d.schema(), &f, Coverage::Configurable)),
                 Err(e) => problems.push(format!("{name}: cannot list the configuration's fields: {e}")),
             }
+            match d.state_fields() {
+                Ok(f) => problems.extend(check(&name, "state", &d.schema(), &f, Coverage::All)),
+                Err(e) => problems.push(format!("{name}: cannot list the state's fields: {e}")),
+            }
             checked += 1;
         }
         match reads_of::<Config>() {

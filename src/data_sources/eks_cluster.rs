@@ -16,7 +16,7 @@ pub struct Config {
     name: String,
 }
 
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
 pub struct EksClusterState {
     pub name: String,
     pub arn: String,

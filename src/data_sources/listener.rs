@@ -18,7 +18,7 @@ pub struct Config {
     rule_arn: Option<String>,
 }
 
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
 pub struct ListenerState {
     pub listener_arn: String,
     pub rule_arn: Option<String>,
@@ -27,7 +27,7 @@ pub struct ListenerState {
     pub stickiness: StickinessState,
 }
 
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
 pub struct TargetGroupState {
     pub arn: String,
     pub weight: i64,
@@ -35,7 +35,7 @@ pub struct TargetGroupState {
     pub unhealthy_targets: i64,
 }
 
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
 pub struct StickinessState {
     pub enabled: bool,
     pub duration_seconds: Option<i64>,

@@ -2,7 +2,7 @@
 
 use super::context::Ctx;
 use super::diag::Diagnostics;
-use super::model::{ModelFields, ValidateRequest, decode, encode, reads_of};
+use super::model::{ModelFields, ValidateRequest, decode, encode, reads_of, shape_of};
 use super::schema::Schema;
 use super::timeouts::DEFAULT_OPERATION_TIMEOUT;
 use crate::protocol::value::Value;
@@ -16,7 +16,8 @@ use std::time::Duration;
 #[async_trait]
 pub trait DataSource<D: Send + Sync + 'static>: Send + Sync + 'static {
     type Config: DeserializeOwned + Send + Sync + 'static;
-    type State: Serialize + Send + Sync + 'static;
+    /// Deserialize too, only so that tests can list the fields it writes (see `state_fields`).
+    type State: Serialize + DeserializeOwned + Send + Sync + 'static;
 
     fn name(&self) -> &'static str;
     fn schema(&self) -> Schema;
@@ -38,9 +39,10 @@ pub trait AnyDataSource<D: Send + Sync + 'static>: Send + Sync + 'static {
     fn timeout(&self) -> Duration;
     async fn validate(&self, req: &ValidateRequest) -> Diagnostics;
     async fn read(&self, ctx: &Ctx<D>, config: Value) -> Result<Value, Diagnostics>;
-    /// The fields the configuration model reads (tests compare them with the schema). The state
-    /// is only serialized, so its fields cannot be listed without a value.
+    /// The fields the configuration model reads (tests compare them with the schema).
     fn config_fields(&self) -> Result<ModelFields, String>;
+    /// The fields the state model writes (tests compare them with the schema).
+    fn state_fields(&self) -> Result<ModelFields, String>;
 }
 
 #[async_trait]
@@ -69,5 +71,8 @@ where
     }
     fn config_fields(&self) -> Result<ModelFields, String> {
         reads_of::<S::Config>()
+    }
+    fn state_fields(&self) -> Result<ModelFields, String> {
+        shape_of::<S::State>()?.writes.ok_or_else(|| "the state model writes nothing".to_string())
     }
 }
