@@ -243,23 +243,35 @@ async fn send(
         KubeError::Cancelled { .. } => Stop::Cancelled(Some(view.clone())),
         e => Stop::Partial(Some(view.clone()), gate_failure(m, e)),
     };
+    // Both patches carry a resourceVersion precondition: the one the decision was made on, and
+    // for the spec patch after a status patch, the version that patch wrote. Anything written in
+    // between (a new revision, an operator's pause) makes the API server answer 409 Conflict
+    // (https://kubernetes.io/docs/reference/using-api/api-concepts/#conflicts), and the gate
+    // decides again on what it then sees.
+    let mut version = view.resource_version.clone();
+    let conflict = || {
+        tracing::debug!(rollout = %m.key(), "promote skipped: the Rollout changed since (409); deciding again");
+        Ok(false)
+    };
     if let Some(status) = &patches.status {
-        let body = rollouts::with_precondition(status, view.resource_version.as_deref());
+        let body = rollouts::with_precondition(status, version.as_deref());
         tracing::info!(rollout = %m.key(), at = %view.describe(), patch = %status, "promote: status patch");
         let patch = Patch::Merge(&body);
         match client.call(ctx, rollout_call("patch", m).status(), || api.patch_status(&m.name, &pp, &patch)).await {
-            Ok(_) => {}
-            Err(e) if e.status() == Some(409) => {
-                tracing::debug!(rollout = %m.key(), "promote skipped: the Rollout changed since (409); deciding again");
-                return Ok(false);
-            }
+            Ok(written) => version = written.metadata.resource_version,
+            Err(e) if e.status() == Some(409) => return conflict(),
             Err(e) => return Err(stop(e)),
         }
     }
     if let Some(spec) = &patches.spec {
+        let body = rollouts::with_precondition(spec, version.as_deref());
         tracing::info!(rollout = %m.key(), patch = %spec, "promote: spec patch");
-        let patch = Patch::Merge(spec);
-        client.call(ctx, rollout_call("patch", m), || api.patch(&m.name, &pp, &patch)).await.map_err(stop)?;
+        let patch = Patch::Merge(&body);
+        match client.call(ctx, rollout_call("patch", m), || api.patch(&m.name, &pp, &patch)).await {
+            Ok(_) => {}
+            Err(e) if e.status() == Some(409) => return conflict(),
+            Err(e) => return Err(stop(e)),
+        }
     }
     Ok(true)
 }
