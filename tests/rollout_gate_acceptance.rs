@@ -900,6 +900,32 @@ fn an_operators_pause_is_not_lifted_unless_lift_manual_pause() {
 }
 
 #[test]
+fn promote_to_weight_stops_once_the_canary_has_that_weight() {
+    let s = Shard::new("gate-weight");
+    let steps = json!([{ "setWeight": 10 }, { "pause": {} }, { "setWeight": 30 }, { "pause": {} },
+                       { "setWeight": 60 }, { "pause": {} }]);
+    s.canary_paused_at("api", steps, false, 1);
+    let too_far = workspace(&s.gate("api", "api", "  promote_to_weight = 70\n"));
+    too_far.fails(&["plan", "-no-color"], &["Target does not fit the Rollout", "no setWeight step of 70 or more"]);
+
+    let ws = workspace(&s.gate("api", "api", "  promote_to_weight = 25\n"));
+    ws.apply();
+    let live = s.wait("api", "the pause after setWeight 30", rollouts::paused_at(3));
+    assert_eq!(live["status"]["currentStepIndex"], 3, "never past the target");
+    let st = ws.state_of("shard_rollout_gate.api");
+    assert_eq!((st["promote_to_weight"].clone(), st["canary_weight"].clone()), (json!(25), json!(30)));
+
+    // A new revision restarts the canary: the plan shows the weight reached, then the target.
+    s.new_revision("api", "registry.example/app:3");
+    s.wait("api", "the new revision's first pause", rollouts::paused_at(1));
+    let p = ws.plan();
+    assert_eq!(p.code, 2, "{}", p.text());
+    assert!(p.flat().contains("~ promote_to_weight = 10 -> 25"), "{}", p.text());
+    ws.apply();
+    s.wait("api", "the pause after setWeight 30 again", rollouts::paused_at(3));
+}
+
+#[test]
 fn promote_to_the_step_count_means_stable() {
     // Completing the last step is not the end: `shouldFullPromote` (rollout/sync.go) promotes the
     // revision to stable once its ReplicaSet is available (1.5 s here).

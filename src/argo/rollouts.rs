@@ -473,6 +473,32 @@ pub enum Target {
     Full,
     /// Promote nothing: wait until Healthy and fully promoted.
     Healthy,
+    /// Canary: promote until the canary's weight is at least W percent: the first `setWeight`
+    /// step of W or more has completed (resolved to a `Step` against the Rollout's steps).
+    Weight(i64),
+}
+
+/// The step target a weight target means on this Rollout: `Step(i + 1)` for the first
+/// `setWeight` step `i` of at least `w` percent (that step completed, as `promote_to_step`
+/// counts), or why none fits. Other targets are returned as they are.
+pub fn resolve(view: &RolloutView, target: Target) -> Result<Target, String> {
+    let Target::Weight(w) = target else { return Ok(target) };
+    let key = format!("{}/{}", view.namespace, view.name);
+    let Strategy::Canary { steps, .. } = &view.strategy else {
+        return Err(format!("{key} is not a canary: promote_to_weight needs canary setWeight steps"));
+    };
+    match steps.iter().position(|s| s["setWeight"].as_i64().is_some_and(|sw| sw >= w)) {
+        Some(i) => Ok(Target::Step(i as i64 + 1)),
+        None => {
+            let weights: Vec<String> =
+                steps.iter().filter_map(|s| s["setWeight"].as_i64()).map(|sw| format!("{sw}")).collect();
+            Err(format!(
+                "{key} has no setWeight step of {w} or more (its setWeight steps: {}): lower promote_to_weight, or use \
+                 promote_full",
+                if weights.is_empty() { "none".to_string() } else { weights.join(", ") }
+            ))
+        }
+    }
 }
 
 impl Target {
@@ -481,6 +507,7 @@ impl Target {
             Target::Step(n) => format!("step {n}"),
             Target::Full => "full promotion (Healthy, fully promoted)".into(),
             Target::Healthy => "Healthy and fully promoted".into(),
+            Target::Weight(w) => format!("canary weight {w}%"),
         }
     }
 }
@@ -490,6 +517,10 @@ impl Target {
 /// one read, and again at apply on every state the watch brings.
 pub fn target_problem(key: &str, strategy: &str, step_count: Option<i64>, target: Target) -> Option<String> {
     match (target, strategy) {
+        (Target::Weight(_), "blueGreen") => Some(format!(
+            "{key} uses the blueGreen strategy, which has no setWeight steps: use promote_full to promote the preview \
+             to active"
+        )),
         (Target::Step(_), "blueGreen") => Some(format!(
             "{key} uses the blueGreen strategy, which has no steps: use promote_full to promote the preview to active"
         )),
@@ -515,6 +546,7 @@ pub fn holds(view: &RolloutView, target: Target) -> bool {
     if view.abort || !view.spec_observed() {
         return false;
     }
+    let Ok(target) = resolve(view, target) else { return false };
     match target {
         Target::Step(n) => {
             let done = view.current_step().is_some_and(|i| i >= n);
@@ -522,7 +554,17 @@ pub fn holds(view: &RolloutView, target: Target) -> bool {
             done && (!last || view.fully_promoted())
         }
         Target::Full | Target::Healthy => view.phase().0 == HEALTHY && view.fully_promoted(),
+        Target::Weight(_) => false,
     }
+}
+
+/// The weight a `promote_to_weight = w` gate has reached: `w` once held, else the canary's
+/// weight now, below `w` (as `step_reached`, so the plan shows a diff).
+pub fn weight_reached(view: &RolloutView, w: i64) -> i64 {
+    if holds(view, Target::Weight(w)) {
+        return w;
+    }
+    view.canary_weight().unwrap_or(0).min(w - 1).max(0)
 }
 
 /// The step a `promote_to_step = target` gate has reached: the target once held, else the step
@@ -693,6 +735,10 @@ pub fn decide(view: &RolloutView, target: Target, policy: &Policy) -> Decision {
     if let Some(problem) = target_problem(&key, view.strategy.name(), view.step_count(), target) {
         return Decision::Impossible(problem);
     }
+    let target = match resolve(view, target) {
+        Ok(t) => t,
+        Err(problem) => return Decision::Impossible(problem),
+    };
     if holds(view, target) {
         return Decision::Reached;
     }
@@ -774,7 +820,8 @@ pub fn decide(view: &RolloutView, target: Target, policy: &Policy) -> Decision {
             }
             Decision::Wait(view.describe())
         }
-        Target::Healthy => Decision::Wait(view.describe()),
+        // (A weight target was resolved to its step above.)
+        Target::Healthy | Target::Weight(_) => Decision::Wait(view.describe()),
         Target::Full => {
             // `kubectl argo rollouts promote --full` on either strategy (promote.go `getPatches`,
             // case full): unpause the spec, and `status.promoteFull` while currentPodHash !=
@@ -1056,6 +1103,27 @@ mod tests {
         let running = canary(steps(), running);
         assert!(abort_verdict(&running, Target::Step(3), &policy).unwrap_err().contains("aaa-old"));
         assert_eq!(abort_verdict(&running, Target::Step(3), &same), Ok(()));
+    }
+
+    #[test]
+    fn a_weight_target_is_the_step_after_the_first_set_weight_that_reaches_it() {
+        let steps = json!([{ "setWeight": 10 }, { "pause": {} }, { "setWeight": 30 }, { "pause": {} },
+                           { "setWeight": 60 }, { "pause": {} }]);
+        let v = canary(steps.clone(), paused_at(1));
+        assert_eq!(resolve(&v, Target::Weight(10)), Ok(Target::Step(1)));
+        assert_eq!(resolve(&v, Target::Weight(25)), Ok(Target::Step(3)));
+        assert_eq!(resolve(&v, Target::Weight(60)), Ok(Target::Step(5)));
+        assert!(resolve(&v, Target::Weight(61)).unwrap_err().contains("10, 30, 60"));
+        assert_eq!(resolve(&v, Target::Full), Ok(Target::Full));
+        // At the pause after setWeight 10, aiming for 30: promote; the state shows 10.
+        assert!(matches!(decide(&v, Target::Weight(30), &Policy::default()), Decision::Promote(_)));
+        assert_eq!(weight_reached(&v, 30), 10);
+        // At the pause after setWeight 30: reached, nothing more is promoted.
+        let there = canary(steps.clone(), paused_at(3));
+        assert_eq!(decide(&there, Target::Weight(30), &Policy::default()), Decision::Reached);
+        assert_eq!(weight_reached(&there, 30), 30);
+        assert!(matches!(decide(&v, Target::Weight(90), &Policy::default()), Decision::Impossible(_)));
+        assert!(target_problem("app/web", "blueGreen", None, Target::Weight(30)).is_some());
     }
 
     #[test]

@@ -191,6 +191,10 @@ impl Resource<ShardData> for RolloutGateResource {
                 Attribute::bool("promote_full")
                     .optional()
                     .description("Full promotion as `kubectl argo rollouts promote --full` does, on either strategy (`status.promoteFull`): skips the remaining steps, pauses (timed ones too) and analysis; a blue-green preview becomes active without its bake or pre-promotion analysis. Then wait until Healthy and fully promoted. Conflicts with `promote_to_step`."),
+                Attribute::number("promote_to_weight")
+                    .optional()
+                    .validate(validators::int_between(1, 100))
+                    .description("Canary: promote until the canary's weight is at least this percentage: through indefinite pauses until the first `setWeight` step of this value or more has completed (then the gate stops, as `promote_to_step` would at the step after it). A weight no `setWeight` step reaches fails at plan (or apply). State holds the weight reached, so the plan shows lost progress. Conflicts with `promote_to_step` and `promote_full`."),
                 Attribute::bool("abort_on_failure")
                     .default(false)
                     .description("When the Rollout turns Degraded during the wait, or the wait times out while the revision is progressing: abort it (`status.abort=true`, as `kubectl argo rollouts abort`) before failing. Only the revision the gate was promoting, never one parked at a pause, never with a pure gate (no target); sent with a resourceVersion precondition. Ctrl-C never aborts. Default: `false`."),
@@ -228,17 +232,23 @@ impl Resource<ShardData> for RolloutGateResource {
     async fn validate(&self, req: &ValidateRequest) -> Diagnostics {
         let mut d = Diagnostics::new();
         let config = &req.config;
-        if config.get("promote_to_step").as_i64().is_some() && config.get("promote_full").as_bool() == Some(true) {
+        let set = |name: &str| config.get(name).as_i64().is_some() || config.get(name).is_unknown();
+        let full = config.get("promote_full").as_bool() == Some(true) || config.get("promote_full").is_unknown();
+        if set("promote_to_step") && config.get("promote_full").as_bool() == Some(true) {
             d.push_attr_error(
                 AttrPath::attr("promote_full"),
                 "Conflicting targets",
                 "set promote_to_step or promote_full = true, not both",
             );
         }
-        let has_target = config.get("promote_to_step").as_i64().is_some()
-            || config.get("promote_to_step").is_unknown()
-            || config.get("promote_full").as_bool() == Some(true)
-            || config.get("promote_full").is_unknown();
+        if set("promote_to_weight") && (set("promote_to_step") || config.get("promote_full").as_bool() == Some(true)) {
+            d.push_attr_error(
+                AttrPath::attr("promote_to_weight"),
+                "Conflicting targets",
+                "set one of promote_to_step, promote_to_weight and promote_full = true",
+            );
+        }
+        let has_target = set("promote_to_step") || set("promote_to_weight") || full;
         // A pure gate promotes, lifts, retries and aborts nothing: these say so where they are set.
         for (name, what) in [
             ("abort_on_failure", "it never aborts the Rollout (a timeout leaves it where it is)"),
@@ -250,7 +260,10 @@ impl Resource<ShardData> for RolloutGateResource {
                 d.push_attr_warning(
                     AttrPath::attr(name),
                     format!("{name} has no effect on a gate with no target"),
-                    format!("a gate with neither promote_to_step nor promote_full = true promotes nothing, so {what}"),
+                    format!(
+                        "a gate with none of promote_to_step, promote_to_weight and promote_full = true promotes nothing, so \
+                         {what}"
+                    ),
                 );
             }
         }
@@ -294,7 +307,10 @@ impl Resource<ShardData> for RolloutGateResource {
                 let Some(now) = refresh_at_plan(ctx, &m, prior, &mut req.diags).await else { return };
                 // Progress that no longer holds (a new revision reset it, an operator undid a
                 // promote) plans an update, as a refresh that lowered `promote_to_step` would.
-                if now.promote_to_step != prior.promote_to_step || now.promote_full != prior.promote_full {
+                if now.promote_to_step != prior.promote_to_step
+                    || now.promote_full != prior.promote_full
+                    || now.promote_to_weight != prior.promote_to_weight
+                {
                     for name in COMPUTED {
                         if let Some(slot) = req.planned.get_mut(name) {
                             *slot = Value::Unknown;
@@ -335,13 +351,16 @@ impl Resource<ShardData> for RolloutGateResource {
         }
         // Does the target fit the Rollout? From the refreshed state when it is the same object,
         // else one read (a cluster or Rollout not reachable yet is checked again at apply).
+        // (A weight target needs the Rollout's steps, which state does not hold: one read.)
         let problem = match same_object {
-            Some(prior) if prior.strategy.known().is_some() => rollouts::target_problem(
-                &m.key(),
-                prior.strategy.known().map(String::as_str).unwrap_or_default(),
-                prior.step_count.known().copied(),
-                target,
-            ),
+            Some(prior) if prior.strategy.known().is_some() && !matches!(target, Target::Weight(_)) => {
+                rollouts::target_problem(
+                    &m.key(),
+                    prior.strategy.known().map(String::as_str).unwrap_or_default(),
+                    prior.step_count.known().copied(),
+                    target,
+                )
+            }
             _ => {
                 let Ok(client) = client_for(ctx, &m).await else { return };
                 match get_rollout(ctx, &client, &m).await {
@@ -350,6 +369,7 @@ impl Resource<ShardData> for RolloutGateResource {
                     // "inconsistent final plan". The apply pins the first revision it sees.)
                     Ok(Some(view)) => {
                         rollouts::target_problem(&m.key(), view.strategy.name(), view.step_count(), target)
+                            .or_else(|| rollouts::resolve(&view, target).err())
                     }
                     Ok(None) => {
                         req.diags.push_attr_warning(
@@ -368,7 +388,11 @@ impl Resource<ShardData> for RolloutGateResource {
             }
         };
         if let Some(why) = problem {
-            let path = if m.promote_to_step.is_some() { "promote_to_step" } else { "promote_full" };
+            let path = match target {
+                Target::Step(_) => "promote_to_step",
+                Target::Weight(_) => "promote_to_weight",
+                _ => "promote_full",
+            };
             req.diags.push_attr_error(AttrPath::attr(path), "Target does not fit the Rollout", why);
         }
     }

@@ -15,6 +15,7 @@ pub struct Model {
     pub(super) cluster: Option<Connection>,
     pub(super) promote_to_step: Option<i64>,
     pub(super) promote_full: Option<bool>,
+    pub(super) promote_to_weight: Option<i64>,
     pub(super) abort_on_failure: bool,
     pub(super) promote_inconclusive: bool,
     pub(super) lift_manual_pause: bool,
@@ -41,6 +42,7 @@ impl Model {
             cluster,
             promote_to_step: None,
             promote_full: None,
+            promote_to_weight: None,
             abort_on_failure: false,
             promote_inconclusive: false,
             lift_manual_pause: false,
@@ -59,9 +61,10 @@ impl Model {
     }
 
     pub(super) fn target(&self) -> Target {
-        match (self.promote_to_step, self.promote_full) {
-            (Some(n), _) => Target::Step(n),
-            (None, Some(true)) => Target::Full,
+        match (self.promote_to_step, self.promote_full, self.promote_to_weight) {
+            (Some(n), _, _) => Target::Step(n),
+            (None, Some(true), _) => Target::Full,
+            (None, _, Some(w)) => Target::Weight(w),
             _ => Target::Healthy,
         }
     }
@@ -90,6 +93,7 @@ impl Model {
             id: Attr::Known(self.key()),
             promote_to_step: self.promote_to_step.map(|n| rollouts::step_reached(view, n)),
             promote_full: self.promote_full.map(|f| f && rollouts::holds(view, Target::Full)),
+            promote_to_weight: self.promote_to_weight.map(|w| rollouts::weight_reached(view, w)),
             strategy: Attr::Known(view.strategy.name().to_string()),
             phase: Attr::Known(phase),
             message: Attr::Known(message),
