@@ -251,7 +251,7 @@ async fn send(
     let mut version = view.resource_version.clone();
     let conflict = || {
         tracing::debug!(rollout = %m.key(), "promote skipped: the Rollout changed since (409); deciding again");
-        Ok(false)
+        false
     };
     if let Some(status) = &patches.status {
         let body = rollouts::with_precondition(status, version.as_deref());
@@ -259,7 +259,7 @@ async fn send(
         let patch = Patch::Merge(&body);
         match client.call(ctx, rollout_call("patch", m).status(), || api.patch_status(&m.name, &pp, &patch)).await {
             Ok(written) => version = written.metadata.resource_version,
-            Err(e) if e.status() == Some(409) => return conflict(),
+            Err(e) if e.status() == Some(409) => return Ok(conflict()),
             Err(e) => return Err(stop(e)),
         }
     }
@@ -269,7 +269,7 @@ async fn send(
         let patch = Patch::Merge(&body);
         match client.call(ctx, rollout_call("patch", m), || api.patch(&m.name, &pp, &patch)).await {
             Ok(_) => {}
-            Err(e) if e.status() == Some(409) => return conflict(),
+            Err(e) if e.status() == Some(409) => return Ok(conflict()),
             Err(e) => return Err(stop(e)),
         }
     }
