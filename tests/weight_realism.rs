@@ -85,8 +85,10 @@ fn a_holder_whose_calls_stall_past_their_budget_writes_nothing() {
     ws.init();
     ws.apply();
     // Every DescribeListeners now stalls 12 s; the one under the lock may take 10 s at most.
+    // Each round gives up on it and the next tries again, until the update's timeout.
     proxy.set_rules("DescribeListeners=delay:12");
-    ws.write_via(&proxy.endpoint, &shard(&ing.listener, &ing.tgs[0], 8, NO_GATE));
+    let timeout = format!("{NO_GATE}\n  timeouts {{\n    update = \"60s\"\n  }}");
+    ws.write_via(&proxy.endpoint, &shard(&ing.listener, &ing.tgs[0], 8, &timeout));
     let modifies = proxy.calls("ModifyListener");
     ws.fails(
         &["apply", "-auto-approve", "-no-color", "-refresh=false"],

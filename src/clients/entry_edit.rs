@@ -89,12 +89,13 @@ pub async fn edit_locked(
             // The weight before the change is the one the first try read.
             Ok(before) => return Ok(first_before.unwrap_or(before)),
             // Throttling, 5xx, no answer to a read, a call under the lock that ran out of time:
-            // the lock was released and nothing was written. The SDK already made 5 attempts; a
-            // few more rounds, spaced out, ride out a burst without turning an outage into a
-            // wait as long as the timeout.
-            Err(e) if is_transient(&e) && transient_rounds < TRANSIENT_ROUNDS => {
+            // the lock was released and nothing was written. The SDK already made 5 attempts;
+            // more rounds, spaced out (2 s doubling to 30 s), until the operation's deadline: a
+            // transient fault never fails an apply that its timeout could still finish (a
+            // persistent outage fails at the timeout, with the last error).
+            Err(e) if is_transient(&e) => {
                 transient_rounds += 1;
-                let pause = Duration::from_secs(1 << transient_rounds);
+                let pause = Duration::from_secs(1 << transient_rounds.min(5)).min(MAX_TRANSIENT_PAUSE);
                 if Instant::now() + pause + RETRY_MARGIN > deadline {
                     return Err(e);
                 }
@@ -109,9 +110,9 @@ pub async fn edit_locked(
     }
 }
 
-/// Extra rounds of the whole locked edit after a transient failure (each with the SDK's own
-/// attempts inside).
-const TRANSIENT_ROUNDS: u32 = 3;
+/// The longest pause between rounds of the whole locked edit after a transient failure (each
+/// round with the SDK's own attempts inside).
+const MAX_TRANSIENT_PAUSE: Duration = Duration::from_secs(30);
 
 fn is_transient(e: &ElbError) -> bool {
     match e {
