@@ -432,7 +432,8 @@ pub(super) async fn write_secret(
 /// makes the create atomic. Returns whether it created the Secret. When the Secret exists and
 /// other field managers hold fields of it, the server-side apply that follows reports them (a
 /// conflict); when only this provider's manager does, it is another registration's, and that is
-/// an error naming it.
+/// an error naming it — unless it is this create's own object, met again by a retry after an
+/// attempt whose answer was lost ([`is_this_create`]).
 async fn create_exclusively(
     ctx: &Ctx<ShardData>,
     client: &KubeClient,
