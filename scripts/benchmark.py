@@ -6,8 +6,11 @@ aws: start-up to the handshake line, peak RSS during plan/apply, AWS API calls p
 a plan of 20 shard_weight against 20 terraform_data, and 20 parallel shard applies (moto).
 
 argocd: shard_argocd_cluster_registration against the bench (real Terraform, moto with EKS as AWS
-describes it, the real kube-apiserver as the Argo CD hub). Like the tests, it plays Argo CD: it
-creates the Application an ApplicationSet would generate and writes its status.
+describes it, the real kube-apiserver as the Argo CD hub). Like the tests, it plays Argo CD: an
+ApplicationSet whose cluster generator selects the registration's label, the Applications it
+generates (owned by it, with the resources finalizer), the status the application controller
+writes (comparedTo, reconciledAt, the finished sync operation), and on destroy the
+ApplicationSet controller deleting them once the label is gone and the finalizer going.
 - API requests of one registration without waiting, from the API server's audit log and the
   provider's log (DescribeCluster);
 - time from the last Application turning Healthy to `terraform apply` returning (wait_for_sync),
@@ -326,10 +329,30 @@ class Kube:
     def apps(self, ns):
         return f"/apis/argoproj.io/v1alpha1/namespaces/{ns}/applications"
 
-    def generate(self, ns, name, server, finalizer=False):
+    def application_set(self, ns, name, selector):
+        """An ApplicationSet with a cluster generator; returns its uid (for owner references)."""
+        path = f"/apis/argoproj.io/v1alpha1/namespaces/{ns}/applicationsets"
+        body = {"apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet", "metadata": {"name": name},
+                "spec": {"generators": [{"clusters": {"selector": {"matchLabels": selector}}}],
+                         "template": {"metadata": {"name": f"{name}-{{{{name}}}}"},
+                                      "spec": {"project": "default",
+                                               "destination": {"server": "{{server}}", "namespace": name},
+                                               "source": {"repoURL": "https://example.com/web.git", "path": name}}}}}
+        code, created = self.call("POST", path, body)
+        assert code in (200, 201), created
+        return created["metadata"]["uid"]
+
+    def secret_labels(self, ns, name):
+        code, body = self.call("GET", f"/api/v1/namespaces/{ns}/secrets/{name}")
+        return (body.get("metadata") or {}).get("labels") or {} if code == 200 else None
+
+    def generate(self, ns, name, server, finalizer=False, owner=None):
         meta = {"name": name}
         if finalizer:
             meta["finalizers"] = ["resources-finalizer.argocd.argoproj.io"]
+        if owner:
+            meta["ownerReferences"] = [{"apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+                                        "name": owner[0], "uid": owner[1], "controller": True}]
         app = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application", "metadata": meta,
                "spec": {"project": "default", "destination": {"server": server, "namespace": "web"},
                         "source": {"repoURL": "https://example.com/web.git", "path": "deploy"}}}
@@ -340,8 +363,16 @@ class Kube:
         code, body = self.call("PATCH", f"{self.apps(ns)}/{name}", patch, "application/merge-patch+json")
         assert code == 200, body
 
-    def status(self, ns, name, sync, health):
-        self.patch_app(ns, name, {"status": {"sync": {"status": sync}, "health": {"status": health}}})
+    def status(self, ns, name, sync, health, server):
+        """What Argo CD's application controller writes after a comparison (controller/state.go
+        CompareAppState, controller/appcontroller.go): the destination compared with, when, and
+        the automated sync that ran."""
+        now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        op = {"sync": {"revision": "HEAD"}, "initiatedBy": {"automated": True}}
+        self.patch_app(ns, name, {"status": {
+            "sync": {"status": sync, "comparedTo": {"destination": {"server": server, "namespace": "web"}}},
+            "health": {"status": health}, "reconciledAt": now,
+            "operationState": {"operation": op, "phase": "Succeeded", "startedAt": now, "finishedAt": now}}})
 
     def secret_exists(self, ns, name):
         return self.call("GET", f"/api/v1/namespaces/{ns}/secrets/{name}")[0] == 200
@@ -403,7 +434,7 @@ def argocd_report():
         ns = "bench-requests"
         kube.namespace(ns)
         ws = Workspace(endpoint, hub_body(ns), registration("shard-1", '  eks_cluster_name = "shard-1"\n'
-                                                            '  aws_auth {\n    role_arn = "arn:aws:iam::1:role/argocd"\n  }'))
+                                                            '  aws_auth {\n    role_arn = "arn:aws:iam::111122223333:role/argocd"\n  }'))
         ws.run("init")
         log_from = len(ws.log())
         t = time.perf_counter()
@@ -412,7 +443,7 @@ def argocd_report():
         requests = kube.audit(ns)
         describes = ws.log()[log_from:].count("aws_call=DescribeCluster")
         report.append(("API requests of a registration with `eks_cluster_name`, no wait (apply of a create)",
-                       "1 SSA patch + 1 DescribeCluster",
+                       "1 list + 1 create + 1 SSA patch + 1 DescribeCluster",
                        f"**{len(requests)} ({', '.join(f'{v} {r}' for v, r, _ in requests)}) + {describes} DescribeCluster**; apply {apply_s:.2f} s"))
         log_from = len(ws.log())
         before = len(kube.audit(ns))
@@ -428,37 +459,46 @@ def argocd_report():
             ns = f"bench-sync-{i}"
             kube.namespace(ns)
             server = f"https://shard-{i}.example.com"
+            owner = ("web", kube.application_set(ns, "web", {"fleet": "shards"}))
             ws = Workspace(endpoint, hub_body(ns),
-                           registration(f"shard-{i}", f'  server = "{server}"\n  exec {{\n    command = "argocd-k8s-auth"\n  }}\n'
+                           registration(f"shard-{i}", f'  server = "{server}"\n  labels = {{ fleet = "shards" }}\n'
+                                                      f'  exec {{\n    command = "argocd-k8s-auth"\n  }}\n'
                                                       '  wait_for_sync {\n    min_applications = 2\n  }'))
             ws.run("init")
             p = ws.start("apply", "-auto-approve")
             wait_for(lambda: kube.secret_exists(ns, f"cluster-shard-{i}"), "Secret written")
-            for app in ("web", "api"):
-                kube.generate(ns, f"{app}-shard-{i}", server, finalizer=True)
-                kube.status(ns, f"{app}-shard-{i}", "OutOfSync", "Progressing")
-            kube.status(ns, f"web-shard-{i}", "Synced", "Healthy")
+            # The ApplicationSet controller generates two Applications for the new cluster.
+            apps = [f"{app}-shard-{i}" for app in ("web", "api")]
+            for app in apps:
+                kube.generate(ns, app, server, finalizer=True, owner=owner)
+                kube.status(ns, app, "OutOfSync", "Progressing", server)
+            kube.status(ns, apps[0], "Synced", "Healthy", server)
             time.sleep(0.5)
             assert p.poll() is None, p.stdout.read()
             t0 = time.perf_counter()
-            kube.status(ns, f"api-shard-{i}", "Synced", "Healthy")
+            kube.status(ns, apps[1], "Synced", "Healthy", server)
             out, _ = p.communicate()
             sync_lat.append((time.perf_counter() - t0) * 1000)
             assert p.returncode == 0, out
 
-            # wait_for_removal: the last Application goes -> the destroy returns.
+            # wait_for_removal: the provider takes the label off (server-side apply), the
+            # ApplicationSet controller deletes the Applications, their finalizers finish, the
+            # last one goes -> the provider deletes the Secret and the destroy returns.
             p = ws.start("destroy", "-auto-approve")
-            wait_for(lambda: not kube.secret_exists(ns, f"cluster-shard-{i}"), "Secret deleted")
-            for app in ("web", "api"):
-                kube.call("DELETE", f"{kube.apps(ns)}/{app}-shard-{i}")
-            kube.patch_app(ns, f"web-shard-{i}", {"metadata": {"finalizers": None}})
+            wait_for(lambda: "fleet" not in (kube.secret_labels(ns, f"cluster-shard-{i}") or {"fleet": 1}),
+                     "label removed")
+            for app in apps:
+                kube.call("DELETE", f"{kube.apps(ns)}/{app}")
+            kube.patch_app(ns, apps[0], {"metadata": {"finalizers": None}})
             time.sleep(0.5)
             assert p.poll() is None, p.stdout.read()
+            assert kube.secret_exists(ns, f"cluster-shard-{i}"), "the Secret goes last"
             t0 = time.perf_counter()
-            kube.patch_app(ns, f"api-shard-{i}", {"metadata": {"finalizers": None}})
+            kube.patch_app(ns, apps[1], {"metadata": {"finalizers": None}})
             out, _ = p.communicate()
             removal_lat.append((time.perf_counter() - t0) * 1000)
             assert p.returncode == 0, out
+            assert not kube.secret_exists(ns, f"cluster-shard-{i}"), "the Secret is deleted"
 
         def summary(xs):
             xs = sorted(xs)
@@ -466,7 +506,7 @@ def argocd_report():
 
         report.append(("Last Application Synced+Healthy → `terraform apply` returns (wait_for_sync)", "≤ 1 s",
                        summary(sync_lat)))
-        report.append(("Last Application gone → `terraform destroy` returns (wait_for_removal)", "≤ 1 s",
+        report.append(("Last Application gone → `terraform destroy` returns (wait_for_removal: then the Secret is deleted)", "≤ 1 s",
                        summary(removal_lat)))
         lines = ["## Argo CD cluster registration", "", "| What | Target | Measured |", "| --- | --- | --- |"]
         lines += [f"| {what} | {target} | {measured} |" for what, target, measured in report]

@@ -512,6 +512,10 @@ async fn a_wait_that_times_out_names_the_laggards_and_can_be_resumed() {
 struct Recorder {
     synced: std::sync::Mutex<Vec<String>>,
     pruned: std::sync::Mutex<Vec<String>>,
+    /// The health every Application reports (None: Healthy).
+    health: std::sync::Mutex<Option<(String, String)>>,
+    /// Applications whose name starts with this are Degraded.
+    degraded_prefix: std::sync::Mutex<Option<String>>,
 }
 
 #[async_trait::async_trait]
@@ -523,6 +527,28 @@ impl Workload for Recorder {
     async fn prune(&self, app: &Json) -> Result<(), String> {
         self.pruned.lock().unwrap().push(app["metadata"]["name"].as_str().unwrap_or_default().into());
         Ok(())
+    }
+    async fn health(&self, app: &Json) -> Option<(String, String)> {
+        let name = app["metadata"]["name"].as_str().unwrap_or_default();
+        if let Some(prefix) = self.degraded_prefix.lock().unwrap().as_deref()
+            && name.starts_with(prefix)
+        {
+            return Some(("Degraded".into(), "Job failed".into()));
+        }
+        self.health.lock().unwrap().clone()
+    }
+}
+
+/// Waits (up to 30 s) until the Application `name` satisfies `check`; returns it.
+async fn app_when(hub: &Hub, name: &str, check: impl Fn(&Json) -> bool) -> Json {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let app = hub.argo.app_opt(name).await;
+        if let Some(app) = app.filter(|a| check(a)) {
+            return app;
+        }
+        assert!(Instant::now() < deadline, "Application {name} never got there: {:?}", hub.argo.app_opt(name).await);
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -538,6 +564,19 @@ impl Recorder {
 
 /// An ApplicationSet with a cluster generator selecting `selector`, one Application per cluster.
 async fn application_set(hub: &Hub, name: &str, selector: Json, sync_policy: Json) {
+    let destination = json!({ "server": "{{server}}", "namespace": name });
+    application_set_with(hub, name, selector, sync_policy, destination, Json::Null).await;
+}
+
+/// The same with the template's destination and the Applications' labels given.
+async fn application_set_with(
+    hub: &Hub,
+    name: &str,
+    selector: Json,
+    sync_policy: Json,
+    destination: Json,
+    labels: Json,
+) {
     let resource = kube::api::ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk(
         "argoproj.io",
         "v1alpha1",
@@ -552,8 +591,8 @@ async fn application_set(hub: &Hub, name: &str, selector: Json, sync_policy: Jso
             "generators": [{ "clusters": { "selector": selector } }],
             "syncPolicy": sync_policy,
             "template": {
-                "metadata": { "name": format!("{name}-{{{{name}}}}") },
-                "spec": { "project": "default", "destination": { "server": "{{server}}", "namespace": name },
+                "metadata": { "name": format!("{name}-{{{{name}}}}"), "labels": labels },
+                "spec": { "project": "default", "destination": destination,
                           "source": { "repoURL": "https://example.com/web.git", "path": name } }
             }
         }
@@ -642,108 +681,404 @@ async fn destroy_lets_argo_cd_delete_the_workload_before_the_cluster_leaves() {
     assert!(argo_cd.errors().is_empty(), "{:?}", argo_cd.errors());
 }
 
-/// `wait_for_sync` judges as `argocd app wait` does (cmd/argocd/commands/app.go): a status left
-/// from before a sync that is still running, or computed for the cluster's old server, is not
-/// ready; a paused Rollout's `Suspended` is accepted only when asked; a `ComparisonError` fails
-/// at once with Argo CD's message. The test writes status as Argo CD's application controller
-/// does. Before, the first two returned at once and the last two waited out the timeout.
+/// `wait_for_sync` judges as `argocd app wait` does (cmd/argocd/commands/app.go), against the
+/// stand-in's application controller, which writes what argo-cd's does (`comparedTo`,
+/// `operation`/`operationState` Running → Succeeded, `reconciledAt`, `ComparisonError`): a sync
+/// under way is not a result; a status computed for the server before an in-place change is
+/// not either; a paused Rollout's `Suspended` is accepted only when asked; a `ComparisonError`
+/// after the write fails at once with Argo CD's message. (With the provider's operation check
+/// taken out, the first part fails: the apply returns while the operation is Running.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wait_for_sync_judges_applications_as_argocd_app_wait_does() {
     let moto = Moto::start();
     let hub = hub_namespace("argocd-judge").await;
-    let server = "https://shard-5.example.com";
-    let body = |wait: &str| {
+    let recorder = std::sync::Arc::new(Recorder::default());
+    let argo_cd = ArgoCdController::start(
+        hub.kube.admin_client(),
+        &hub.ns,
+        Duration::from_secs(3),
+        Some(recorder.clone() as std::sync::Arc<dyn Workload>),
+    );
+    application_set(&hub, "web", json!({ "matchLabels": { "fleet": "shards" } }), Json::Null).await;
+    let body = |server: &str, args: &str, wait: &str| {
         registration(&format!(
-            "  name = \"shard-5\"\n  server = \"{server}\"\n  exec {{\n    command = \"argocd-k8s-auth\"\n  }}\n{wait}"
+            "  name = \"shard-5\"\n  server = \"{server}\"\n  labels = {{ fleet = \"shards\" }}\n  exec {{\n    command = \"argocd-k8s-auth\"\n    args = [{args}]\n  }}\n{wait}"
         ))
     };
-    let ws = workspace(&moto, &hub, &body(""));
+    let server = "https://shard-5.example.com";
+    let wait = "  wait_for_sync {\n    min_applications = 1\n  }";
+    let ws = workspace(&moto, &hub, &body(server, "", wait));
+    let ws = blocking(move || {
+        ws.init();
+        ws
+    })
+    .await;
+
+    // The ApplicationSet generates web-shard-5; Argo CD compares (OutOfSync), starts an automated
+    // sync (operation Running) and finishes it 3 s after the Application appeared.
+    let mut apply = Running::start(&ws, &["apply", "-auto-approve", "-no-color", "-input=false"]);
+    let running = app_when(&hub, "web-shard-5", |a| a["status"]["operationState"]["phase"] == "Running").await;
+    assert_eq!(running["status"]["sync"]["status"], "OutOfSync");
+    assert_eq!(running["status"]["sync"]["comparedTo"]["destination"]["server"], server);
+    assert!(running["operation"]["sync"].is_object(), "{running}");
+    // Resources applied, Synced and Healthy, while the operation still runs its PostSync hook.
+    let hook = app_when(&hub, "web-shard-5", |a| {
+        a["status"]["sync"]["status"] == "Synced" && a["status"]["operationState"]["phase"] == "Running"
+    })
+    .await;
+    assert_eq!(hook["status"]["health"]["status"], "Healthy");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(apply.running(), "a sync under way is not a result");
+    let (ok, ended, text) = blocking(move || apply.finish()).await;
+    assert!(ok, "{text}");
+    let done = hub.argo.app("web-shard-5").await;
+    let st = &done["status"];
+    assert_eq!(
+        (st["sync"]["status"].as_str(), st["operationState"]["phase"].as_str()),
+        (Some("Synced"), Some("Succeeded"))
+    );
+    assert!(done["operation"].is_null() && st["reconciledAt"].as_str() >= st["operationState"]["finishedAt"].as_str());
+    let _ = ended;
+
+    // `server` changed in place (the EKS cluster recreated): the ApplicationSet rewrites the
+    // destination, and the old verdict (compared with the old server) does not end the wait; the
+    // apply returns once Argo CD has synced to the new server.
+    let new_server = "https://shard-5b.example.com";
+    rewrite(&ws, &moto, &hub, &body(new_server, "", wait));
+    let ws = blocking(move || {
+        ws.apply();
+        ws
+    })
+    .await;
+    let app = hub.argo.app("web-shard-5").await;
+    assert_eq!(app["status"]["sync"]["comparedTo"]["destination"]["server"], new_server, "{app}");
+    assert_eq!(app["status"]["sync"]["status"], "Synced");
+    assert_eq!(recorder.synced.lock().unwrap().len(), 2, "synced again, to the new server");
+
+    // Suspended (a paused canary): waits unless accepted.
+    *recorder.health.lock().unwrap() = Some(("Suspended".into(), "Rollout is paused".into()));
+    app_when(&hub, "web-shard-5", |a| a["status"]["health"]["status"] == "Suspended").await;
+    let short = "  wait_for_sync {\n    min_applications = 1\n    timeout = \"3s\"\n  }";
+    rewrite(&ws, &moto, &hub, &body(new_server, "\"a\"", short));
+    let ws = blocking(move || {
+        ws.fails(
+            &["apply", "-auto-approve", "-no-color", "-input=false"],
+            &["Applications not Synced and Healthy", "web-shard-5: sync Synced, health Suspended (Rollout is paused)"],
+        );
+        ws
+    })
+    .await;
+    let accept = "  wait_for_sync {\n    min_applications = 1\n    accept_suspended = true\n  }";
+    rewrite(&ws, &moto, &hub, &body(new_server, "\"a\"", accept));
+    let ws = blocking(move || {
+        ws.apply();
+        ws
+    })
+    .await;
+    *recorder.health.lock().unwrap() = None;
+
+    // Argo CD cannot get into the cluster any more: the write (new exec args) makes it compare
+    // again, and the wait fails at once with its ComparisonError.
+    let error = "the server has asked for the client to provide credentials";
+    argo_cd.cluster_fails(new_server, error);
+    let long = "  wait_for_sync {\n    min_applications = 1\n    timeout = \"10m\"\n  }";
+    rewrite(&ws, &moto, &hub, &body(new_server, "\"b\"", long));
+    let started = Instant::now();
+    let run = blocking(move || ws.fails(&["apply", "-auto-approve", "-no-color", "-input=false"], &[])).await;
+    let text = run.flat();
+    for needle in [
+        "Argo CD cannot sync the cluster",
+        "web-shard-5: ComparisonError: Failed to load target state: failed to get cluster version for cluster",
+        error,
+    ] {
+        assert!(text.contains(needle), "{needle}: {text}");
+    }
+    assert!(started.elapsed() < Duration::from_secs(60), "at once, not at the 10m timeout");
+    assert!(argo_cd.errors().is_empty(), "{:?}", argo_cd.errors());
+}
+
+/// An Application that targets the cluster by `destination.name` records only the name in
+/// `comparedTo` (argo-cd `CompareAppState`), so after `server` changes in place (the EKS cluster
+/// recreated under the same name) its old Synced/Healthy verdict looks current by the spec. It
+/// is judged against the server this registration wrote instead: a comparison older than that
+/// write is the old cluster's. The new cluster refuses Argo CD at first: the wait must fail with
+/// the ComparisonError, not succeed on the old verdict (as it did before: the apply returned at
+/// once), and once Argo CD gets in, the apply returns after it synced to the new server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destination_by_name_is_judged_against_the_server_written() {
+    let moto = Moto::start();
+    let hub = hub_namespace("argocd-byname").await;
+    let recorder = std::sync::Arc::new(Recorder::default());
+    let argo_cd = ArgoCdController::start(
+        hub.kube.admin_client(),
+        &hub.ns,
+        Duration::from_secs(3),
+        Some(recorder.clone() as std::sync::Arc<dyn Workload>),
+    );
+    application_set_with(
+        &hub,
+        "web",
+        json!({ "matchLabels": { "fleet": "shards" } }),
+        Json::Null,
+        json!({ "name": "{{name}}", "namespace": "web" }),
+        Json::Null,
+    )
+    .await;
+    let body = |server: &str| {
+        registration(&format!(
+            "  name = \"shard-13\"\n  server = \"{server}\"\n  labels = {{ fleet = \"shards\" }}\n  exec {{\n    command = \"argocd-k8s-auth\"\n  }}\n  wait_for_sync {{\n    min_applications = 1\n    timeout = \"5m\"\n  }}"
+        ))
+    };
+    let ws = workspace(&moto, &hub, &body("https://old.shard-13.example.com"));
     let ws = blocking(move || {
         ws.init();
         ws.apply();
         ws
     })
     .await;
-    hub.argo.generate("web-shard-5", Dest::Server(server.into()), false).await;
-    let status = |extra: Json| {
-        let mut st = json!({ "sync": { "status": "Synced", "comparedTo": { "destination": { "server": server } } },
-                             "health": { "status": "Healthy" }, "reconciledAt": "2026-12-01T10:00:05Z",
-                             "operationState": { "operation": { "sync": {} }, "phase": "Succeeded",
-                                                 "startedAt": "2026-12-01T09:59:50Z", "finishedAt": "2026-12-01T10:00:00Z" } });
-        if let (Json::Object(st), Json::Object(extra)) = (&mut st, extra) {
-            st.extend(extra);
-        }
-        json!({ "status": st })
-    };
-    // A sync still running: Synced/Healthy is the previous result.
-    hub.argo.patch_app("web-shard-5", status(json!({ "operationState": { "operation": { "sync": {} }, "phase": "Running", "startedAt": "2026-12-01T10:00:10Z" } }))).await;
-    rewrite(&ws, &moto, &hub, &body("  wait_for_sync {\n    min_applications = 1\n  }"));
-    let mut apply = Running::start(&ws, &["apply", "-auto-approve", "-no-color", "-input=false"]);
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    assert!(apply.running(), "a running sync is not a result");
-    hub.argo.patch_app("web-shard-5", status(json!({}))).await;
-    let (ok, _, text) = blocking(move || apply.finish()).await;
-    assert!(ok, "{text}");
+    let app = hub.argo.app("web-shard-13").await;
+    assert_eq!(app["status"]["sync"]["comparedTo"]["destination"], json!({ "name": "shard-13", "namespace": "web" }));
 
-    // A verdict computed for another destination (the server before an in-place change).
-    let ws = blocking(move || {
-        ws.ok(&["plan", "-detailed-exitcode", "-no-color", "-input=false"]);
-        ws
-    })
-    .await;
-    hub.argo
-        .patch_app("web-shard-5", status(json!({ "sync": { "status": "Synced", "comparedTo": { "destination": { "server": "https://old.example.com" } } } })))
-        .await;
-    rewrite(&ws, &moto, &hub, &body("  wait_for_sync {\n    min_applications = 1\n  }\n  labels = { wave = \"2\" }"));
-    let mut apply = Running::start(&ws, &["apply", "-auto-approve", "-no-color", "-input=false"]);
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    assert!(apply.running(), "a stale verdict is not a result");
-    hub.argo.patch_app("web-shard-5", status(json!({}))).await;
-    let (ok, _, text) = blocking(move || apply.finish()).await;
-    assert!(ok, "{text}");
-
-    // Suspended (a paused canary): waits unless accepted.
-    hub.argo.patch_app("web-shard-5", status(json!({ "health": { "status": "Suspended" } }))).await;
-    rewrite(&ws, &moto, &hub, &body("  wait_for_sync {\n    min_applications = 1\n    timeout = \"3s\"\n  }"));
+    let new_server = "https://new.shard-13.example.com";
+    argo_cd.cluster_fails(new_server, "Unauthorized");
+    rewrite(&ws, &moto, &hub, &body(new_server));
+    let started = Instant::now();
     let ws = blocking(move || {
         ws.fails(
             &["apply", "-auto-approve", "-no-color", "-input=false"],
-            &["Applications not Synced and Healthy", "web-shard-5: sync Synced, health Suspended"],
+            &["Argo CD cannot sync the cluster", "web-shard-13: ComparisonError", new_server, "Unauthorized"],
         );
         ws
     })
     .await;
-    rewrite(&ws, &moto, &hub, &body("  wait_for_sync {\n    min_applications = 1\n    accept_suspended = true\n  }"));
+    assert!(started.elapsed() < Duration::from_secs(60), "at once, not at the timeout");
+
+    argo_cd.cluster_recovers(new_server);
     let ws = blocking(move || {
+        ws.apply();
+        ws.assert_plan_empty();
+        ws
+    })
+    .await;
+    let app = hub.argo.app("web-shard-13").await;
+    assert_eq!(app["status"]["sync"]["status"], "Synced");
+    assert_eq!(recorder.synced.lock().unwrap().len(), 2, "synced again, to the new cluster");
+    assert!(argo_cd.errors().is_empty(), "{:?}", argo_cd.errors());
+    drop(ws);
+}
+
+/// What to wait for: `application_sets` holds the wait until each named ApplicationSet has
+/// generated an Application for the cluster and it is ready (after a second ApplicationSet
+/// starts selecting the cluster, say); `application_selector` (a label selector, as
+/// `argocd app wait -l`) narrows the wait to the Applications it selects.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wait_covers_the_application_sets_and_labels_named() {
+    let moto = Moto::start();
+    let hub = hub_namespace("argocd-what").await;
+    let recorder = std::sync::Arc::new(Recorder::default());
+    *recorder.degraded_prefix.lock().unwrap() = Some("batch-".into());
+    let argo_cd = ArgoCdController::start(
+        hub.kube.admin_client(),
+        &hub.ns,
+        Duration::from_millis(600),
+        Some(recorder.clone() as std::sync::Arc<dyn Workload>),
+    );
+    let selector = json!({ "matchLabels": { "fleet": "shards" } });
+    let server = json!({ "server": "{{server}}", "namespace": "web" });
+    application_set_with(&hub, "web", selector.clone(), Json::Null, server.clone(), json!({ "tier": "web" })).await;
+    let body = |wait: &str| {
+        registration(&format!(
+            "  name = \"shard-14\"\n  server = \"https://shard-14.example.com\"\n  labels = {{ fleet = \"shards\" }}\n  exec {{\n    command = \"argocd-k8s-auth\"\n  }}\n{wait}"
+        ))
+    };
+    let ws = workspace(
+        &moto,
+        &hub,
+        &body("  wait_for_sync {\n    min_applications = 1\n    application_sets = [\"web\", \"api\"]\n  }"),
+    );
+    let ws = blocking(move || {
+        ws.init();
+        ws
+    })
+    .await;
+    let mut apply = Running::start(&ws, &["apply", "-auto-approve", "-no-color", "-input=false"]);
+    app_when(&hub, "web-shard-14", |a| a["status"]["sync"]["status"] == "Synced").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(apply.running(), "ApplicationSet api has generated nothing for the cluster yet");
+    application_set_with(&hub, "api", selector.clone(), Json::Null, server.clone(), json!({ "tier": "web" })).await;
+    let (ok, _, text) = blocking(move || apply.finish()).await;
+    assert!(ok, "{text}");
+    let api = hub.argo.app("api-shard-14").await;
+    assert_eq!(api["status"]["sync"]["status"], "Synced", "the apply returned once api-shard-14 was ready: {api}");
+
+    // A third ApplicationSet whose Application never gets healthy: outside the selector, it
+    // does not hold the wait; without the selector it does.
+    application_set_with(&hub, "batch", selector, Json::Null, server, json!({ "tier": "batch" })).await;
+    app_when(&hub, "batch-shard-14", |a| a["status"]["health"]["status"] == "Degraded").await;
+    rewrite(
+        &ws,
+        &moto,
+        &hub,
+        &body(
+            "  wait_for_sync {\n    min_applications = 2\n    application_selector = \"tier in (web), fleet!=other\"\n  }",
+        ),
+    );
+    let ws = blocking(move || {
+        ws.apply();
+        let apps = ws.state_of(R)["applications"].clone();
+        let names: Vec<&str> = apps.as_array().unwrap().iter().filter_map(|a| a["name"].as_str()).collect();
+        assert_eq!(names, vec!["api-shard-14", "web-shard-14"], "the selected Applications");
+        ws
+    })
+    .await;
+    rewrite(
+        &ws,
+        &moto,
+        &hub,
+        &body(
+            "  wait_for_sync {\n    min_applications = 3\n    application_selector = \"tier=web\"\n    timeout = \"2s\"\n  }",
+        ),
+    );
+    let ws = blocking(move || {
+        ws.fails(
+            &["apply", "-auto-approve", "-no-color", "-input=false"],
+            &["2 Applications matching \"tier=web\" target shard-14, at least 3 expected"],
+        );
+        ws
+    })
+    .await;
+    rewrite(&ws, &moto, &hub, &body("  wait_for_sync {\n    min_applications = 1\n    timeout = \"2s\"\n  }"));
+    blocking(move || {
+        ws.fails(
+            &["apply", "-auto-approve", "-no-color", "-input=false"],
+            &["batch-shard-14: sync Synced, health Degraded"],
+        );
+    })
+    .await;
+    assert!(argo_cd.errors().is_empty(), "{:?}", argo_cd.errors());
+}
+
+/// Destroy takes this resource's labels off with a server-side apply under its field manager:
+/// a label another manager also holds (a fleet operator applying `fleet = shards`) is left to
+/// that manager, so a generator that selects on it keeps the cluster, and destroy says so at
+/// once, changing nothing. Before, a JSON merge patch deleted the label from under the other
+/// manager and the destroy went ahead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn destroy_leaves_labels_other_managers_hold() {
+    let moto = Moto::start();
+    let hub = hub_namespace("argocd-colabel").await;
+    let recorder = std::sync::Arc::new(Recorder::default());
+    let argo_cd = ArgoCdController::start(
+        hub.kube.admin_client(),
+        &hub.ns,
+        Duration::from_millis(200),
+        Some(recorder.clone() as std::sync::Arc<dyn Workload>),
+    );
+    application_set(&hub, "web", json!({ "matchLabels": { "fleet": "shards" } }), Json::Null).await;
+    let ws = workspace(
+        &moto,
+        &hub,
+        &registration(
+            "  name = \"shard-15\"\n  server = \"https://shard-15.example.com\"\n  labels = { fleet = \"shards\", env = \"prod\" }\n  exec {\n    command = \"argocd-k8s-auth\"\n  }",
+        ),
+    );
+    let ws = blocking(move || {
+        ws.init();
         ws.apply();
         ws
     })
     .await;
-
-    // Argo CD cannot reach the cluster after the write: the wait fails at once with its message.
-    // An error already there when the wait began may predate the write meant to fix it (a
-    // rotated token): it is shown, not failed on.
-    let message = "Failed to load target state: failed to get cluster version for cluster \"https://shard-5.example.com\": the server has asked for the client to provide credentials";
-    let broken =
-        status(json!({ "sync": { "status": "Unknown", "comparedTo": { "destination": { "server": server } } },
-                                "health": { "status": "Unknown" },
-                                "conditions": [{ "type": "ComparisonError", "message": message }] }));
-    hub.argo.patch_app("web-shard-5", broken.clone()).await;
-    rewrite(&ws, &moto, &hub, &body("  wait_for_sync {\n    min_applications = 1\n    timeout = \"10m\"\n  }"));
-    let mut apply = Running::start(&ws, &["apply", "-auto-approve", "-no-color", "-input=false"]);
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    assert!(apply.running(), "an error from before the write is not a verdict on it");
-    // Argo CD reconciles after the write, and still cannot get in.
-    let mut again = broken;
-    again["status"]["reconciledAt"] = json!("2026-12-01T10:10:00Z");
+    recorder.wait_synced("web-shard-15").await;
+    let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> =
+        kube::Api::namespaced(hub.kube.admin_client(), &hub.ns);
+    let fleet_operator = |labels: Json| {
+        let secrets = secrets.clone();
+        async move {
+            let body = json!({ "apiVersion": "v1", "kind": "Secret", "metadata": { "name": "cluster-shard-15", "labels": labels } });
+            secrets
+                .patch(
+                    "cluster-shard-15",
+                    &kube::api::PatchParams::apply("fleet-operator"),
+                    &kube::api::Patch::Apply(&body),
+                )
+                .await
+                .expect("the fleet operator's apply");
+        }
+    };
+    fleet_operator(json!({ "fleet": "shards", "owner": "platform" })).await;
     let started = Instant::now();
-    hub.argo.patch_app("web-shard-5", again).await;
-    let (ok, _, text) = blocking(move || apply.finish()).await;
-    assert!(!ok, "{text}");
-    for needle in ["Argo CD cannot sync the cluster", "web-shard-5: ComparisonError", "provide credentials"] {
-        assert!(text.contains(needle), "{needle}: {text}");
-    }
-    assert!(started.elapsed() < Duration::from_secs(30), "at once, not at the 10m timeout");
+    let ws = blocking(move || {
+        ws.fails(
+            &["destroy", "-auto-approve", "-no-color", "-input=false"],
+            &[
+                "Applications would stay on the cluster",
+                "ApplicationSet web still selects the cluster",
+                "Nothing was changed",
+            ],
+        );
+        ws
+    })
+    .await;
+    assert!(started.elapsed() < Duration::from_secs(30), "at once");
+    let c = hub.argo.cluster("cluster-shard-15").await.expect("the Secret stays");
+    assert_eq!((c.labels["fleet"].as_str(), c.labels["env"].as_str()), ("shards", "prod"), "{:?}", c.labels);
+    assert!(argo_cd.orphaned().is_empty());
+
+    // The operator lets go of `fleet` (keeps `owner`): destroy takes the cluster out of the
+    // generator, Argo CD deletes the workload, then the Secret goes.
+    fleet_operator(json!({ "owner": "platform" })).await;
+    blocking(move || ws.destroy()).await;
+    assert_eq!(*recorder.pruned.lock().unwrap(), vec!["web-shard-15"]);
+    assert!(hub.argo.secret("cluster-shard-15").await.is_none());
+    assert!(argo_cd.orphaned().is_empty() && argo_cd.errors().is_empty(), "{:?}", argo_cd.errors());
+}
+
+/// The exclusive create's answer is lost (the connection drops after the API server stored the
+/// Secret): the call is retried and meets its own Secret (409 AlreadyExists). That Secret holds
+/// exactly what was sent and only this create wrote it, so it is this registration's: the apply
+/// goes on. Before, it failed with "The cluster is registered in Argo CD already".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_whose_answer_is_lost_is_not_a_rival() {
+    let moto = Moto::start();
+    let hub = hub_namespace("argocd-lostcreate").await;
+    let proxy = support::kube::KubeFaultProxy::start(&hub.kube);
+    let provider = ProviderHcl::new(&moto.endpoint).hub(&format!(
+        "    host = \"{}\"\n    token = \"{}\"\n    argocd_namespace = \"{}\"",
+        proxy.host,
+        hub.kube.connection().admin_token,
+        hub.ns
+    ));
+    proxy.set_rules(json!([{ "method": "POST", "path": "/secrets", "drop_after_forward": true, "times": 1 }]));
+    let ws = Workspace::new(&moto);
+    ws.write_with(
+        &provider,
+        &registration(
+            "  name = \"shard-lost\"\n  server = \"https://shard-lost.example.com\"\n  labels = { fleet = \"shards\" }\n  exec {\n    command = \"argocd-k8s-auth\"\n  }\n  wait_for_removal = false",
+        ),
+    );
+    let ws = blocking(move || {
+        ws.init();
+        ws.apply();
+        ws.assert_plan_empty();
+        ws
+    })
+    .await;
+    let writes: Vec<(String, u16, bool)> = proxy
+        .requests()
+        .into_iter()
+        .filter(|(m, p, ..)| m != "GET" && p.contains("/secrets"))
+        .map(|(m, _, s, i)| (m, s, i))
+        .collect();
+    assert_eq!(
+        writes,
+        vec![("POST".into(), 201, true), ("POST".into(), 409, false), ("PATCH".into(), 200, false)],
+        "the create landed, its answer was lost, the retry met it, then the apply: {:?}",
+        proxy.requests_raw()
+    );
+    let c = hub.argo.cluster("cluster-shard-lost").await.expect("the Secret");
+    assert_eq!(c.labels["fleet"], "shards");
+    blocking(move || ws.destroy()).await;
+    assert!(hub.argo.secret("cluster-shard-lost").await.is_none());
 }
 
 /// A second registration of a cluster Argo CD knows already (the CLI's `cluster-<host>-<hash>`
@@ -1247,6 +1582,10 @@ async fn bad_input_fails_at_plan_and_writes_nothing() {
         (
             format!("  name = \"s\"\n  server = \"https://s.example.com\"\n{ok_auth}\n  wait_for_sync {{\n    timeout = \"soon\"\n  }}"),
             vec!["Invalid value for timeout"],
+        ),
+        (
+            format!("  name = \"s\"\n  server = \"https://s.example.com\"\n{ok_auth}\n  wait_for_sync {{\n    application_selector = \"tier in (web\"\n  }}"),
+            vec!["Invalid value for application_selector", "unbalanced '('"],
         ),
         (
             format!("  name = \"s\"\n  server = \"https://s.example.com\"\n{ok_auth}\n  namespaces = [\"web\", \"Bad_NS\"]"),

@@ -531,6 +531,172 @@ pub fn app_status(app: &Json) -> AppStatus {
     }
 }
 
+/// The cluster a registration writes, to judge whose verdict an Application's status is: the
+/// `server` and `name` it registers, and (when this apply wrote a new `server`: a create, or an
+/// in-place change such as an EKS cluster recreated under the same name) when the API server
+/// recorded that write, as RFC 3339 UTC.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Registered {
+    pub server: String,
+    pub name: String,
+    pub server_written_at: Option<String>,
+}
+
+/// Whether an Application's status was computed for another cluster than the one registered
+/// now. Argo CD records the destination it compared with as the spec had it
+/// (controller/state.go `CompareAppState`: `comparedTo.destination` is `app.Spec.Destination`,
+/// a `name` left unresolved) and resolves a name to a server only while comparing
+/// (util/argo/argo.go `GetDestinationServer`: the server of the one cluster Secret with that
+/// name). So the verdict is resolved here as Argo CD would: a compared `server` must be the
+/// registration's server, a compared `name` the registration's name; and since the server behind
+/// a name (or a server reused by a recreated cluster) is not recorded, a comparison older than
+/// the write of the current server (`status.reconciledAt` before it; Argo CD sets it at every
+/// comparison, controller/appcontroller.go `processAppRefreshQueueItem`) was made against the
+/// old cluster. Times compare as RFC 3339 UTC text, to the second: a comparison in the same
+/// second as the write counts as current. Never compared yet: not stale (its sync status is
+/// Unknown, which is not ready anyway).
+pub fn stale_for(app: &Json, reg: &Registered) -> bool {
+    let status = &app["status"];
+    let compared = &status["sync"]["comparedTo"]["destination"];
+    if compared.is_null() {
+        return false;
+    }
+    let server = trim_server(compared["server"].as_str().unwrap_or_default());
+    let name = compared["name"].as_str().unwrap_or_default();
+    let other_cluster =
+        if !server.is_empty() { server != trim_server(&reg.server) } else { !name.is_empty() && name != reg.name };
+    let before_write = reg.server_written_at.as_deref().is_some_and(|written| {
+        let reconciled = status["reconciledAt"].as_str().unwrap_or_default();
+        // metav1.Time is RFC 3339 to the second; a finer time is cut to the second.
+        let second = |t: &str| t.parse::<jiff::Timestamp>().ok().map(|t| t.as_second());
+        match (second(reconciled), second(written)) {
+            (Some(r), Some(w)) => r < w,
+            _ => reconciled.is_empty() || reconciled < written,
+        }
+    });
+    other_cluster || before_write
+}
+
+/// One requirement of a Kubernetes label selector (apimachinery `labels.Requirement`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Requirement {
+    pub key: String,
+    /// `=`, `!=`, `in`, `notin`, `exists`, `!` (does not exist), `>`, `<`.
+    pub op: &'static str,
+    pub values: Vec<String>,
+}
+
+/// Parses a label selector in the text form `kubectl get -l` and `argocd app wait -l` take
+/// (apimachinery `pkg/labels/selector.go` `Parse`): comma-separated requirements `k=v`, `k==v`,
+/// `k!=v`, `k in (a,b)`, `k notin (a,b)`, `k`, `!k`, `k>1`, `k<1`, keys as qualified names and
+/// values as label values. An empty selector is refused (it would select everything: leave the
+/// attribute out instead).
+pub fn parse_label_selector(text: &str) -> Result<Vec<Requirement>, String> {
+    use crate::clients::kubernetes::names;
+    let mut parts = Vec::new();
+    let (mut depth, mut start) = (0i32, 0usize);
+    for (i, c) in text.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                parts.push(&text[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+        if depth < 0 {
+            return Err(format!("{text:?}: unbalanced ')'"));
+        }
+    }
+    if depth != 0 {
+        return Err(format!("{text:?}: unbalanced '('"));
+    }
+    parts.push(&text[start..]);
+    let mut out = Vec::new();
+    for part in parts {
+        let part = part.trim();
+        if part.is_empty() {
+            return Err(format!("{text:?}: an empty requirement (a selector is requirements separated by commas)"));
+        }
+        let key_ok = |k: &str| names::qualified_key(k).map_err(|e| format!("{text:?}: key {k:?}: {e}"));
+        let value_ok = |v: &str| names::label_value(v).map_err(|e| format!("{text:?}: value {v:?}: {e}"));
+        let req = if let Some(key) = part.strip_prefix('!') {
+            let key = key.trim();
+            key_ok(key)?;
+            Requirement { key: key.into(), op: "!", values: vec![] }
+        } else if let Some((key, rest)) = part.split_once(|c: char| c.is_whitespace() || c == '(')
+            && let Some((op, set)) = set_op(rest.trim_start())
+        {
+            key_ok(key)?;
+            let set = set.trim();
+            let inner = set
+                .strip_prefix('(')
+                .and_then(|s| s.strip_suffix(')'))
+                .ok_or_else(|| format!("{text:?}: {op} needs a set of values in parentheses, e.g. {key} {op} (a,b)"))?;
+            let values: Vec<String> = inner.split(',').map(|v| v.trim().to_string()).collect();
+            if values.iter().all(String::is_empty) {
+                return Err(format!("{text:?}: the set of values for {op} cannot be empty"));
+            }
+            for v in &values {
+                value_ok(v)?;
+            }
+            Requirement { key: key.into(), op, values }
+        } else if let Some((key, value)) = part.split_once("!=") {
+            key_ok(key.trim())?;
+            value_ok(value.trim())?;
+            Requirement { key: key.trim().into(), op: "!=", values: vec![value.trim().into()] }
+        } else if let Some((key, value)) = part.split_once("==").or_else(|| part.split_once('=')) {
+            key_ok(key.trim())?;
+            value_ok(value.trim())?;
+            Requirement { key: key.trim().into(), op: "=", values: vec![value.trim().into()] }
+        } else if let Some((key, value, op)) =
+            part.split_once('>').map(|(k, v)| (k, v, ">")).or_else(|| part.split_once('<').map(|(k, v)| (k, v, "<")))
+        {
+            key_ok(key.trim())?;
+            value.trim().parse::<i64>().map_err(|_| format!("{text:?}: {op} needs an integer, not {value:?}"))?;
+            Requirement { key: key.trim().into(), op, values: vec![value.trim().into()] }
+        } else {
+            key_ok(part)?;
+            Requirement { key: part.into(), op: "exists", values: vec![] }
+        };
+        out.push(req);
+    }
+    Ok(out)
+}
+
+/// `in (…)` / `notin (…)` at the start of `rest`: the operator and what follows it.
+fn set_op(rest: &str) -> Option<(&'static str, &str)> {
+    for op in ["notin", "in"] {
+        if let Some(after) = rest.strip_prefix(op)
+            && (after.starts_with('(') || after.starts_with(char::is_whitespace))
+        {
+            return Some((op, after));
+        }
+    }
+    None
+}
+
+/// Whether `labels` satisfy every requirement (apimachinery `Requirement.Matches`).
+pub fn requirements_match(reqs: &[Requirement], labels: &BTreeMap<String, String>) -> bool {
+    reqs.iter().all(|r| {
+        let value = labels.get(&r.key).map(String::as_str);
+        let listed = |v: &str| r.values.iter().any(|x| x == v);
+        let number = |v: Option<&str>| v.and_then(|v| v.parse::<i64>().ok());
+        match r.op {
+            "=" => value.is_some_and(listed),
+            "!=" => value.is_none_or(|v| !listed(v)),
+            "in" => value.is_some_and(listed),
+            "notin" => value.is_none_or(|v| !listed(v)),
+            "exists" => value.is_some(),
+            "!" => value.is_none(),
+            ">" => number(value).zip(number(r.values.first().map(String::as_str))).is_some_and(|(v, n)| v > n),
+            "<" => number(value).zip(number(r.values.first().map(String::as_str))).is_some_and(|(v, n)| v < n),
+            _ => false,
+        }
+    })
+}
+
 /// Why a wait goes on, or why it cannot succeed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Pending {
@@ -547,6 +713,8 @@ pub struct SyncWanted<'a> {
     pub min: usize,
     pub application_sets: &'a [String],
     pub accept: Accept,
+    /// The label selector the Applications were picked by (`application_selector`), for messages.
+    pub selector: Option<&'a str>,
 }
 
 /// Whether the targeting Applications are synced. Fails at once on an error condition that is
@@ -574,8 +742,9 @@ pub fn sync_verdict(apps: &[AppStatus], wanted: &SyncWanted, cluster: &str) -> R
     let mut why = Vec::new();
     if apps.len() < wanted.min {
         let min = wanted.min;
+        let matching = wanted.selector.map(|s| format!(" matching {s:?}")).unwrap_or_default();
         why.push(format!(
-            "{} Application{} target{} {cluster}, at least {min} expected",
+            "{} Application{}{matching} target{} {cluster}, at least {min} expected",
             apps.len(),
             if apps.len() == 1 { "" } else { "s" },
             if apps.len() == 1 { "s" } else { "" }
@@ -981,6 +1150,51 @@ mod tests {
             Err(Pending::Waiting(w)) => assert!(w.contains("no Application from ApplicationSet api"), "{w}"),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_verdict_is_judged_against_the_server_written() {
+        let app = |dest: Json, reconciled: &str| {
+            json!({"spec": {"destination": dest.clone()},
+                   "status": {"sync": {"status": "Synced", "comparedTo": {"destination": dest}}, "reconciledAt": reconciled}})
+        };
+        let reg = |at: Option<&str>| Registered {
+            server: "https://new".into(),
+            name: "shard-2".into(),
+            server_written_at: at.map(str::to_string),
+        };
+        let by_name = app(json!({"name": "shard-2"}), "2026-12-01T10:00:00Z");
+        assert!(!stale_for(&by_name, &reg(None)), "the server did not change in this apply");
+        assert!(stale_for(&by_name, &reg(Some("2026-12-01T10:00:01Z"))), "compared before the new server was written");
+        assert!(!stale_for(&by_name, &reg(Some("2026-12-01T10:00:00Z"))), "the same second counts as current");
+        assert!(!stale_for(
+            &app(json!({"name": "shard-2"}), "2026-12-01T10:00:01.5Z"),
+            &reg(Some("2026-12-01T10:00:01Z"))
+        ));
+        assert!(stale_for(&app(json!({"name": "shard-2"}), ""), &reg(Some("2026-12-01T10:00:01Z"))));
+        assert!(stale_for(&app(json!({"name": "old-name"}), "2026-12-01T11:00:00Z"), &reg(None)));
+        assert!(stale_for(&app(json!({"server": "https://old/"}), "2026-12-01T11:00:00Z"), &reg(None)));
+        assert!(!stale_for(&app(json!({"server": "https://new/"}), "2026-12-01T11:00:00Z"), &reg(None)));
+        assert!(!stale_for(&json!({"status": {}}), &reg(Some("2026-12-01T10:00:01Z"))), "never compared");
+    }
+
+    #[test]
+    fn label_selectors_parse_as_apimachinery_parses_them() {
+        let labels: BTreeMap<String, String> =
+            [("tier".to_string(), "web".to_string()), ("rank".to_string(), "3".to_string())].into();
+        let ok = |t: &str| requirements_match(&parse_label_selector(t).unwrap(), &labels);
+        assert!(ok("tier=web") && ok("tier==web") && ok("tier!=api") && ok("tier in (web, api)"));
+        assert!(ok("tier notin (api),rank") && ok("!absent") && ok("rank>2") && ok("rank<4"));
+        assert!(ok("app.kubernetes.io/part-of!=x, tier in(web)"));
+        assert!(!ok("tier=api") && !ok("tier notin (web)") && !ok("absent") && !ok("!tier") && !ok("rank>3"));
+        let err = |t: &str| parse_label_selector(t).unwrap_err();
+        assert!(err("tier in (web").contains("unbalanced"));
+        assert!(err("tier in ()").contains("cannot be empty"));
+        assert!(err("").contains("empty requirement"));
+        assert!(err("a,,b").contains("empty requirement"));
+        assert!(err("-bad=x").contains("key"));
+        assert!(err("tier=has space").contains("value"));
+        assert!(err("rank>x").contains("integer"));
     }
 
     #[test]

@@ -13,8 +13,6 @@ use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind,
 use serde_json::{Value as Json, json};
 use std::collections::BTreeMap;
 
-use super::now_rfc3339;
-
 pub fn application_resource() -> ApiResource {
     ApiResource::from_gvk(&GroupVersionKind::gvk("argoproj.io", "v1alpha1", "Application"))
 }
@@ -124,6 +122,17 @@ impl Argo {
         self.apps.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
     }
 
+    /// An Application as JSON (None when absent).
+    pub async fn app_opt(&self, name: &str) -> Option<Json> {
+        let app = self.apps.get_opt(name).await.unwrap_or_else(|e| panic!("get Application {name}: {e}"));
+        app.map(|a| serde_json::to_value(a).unwrap())
+    }
+
+    /// An Application as JSON (it must exist).
+    pub async fn app(&self, name: &str) -> Json {
+        self.app_opt(name).await.unwrap_or_else(|| panic!("no Application {name}"))
+    }
+
     pub async fn app_names(&self) -> Vec<String> {
         self.apps.list(&Default::default()).await.unwrap().items.into_iter().filter_map(|a| a.metadata.name).collect()
     }
@@ -228,9 +237,31 @@ pub const RESOURCES_FINALIZER: &str = "resources-finalizer.argocd.argoproj.io";
 ///   `applicationset_types.go` `AllowDelete`; the controller's own policy from
 ///   `argocd-cmd-params-cm` wins unless overrides are allowed, `utils/policy.go` `DefaultPolicy`), after `removeFinalizerOnInvalidDestination`: an
 ///   Application whose cluster is no longer registered loses its resources finalizer first;
-/// - application controller: `sync_delay` after an Application appears, the [`Workload`] is
-///   synced to its destination and the Application marked `Synced`, with the health the workload
-///   reports (kept up to date on every poll; `Healthy` without a workload). A deleted Application
+/// - application controller (`controller/appcontroller.go` `processAppRefreshQueueItem`,
+///   `processRequestedAppOperation`, `setOperationState`; `controller/state.go`
+///   `CompareAppState`): it compares an Application again whenever its destination or source, or
+///   the cluster Secret its destination resolves to (`util/argo/argo.go` `GetDestinationServer`:
+///   a `name` is looked up among the cluster Secrets), changes — upstream the cluster cache is
+///   invalidated (`controller/cache/cache.go` `handleModEvent`) and the Applications on it
+///   refreshed. Each comparison writes `status.sync.comparedTo` (`destination` as the spec has
+///   it, a name unresolved, and `source`) and `status.reconciledAt`. Half of `sync_delay` after
+///   the change it compares: a cluster the test made unreachable ([`ArgoCdController::cluster_fails`])
+///   gets sync `Unknown`, health `Unknown` and a `ComparisonError` condition with Argo CD's
+///   message (`Failed to load target state: failed to get cluster version for cluster "…": …`,
+///   from `GetRepoObjs`); otherwise the Application is `OutOfSync` and an automated sync is
+///   requested and started (`operation` set; `status.operationState` phase `Running` with
+///   `startedAt`). At three quarters of `sync_delay` the [`Workload`] is synced to the
+///   destination and a refresh finds it `Synced` with the workload's health while the operation
+///   still runs its PostSync hook (phase `Running`, "waiting for completion of hook …": what
+///   `argocd app wait` must not take for a result); at `sync_delay` the operation ends
+///   (`operationState` phase `Succeeded` with `finishedAt`, `operation` removed) and the
+///   comparison after it writes `Synced`, the health and a `reconciledAt` not before
+///   `finishedAt`; conditions are cleared. Health is kept up to date on every poll
+///   (`Healthy` without a workload). Times are RFC 3339 to the second, as `metav1.Time`. Not
+///   modelled: the repo-error grace period upstream applies before it shows a `ComparisonError`
+///   from `GetRepoObjs` (`--repo-error-grace-period-seconds`; the stand-in shows it at the first
+///   comparison, which only makes a fast fail happen sooner); `InvalidSpecError` for a
+///   destination that is not registered (such an Application is left as it is). A deleted Application
 ///   with the resources finalizer has its workload pruned, then loses the finalizer, when its
 ///   cluster is registered; on an undefined cluster the finalizer is dropped and nothing is
 ///   pruned (`controller/appcontroller.go` `finalizeApplicationDeletion`): the workload is
@@ -243,7 +274,11 @@ pub struct ArgoCdController {
     task: Option<tokio::task::JoinHandle<()>>,
     errors: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     orphaned: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    failing: Failing,
 }
+
+/// Clusters (by server) Argo CD cannot reach or authenticate to, with the error it gets.
+type Failing = std::sync::Arc<std::sync::Mutex<BTreeMap<String, String>>>;
 
 impl ArgoCdController {
     /// Starts playing Argo CD in `namespace` of the hub. Call inside a Tokio runtime.
@@ -256,6 +291,7 @@ impl ArgoCdController {
         let stop = tokio_util::sync::CancellationToken::new();
         let errors = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let orphaned = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let failing: Failing = Default::default();
         let state = StandIn {
             apps: Api::namespaced_with(hub.clone(), namespace, &application_resource()),
             appsets: Api::namespaced_with(
@@ -269,11 +305,26 @@ impl ArgoCdController {
             workload,
             errors: errors.clone(),
             orphaned: orphaned.clone(),
-            seen: BTreeMap::new(),
             synced: BTreeMap::new(),
+            failing: failing.clone(),
+            compared: BTreeMap::new(),
+            noticed: BTreeMap::new(),
+            operations: BTreeMap::new(),
+            synced_to: BTreeMap::new(),
         };
         let task = tokio::spawn(state.run(stop.clone()));
-        ArgoCdController { stop, task: Some(task), errors, orphaned }
+        ArgoCdController { stop, task: Some(task), errors, orphaned, failing }
+    }
+
+    /// From now on Argo CD cannot get into the cluster at `server` (its credentials refused, say):
+    /// the next comparison of each Application on it reports a `ComparisonError` with `error`.
+    pub fn cluster_fails(&self, server: &str, error: &str) {
+        self.failing.lock().unwrap().insert(server.trim_end_matches('/').to_string(), error.to_string());
+    }
+
+    /// Argo CD can get into the cluster at `server` again.
+    pub fn cluster_recovers(&self, server: &str) {
+        self.failing.lock().unwrap().remove(server.trim_end_matches('/'));
     }
 
     /// Failed API calls and syncs so far (the stand-in keeps going).
@@ -306,10 +357,23 @@ struct StandIn {
     workload: Option<std::sync::Arc<dyn Workload>>,
     errors: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     orphaned: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-    /// When each Application was first seen (by name).
-    seen: BTreeMap<String, std::time::Instant>,
     /// Applications synced to their destination, as they were (for pruning).
     synced: BTreeMap<String, Json>,
+    failing: Failing,
+    /// What each Application was last compared with (destination, source, the cluster Secret's
+    /// server and config, whether the cluster failed).
+    compared: BTreeMap<String, String>,
+    /// A change not compared yet, and when it was first seen.
+    noticed: BTreeMap<String, (String, std::time::Instant)>,
+    /// Sync operations under way (the change they sync).
+    operations: BTreeMap<String, String>,
+    /// The server each Application's workload was synced to.
+    synced_to: BTreeMap<String, String>,
+}
+
+/// Now as `metav1.Time` writes it: RFC 3339, UTC, to the second.
+fn metav1_now() -> String {
+    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 impl StandIn {
@@ -350,27 +414,44 @@ impl StandIn {
             Some("false") => false,
             _ => controller_policy.is_empty(),
         };
-        let clusters: Vec<(String, String)> = secrets
+        // (name, server, config) of each registered cluster.
+        let clusters: Vec<(String, String, String)> = secrets
             .items
             .iter()
             .map(|s| {
                 let data = s.data.clone().unwrap_or_default();
                 let text =
                     |k: &str| data.get(k).map(|b| String::from_utf8_lossy(&b.0).into_owned()).unwrap_or_default();
-                (text("name"), text("server").trim_end_matches('/').to_string())
+                (text("name"), text("server").trim_end_matches('/').to_string(), text("config"))
             })
             .collect();
+        // `GetDestinationServer`: a server as it is, a name looked up (exactly one cluster).
+        let resolve = |app: &Json| -> Option<(String, String)> {
+            let dest = &app["spec"]["destination"];
+            let server = dest["server"].as_str().unwrap_or_default().trim_end_matches('/');
+            let name = dest["name"].as_str().unwrap_or_default();
+            let found: Vec<&(String, String, String)> = clusters
+                .iter()
+                .filter(|(n, s, _)| if !server.is_empty() { s == server } else { !name.is_empty() && n == name })
+                .collect();
+            match found.as_slice() {
+                [(_, s, c)] => Some((s.clone(), c.clone())),
+                _ => None,
+            }
+        };
         // `argoutil.GetDestinationCluster`: the destination's server, or its name, is registered.
         let registered = |app: &Json| {
             let dest = &app["spec"]["destination"];
             let server = dest["server"].as_str().unwrap_or_default().trim_end_matches('/');
             let name = dest["name"].as_str().unwrap_or_default();
-            clusters.iter().any(|(n, s)| (!server.is_empty() && s == server) || (!name.is_empty() && n == name))
+            clusters.iter().any(|(n, s, _)| (!server.is_empty() && s == server) || (!name.is_empty() && n == name))
         };
 
         // The ApplicationSet controller: desired Applications by name, and which set wants them.
         let mut desired: BTreeMap<String, Json> = BTreeMap::new();
         let mut deletes: BTreeMap<String, bool> = BTreeMap::new();
+        // `AllowUpdate`: `sync` and `create-update` update the Applications they generate.
+        let mut updates: BTreeMap<String, bool> = BTreeMap::new();
         for set in &appsets.items {
             let set = serde_json::to_value(set).unwrap_or_default();
             let set_name = set["metadata"]["name"].as_str().unwrap_or_default().to_string();
@@ -383,6 +464,7 @@ impl StandIn {
                 _ => controller_policy.clone(),
             };
             deletes.insert(set_name.clone(), matches!(policy.as_str(), "sync" | "create-delete"));
+            updates.insert(set_name.clone(), matches!(policy.as_str(), "sync" | "create-update"));
             let preserve = set["spec"]["syncPolicy"]["preserveResourcesOnDeletion"].as_bool() == Some(true);
             for selector in cluster_selectors(&set["spec"]["generators"]) {
                 for s in &secrets.items {
@@ -429,6 +511,27 @@ impl StandIn {
                 }
             }
         }
+        // `createOrUpdateInCluster`: an Application whose template renders differently now (the
+        // cluster's server changed in place, say) is updated when the policy allows it.
+        for (name, app) in &desired {
+            let Some(live) = present.get(name) else { continue };
+            let owner = app["metadata"]["ownerReferences"][0]["name"].as_str().unwrap_or_default();
+            let changed = ["destination", "source"].iter().any(|k| live["spec"][k] != app["spec"][k])
+                || live["metadata"]["labels"] != app["metadata"]["labels"];
+            if !changed
+                || !updates.get(owner).copied().unwrap_or(true)
+                || !live["metadata"]["deletionTimestamp"].is_null()
+            {
+                continue;
+            }
+            let patch = json!({ "metadata": { "labels": app["metadata"]["labels"] }, "spec": app["spec"] });
+            match self.apps.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+                Ok(updated) => {
+                    present.insert(name.clone(), serde_json::to_value(updated).unwrap_or_default());
+                }
+                Err(e) => self.error(format!("update Application {name}: {e}")),
+            }
+        }
         for (name, app) in &present {
             let owner = app["metadata"]["ownerReferences"]
                 .as_array()
@@ -450,9 +553,11 @@ impl StandIn {
 
         // The application controller.
         let now = std::time::Instant::now();
-        self.seen.retain(|name, _| present.contains_key(name));
+        self.compared.retain(|name, _| present.contains_key(name));
+        self.noticed.retain(|name, _| present.contains_key(name));
+        self.operations.retain(|name, _| present.contains_key(name));
+        self.synced_to.retain(|name, _| present.contains_key(name));
         for (name, app) in &present {
-            let first = *self.seen.entry(name.clone()).or_insert(now);
             if !app["metadata"]["deletionTimestamp"].is_null() {
                 // `finalizeApplicationDeletion`: prune on a registered cluster, else drop the
                 // finalizer and leave the resources.
@@ -473,40 +578,127 @@ impl StandIn {
             if !desired.contains_key(name) && app["metadata"]["ownerReferences"].is_array() {
                 continue; // about to be deleted (or kept by a non-deleting policy, unsynced)
             }
-            if !self.synced.contains_key(name) {
-                if now.duration_since(first) < self.sync_delay {
+            let Some((server, config)) = resolve(app) else { continue };
+            let failure = self.failing.lock().unwrap().get(&server).cloned();
+            let change = json!({ "destination": app["spec"]["destination"], "source": app["spec"]["source"],
+                                 "server": server, "config": config, "failure": failure })
+            .to_string();
+            let compared_to = json!({ "destination": app["spec"]["destination"], "source": app["spec"]["source"] });
+            if self.compared.get(name) != Some(&change) {
+                let noticed = self.noticed.entry(name.clone()).or_insert_with(|| (change.clone(), now));
+                if noticed.0 != change {
+                    *noticed = (change.clone(), now);
+                }
+                let waited = now.duration_since(noticed.1);
+                if waited < self.sync_delay / 2 {
                     continue;
                 }
-                if let Some(w) = &self.workload
-                    && let Err(e) = w.sync(app).await
-                {
-                    self.error(format!("sync {name}: {e}"));
+                if let Some(error) = failure {
+                    // `CompareAppState`: the target state cannot be loaded; sync stays Unknown.
+                    let message = format!(
+                        "Failed to load target state: failed to get cluster version for cluster \"{server}\": {error}"
+                    );
+                    let at = metav1_now();
+                    let patch = json!({ "operation": null, "status": {
+                        "sync": { "status": "Unknown", "comparedTo": compared_to },
+                        "health": { "status": "Unknown", "message": null },
+                        "conditions": [{ "type": "ComparisonError", "message": message, "lastTransitionTime": at }],
+                        "reconciledAt": at,
+                    }});
+                    self.patch_status(name, &patch).await;
+                    self.operations.remove(name);
+                    self.compared.insert(name.clone(), change);
                     continue;
                 }
-                self.synced.insert(name.clone(), app.clone());
+                if self.synced_to.get(name) == Some(&server) && self.operations.get(name) != Some(&change) {
+                    // The workload is on this cluster already (its credentials changed, say):
+                    // the comparison finds it in sync, no operation.
+                    let (health, message) = self.health(app).await;
+                    let patch = json!({ "status": {
+                        "sync": { "status": "Synced", "comparedTo": compared_to },
+                        "health": { "status": health, "message": message },
+                        "conditions": null,
+                        "reconciledAt": metav1_now(),
+                    }});
+                    self.patch_status(name, &patch).await;
+                    self.noticed.remove(name);
+                    self.compared.insert(name.clone(), change);
+                    continue;
+                }
+                if self.operations.get(name) != Some(&change) {
+                    // Compared: out of sync; the automated sync policy requests a sync and the
+                    // controller starts it (`autoSync`, `processRequestedAppOperation`).
+                    let operation = json!({ "sync": { "revision": "HEAD" }, "initiatedBy": { "automated": true } });
+                    let at = metav1_now();
+                    let patch = json!({ "operation": operation, "status": {
+                        "sync": { "status": "OutOfSync", "comparedTo": compared_to },
+                        "health": { "status": "Missing", "message": null },
+                        "conditions": null,
+                        "reconciledAt": at,
+                        "operationState": { "operation": operation, "phase": "Running",
+                                            "message": "one or more tasks are running", "startedAt": at,
+                                            "finishedAt": null },
+                    }});
+                    self.patch_status(name, &patch).await;
+                    self.operations.insert(name.clone(), change);
+                    continue;
+                }
+                if waited < self.sync_delay * 3 / 4 {
+                    continue;
+                }
+                if self.synced_to.get(name) != Some(&server) {
+                    // The resources are applied; the operation goes on with its PostSync hook
+                    // (a sync with hooks: `operationState.message` "waiting for completion of
+                    // hook …"), and a refresh meanwhile finds the resources Synced.
+                    if let Some(w) = &self.workload
+                        && let Err(e) = w.sync(app).await
+                    {
+                        self.error(format!("sync {name}: {e}"));
+                        continue;
+                    }
+                    self.synced.insert(name.clone(), app.clone());
+                    self.synced_to.insert(name.clone(), server.clone());
+                    let (health, message) = self.health(app).await;
+                    let patch = json!({ "status": {
+                        "sync": { "status": "Synced", "comparedTo": compared_to },
+                        "health": { "status": health, "message": message },
+                        "reconciledAt": metav1_now(),
+                        "operationState": { "phase": "Running",
+                                            "message": "waiting for completion of hook batch/Job/post-sync" },
+                    }});
+                    self.patch_status(name, &patch).await;
+                    continue;
+                }
+                if waited < self.sync_delay {
+                    continue;
+                }
+                let (health, message) = self.health(app).await;
+                let at = metav1_now();
+                let operation = app["status"]["operationState"]["operation"].clone();
+                let patch = json!({ "operation": null, "status": {
+                    "sync": { "status": "Synced", "comparedTo": compared_to },
+                    "health": { "status": health, "message": message },
+                    "conditions": null,
+                    "reconciledAt": at,
+                    "operationState": { "operation": operation, "phase": "Succeeded",
+                                        "message": "successfully synced (all tasks run)",
+                                        "startedAt": app["status"]["operationState"]["startedAt"], "finishedAt": at },
+                }});
+                self.patch_status(name, &patch).await;
+                self.operations.remove(name);
+                self.noticed.remove(name);
+                self.compared.insert(name.clone(), change);
+                continue;
             }
-            let health = match &self.workload {
-                Some(w) => w.health(app).await,
-                None => None,
-            };
-            let (health, message) = health.unwrap_or_else(|| ("Healthy".into(), String::new()));
+            let (health, message) = self.health(app).await;
             let current = &app["status"];
-            let same = current["sync"]["status"] == "Synced"
-                && current["health"]["status"] == health.as_str()
-                && current["health"]["message"].as_str().unwrap_or_default() == message;
+            let same = current["health"]["status"] == health
+                && current["health"]["message"].as_str().unwrap_or_default() == message.as_str().unwrap_or_default();
             if same {
                 continue;
             }
-            // An empty message is removed (kube-apiserver 1.20 reads "" in a merge patch as null).
-            let message = if message.is_empty() { Json::Null } else { json!(message) };
-            let patch = json!({ "status": {
-                "sync": { "status": "Synced" },
-                "health": { "status": health, "message": message },
-                "reconciledAt": now_rfc3339(),
-            }});
-            if let Err(e) = self.apps.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await {
-                self.error(format!("status of Application {name}: {e}"));
-            }
+            let patch = json!({ "status": { "health": { "status": health, "message": message } } });
+            self.patch_status(name, &patch).await;
         }
         // Synced Applications that went without being pruned left their workload behind.
         let gone: Vec<String> = self.synced.keys().filter(|n| !present.contains_key(*n)).cloned().collect();
@@ -515,6 +707,25 @@ impl StandIn {
             self.orphaned.lock().unwrap().push(name);
         }
         Ok(())
+    }
+
+    /// The health the workload reports (`Healthy` without one), and its message (null when
+    /// empty: kube-apiserver 1.20 reads "" in a merge patch as null, which the CRD refuses).
+    async fn health(&self, app: &Json) -> (Json, Json) {
+        let health = match &self.workload {
+            Some(w) => w.health(app).await,
+            None => None,
+        };
+        let (health, message) = health.unwrap_or_else(|| ("Healthy".into(), String::new()));
+        (json!(health), if message.is_empty() { Json::Null } else { json!(message) })
+    }
+
+    /// The application controller's write of an Application (no status subresource: the main
+    /// resource), a JSON merge patch.
+    async fn patch_status(&self, name: &str, patch: &Json) {
+        if let Err(e) = self.apps.patch(name, &PatchParams::default(), &Patch::Merge(patch)).await {
+            self.error(format!("status of Application {name}: {e}"));
+        }
     }
 
     async fn drop_resources_finalizer(&self, name: &str, app: &Json) {

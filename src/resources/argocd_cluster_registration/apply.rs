@@ -1,9 +1,11 @@
 //! Create, update and delete: write the Secret, then wait for the Applications if asked; on
-//! destroy, delete it and wait until no Application targets the cluster.
+//! destroy, take the cluster out of its ApplicationSets' generators (its labels removed with a
+//! server-side apply), wait while it is still registered until no Application targets it, and
+//! only then delete the Secret (see [`remove`]).
 
 use super::hub::{
-    application_sets, controller_policy, delete_secret, get_secret, remove_labels, rival_registrations, targeting_apps,
-    wait_for_apps, write_secret,
+    application_sets, applied_at, controller_policy, delete_secret, get_secret, labels_held_by_others, remove_labels,
+    rival_registrations, targeting_apps, wait_for_apps, write_secret,
 };
 use super::model::{AppEntry, Model, remember_token, resource_id};
 use crate::argo::argocd::{self, LiveCluster};
@@ -71,7 +73,10 @@ pub(super) async fn converge(
         ));
     }
     let token = config.get("bearer_token").as_str().map(str::to_string);
-    write_secret(ctx, &client, &m, token.as_deref(), prior).await?;
+    let written = write_secret(ctx, &client, &m, token.as_deref(), prior).await?;
+    // A new server (a create, or an EKS cluster recreated under the same name): statuses
+    // computed before this write are the old cluster's ([`argocd::stale_for`]).
+    let server_written_at = prior.is_none_or(|p| p.server != m.server).then(|| applied_at(&written)).flatten();
     remember_token(&mut private, token.as_deref());
     // Without a wait the apply makes no further call: the list stays as last seen.
     m.applications = Attr::Known(match prior.and_then(|p| p.applications.known()) {
@@ -84,14 +89,26 @@ pub(super) async fn converge(
     let budget = parse_duration(&wait.timeout).unwrap_or(Duration::from_secs(20 * 60));
     let min = usize::try_from(wait.min_applications).unwrap_or(0);
     let sets = wait.application_sets.clone().unwrap_or_default();
+    // Validated at plan; a selector unknown then is checked here.
+    let selector = match wait.application_selector.as_deref().map(argocd::parse_label_selector).transpose() {
+        Ok(s) => s,
+        Err(e) => {
+            return Err(Diagnostics::attr_error(
+                AttrPath::attr("wait_for_sync").then("application_selector"),
+                "Invalid label selector",
+                e,
+            ));
+        }
+    };
     let wanted = argocd::SyncWanted {
         min,
         application_sets: &sets,
         accept: argocd::Accept { suspended: wait.accept_suspended },
+        selector: wait.application_selector.as_deref(),
     };
-    let target = (m.server().to_string(), m.name.clone());
-    let waited = wait_for_apps(ctx, &client, m.namespace(), (&target.0, &target.1), budget, |apps| {
-        argocd::sync_verdict(apps, &wanted, &target.1).map(|()| apps.to_vec())
+    let reg = argocd::Registered { server: m.server().to_string(), name: m.name.clone(), server_written_at };
+    let waited = wait_for_apps(ctx, &client, m.namespace(), (&reg, selector.as_deref()), budget, |apps| {
+        argocd::sync_verdict(apps, &wanted, &reg.name).map(|()| apps.to_vec())
     })
     .await;
     let why = match waited {
@@ -174,8 +191,10 @@ pub(super) async fn remove(ctx: &Ctx<ShardData>, m: &Model) -> Result<(), Diagno
         let appsets = application_sets(ctx, &client, m.namespace()).await?;
         let controller = controller_policy(ctx, &client, m.namespace()).await?;
         let ours: Vec<String> = m.labels.iter().flatten().map(|(k, _)| k.clone()).collect();
+        // What the server-side apply leaves: a label another manager holds too stays.
+        let others = labels_held_by_others(&secret.metadata);
         let mut labels_after = live.labels.clone();
-        labels_after.retain(|k, _| !ours.contains(k));
+        labels_after.retain(|k, _| !ours.contains(k) || others.contains(k));
         let stays: Vec<String> = apps
             .iter()
             .filter_map(|a| argocd::leaves_with_the_cluster(a, &appsets, &controller, &labels_after).err())
@@ -193,8 +212,9 @@ pub(super) async fn remove(ctx: &Ctx<ShardData>, m: &Model) -> Result<(), Diagno
                 ),
             ));
         }
-        remove_labels(ctx, &client, m, &ours).await?;
-        let waited = wait_for_apps(ctx, &client, m.namespace(), (&server, &name), ctx.remaining(), |apps| {
+        remove_labels(ctx, &client, m, &secret, &ours).await?;
+        let reg = argocd::Registered { server: server.clone(), name: name.clone(), server_written_at: None };
+        let waited = wait_for_apps(ctx, &client, m.namespace(), (&reg, None), ctx.remaining(), |apps| {
             argocd::removal_verdict(apps)
         })
         .await;

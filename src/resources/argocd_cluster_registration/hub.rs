@@ -4,19 +4,21 @@
 //! [`KubeClient::watch`]: one deadline, one retry policy, one error type.
 
 use super::model::Model;
-use crate::argo::argocd::{self, AppStatus, ClusterSecret, Pending};
+use crate::argo::argocd::{self, AppStatus, ClusterSecret, Pending, Registered, Requirement};
 use crate::clients::ShardData;
-use crate::clients::kubernetes::fields::Conflict;
+use crate::clients::kubernetes::fields::{Conflict, Owned, owned_by};
 use crate::clients::kubernetes::{Call, FIELD_MANAGER, KubeClient, KubeError, Watched};
 use crate::framework::{Check, Ctx, Diagnostics, WaitError};
+use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams,
 };
 use kube::runtime::reflector::{self, store::Writer};
 use kube::runtime::watcher;
 use serde_json::Value as Json;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 /// A call on the cluster Secret `namespace/name`. A 409 that is not a field-manager conflict
@@ -34,10 +36,25 @@ fn apps_call(verb: &'static str, namespace: &str) -> Call {
     Call::on(verb, &application_resource()).namespace(namespace)
 }
 
-/// Targeting Applications among `objects`, sorted by name.
-fn targeting<'a>(objects: impl Iterator<Item = &'a Json>, server: &str, name: &str) -> Vec<AppStatus> {
-    let mut apps: Vec<AppStatus> =
-        objects.filter(|o| argocd::targets(o, server, name)).map(argocd::app_status).collect();
+/// Targeting Applications among `objects` (those whose labels `selector` selects, when given),
+/// sorted by name, each judged against the registration ([`argocd::stale_for`]).
+fn targeting<'a>(
+    objects: impl Iterator<Item = &'a Json>,
+    reg: &Registered,
+    selector: Option<&[Requirement]>,
+) -> Vec<AppStatus> {
+    let labels = |o: &Json| -> BTreeMap<String, String> {
+        serde_json::from_value(o["metadata"]["labels"].clone()).unwrap_or_default()
+    };
+    let mut apps: Vec<AppStatus> = objects
+        .filter(|o| argocd::targets(o, &reg.server, &reg.name))
+        .filter(|o| selector.is_none_or(|s| argocd::requirements_match(s, &labels(o))))
+        .map(|o| {
+            let mut status = argocd::app_status(o);
+            status.stale |= argocd::stale_for(o, reg);
+            status
+        })
+        .collect();
     apps.sort();
     apps
 }
@@ -54,7 +71,7 @@ pub(super) async fn wait_for_apps<T>(
     ctx: &Ctx<ShardData>,
     client: &KubeClient,
     namespace: &str,
-    (server, name): (&str, &str),
+    (reg, selector): (&Registered, Option<&[Requirement]>),
     budget: Duration,
     verdict: impl Fn(&[AppStatus]) -> Result<T, Pending>,
 ) -> Result<Result<T, String>, WaitError<KubeError>> {
@@ -85,7 +102,7 @@ pub(super) async fn wait_for_apps<T>(
                 return Check::NotYet(last.clone());
             }
             let objects: Vec<Json> = store.state().iter().map(|o| as_json(o)).collect();
-            let mut apps = targeting(objects.iter(), server, name);
+            let mut apps = targeting(objects.iter(), reg, selector);
             for app in apps.iter_mut().filter(|a| !changed_since.contains(&a.name)) {
                 app.error = None;
             }
@@ -113,7 +130,8 @@ pub(super) async fn list_apps(
     let params = ListParams::default().match_any();
     let list = client.call(ctx, apps_call("list", namespace), || api.list(&params)).await?;
     let objects: Vec<Json> = list.items.iter().map(as_json).collect();
-    Ok(targeting(objects.iter(), server, name))
+    let reg = Registered { server: server.to_string(), name: name.to_string(), server_written_at: None };
+    Ok(targeting(objects.iter(), &reg, None))
 }
 
 /// The Application objects in `namespace` that target the cluster (`server` or `name`).
@@ -171,26 +189,112 @@ pub(super) async fn controller_policy(
     }
 }
 
-/// Takes `keys` off the Secret's labels, leaving everything else as it is. A JSON merge patch,
-/// not a server-side apply: an apply must carry every field this manager owns (what it leaves
-/// out is removed), and the write-only bearer token is not in state to carry.
+/// The labels, annotations and data keys this provider's field manager *applied* (its `Apply`
+/// entry in `managedFields`; its exclusive create leaves an `Update` entry too, which a
+/// server-side apply neither needs to carry nor releases).
+fn applied_by_us(metadata: &ObjectMeta) -> Owned {
+    let mut owned = Owned::default();
+    let entries = metadata.managed_fields.iter().flatten();
+    for e in entries.filter(|e| e.manager.as_deref() == Some(FIELD_MANAGER) && e.operation.as_deref() == Some("Apply"))
+    {
+        let Some(fields) = e.fields_v1.as_ref().map(|f| &f.0) else { continue };
+        let keys = |v: &Json| -> Vec<String> {
+            v.as_object()
+                .map(|m| m.keys().filter_map(|k| k.strip_prefix("f:")).map(str::to_string).collect())
+                .unwrap_or_default()
+        };
+        owned.data.extend(keys(&fields["f:data"]));
+        owned.labels.extend(keys(&fields["f:metadata"]["f:labels"]));
+        owned.annotations.extend(keys(&fields["f:metadata"]["f:annotations"]));
+    }
+    owned
+}
+
+/// Labels some field manager other than this provider's holds (its value stays when this
+/// provider lets go of the label).
+pub(super) fn labels_held_by_others(metadata: &ObjectMeta) -> BTreeSet<String> {
+    let others: BTreeSet<&str> = metadata
+        .managed_fields
+        .iter()
+        .flatten()
+        .filter_map(|e| e.manager.as_deref())
+        .filter(|m| *m != FIELD_MANAGER)
+        .collect();
+    others.into_iter().filter_map(|m| owned_by(metadata, m)).flat_map(|o| o.labels).collect()
+}
+
+/// Takes `keys` off the Secret's labels with a server-side apply under this provider's field
+/// manager (issue 15: "take away the labels they select on, with server-side apply";
+/// <https://kubernetes.io/docs/reference/using-api/server-side-apply/#field-management>: a field
+/// left out of a manager's apply is removed only when no other manager owns it). The apply
+/// carries every other field this manager applied with its live value (`data.config` included,
+/// so the write-only bearer token is kept without being in state), and leaves `keys` out: a
+/// label another manager also holds stays, with its value and its owner. This manager's own
+/// exclusive create also owns the labels it sent (an `Update` entry an apply does not release);
+/// those of `keys` no other manager holds are then removed by this manager (a merge patch on
+/// exactly those keys). `live` is the Secret as just read.
 pub(super) async fn remove_labels(
     ctx: &Ctx<ShardData>,
     client: &KubeClient,
     m: &Model,
+    live: &Secret,
     keys: &[String],
 ) -> Result<(), KubeError> {
     if keys.is_empty() {
         return Ok(());
     }
     let (namespace, name) = (m.namespace(), m.secret_name());
-    let labels: serde_json::Map<String, Json> = keys.iter().map(|k| (k.clone(), Json::Null)).collect();
-    let patch = serde_json::json!({ "metadata": { "labels": labels } });
-    tracing::info!(object = %m.describe(), labels = ?keys, "taking the cluster out of its generators");
+    let applied = applied_by_us(&live.metadata);
+    let pick = |from: &Option<BTreeMap<String, String>>, owned: &[String], drop: &[String]| {
+        let picked: BTreeMap<String, String> = from
+            .iter()
+            .flatten()
+            .filter(|(k, _)| owned.contains(k) && !drop.contains(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        (!picked.is_empty()).then_some(picked)
+    };
+    let data: BTreeMap<String, ByteString> = live
+        .data
+        .iter()
+        .flatten()
+        .filter(|(k, _)| applied.data.contains(k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let body = Secret {
+        metadata: ObjectMeta {
+            name: Some(name.clone()),
+            namespace: Some(namespace.to_string()),
+            labels: pick(&live.metadata.labels, &applied.labels, keys),
+            annotations: pick(&live.metadata.annotations, &applied.annotations, &[]),
+            ..Default::default()
+        },
+        data: (!data.is_empty()).then_some(data),
+        type_: live.type_.clone(),
+        ..Default::default()
+    };
+    tracing::info!(object = %m.describe(), labels = ?keys, "taking the cluster out of its generators (server-side apply)");
     let api: Api<Secret> = Api::namespaced(client.client.clone(), namespace);
-    let params = PatchParams { field_manager: Some(FIELD_MANAGER.into()), ..Default::default() };
-    let patch = Patch::Merge(&patch);
-    client.call(ctx, secret_call("patch", namespace, &name), || api.patch(&name, &params, &patch)).await?;
+    let params = PatchParams::apply(FIELD_MANAGER);
+    let patch = Patch::Apply(&body);
+    let written =
+        client.call(ctx, secret_call("patch", namespace, &name), || api.patch(&name, &params, &patch)).await?;
+    let others = labels_held_by_others(&written.metadata);
+    let left: serde_json::Map<String, Json> = written
+        .metadata
+        .labels
+        .iter()
+        .flatten()
+        .filter(|(k, _)| keys.contains(k) && !others.contains(*k))
+        .map(|(k, _)| (k.clone(), Json::Null))
+        .collect();
+    if !left.is_empty() {
+        tracing::info!(object = %m.describe(), labels = ?left.keys().collect::<Vec<_>>(), "removing labels this provider's create still holds");
+        let patch = serde_json::json!({ "metadata": { "labels": left } });
+        let params = PatchParams { field_manager: Some(FIELD_MANAGER.into()), ..Default::default() };
+        let patch = Patch::Merge(&patch);
+        client.call(ctx, secret_call("patch", namespace, &name), || api.patch(&name, &params, &patch)).await?;
+    }
     Ok(())
 }
 
@@ -328,7 +432,8 @@ pub(super) async fn write_secret(
 /// makes the create atomic. Returns whether it created the Secret. When the Secret exists and
 /// other field managers hold fields of it, the server-side apply that follows reports them (a
 /// conflict); when only this provider's manager does, it is another registration's, and that is
-/// an error naming it.
+/// an error naming it — unless it is this create's own object, met again by a retry after an
+/// attempt whose answer was lost ([`is_this_create`]).
 async fn create_exclusively(
     ctx: &Ctx<ShardData>,
     client: &KubeClient,
@@ -341,10 +446,29 @@ async fn create_exclusively(
     let (namespace, name) = (m.namespace(), m.secret_name());
     let call = Call::on("create", &ApiResource::erase::<Secret>(&())).namespace(namespace).name(&name);
     let params = PostParams { field_manager: Some(FIELD_MANAGER.into()), ..Default::default() };
-    match client.call(ctx, call, || api.create(&params, &secret)).await {
+    let attempts = std::sync::atomic::AtomicU32::new(0);
+    let create = || {
+        attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        api.create(&params, &secret)
+    };
+    match client.call(ctx, call, create).await {
         Ok(_) => Ok(true),
         Err(e) if e.status() == Some(409) => {
             let existing = get_secret(ctx, client, namespace, &name).await?;
+            // A create is not idempotent: when the answer to an attempt is lost (the connection
+            // dropped after the API server stored the object), the retried POST meets the object
+            // that attempt created and gets 409 AlreadyExists
+            // (<https://kubernetes.io/docs/reference/using-api/api-concepts/#resource-creation>
+            // offers no create-if-absent token). It is this create's own object when an earlier
+            // attempt may have landed, it holds exactly what was sent, and nothing but this
+            // provider's create (one `Update` entry of its field manager) ever wrote it.
+            if attempts.load(std::sync::atomic::Ordering::Relaxed) > 1
+                && let Some(found) = existing.as_ref()
+                && is_this_create(found, &secret)
+            {
+                tracing::info!(object = %m.describe(), "an earlier attempt of the create landed; the Secret is ours");
+                return Ok(true);
+            }
             let managers: Vec<(String, String, String)> = existing
                 .as_ref()
                 .and_then(|s| s.metadata.managed_fields.as_ref())
@@ -386,6 +510,36 @@ async fn create_exclusively(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// When this provider's field manager last applied the Secret, as the API server recorded it
+/// (`managedFields[].time` of its `Apply` entry, RFC 3339 UTC, to the second).
+pub(super) fn applied_at(secret: &Secret) -> Option<String> {
+    secret
+        .metadata
+        .managed_fields
+        .iter()
+        .flatten()
+        .filter(|e| e.manager.as_deref() == Some(FIELD_MANAGER) && e.operation.as_deref() == Some("Apply"))
+        .filter_map(|e| serde_json::to_value(e.time.as_ref()?).ok()?.as_str().map(str::to_string))
+        .max()
+}
+
+/// Whether `found` is what the create of `sent` made and nobody wrote since: the same labels,
+/// annotations, data and type, and `managedFields` holding only this provider's create.
+fn is_this_create(found: &Secret, sent: &Secret) -> bool {
+    let only_our_create = found.metadata.managed_fields.as_ref().is_some_and(|entries| {
+        !entries.is_empty()
+            && entries
+                .iter()
+                .all(|e| e.manager.as_deref() == Some(FIELD_MANAGER) && e.operation.as_deref() == Some("Update"))
+    });
+    let or_empty = |m: &Option<BTreeMap<String, String>>| m.clone().unwrap_or_default();
+    only_our_create
+        && or_empty(&found.metadata.labels) == or_empty(&sent.metadata.labels)
+        && or_empty(&found.metadata.annotations) == or_empty(&sent.metadata.annotations)
+        && found.data.clone().unwrap_or_default() == sent.data.clone().unwrap_or_default()
+        && found.type_.as_deref().unwrap_or("Opaque") == sent.type_.as_deref().unwrap_or("Opaque")
 }
 
 /// Removes what this registration no longer wants but another manager still holds (server-side

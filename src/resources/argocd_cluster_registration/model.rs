@@ -107,6 +107,7 @@ pub(super) struct Exec {
 pub(super) struct WaitForSync {
     pub(super) min_applications: i64,
     pub(super) application_sets: Option<Vec<String>>,
+    pub(super) application_selector: Option<String>,
     pub(super) accept_suspended: bool,
     pub(super) timeout: String,
 }

@@ -77,7 +77,7 @@ pub(super) fn schema(default_timeout: impl Fn(Op) -> Duration) -> Schema {
                 .description("Pin the cluster to this Argo CD application-controller shard (Secret data `shard`)."),
             Attribute::bool("wait_for_removal")
                 .default(true)
-                .description("On destroy, after deleting the Secret, wait (up to the delete timeout) until no Application targets the cluster. Default: `true`."),
+                .description("On destroy, first take the cluster out of its ApplicationSets' generators (this resource's labels removed with a server-side apply) and wait, while the cluster is still registered, until no Application targets it (their resources finalizers delete the workload on the cluster); only then delete the Secret, up to the delete timeout. Applications Argo CD would keep (a create-only or create-update policy, a generator that still selects the cluster, one made by hand) fail the destroy at once, changing nothing. `false` deletes the Secret at once and leaves the workload to the user (Argo CD then drops the Applications' resources finalizer). Default: `true`."),
             Attribute::bool("force_conflicts")
                 .default(false)
                 .description("Take over fields another field manager holds (e.g. a Secret the Argo CD CLI wrote). Without it such a conflict fails, naming the manager. Default: `false`."),
@@ -128,6 +128,10 @@ pub(super) fn schema(default_timeout: impl Fn(Op) -> Duration) -> Schema {
             Attribute::new("application_sets", Type::list(Type::String))
                 .optional()
                 .description("ApplicationSets (names, in Argo CD's namespace) each of which must have generated at least one Application for this cluster: the wait does not end before every one of them has caught up (after a label change, say)."),
+            s("application_selector")
+                .optional()
+                .validate(validators::string(|t| argocd::parse_label_selector(t).map(|_| ())))
+                .description("A label selector over the Applications' labels, as `argocd app wait -l` takes it (`k=v`, `k!=v`, `k in (a,b)`, `k notin (a,b)`, `k`, `!k`, comma-separated): only the Applications targeting this cluster that it selects are waited for and counted by `min_applications`. Checked at plan."),
             Attribute::bool("accept_suspended")
                 .default(false)
                 .description("Accept `Suspended` as well as `Healthy` (as `argocd app wait --suspended`): Argo CD reports an Application whose Rollout is paused (a canary waiting at a step) as Suspended, so without this a registration update during a canary waits until its timeout. Default: `false`."),
