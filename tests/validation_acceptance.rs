@@ -330,6 +330,12 @@ fn cases(ns: &str, insecure_kubeconfig: &str, ca_file: &str) -> Vec<Case> {
         "  wait_for_sync {\n    min_applications = -1 #@\n  }",
     );
     c.add(r, "wait_for_sync.timeout", "Invalid value for timeout", "  wait_for_sync {\n    timeout = \"0s\" #@\n  }");
+    c.add(
+        r,
+        "wait_for_sync.application_selector",
+        "Invalid value for application_selector",
+        "  wait_for_sync {\n    application_selector = \"tier in (web\" #@\n  }",
+    );
     c.add(r, "timeouts.create", "Invalid value for create", "  timeouts {\n    create = \"0s\" #@\n  }");
     c.warn(r, "insecure", "Argo CD will not verify the cluster's certificate", "  insecure = true #@");
     c.warn(r, "server", "Credentials over plain HTTP", "  server = \"http://s.example.com\" #@");
@@ -343,6 +349,8 @@ fn cases(ns: &str, insecure_kubeconfig: &str, ca_file: &str) -> Vec<Case> {
     c.add(g, "name", "Invalid value for name", &format!("  name = \"{}\" #@", long(254)));
     c.add(g, "promote_to_step", "Invalid value for promote_to_step", "  promote_to_step = -1 #@");
     c.add(g, "promote_full", "Conflicting targets", "  promote_to_step = 1\n  promote_full = true #@");
+    c.add(g, "promote_to_weight", "Invalid value for promote_to_weight", "  promote_to_weight = 0 #@");
+    c.add(g, "promote_to_weight", "Conflicting targets", "  promote_to_step = 1\n  promote_to_weight = 30 #@");
     c.add(
         g,
         "cluster.eks_cluster_name",
