@@ -70,6 +70,9 @@ fn three_weighted_target_groups_and_a_rule() {
         .collect();
     assert_eq!(rule, vec![(tgs[0].clone(), 1), (tgs[1].clone(), 2), (tgs[2].clone(), 997)]);
     assert_eq!(r["total_weight"], 1000);
+    let shares: Vec<&str> =
+        r["target_groups"].as_array().unwrap().iter().map(|t| t["traffic_share"].as_str().unwrap()).collect();
+    assert_eq!(shares, ["0.1%", "0.2%", "99.7%"], "each shard's share of the rule's traffic");
     ws.destroy();
 }
 

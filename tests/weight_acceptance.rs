@@ -142,14 +142,44 @@ fn a_crashed_holders_lock_is_broken_after_its_ttl() {
 }
 
 #[test]
-fn drift_is_a_diff_on_weight_only_and_apply_repairs_it() {
+fn a_plan_that_moves_much_traffic_warns_with_the_fleets_effect() {
+    let moto = Moto::start();
+    // Three shards at 5: this one serves a third. min_healthy_targets 0: no health gate here.
+    let (ing, ws) = applied_shard(&moto, &["weights=5,5,5"], 0, 5, "  min_healthy_targets = 0\n");
+    assert_eq!(ws.state_of("shard_weight.this")["traffic_share"], "33.3%");
+    // A drain moves 33.3 points: under the default of 50, no warning, the share is in the plan.
+    ws.write(&moto, &shard(&ing.listener, &ing.tgs[0], 0, "  min_healthy_targets = 0\n"));
+    let plan = ws.plan();
+    assert!(plan.flat().contains(r#"~ traffic_share = "33.3%" -> "0%""#), "{}", plan.text());
+    assert!(!plan.text().contains("Large traffic shift"), "{}", plan.text());
+    // With share_change_warning = 20 the same plan warns, naming the shares and the others.
+    let strict = "  min_healthy_targets = 0\n  share_change_warning = 20\n";
+    ws.write(&moto, &shard(&ing.listener, &ing.tgs[0], 0, strict));
+    let plan = ws.plan();
+    assert_eq!(plan.code, 2, "a warning, not an error:\n{}", plan.text());
+    let text = plan.flat();
+    assert!(text.contains("Warning: Large traffic shift"), "{text}");
+    assert!(text.contains("moves 33.3 percentage points") && text.contains("from 33.3% to 0%"), "{text}");
+    assert!(text.contains(" at 5, ") || text.contains(" at 5 "), "the other shards' weights: {text}");
+    ws.apply();
+    assert_eq!(ws.state_of("shard_weight.this")["traffic_share"], "0%");
+}
+
+#[test]
+fn drift_is_a_diff_on_weight_and_its_traffic_share_and_apply_repairs_it() {
     let moto = Moto::start();
     let (ing, ws) = applied_shard(&moto, &["weights=5,5"], 0, 40, NO_GATE);
+    assert_eq!(ws.state_of("shard_weight.this")["traffic_share"], "88.9%", "40 of 45");
     moto.fixture(&["set-weights", &ing.listener, &format!("{}=7", ing.tgs[0]), &format!("{}=5", ing.tgs[1])]);
     let plan = ws.plan();
     assert_eq!(plan.code, 2, "drift must show as a change:\n{}", plan.text());
     assert!(plan.stdout.contains("~ weight") && plan.stdout.contains("7 -> 40"), "{}", plan.stdout);
-    assert_eq!(ws.planned_changes(), vec![("shard_weight.this".to_string(), vec!["weight".to_string()])]);
+    // The fleet's effect in the plan: 7 of 12 now, 40 of 45 after.
+    assert!(plan.flat().contains(r#"~ traffic_share = "58.3%" -> "88.9%""#), "{}", plan.stdout);
+    assert_eq!(
+        ws.planned_changes(),
+        vec![("shard_weight.this".to_string(), vec!["traffic_share".to_string(), "weight".to_string()])]
+    );
     ws.apply();
     assert_eq!(weights(&moto, &ing.listener), vec![(ing.tgs[0].clone(), 40), (ing.tgs[1].clone(), 5)]);
     // Removed out of band: the next plan recreates it.

@@ -328,6 +328,24 @@ pub fn same_entries(a: &[WeightedTargetGroup], b: &[WeightedTargetGroup]) -> boo
     a.len() == b.len() && map(a) == map(b)
 }
 
+/// This target group's share of the forward action's traffic, in percent, were its weight
+/// `weight` and every other entry as it is: ALB sends each request to a target group with
+/// probability weight / sum of weights (the weighted forward action,
+/// https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-listeners.html#forward-actions).
+/// An action whose weights are all 0 sends nothing anywhere: 0.
+pub fn share_percent(forward: &Forward, target_group_arn: &str, weight: i64) -> f64 {
+    let others: i64 =
+        forward.target_groups.iter().filter(|t| t.arn != target_group_arn).map(|t| i64::from(t.weight)).sum();
+    let total = others + weight.max(0);
+    if total <= 0 { 0.0 } else { weight.max(0) as f64 * 100.0 / total as f64 }
+}
+
+/// "33.3%", "50%", "0%": one decimal, none when whole.
+pub fn share_text(percent: f64) -> String {
+    let text = format!("{percent:.1}");
+    format!("{}%", text.strip_suffix(".0").unwrap_or(&text))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,7 @@
 use crate::clients::ShardData;
 use crate::clients::arn::{self, ArnKind};
 use crate::clients::elbv2::{self, ElbError};
-use crate::clients::forward::{ActionOwner, Forward, HealthCounts};
+use crate::clients::forward::{ActionOwner, Forward, HealthCounts, share_percent, share_text};
 use crate::framework::schema::{Attribute, Nesting};
 use crate::framework::{AttrPath, Ctx, DataSource, Diagnostics, Schema, ValidateRequest};
 use async_trait::async_trait;
@@ -31,6 +31,7 @@ pub struct ListenerState {
 pub struct TargetGroupState {
     pub arn: String,
     pub weight: i64,
+    pub traffic_share: String,
     pub healthy_targets: i64,
     pub unhealthy_targets: i64,
 }
@@ -58,6 +59,7 @@ pub fn state_of(
             .map(|(t, h)| TargetGroupState {
                 arn: t.arn.clone(),
                 weight: i64::from(t.weight),
+                traffic_share: share_text(share_percent(forward, &t.arn, i64::from(t.weight))),
                 healthy_targets: h.healthy,
                 unhealthy_targets: h.unhealthy,
             })
@@ -98,6 +100,7 @@ impl DataSource<ShardData> for ListenerDataSource {
                     vec![
                         Attribute::string("arn").computed().description("Target group ARN."),
                         Attribute::number("weight").computed().description("Weight in the forward action (0..999)."),
+                        Attribute::string("traffic_share").computed().description("Its share of the action's traffic (weight over the sum of all weights), e.g. `33.3%`, as `shard_weight.traffic_share` shows it."),
                         Attribute::number("healthy_targets").computed().description("Targets passing health checks."),
                         Attribute::number("unhealthy_targets")
                             .computed()

@@ -8,7 +8,8 @@ use crate::clients::arn::{self, ArnKind, ElbArn};
 use crate::clients::elbv2::{self, ElbError};
 use crate::clients::entry_edit::{EntryEdit, edit_locked};
 use crate::clients::forward::{
-    ActionOwner, EditError, EntryChange, HealthCounts, edit_entries, find_forward, placement_mismatch,
+    ActionOwner, EditError, EntryChange, Forward, HealthCounts, edit_entries, find_forward, placement_mismatch,
+    share_percent, share_text,
 };
 use crate::framework::schema::{Attribute, IdentityAttribute, IdentitySchema, NestedBlock, validators};
 use crate::framework::timeouts::{Op, Timeouts, format_duration, parse_duration, timeouts_block_with_defaults};
@@ -50,6 +51,8 @@ pub struct Model {
     drain_delay: String,
     on_destroy: OnDestroy,
     ramp: Option<Ramp>,
+    share_change_warning: i64,
+    traffic_share: Attr<String>,
     timeouts: Option<Timeouts>,
 }
 
@@ -82,7 +85,19 @@ impl Model {
     }
     /// This model as state, with the weight the entry really has.
     fn at_weight(&self, weight: i32) -> Model {
-        Model { id: Attr::Known(self.id()), weight: i64::from(weight), ..self.clone() }
+        // A share the plan could not compute is not known after a partial apply either.
+        let traffic_share = match &self.traffic_share {
+            Attr::Unknown => Attr::Null,
+            known => known.clone(),
+        };
+        Model { id: Attr::Known(self.id()), weight: i64::from(weight), traffic_share, ..self.clone() }
+    }
+    /// This model as read: the entry's weight and its share of the action's traffic.
+    fn read_from(&self, forward: &Forward, weight: i32) -> Model {
+        Model {
+            traffic_share: Attr::Known(share_text(share_percent(forward, &self.target_group_arn, i64::from(weight)))),
+            ..self.at_weight(weight)
+        }
     }
     fn edit(&self, change: EntryChange, lock_priority: i32) -> EntryEdit {
         EntryEdit {
@@ -95,6 +110,46 @@ impl Model {
         }
     }
 }
+/// Sets the planned `traffic_share` (this shard's share after the change, the other entries as
+/// `forward` holds them) and warns when the plan moves it by more than `share_change_warning`
+/// points. The apply keeps the planned share (Terraform requires it); the next refresh reads it.
+fn plan_share(req: &mut PlanRequest<Model>, m: &Model, forward: &Forward) {
+    let before =
+        forward.weight_of(&m.target_group_arn).map(|w| share_percent(forward, &m.target_group_arn, i64::from(w)));
+    let after = share_percent(forward, &m.target_group_arn, m.weight);
+    if let Some(slot) = req.planned.get_mut("traffic_share") {
+        *slot = Value::String(share_text(after));
+    }
+    let moved = (after - before.unwrap_or(0.0)).abs();
+    if moved > m.share_change_warning as f64 {
+        let others: Vec<String> = forward
+            .target_groups
+            .iter()
+            .filter(|t| t.arn != m.target_group_arn)
+            .map(|t| format!("{} at {}", short_name(&t.arn), t.weight))
+            .collect();
+        req.diags.push_attr_warning(
+            AttrPath::attr("weight"),
+            "Large traffic shift",
+            format!(
+                "this change moves {} of {}'s traffic: this shard goes from {} to {} (the others: {}). Check that \
+                 the shards taking it have the capacity; share_change_warning = {} sets when this warns.",
+                share_text(moved).replace('%', " percentage points"),
+                m.owner().describe(),
+                before.map(share_text).unwrap_or_else(|| "not in the action".into()),
+                share_text(after),
+                if others.is_empty() { "none".to_string() } else { others.join(", ") },
+                m.share_change_warning
+            ),
+        );
+    }
+}
+
+/// A target group ARN's name part (`targetgroup/NAME/ID` → NAME), for messages.
+fn short_name(arn: &str) -> &str {
+    arn.split('/').nth(1).unwrap_or(arn)
+}
+
 /// `<listener_or_rule_arn>,<target_group_arn>`.
 pub fn resource_id(owner_arn: &str, target_group_arn: &str) -> String {
     format!("{owner_arn},{target_group_arn}")
@@ -359,6 +414,12 @@ async fn converge(ctx: &Ctx<ShardData>, m: &Model, prior: Option<&Model>) -> Res
             Recovery::RollBackTo(to) => roll_back(ctx, m, to, reached, why).await,
         });
     }
+    // The planned share, or (when the plan could not read the action) the share now.
+    if m.traffic_share.is_unknown()
+        && let Ok((_, forward)) = elbv2::read_forward(aws, &m.owner()).await
+    {
+        return Ok(Outcome::ok(m.read_from(&forward, m.weight as i32)));
+    }
     Ok(Outcome::ok(m.at_weight(m.weight as i32)))
 }
 
@@ -452,6 +513,13 @@ impl Resource<ShardData> for WeightResource {
                     .default("0s")
                     .validate(validators::duration())
                     .description("After lowering the weight to 0 (or removing the entry on destroy) from a serving weight, wait this long before the apply completes, so in-flight requests finish before dependent resources (e.g. a cluster upgrade) proceed. Default: `0s`."),
+                Attribute::number("share_change_warning")
+                    .default(50)
+                    .validate(validators::int_between(0, 100))
+                    .description("A plan that moves this shard's share of the action's traffic by more than this many percentage points warns (a warning, not an error: review the fleet's effect). `100` never warns. Default: `50`."),
+                Attribute::string("traffic_share")
+                    .computed()
+                    .description("This shard's share of the action's traffic (its weight over the sum of all weights), e.g. `33.3%`. A refresh shows the share now; a plan that changes `weight` shows the share after the change, from the other shards' weights as they are then (`\"33.3%\" -> \"0%\"`). Others applying in between change it: the next refresh shows the share then."),
                 Attribute::string("on_destroy")
                     .default("remove")
                     .validate(validators::one_of(&["remove", "zero", "retain"]))
@@ -533,6 +601,15 @@ impl Resource<ShardData> for WeightResource {
         let creating = prior.is_none();
         let lowering_to_zero = m.weight == 0 && prior.is_none_or(|p| p.weight != 0);
         if !creating && !lowering_to_zero {
+            if prior.is_some_and(|p| p.weight != m.weight) {
+                // The share after the change, from the action as the refresh read it (the same
+                // cached read: no extra call on a listener's default action).
+                if let Ok(Some(actions)) = ctx.data.refresh_actions(&m.owner()).await
+                    && let Ok(forward) = find_forward(&actions, &m.owner())
+                {
+                    plan_share(req, &m, &forward);
+                }
+            }
             return;
         }
         let aws = &ctx.data.aws;
@@ -582,8 +659,13 @@ impl Resource<ShardData> for WeightResource {
             )
             .map_err(ElbError::from)
         });
-        if let Err(e) = result {
-            req.diags.extend(elb_diag(e, &m));
+        match result {
+            Err(e) => req.diags.extend(elb_diag(e, &m)),
+            Ok(_) => {
+                if let Ok(forward) = find_forward(&actions, &owner) {
+                    plan_share(req, &m, &forward);
+                }
+            }
         }
     }
 
@@ -598,10 +680,11 @@ impl Resource<ShardData> for WeightResource {
             return Ok(Outcome::gone());
         };
         // An action that is no longer forward, or lost our entry: the entry is gone.
-        let Some(weight) = find_forward(&actions, &owner).ok().and_then(|f| f.weight_of(&m.target_group_arn)) else {
+        let Ok(forward) = find_forward(&actions, &owner) else { return Ok(Outcome::gone()) };
+        let Some(weight) = forward.weight_of(&m.target_group_arn) else {
             return Ok(Outcome::gone());
         };
-        Ok(Outcome::ok(m.at_weight(weight)))
+        Ok(Outcome::ok(m.read_from(&forward, weight)))
     }
 
     async fn update(&self, ctx: &Ctx<ShardData>, req: UpdateRequest<Model>) -> Result<Outcome<Model>, Diagnostics> {
@@ -662,6 +745,8 @@ impl Resource<ShardData> for WeightResource {
             drain_delay: "0s".into(),
             on_destroy: OnDestroy::Remove,
             ramp: None,
+            share_change_warning: 50,
+            traffic_share: Attr::Null,
             timeouts: None,
         };
         let owner = m.owner();
@@ -673,7 +758,7 @@ impl Resource<ShardData> for WeightResource {
                 format!("{tg} is not in the forward action of {}; it holds {}", owner.describe(), present.join(", ")),
             ));
         };
-        Ok(Outcome::ok(m.at_weight(weight)))
+        Ok(Outcome::ok(m.read_from(&forward, weight)))
     }
 }
 
