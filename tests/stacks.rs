@@ -272,3 +272,38 @@ fn new_shard_copies_configuration_only_with_its_own_state_key() {
     let again = run(&["shard-3"]);
     assert!(!again.status.success(), "an existing directory is refused");
 }
+
+/// The points a review against upstream found after the first rewrite (each would fail a first
+/// deploy or a runbook story on a real account).
+#[test]
+fn a_first_deploy_and_a_later_shard_work_on_a_real_account() {
+    // Every target group is in an action from its creation, so it is health-checked and the
+    // controller's readiness gate can pass before the shard's shard_weight joins the listener.
+    let ingress = dir_text("ingress");
+    let anchor = block(&ingress, "resource \"aws_lb_listener_rule\" \"health_check_anchor\"");
+    assert!(code(anchor).contains("for_each = var.shards"), "one anchor rule per shard:\n{anchor}");
+    assert!(code(anchor).contains("target_group_arn = aws_lb_target_group.shard[each.key].arn"), "{anchor}");
+    assert!(code(anchor).contains(".invalid"), "a host no client resolves (RFC 2606):\n{anchor}");
+    // The cluster creator gets no implicit access entry (the explicit one would collide).
+    let cluster = dir_text("modules/eks-cluster");
+    assert!(
+        code(&cluster).contains("bootstrap_cluster_creator_admin_permissions = false"),
+        "EKS defaults the creator's entry to true and aws_eks_access_entry for it then fails"
+    );
+    assert!(code(&cluster).contains("resource \"aws_eks_access_entry\" \"viewer\""), "read-only plan role");
+    // The controller's regenerated webhook certificate is not a diff, and the controller stays
+    // while a leaving shard's TargetGroupBinding is finalized.
+    let argo = dir_text("argo-cluster");
+    let controller = block(&argo, "\"aws-load-balancer-controller\" = {");
+    for needle in ["aws-load-balancer-tls", "RespectIgnoreDifferences=true", "preserveResourcesOnDeletion = true"] {
+        assert!(code(controller).contains(needle), "{needle} in the controller's ApplicationSet:\n{controller}");
+    }
+    assert!(!code(&argo).contains("\"2.0.2\""), "argocd-apps 2.0.3 or later: goTemplateOptions");
+    // The HPA owns the replicas: none in the Rollout, or selfHeal undoes every scale-up.
+    let rollout = file("workload/deploy/templates/rollout.yaml");
+    assert!(!code(&rollout).contains("replicas:"), "no replicas in the Rollout:\n{rollout}");
+    assert!(file("workload/deploy/templates/plan-readers.yaml").contains("name: view"), "plan readers get view");
+    // What the runbook tells operators to set, the module takes.
+    let delivery = dir_text("modules/shard-delivery");
+    assert!(code(&delivery).contains("wait_for_removal = var.argocd.wait_for_removal"), "{delivery}");
+}

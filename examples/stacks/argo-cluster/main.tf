@@ -20,6 +20,7 @@ module "hub" {
   kubernetes_version = var.kubernetes_version
   subnet_ids         = data.terraform_remote_state.vpc.outputs.private_subnet_ids
   cluster_admins     = { terraform = var.terraform_principal_arn }
+  cluster_viewers    = var.plan_principal_arn == null ? {} : { plan = var.plan_principal_arn }
   serving            = false # the hub takes no listener traffic; shards keep serving while it upgrades
 }
 
@@ -89,6 +90,31 @@ resource "helm_release" "argocd" {
   chart            = "argo-cd"
   version          = var.argocd_chart_version
 
+  # Read-only plans (examples/stacks/CI.md): the plan role, an access entry in the group
+  # shard-plan-readers (modules/eks-cluster cluster_viewers), may read what the registrations'
+  # refresh reads in Argo CD's namespace. The chart renders extraObjects as they are
+  # (argoproj/argo-helm charts/argo-cd/values.yaml, extraObjects).
+  values = [yamlencode({
+    extraObjects = [
+      {
+        apiVersion = "rbac.authorization.k8s.io/v1"
+        kind       = "Role"
+        metadata   = { name = "shard-plan-readers", namespace = "argocd" }
+        rules = [
+          { apiGroups = [""], resources = ["secrets", "configmaps"], verbs = ["get", "list", "watch"] },
+          { apiGroups = ["argoproj.io"], resources = ["applications", "applicationsets"], verbs = ["get", "list", "watch"] },
+        ]
+      },
+      {
+        apiVersion = "rbac.authorization.k8s.io/v1"
+        kind       = "RoleBinding"
+        metadata   = { name = "shard-plan-readers", namespace = "argocd" }
+        roleRef    = { apiGroup = "rbac.authorization.k8s.io", kind = "Role", name = "shard-plan-readers" }
+        subjects   = [{ apiGroup = "rbac.authorization.k8s.io", kind = "Group", name = "shard-plan-readers" }]
+      },
+    ]
+  })]
+
   # The pods start with credentials only if the agent runs and the associations exist first
   # (Pod Identity injects credentials at pod creation).
   depends_on = [aws_eks_pod_identity_association.argocd, module.hub]
@@ -137,11 +163,26 @@ resource "helm_release" "argocd_apps" {
               }
             }
             destination = { server = "{{.server}}", namespace = "kube-system" }
+            # The chart generates its webhook certificate on every render (genCA): without
+            # these, each sync replaces the TLS Secret and the webhooks' caBundle, and the
+            # webhook that injects readiness gates fails its TLS handshake
+            # (aws-load-balancer-controller docs, deploy/installation.md, "ArgoCD users").
+            ignoreDifferences = [
+              { group = "", kind = "Secret", name = "aws-load-balancer-tls", jsonPointers = ["/data"] },
+              { group = "admissionregistration.k8s.io", kind = "MutatingWebhookConfiguration", name = "aws-load-balancer-webhook", jqPathExpressions = [".webhooks[].clientConfig.caBundle"] },
+              { group = "admissionregistration.k8s.io", kind = "ValidatingWebhookConfiguration", name = "aws-load-balancer-webhook", jqPathExpressions = [".webhooks[].clientConfig.caBundle"] },
+            ]
             syncPolicy = {
-              automated = { prune = true, selfHeal = true }
+              automated   = { prune = true, selfHeal = true }
+              syncOptions = ["RespectIgnoreDifferences=true"]
             }
           }
         }
+        # When a shard leaves, the service's Application is deleted with its finalizer, and its
+        # TargetGroupBinding's own finalizer needs the controller to deregister the pods: keep
+        # the controller's resources when its Application goes (they go with the cluster)
+        # (https://argo-cd.readthedocs.io/en/stable/operator-manual/applicationset/Application-Deletion/).
+        syncPolicy = { preserveResourcesOnDeletion = true }
       }
 
       # Per shard: the service (examples/stacks/workload: Rollout, Service, TargetGroupBinding).

@@ -41,7 +41,7 @@ variable "argocd_chart_version" {
 variable "argocd_apps_chart_version" {
   description = "Version of the argocd-apps Helm chart (2.x: applicationsets is a map by name)."
   type        = string
-  default     = "2.0.2"
+  default     = "2.0.3" # goTemplateOptions needs 2.0.3 or later (argo-helm c5c412a1)
 }
 
 variable "load_balancer_controller_chart_version" {
@@ -60,4 +60,10 @@ variable "fleet_label" {
   description = "Label value that puts a registered cluster into the fleet: the ApplicationSet selects cluster Secrets with fleet = this value, and each shard's registration sets it."
   type        = string
   default     = "shards"
+}
+
+variable "plan_principal_arn" {
+  description = "The read-only IAM role CI plans pull requests with (examples/stacks/CI.md), or null: it may read the hub's Argo CD objects (a Role in argocd) and nothing else."
+  type        = string
+  default     = null
 }

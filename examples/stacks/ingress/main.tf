@@ -249,8 +249,36 @@ resource "aws_lb_listener_rule" "maintenance_page" {
 
   lifecycle {
     precondition {
-      condition     = var.lock_priority > 100
-      error_message = "lock_priority must stay above this stack's own rule priorities."
+      condition     = var.lock_priority > 1000 + length(var.shards)
+      error_message = "lock_priority (set it to the shard directories' provider lock_priority) must stay above this stack's own rule priorities (100, and 1000 + one per shard)."
     }
+  }
+}
+
+# A target group is health-checked only while a listener action references it: until then its
+# targets are "unused" (Target.NotInUse,
+# https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-health-checks.html),
+# and the AWS Load Balancer Controller's pod readiness gate stays false for them
+# (aws-load-balancer-controller pkg/targetgroupbinding/resource_manager.go): a shard added after
+# the listener was created would never get Ready pods, its Applications never Healthy, and its
+# registration would time out before its shard_weight could join the listener. One rule per shard
+# that no client request matches (a reserved `.invalid` host, RFC 2606) references each target
+# group from its creation on.
+resource "aws_lb_listener_rule" "health_check_anchor" {
+  for_each = var.shards
+
+  listener_arn = aws_lb_listener.shared.arn
+  # Stable while shards are added in name order (shard-1, shard-2, ...): sorted position + 1000.
+  priority = 1000 + index(sort(tolist(var.shards)), each.key)
+
+  condition {
+    host_header {
+      values = ["${each.key}.health-check-anchor.invalid"]
+    }
+  }
+
+  action {
+    type             = "forward"
+    target_group_arn = aws_lb_target_group.shard[each.key].arn
   }
 }

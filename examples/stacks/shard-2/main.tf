@@ -49,6 +49,7 @@ module "cluster" {
     argocd    = local.argo.shard_access_role_arn
     terraform = var.terraform_principal_arn
   }
+  cluster_viewers = var.plan_principal_arn == null ? {} : { plan = var.plan_principal_arn }
 
   # Drain first: a version or node change is refused unless this shard is in maintenance AND
   # its weight on the listener is already 0 (a previous apply drained it).

@@ -25,6 +25,12 @@ variable "terraform_principal_arn" {
   type        = string
 }
 
+variable "plan_principal_arn" {
+  description = "The read-only IAM role CI plans pull requests with (examples/stacks/CI.md), or null: it may read this cluster (view, which includes Argo Rollouts' rollouts) and nothing else."
+  type        = string
+  default     = null
+}
+
 variable "weight" {
   description = "This shard's share of traffic on the shared listener when it is serving, 0..999, relative to the other shards' weights."
   type        = number

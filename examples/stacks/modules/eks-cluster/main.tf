@@ -31,6 +31,12 @@ resource "aws_eks_cluster" "this" {
 
   access_config {
     authentication_mode = "API"
+    # Off: the principal that creates the cluster (CI) gets its access from cluster_admins like
+    # everyone else. Left unset, EKS defaults it to true and creates an entry for the creator, and
+    # aws_eks_access_entry for the same principal then fails with ResourceInUseException
+    # (https://docs.aws.amazon.com/eks/latest/APIReference/API_CreateAccessConfigRequest.html;
+    # terraform-aws-modules/eks v20 sets it to false for the same reason).
+    bootstrap_cluster_creator_admin_permissions = false
   }
 
   vpc_config {
@@ -253,6 +259,18 @@ resource "aws_eks_access_entry" "admin" {
 
   cluster_name  = aws_eks_cluster.this.name
   principal_arn = each.value
+}
+
+# Read-only principals (the CI role that plans on pull requests): an access entry in the
+# Kubernetes group `shard-plan-readers`, which the workload chart binds to the `view` ClusterRole
+# (Argo Rollouts' aggregated roles add rollouts to it), with no EKS access policy.
+# (https://docs.aws.amazon.com/eks/latest/userguide/access-entries.html, kubernetesGroups.)
+resource "aws_eks_access_entry" "viewer" {
+  for_each = var.cluster_viewers
+
+  cluster_name      = aws_eks_cluster.this.name
+  principal_arn     = each.value
+  kubernetes_groups = ["shard-plan-readers"]
 }
 
 resource "aws_eks_access_policy_association" "admin" {

@@ -50,6 +50,12 @@ variable "cluster_admins" {
   default     = {}
 }
 
+variable "cluster_viewers" {
+  description = "IAM principals that may only read (e.g. the CI role that plans pull requests), by a short name: an access entry in the Kubernetes group shard-plan-readers, bound to the view ClusterRole by the workload chart (and, on the hub, by argo-cluster/)."
+  type        = map(string)
+  default     = {}
+}
+
 variable "serving" {
   description = "Whether this cluster takes traffic now. A Kubernetes version or node change is refused while it does (a precondition). shard-N/ passes: not (maintenance and its live weight on the listener is 0); the hub passes false."
   type        = bool

@@ -26,6 +26,9 @@ resource "shard_argocd_cluster_registration" "this" {
 
   labels = var.argocd.labels
 
+  # Destroy in Argo CD's order (see the resource docs); false leaves the workload behind.
+  wait_for_removal = var.argocd.wait_for_removal
+
   # The cluster generator exposes the Secret's annotations to the ApplicationSet template
   # (metadata.annotations.<key>, https://argo-cd.readthedocs.io/en/stable/operator-manual/applicationset/Generators-Cluster/),
   # so the workload learns its shard's target group here and writes it into its

@@ -105,6 +105,9 @@ variable "argocd" {
     application_sets: ApplicationSets each of which must have generated an Application for the shard;
     accept_suspended: count Suspended (a Rollout paused at a canary step) as ready (default true:
       the rollout gates, not the registration, decide how far a canary goes);
+    wait_for_removal: on destroy, take the shard out of the generators and wait until its
+      Applications (and their workload) are gone before deleting the cluster Secret (default true;
+      false leaves the workload behind knowingly);
     sync_timeout: how long to wait for that.
   EOT
   type = object({
@@ -114,6 +117,7 @@ variable "argocd" {
     min_applications = optional(number, 1)
     application_sets = optional(list(string), [])
     accept_suspended = optional(bool, true)
+    wait_for_removal = optional(bool, true)
     sync_timeout     = optional(string, "10m")
   })
 
