@@ -110,45 +110,43 @@ impl Model {
         }
     }
 }
-/// Sets the planned `traffic_share` (this shard's share after the change, the other entries as
-/// `forward` holds them) and warns when the plan moves it by more than `share_change_warning`
-/// points. The apply keeps the planned share (Terraform requires it); the next refresh reads it.
-fn plan_share(req: &mut PlanRequest<Model>, m: &Model, forward: &Forward) {
-    let before =
-        forward.weight_of(&m.target_group_arn).map(|w| share_percent(forward, &m.target_group_arn, i64::from(w)));
-    let after = share_percent(forward, &m.target_group_arn, m.weight);
+/// Where the refreshed state keeps the other entries' total weight (private state).
+const OTHERS_WEIGHT: &str = "others_weight";
+
+/// Sets the planned `traffic_share` of an update (this shard's share after the change, the
+/// other entries' total as the refresh read it) and warns when the plan moves it by more than
+/// `share_change_warning` points. Without a refresh (`-refresh=false`) it stays unknown and the
+/// apply reads it.
+fn plan_share(req: &mut PlanRequest<Model>, m: &Model) {
+    let Some(others) = req.private.get::<i64>(OTHERS_WEIGHT) else { return };
+    let share = |weight: i64| {
+        let total = others.saturating_add(weight.max(0));
+        if total <= 0 { 0.0 } else { weight.max(0) as f64 * 100.0 / total as f64 }
+    };
+    let before = req.prior.as_ref().map(|p| share(p.weight)).unwrap_or(0.0);
+    let after = share(m.weight);
     if let Some(slot) = req.planned.get_mut("traffic_share") {
         *slot = Value::String(share_text(after));
     }
-    let moved = (after - before.unwrap_or(0.0)).abs();
+    let moved = (after - before).abs();
     if moved > m.share_change_warning as f64 {
-        let others: Vec<String> = forward
-            .target_groups
-            .iter()
-            .filter(|t| t.arn != m.target_group_arn)
-            .map(|t| format!("{} at {}", short_name(&t.arn), t.weight))
-            .collect();
         req.diags.push_attr_warning(
             AttrPath::attr("weight"),
             "Large traffic shift",
             format!(
-                "this change moves {} of {}'s traffic: this shard goes from {} to {} (the others: {}). Check that \
-                 the shards taking it have the capacity; share_change_warning = {} sets when this warns.",
-                share_text(moved).replace('%', " percentage points"),
+                "this change moves {} percentage points of {}'s traffic: this shard goes from {} to {}, the other \
+                 shards (total weight {others}) take the rest. Check that they have the capacity; \
+                 share_change_warning = {} sets when this warns.",
+                share_text(moved).trim_end_matches('%'),
                 m.owner().describe(),
-                before.map(share_text).unwrap_or_else(|| "not in the action".into()),
+                share_text(before),
                 share_text(after),
-                if others.is_empty() { "none".to_string() } else { others.join(", ") },
                 m.share_change_warning
             ),
         );
     }
 }
 
-/// A target group ARN's name part (`targetgroup/NAME/ID` → NAME), for messages.
-fn short_name(arn: &str) -> &str {
-    arn.split('/').nth(1).unwrap_or(arn)
-}
 
 /// `<listener_or_rule_arn>,<target_group_arn>`.
 pub fn resource_id(owner_arn: &str, target_group_arn: &str) -> String {
@@ -519,7 +517,7 @@ impl Resource<ShardData> for WeightResource {
                     .description("A plan that moves this shard's share of the action's traffic by more than this many percentage points warns (a warning, not an error: review the fleet's effect). `100` never warns. Default: `50`."),
                 Attribute::string("traffic_share")
                     .computed()
-                    .description("This shard's share of the action's traffic (its weight over the sum of all weights), e.g. `33.3%`. A refresh shows the share now; a plan that changes `weight` shows the share after the change, from the other shards' weights as they are then (`\"33.3%\" -> \"0%\"`). Others applying in between change it: the next refresh shows the share then."),
+                    .description("This shard's share of the action's traffic (its weight over the sum of all weights), e.g. `33.3%`. A refresh shows the share now; a plan that changes `weight` shows the share after the change, from the other shards' weights as the refresh read them (`\"33.3%\" -> \"0%\"`); a create's is known after apply. Others applying in between change it: the next refresh shows the share then."),
                 Attribute::string("on_destroy")
                     .default("remove")
                     .validate(validators::one_of(&["remove", "zero", "retain"]))
@@ -602,13 +600,7 @@ impl Resource<ShardData> for WeightResource {
         let lowering_to_zero = m.weight == 0 && prior.is_none_or(|p| p.weight != 0);
         if !creating && !lowering_to_zero {
             if prior.is_some_and(|p| p.weight != m.weight) {
-                // The share after the change, from the action as the refresh read it (the same
-                // cached read: no extra call on a listener's default action).
-                if let Ok(Some(actions)) = ctx.data.refresh_actions(&m.owner()).await
-                    && let Ok(forward) = find_forward(&actions, &m.owner())
-                {
-                    plan_share(req, &m, &forward);
-                }
+                plan_share(req, &m);
             }
             return;
         }
@@ -661,11 +653,10 @@ impl Resource<ShardData> for WeightResource {
         });
         match result {
             Err(e) => req.diags.extend(elb_diag(e, &m)),
-            Ok(_) => {
-                if let Ok(forward) = find_forward(&actions, &owner) {
-                    plan_share(req, &m, &forward);
-                }
-            }
+            // (A create's share stays unknown: Terraform plans a create again at apply, when
+            // other shards may have moved; the apply reads it.)
+            Ok(_) if !creating => plan_share(req, &m),
+            Ok(_) => {}
         }
     }
 
@@ -684,7 +675,12 @@ impl Resource<ShardData> for WeightResource {
         let Some(weight) = forward.weight_of(&m.target_group_arn) else {
             return Ok(Outcome::gone());
         };
-        Ok(Outcome::ok(m.read_from(&forward, weight)))
+        // The other entries' total weight, for the plan's share after a change: kept with the
+        // refreshed state, so the plan and Terraform's second plan at apply compute the same
+        // share from it (a known planned value must not change in between).
+        let mut private = req.private;
+        private.set(OTHERS_WEIGHT, &(forward.total_weight() - i64::from(weight)));
+        Ok(Outcome::ok(m.read_from(&forward, weight)).with_private(private))
     }
 
     async fn update(&self, ctx: &Ctx<ShardData>, req: UpdateRequest<Model>) -> Result<Outcome<Model>, Diagnostics> {
