@@ -147,7 +147,6 @@ fn plan_share(req: &mut PlanRequest<Model>, m: &Model) {
     }
 }
 
-
 /// `<listener_or_rule_arn>,<target_group_arn>`.
 pub fn resource_id(owner_arn: &str, target_group_arn: &str) -> String {
     format!("{owner_arn},{target_group_arn}")
