@@ -336,7 +336,12 @@ pub fn same_entries(a: &[WeightedTargetGroup], b: &[WeightedTargetGroup]) -> boo
 pub fn share_percent(forward: &Forward, target_group_arn: &str, weight: i64) -> f64 {
     let others: i64 =
         forward.target_groups.iter().filter(|t| t.arn != target_group_arn).map(|t| i64::from(t.weight)).sum();
-    let total = others + weight.max(0);
+    share_of(weight, others)
+}
+
+/// The share of `weight` beside entries weighing `others` in all, in percent (0 when all are 0).
+pub fn share_of(weight: i64, others: i64) -> f64 {
+    let total = others.saturating_add(weight.max(0));
     if total <= 0 { 0.0 } else { weight.max(0) as f64 * 100.0 / total as f64 }
 }
 

@@ -9,7 +9,7 @@ use crate::clients::elbv2::{self, ElbError};
 use crate::clients::entry_edit::{EntryEdit, edit_locked};
 use crate::clients::forward::{
     ActionOwner, EditError, EntryChange, Forward, HealthCounts, edit_entries, find_forward, placement_mismatch,
-    share_percent, share_text,
+    share_of, share_percent, share_text,
 };
 use crate::framework::schema::{Attribute, IdentityAttribute, IdentitySchema, NestedBlock, validators};
 use crate::framework::timeouts::{Op, Timeouts, format_duration, parse_duration, timeouts_block_with_defaults};
@@ -119,10 +119,7 @@ const OTHERS_WEIGHT: &str = "others_weight";
 /// apply reads it.
 fn plan_share(req: &mut PlanRequest<Model>, m: &Model) {
     let Some(others) = req.private.get::<i64>(OTHERS_WEIGHT) else { return };
-    let share = |weight: i64| {
-        let total = others.saturating_add(weight.max(0));
-        if total <= 0 { 0.0 } else { weight.max(0) as f64 * 100.0 / total as f64 }
-    };
+    let share = |weight: i64| share_of(weight, others);
     let before = req.prior.as_ref().map(|p| share(p.weight)).unwrap_or(0.0);
     let after = share(m.weight);
     if let Some(slot) = req.planned.get_mut("traffic_share") {
