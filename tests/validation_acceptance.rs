@@ -258,6 +258,25 @@ fn cases(ns: &str, insecure_kubeconfig: &str, ca_file: &str) -> Vec<Case> {
         "Invalid value for interval",
         "  ramp {\n    step = 5\n    interval = \"1 minute\" #@\n  }",
     );
+    c.add(
+        w,
+        "fleet_guard.min_serving",
+        "Invalid value for min_serving",
+        "  fleet_guard {\n    min_serving = 5 #@\n  }",
+    );
+    c.add(
+        w,
+        "fleet_guard.max_drained",
+        "Invalid value for max_drained",
+        "  fleet_guard {\n    max_drained = 0 #@\n  }",
+    );
+    c.add(w, "fleet_guard.contact", "Invalid value for contact", "  fleet_guard {\n    contact = \"team <a>\" #@\n  }");
+    c.add(
+        w,
+        "fleet_guard.override_reason",
+        "Invalid value for override_reason",
+        "  fleet_guard {\n    override_reason = \" \" #@\n  }",
+    );
     c.add(w, "timeouts.create", "Invalid value for create", "  timeouts {\n    create = \"0s\" #@\n  }");
     c.add(w, "timeouts.update", "Invalid value for update", "  timeouts {\n    update = \"0\" #@\n  }");
     c.add(w, "timeouts.delete", "Invalid value for delete", "  timeouts {\n    delete = \"-5m\" #@\n  }");

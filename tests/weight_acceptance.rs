@@ -279,6 +279,140 @@ fn the_outage_guard_refuses_all_zero_before_writing() {
     assert_eq!(weights(&moto, &ing.listener), vec![(ing.tgs[1].clone(), 0)]);
 }
 
+/// The target group's tags, as DescribeTags returns them.
+fn tags_of(moto: &Moto, tg: &str) -> std::collections::BTreeMap<String, String> {
+    let answer = moto.fixture(&["call", "describe_tags", &serde_json::json!({ "ResourceArns": [tg] }).to_string()]);
+    answer["ok"]["TagDescriptions"][0]["Tags"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| (t["Key"].as_str().unwrap().to_string(), t["Value"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+/// `…:targetgroup/<name>/<id>` → name, as the guard's messages name shards.
+fn tg_name(arn: &str) -> &str {
+    arn.split(":targetgroup/").nth(1).and_then(|r| r.split('/').next()).unwrap()
+}
+
+const DRAINED_AT: &str = "terraform-provider-shard:drained-at";
+
+#[test]
+fn the_fleet_guard_refuses_drains_that_leave_too_few_serving_or_too_many_drained() {
+    let moto = Moto::start();
+    let ing = ingress(&moto, &["weights=50,50,50"]);
+    // Shards 0 and 1 have a healthy target; shard 2 serves by weight but has none.
+    moto.fixture(&["register", &ing.tgs[0], "1"]);
+    moto.fixture(&["register", &ing.tgs[1], "1"]);
+    let guarded = |tg: &str, weight: i64, guard: &str| {
+        shard(&ing.listener, tg, weight, &format!("{NO_GATE}\n  fleet_guard {{\n{guard}\n  }}"))
+    };
+    let a = Workspace::new(&moto);
+    a.write(&moto, &guarded(&ing.tgs[0], 50, "    min_serving = 2\n    contact = \"team-a @oncall\""));
+    a.init();
+    a.apply();
+
+    // min_serving = 2: shard 2 has weight but no healthy target, so only shard 1 would serve.
+    a.write(&moto, &guarded(&ing.tgs[0], 0, "    min_serving = 2\n    contact = \"team-a @oncall\""));
+    let refused = a.fails(
+        &["plan", "-no-color"],
+        &[
+            "Drain refused by the fleet guard",
+            "leaves 1 serving shard(s)",
+            "min_serving = 2",
+            "without a healthy target",
+        ],
+    );
+    assert!(refused.flat().contains(&format!("shard(s) (weight > 0 and a healthy target): {}", tg_name(&ing.tgs[1]))));
+    assert!(refused.flat().contains(&format!("without a healthy target: {}", tg_name(&ing.tgs[2]))));
+    assert_eq!(weight_of(&moto, &ing.listener, &ing.tgs[0]), Some(50), "nothing written");
+    assert!(tags_of(&moto, &ing.tgs[0]).is_empty(), "nothing recorded");
+
+    // Once shard 2 is healthy the drain passes, and is recorded on the target group.
+    moto.fixture(&["register", &ing.tgs[2], "1"]);
+    a.apply();
+    assert_eq!(weight_of(&moto, &ing.listener, &ing.tgs[0]), Some(0));
+    let record = tags_of(&moto, &ing.tgs[0]);
+    assert!(record[DRAINED_AT].ends_with('Z'), "{record:?}");
+    assert_eq!(record["terraform-provider-shard:drained-by"], "team-a @oncall");
+
+    // max_drained = 1: shard 1 may not go while shard 0 is out, and is told since when and by whom.
+    let b = Workspace::new(&moto);
+    b.write(&moto, &guarded(&ing.tgs[1], 50, "    max_drained = 1"));
+    b.init();
+    b.apply();
+    b.write(&moto, &guarded(&ing.tgs[1], 0, "    max_drained = 1"));
+    let refused = b.fails(&["plan", "-no-color"], &["Drain refused by the fleet guard", "max_drained = 1"]);
+    let text = refused.flat();
+    assert!(
+        text.contains(&format!("Already at weight 0: {} (since {}", tg_name(&ing.tgs[0]), record[DRAINED_AT])),
+        "{text}"
+    );
+    assert!(text.contains("ago, by team-a @oncall)"), "{text}");
+    assert_eq!(weight_of(&moto, &ing.listener, &ing.tgs[1]), Some(50));
+
+    // Break glass: the override shows in the plan as a warning and goes through, recorded.
+    b.write(&moto, &guarded(&ing.tgs[1], 0, "    max_drained = 1\n    override_reason = \"INC-4711 shard-1 is sick\""));
+    let plan = b.plan();
+    assert_eq!(plan.code, 2, "a warning, not an error:\n{}", plan.text());
+    assert!(plan.flat().contains("Warning: Fleet guard overridden"), "{}", plan.text());
+    assert!(plan.flat().contains(r#"+ override_reason = "INC-4711 shard-1 is sick""#), "{}", plan.text());
+    b.apply();
+    assert_eq!(weight_of(&moto, &ing.listener, &ing.tgs[1]), Some(0));
+    assert_eq!(tags_of(&moto, &ing.tgs[1])["terraform-provider-shard:drain-override"], "INC-4711 shard-1 is sick");
+
+    // Back into traffic: the record goes.
+    a.write(&moto, &guarded(&ing.tgs[0], 50, "    min_serving = 2\n    contact = \"team-a @oncall\""));
+    a.apply();
+    assert!(!tags_of(&moto, &ing.tgs[0]).contains_key(DRAINED_AT), "{:?}", tags_of(&moto, &ing.tgs[0]));
+    no_lock_left(&moto, &ing.listener);
+}
+
+#[test]
+fn racing_drains_from_two_directories_let_exactly_one_through() {
+    let moto = Moto::start();
+    let ing = ingress(&moto, &["weights=50,50,50"]);
+    for tg in &ing.tgs {
+        moto.fixture(&["register", tg, "1"]);
+    }
+    let guarded = |tg: &str, weight: i64, who: &str| {
+        let guard = format!("  fleet_guard {{\n    max_drained = 1\n    contact = \"{who}\"\n  }}");
+        shard(&ing.listener, tg, weight, &format!("{NO_GATE}\n{guard}"))
+    };
+    let dirs: Vec<(Workspace, &String, &str)> = [(&ing.tgs[0], "dir-a"), (&ing.tgs[1], "dir-b")]
+        .into_iter()
+        .map(|(tg, who)| (Workspace::new(&moto), tg, who))
+        .collect();
+    for (ws, tg, who) in &dirs {
+        ws.write(&moto, &guarded(tg, 50, who));
+        ws.init();
+        ws.apply();
+        ws.write(&moto, &guarded(tg, 0, who));
+    }
+    // Both plans pass: neither shard is drained yet.
+    for (ws, _, _) in &dirs {
+        assert_eq!(ws.plan().code, 2);
+    }
+    let children: Vec<_> =
+        dirs.iter().map(|(ws, _, _)| ws.spawn(&["apply", "-auto-approve", "-no-color", "-input=false"])).collect();
+    let results: Vec<(bool, String)> = children.into_iter().map(support::finish).collect();
+    let winners: Vec<usize> = (0..2).filter(|i| results[*i].0).collect();
+    assert_eq!(winners.len(), 1, "exactly one drain wins: {results:#?}");
+    let (won, lost) = (winners[0], 1 - winners[0]);
+    let loser_text = support::flatten(&results[lost].1);
+    assert!(loser_text.contains("Drain refused by the fleet guard"), "{loser_text}");
+    assert!(
+        loser_text.contains(&format!("Already at weight 0: {} (since", tg_name(dirs[won].1)))
+            && loser_text.contains(&format!("by {})", dirs[won].2)),
+        "the refusal names the drain that won, and who made it: {loser_text}"
+    );
+    assert_eq!(weight_of(&moto, &ing.listener, dirs[won].1), Some(0));
+    assert_eq!(weight_of(&moto, &ing.listener, dirs[lost].1), Some(50), "the loser wrote nothing");
+    assert_eq!(dirs[lost].0.state_of("shard_weight.this")["weight"], 50, "the loser's state is unchanged");
+    dirs[won].0.assert_plan_empty();
+    no_lock_left(&moto, &ing.listener);
+}
+
 #[test]
 fn ramp_moves_in_steps_and_drain_delay_waits() {
     let moto = Moto::start();

@@ -4,12 +4,14 @@
 
 use super::attempts::AttemptLog;
 use super::aws::{AwsClients, AwsError, api_error};
+use super::fleet::{self, FleetRefusal, FleetView};
 use super::forward::{
     ActionOwner, EditError, Forward, HealthCounts, Placement, WeightedTargetGroup, count_health, find_forward,
 };
 use super::listener_lock::LockError;
 use crate::framework::Diagnostics;
 use aws_sdk_elasticloadbalancingv2::types::Action;
+use std::collections::BTreeMap;
 
 /// What can go wrong reading or editing a forward action.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -22,6 +24,8 @@ pub enum ElbError {
     NotForward(String),
     #[error(transparent)]
     Edit(#[from] EditError),
+    #[error(transparent)]
+    Fleet(#[from] FleetRefusal),
     #[error(
         "{owner} holds {held:?} after the write, expected {expected:?}; another client changed it at the same moment"
     )]
@@ -53,6 +57,7 @@ impl From<ElbError> for Diagnostics {
             ElbError::NotFound { .. } => Diagnostics::error("Not found", e.to_string()),
             ElbError::NotForward(_) => Diagnostics::error("Not a forward action", e.to_string()),
             ElbError::Edit(_) => Diagnostics::error("Change refused", e.to_string()),
+            ElbError::Fleet(_) => Diagnostics::error("Drain refused by the fleet guard", e.to_string()),
             ElbError::Overwritten { .. } => Diagnostics::error("Weight not applied as written", e.to_string()),
             ElbError::OutcomeUnknown { .. } => Diagnostics::error("Outcome of the write unknown", e.to_string()),
         }
@@ -198,4 +203,73 @@ pub async fn placements(aws: &AwsClients, listener_arn: &str, target_group_arn: 
         },
         listener_actions,
     })
+}
+
+/// What the fleet guard needs to know of the entries other than `this` in `next`: the health of
+/// those at weight > 0 (one DescribeTargetHealth each, at the same time) and the drain records of
+/// those at weight 0 (one DescribeTags for all of them).
+pub async fn observe_fleet(aws: &AwsClients, next: &[WeightedTargetGroup], this: &str) -> Result<FleetView, AwsError> {
+    let (serving, drained) = fleet::to_observe(next, this);
+    let health = futures::future::try_join_all(serving.iter().map(|arn| target_health(aws, arn)));
+    let (health, tags) = futures::future::try_join(health, describe_tags(aws, &drained)).await?;
+    let healthy = serving.into_iter().zip(health).map(|(arn, h)| (arn, h.healthy)).collect();
+    let records = tags.into_iter().filter_map(|(arn, t)| fleet::record_of(&t).map(|r| (arn, r))).collect();
+    Ok(FleetView { healthy, records })
+}
+
+/// The tags of these resources (one DescribeTags; ELBv2 takes up to 20 ARNs, a forward action
+/// holds at most 5 target groups).
+pub async fn describe_tags(
+    aws: &AwsClients,
+    arns: &[String],
+) -> Result<BTreeMap<String, BTreeMap<String, String>>, AwsError> {
+    if arns.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let client = aws.elbv2().await?;
+    tracing::debug!(aws_call = "DescribeTags", resources = arns.len(), "aws call");
+    let out = client
+        .describe_tags()
+        .set_resource_arns(Some(arns.to_vec()))
+        .send()
+        .await
+        .map_err(|e| api_error("DescribeTags", &arns.join(", "), &aws.elbv2_endpoint(), &e))?;
+    Ok(out
+        .tag_descriptions()
+        .iter()
+        .filter_map(|d| {
+            let tags = d.tags().iter().filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string()))).collect();
+            Some((d.resource_arn()?.to_string(), tags))
+        })
+        .collect())
+}
+
+/// Adds or overwrites tags on one resource (one AddTags call).
+pub async fn add_tags(aws: &AwsClients, arn: &str, tags: &[(String, String)]) -> Result<(), AwsError> {
+    use aws_sdk_elasticloadbalancingv2::types::Tag;
+    let client = aws.elbv2().await?;
+    tracing::debug!(aws_call = "AddTags", resource = %arn, "aws call");
+    let tags = tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
+    client
+        .add_tags()
+        .resource_arns(arn)
+        .set_tags(Some(tags))
+        .send()
+        .await
+        .map_err(|e| api_error("AddTags", arn, &aws.elbv2_endpoint(), &e))?;
+    Ok(())
+}
+
+/// Removes tags from one resource (one RemoveTags call; absent keys are no error).
+pub async fn remove_tags(aws: &AwsClients, arn: &str, keys: &[&str]) -> Result<(), AwsError> {
+    let client = aws.elbv2().await?;
+    tracing::debug!(aws_call = "RemoveTags", resource = %arn, "aws call");
+    client
+        .remove_tags()
+        .resource_arns(arn)
+        .set_tag_keys(Some(keys.iter().map(|k| k.to_string()).collect()))
+        .send()
+        .await
+        .map_err(|e| api_error("RemoveTags", arn, &aws.elbv2_endpoint(), &e))?;
+    Ok(())
 }

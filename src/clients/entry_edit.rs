@@ -18,6 +18,7 @@
 use super::attempts::AttemptLog;
 use super::aws::AwsClients;
 use super::elbv2::{self, ElbError};
+use super::fleet::{self, FleetGuard};
 use super::forward::{ActionOwner, EntryChange, edit_entries, find_forward, same_entries, with_target_groups};
 use super::listener_lock::{ListenerLock, LockError};
 use std::time::{Duration, Instant};
@@ -37,6 +38,8 @@ pub struct EntryEdit {
     pub allow_total_outage: bool,
     /// The listener rule priority the lock uses (the provider's `lock_priority`).
     pub lock_priority: i32,
+    /// Checked, with the drain recorded, when the edit takes a serving entry out.
+    pub guard: Option<FleetGuard>,
 }
 
 /// What the holder does with the lock after its read-modify-write.
@@ -149,6 +152,13 @@ async fn edit_under(lock: &ListenerLock, aws: &AwsClients, edit: &EntryEdit) -> 
     if next == forward.target_groups {
         return (Ok(before), After::Release);
     }
+    let after_weight = next.iter().find(|t| t.arn == edit.target_group_arn).map(|t| t.weight);
+    if let Some(guard) = &edit.guard
+        && fleet::is_drain(before, after_weight)
+        && let Err(e) = guard_drain(lock, aws, edit, guard, &next).await
+    {
+        return (Err(e), After::Release);
+    }
     if let Err(e) = lock.ensure_time_for_write() {
         return (Err(e.into()), After::Release);
     }
@@ -177,6 +187,18 @@ async fn edit_under(lock: &ListenerLock, aws: &AwsClients, edit: &EntryEdit) -> 
         return (Err(e), After::Release);
     }
     tracing::info!(owner = %owner.describe(), target_group = %edit.target_group_arn, change = ?edit.change, "forward action updated");
+    if edit.guard.is_some() && before == Some(0) && after_weight.unwrap_or(0) > 0 {
+        // Back in traffic: the drain record no longer applies (best effort; it is only ever
+        // read for entries at weight 0, and the next drain overwrites it).
+        if let Err(e) = lock
+            .call("RemoveTags", elbv2::remove_tags(aws, &edit.target_group_arn, &fleet::RECORD_TAGS))
+            .await
+            .map_err(ElbError::from)
+            .and_then(|r| r.map_err(ElbError::from))
+        {
+            tracing::warn!(target_group = %edit.target_group_arn, error = %e, "could not remove the drain record");
+        }
+    }
     if attempts.any_unknown() {
         // Carried out, but an earlier attempt that got no answer may land again later, over
         // whatever the next holder writes.
@@ -186,6 +208,27 @@ async fn edit_under(lock: &ListenerLock, aws: &AwsClients, edit: &EntryEdit) -> 
         return (Ok(before), After::Keep("the write did not show in reads within the visibility limit"));
     }
     (Ok(before), After::Release)
+}
+
+/// The fleet guard of a drain, under the lock: reads the other entries' health and drain
+/// records, refuses (unless overridden), and records this drain on the target group before the
+/// write, so the action never shows a guarded drain without its record.
+async fn guard_drain(
+    lock: &ListenerLock,
+    aws: &AwsClients,
+    edit: &EntryEdit,
+    guard: &FleetGuard,
+    next: &[super::forward::WeightedTargetGroup],
+) -> Result<(), ElbError> {
+    let view = lock.call("DescribeTargetHealth", elbv2::observe_fleet(aws, next, &edit.target_group_arn)).await??;
+    let now = i64::try_from(aws.clock().now_unix()).unwrap_or(i64::MAX);
+    if let Err(refusal) = fleet::check(guard, &edit.owner.describe(), &edit.target_group_arn, next, &view, now) {
+        let Some(why) = &guard.override_reason else { return Err(refusal.into()) };
+        tracing::warn!(reason = %why, refusal = %refusal, "fleet guard overridden");
+    }
+    let tags = fleet::record_tags(guard, now);
+    lock.call("AddTags", elbv2::add_tags(aws, &edit.target_group_arn, &tags)).await??;
+    Ok(())
 }
 
 /// Reads until the read path shows `next` (usually the first read does), for at most

@@ -10,6 +10,7 @@ pub mod eks;
 pub mod eks_token;
 pub mod elbv2;
 pub mod entry_edit;
+pub mod fleet;
 pub mod forward;
 pub mod kubernetes;
 pub mod listener_lock;

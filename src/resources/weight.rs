@@ -7,9 +7,10 @@ use crate::clients::ShardData;
 use crate::clients::arn::{self, ArnKind, ElbArn};
 use crate::clients::elbv2::{self, ElbError};
 use crate::clients::entry_edit::{EntryEdit, edit_locked};
+use crate::clients::fleet::{self, FleetGuard};
 use crate::clients::forward::{
-    ActionOwner, EditError, EntryChange, Forward, HealthCounts, edit_entries, find_forward, placement_mismatch,
-    share_of, share_percent, share_text,
+    ActionOwner, EditError, EntryChange, Forward, HealthCounts, WeightedTargetGroup, edit_entries, find_forward,
+    placement_mismatch, share_of, share_percent, share_text,
 };
 use crate::framework::schema::{Attribute, IdentityAttribute, IdentitySchema, NestedBlock, validators};
 use crate::framework::timeouts::{Op, Timeouts, format_duration, parse_duration, timeouts_block_with_defaults};
@@ -51,6 +52,7 @@ pub struct Model {
     drain_delay: String,
     on_destroy: OnDestroy,
     ramp: Option<Ramp>,
+    fleet_guard: Option<FleetGuardModel>,
     share_change_warning: i64,
     traffic_share: Attr<String>,
     timeouts: Option<Timeouts>,
@@ -60,6 +62,25 @@ pub struct Model {
 struct Ramp {
     step: i64,
     interval: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+struct FleetGuardModel {
+    min_serving: i64,
+    max_drained: Option<i64>,
+    contact: Option<String>,
+    override_reason: Option<String>,
+}
+
+impl FleetGuardModel {
+    fn guard(&self) -> FleetGuard {
+        FleetGuard {
+            min_serving: self.min_serving,
+            max_drained: self.max_drained,
+            contact: self.contact.clone(),
+            override_reason: self.override_reason.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
@@ -107,6 +128,7 @@ impl Model {
             target_group_arn: self.target_group_arn.clone(),
             change,
             allow_total_outage: self.allow_total_outage,
+            guard: self.fleet_guard.as_ref().map(FleetGuardModel::guard),
         }
     }
 }
@@ -141,6 +163,29 @@ fn plan_share(req: &mut PlanRequest<Model>, m: &Model) {
                 m.share_change_warning
             ),
         );
+    }
+}
+
+/// The fleet guard at plan, on the action as the plan read it (checked again under the lock at
+/// apply): an error on the `fleet_guard` attribute that refuses, or a warning when overridden.
+async fn plan_fleet_guard(ctx: &Ctx<ShardData>, req: &mut PlanRequest<Model>, m: &Model, next: &[WeightedTargetGroup]) {
+    let Some(guard) = m.fleet_guard.as_ref().map(FleetGuardModel::guard) else { return };
+    let aws = &ctx.data.aws;
+    let view = match elbv2::observe_fleet(aws, next, &m.target_group_arn).await {
+        Ok(view) => view,
+        Err(e) => return req.diags.extend(e.into()),
+    };
+    let now = i64::try_from(aws.clock().now_unix()).unwrap_or(i64::MAX);
+    let Err(refusal) = fleet::check(&guard, &m.owner().describe(), &m.target_group_arn, next, &view, now) else {
+        return;
+    };
+    match &guard.override_reason {
+        None => req.diags.extend(elb_diag(ElbError::Fleet(refusal), m)),
+        Some(why) => req.diags.push_attr_warning(
+            AttrPath::attr("fleet_guard").then("override_reason"),
+            "Fleet guard overridden",
+            format!("this drain goes through although the fleet guard refuses it (override_reason: {why}): {refusal}"),
+        ),
     }
 }
 
@@ -264,6 +309,11 @@ fn elb_diag(e: ElbError, m: &Model) -> Diagnostics {
             };
             Diagnostics::attr_error(AttrPath::attr(path), summary, edit.to_string())
         }
+        ElbError::Fleet(refusal) => Diagnostics::attr_error(
+            AttrPath::attr("fleet_guard").then(refusal.attribute()),
+            "Drain refused by the fleet guard",
+            refusal.to_string(),
+        ),
         ElbError::NotFound { .. } => Diagnostics::attr_error(AttrPath::attr(owner_path), "Not found", e.to_string()),
         ElbError::NotForward(why) => {
             Diagnostics::attr_error(AttrPath::attr(owner_path), "Not a forward action", why.clone())
@@ -528,6 +578,28 @@ impl Resource<ShardData> for WeightResource {
                 Attribute::string("interval").required().validate(validators::duration()).description("Wait between steps, e.g. \"30s\"."),
             ],
         ))
+        .with_block(NestedBlock::single(
+            "fleet_guard",
+            "Guard the fleet when this shard is taken out of traffic (weight to 0, or removed on destroy) from a serving weight: checked at plan and again under the listener lock before the write, on the action as it is then, so two directories draining at the same time cannot both pass. The drain is recorded on this shard's target group (tags `terraform-provider-shard:drained-at`, `…:drained-by`, `…:drain-override`) so that a refusal elsewhere says since when and by whom a shard is out, and the record is removed when the weight rises from 0 again. Without this block only the all-zero check of `allow_total_outage` applies, with no extra AWS call. Needs `elasticloadbalancing:DescribeTargetHealth`, `DescribeTags`, `AddTags` and `RemoveTags`.",
+            vec![
+                Attribute::number("min_serving")
+                    .default(1)
+                    .validate(validators::int_between(0, 4))
+                    .description("Refuse a drain that would leave fewer than this many other shards of the action at weight > 0 with at least one healthy target. Default: `1`."),
+                Attribute::number("max_drained")
+                    .optional()
+                    .validate(validators::int_between(1, 5))
+                    .description("Refuse a drain that would leave more than this many shards of the action at weight 0 at once, this one included (a shard that joined at 0 and waits to be raised counts too). `1`: one shard out at a time. Default: no limit."),
+                Attribute::string("contact")
+                    .optional()
+                    .validate(validators::string(fleet::validate_note))
+                    .description("Who drains, recorded with the drain (e.g. `team-payments #oncall` or the pipeline): shown to whoever is refused because of this drain."),
+                Attribute::string("override_reason")
+                    .optional()
+                    .validate(validators::string(fleet::validate_note))
+                    .description("Break glass: the drain goes through although the guard refuses it (the plan warns, with the refusal), and this reason is recorded with the drain. Remove it once the incident is over."),
+            ],
+        ))
         .with_block(timeouts_block_with_defaults(&[Op::Create, Op::Update, Op::Delete], |op| self.default_timeout(op)))
     }
 
@@ -593,6 +665,7 @@ impl Resource<ShardData> for WeightResource {
             return;
         }
         let creating = prior.is_none();
+        let prior_weight = prior.map(|p| i32::try_from(p.weight).unwrap_or(i32::MAX));
         let lowering_to_zero = m.weight == 0 && prior.is_none_or(|p| p.weight != 0);
         if !creating && !lowering_to_zero {
             if prior.is_some_and(|p| p.weight != m.weight) {
@@ -649,10 +722,16 @@ impl Resource<ShardData> for WeightResource {
         });
         match result {
             Err(e) => req.diags.extend(elb_diag(e, &m)),
-            // (A create's share stays unknown: Terraform plans a create again at apply, when
-            // other shards may have moved; the apply reads it.)
-            Ok(_) if !creating => plan_share(req, &m),
-            Ok(_) => {}
+            Ok(next) => {
+                if fleet::is_drain(prior_weight, Some(0)) {
+                    plan_fleet_guard(ctx, req, &m, &next).await;
+                }
+                // (A create's share stays unknown: Terraform plans a create again at apply, when
+                // other shards may have moved; the apply reads it.)
+                if !creating {
+                    plan_share(req, &m);
+                }
+            }
         }
     }
 
@@ -737,6 +816,7 @@ impl Resource<ShardData> for WeightResource {
             drain_delay: "0s".into(),
             on_destroy: OnDestroy::Remove,
             ramp: None,
+            fleet_guard: None,
             share_change_warning: 50,
             traffic_share: Attr::Null,
             timeouts: None,

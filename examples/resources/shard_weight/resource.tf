@@ -9,6 +9,14 @@ resource "shard_weight" "this" {
   min_healthy_targets = 2
   drain_delay         = "30s"
 
+  # One shard out at a time across all shard directories, decided under the listener lock; a
+  # refused drain names the shard that is out, since when and by whom.
+  fleet_guard {
+    min_serving = 1
+    max_drained = 1
+    contact     = "team-payments @oncall"
+  }
+
   # Come back gradually, re-checking health at every step.
   ramp {
     step     = 10

@@ -74,8 +74,15 @@ module "delivery" {
   min_healthy_targets = 2
   # Longer than the target group's deregistration delay, so in-flight requests finish before the
   # next apply (the upgrade) starts; no stickiness (ingress/), so nothing else holds clients.
-  drain_delay    = "${local.ingress.deregistration_delay + 15}s"
-  ramp           = { step = 10, interval = "30s" }
+  drain_delay = "${local.ingress.deregistration_delay + 15}s"
+  ramp        = { step = 10, interval = "30s" }
+  # One shard out at a time across the fleet, decided under the listener lock; whoever is
+  # refused learns which shard is out, since when and who drained it.
+  fleet_guard = {
+    max_drained     = var.max_drained
+    contact         = var.drain_contact
+    override_reason = var.drain_override_reason
+  }
   weight_timeout = "20m" # 5 steps of 30 s to 50, plus the health gate
 
   argocd = {

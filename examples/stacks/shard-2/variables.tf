@@ -85,3 +85,21 @@ variable "skip_capacity_check" {
   type        = bool
   default     = false
 }
+
+variable "max_drained" {
+  description = "Shards of the listener's action allowed at weight 0 at once (shard_weight's fleet_guard, checked under the listener lock). 1: one shard in maintenance at a time."
+  type        = number
+  default     = 1
+}
+
+variable "drain_contact" {
+  description = "Who drains this shard (team, pipeline), recorded with the drain: shown to whoever is refused a drain meanwhile."
+  type        = string
+  default     = null
+}
+
+variable "drain_override_reason" {
+  description = "Break-glass only: drain although the fleet guard refuses (another shard is already out); recorded with the drain. Remove after the incident (examples/RUNBOOK.md)."
+  type        = string
+  default     = null
+}

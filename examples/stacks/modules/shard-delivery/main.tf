@@ -93,6 +93,16 @@ resource "shard_weight" "this" {
     delete = var.weight_timeout
   }
 
+  dynamic "fleet_guard" {
+    for_each = var.fleet_guard == null ? [] : [var.fleet_guard]
+    content {
+      min_serving     = fleet_guard.value.min_serving
+      max_drained     = fleet_guard.value.max_drained
+      contact         = fleet_guard.value.contact
+      override_reason = fleet_guard.value.override_reason
+    }
+  }
+
   dynamic "ramp" {
     for_each = var.ramp == null ? [] : [var.ramp]
     content {

@@ -176,6 +176,17 @@ variable "rollouts" {
   }
 }
 
+variable "fleet_guard" {
+  description = "shard_weight's fleet guard for a drain (docs/resources/weight.md): at least min_serving other shards keep serving with a healthy target, and at most max_drained shards are at weight 0 at once. Checked at plan and again under the listener lock, so two directories draining at the same time cannot both pass; the refusal names the drained shards, since when and by whom (contact). override_reason: break glass. null: only the all-zero check."
+  type = object({
+    min_serving     = optional(number, 1)
+    max_drained     = optional(number)
+    contact         = optional(string)
+    override_reason = optional(string)
+  })
+  default = null
+}
+
 variable "weight_timeout" {
   description = "shard_weight's create, update and delete timeout: bounds the wait for healthy targets, the ramp and the wait for the listener lock, e.g. \"15m\" (longer than the ramp: (weight / step) x interval)."
   type        = string
