@@ -119,6 +119,8 @@ fn the_data_plane_follows_the_listener_and_fails_requests_sent_to_stopped_pods()
         let elbv2 = dataplane::elbv2_at(&moto.raw_endpoint).await.unwrap();
         let proxy = Proxy::start(elbv2, &ing.listener, targets).await.unwrap();
         let load = Load::start(proxy.addr, 100, proxy.live());
+        // The load starts once the proxy has read the listener (the first read builds the client).
+        tokio::time::timeout(Duration::from_secs(10), proxy.live().wait_for(|v| *v)).await.unwrap().unwrap();
         tokio::time::sleep(Duration::from_millis(1500)).await;
 
         let t1 = load.tally();
@@ -134,7 +136,8 @@ fn the_data_plane_follows_the_listener_and_fails_requests_sent_to_stopped_pods()
         let written = Instant::now();
         proxy.wait_route(Duration::from_secs(3), |r| weight_in(r, &tg_b) == Some(0)).await.unwrap();
         let propagation = written.elapsed();
-        assert!(propagation < dataplane::POLL_INTERVAL + Duration::from_millis(500), "{propagation:?}");
+        // A poll interval, and a DescribeListeners + DescribeRules on a busy machine.
+        assert!(propagation < dataplane::POLL_INTERVAL + Duration::from_secs(1), "{propagation:?}");
         // Requests routed to b before the change finish there…
         tokio::time::sleep(dataplane::SERVICE_TIME * 10).await;
         let b_drained = served(&load.tally(), "b");
