@@ -4,8 +4,11 @@
 //! Run by scripts/sandbox.sh (which installs the bench and builds the provider first):
 //!
 //! ```text
-//! cargo run --example sandbox -- --provider-dir target/debug
+//! cargo run --example sandbox -- --provider-dir target/debug [--upgrade-before-drain]
 //! ```
+//!
+//! `--upgrade-before-drain` is the variant tests/sandbox/main.rs plays to show that the load can
+//! fail: shard-1's pods stop as its drain apply starts, and the story ends after that stage.
 //!
 //! What it starts, all on loopback, and stops at the end, on failure and on Ctrl-C:
 //! - moto (tests/fixtures/eks_moto.py) for ELBv2, EKS and STS, behind the realism proxy;
@@ -13,7 +16,10 @@
 //!   one for the shards' clusters (EKS clusters `shard-1`, `shard-2`, `shard-3`, each its own
 //!   endpoint: a port forwarding to that API server; each shard's workload in its own namespace);
 //! - stand-in controllers (tests/support): Argo CD's ApplicationSet and application controllers
-//!   on the hub, the Argo Rollouts controller on the shards' API server.
+//!   on the hub, the Argo Rollouts controller on the shards' API server;
+//! - the data plane (dataplane.rs): a weighted proxy standing in for the ALB, following the
+//!   listener in moto; one HTTP server per shard, up while its pods would be (`Pods`); and a load
+//!   of 100 requests a second through them, tallied per stage. The run fails if one fails.
 //!
 //! It seeds what the `vpc/`, `ingress/` and `argo-cluster/` stacks and each shard's EKS cluster
 //! would create on AWS (hashicorp/aws cannot be installed here), then applies one Terraform
@@ -1162,7 +1168,8 @@ async fn finish_load(w: &mut World, whole_story: bool) -> Result<(), String> {
     let by_stage: serde_json::Map<String, Json> = stages.iter().map(|(n, t)| (n.to_string(), t.json())).collect();
     println!("sandbox-load: {}", json!({ "total": total.json(), "stages": by_stage }));
     if total.failed > 0 {
-        let samples: Vec<String> = total.samples.iter().map(|(at, why)| format!("at {at:.2} s: {why}")).collect();
+        let samples: Vec<String> =
+            total.samples.iter().take(5).map(|(at, why)| format!("at {at:.2} s: {why}")).collect();
         return Err(format!(
             "{} of {} requests FAILED ({}), e.g.\n    {}",
             total.failed,
