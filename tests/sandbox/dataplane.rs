@@ -296,8 +296,8 @@ async fn read_route(elbv2: &aws_sdk_elasticloadbalancingv2::Client, listener: &s
     Ok(route_of(&actions))
 }
 
-/// Whether the load generator's request (`GET /`, Host `service.sandbox`, no other header)
-/// meets a rule condition. Conditions on fields it does not model (query string, source IP)
+/// Whether the load generator's request (`GET /`, headers `Host: service.sandbox` and
+/// `Connection: close` only) meets a rule condition. Conditions on fields it does not model (query string, source IP)
 /// are taken as not met: no rule in the sandbox uses them.
 pub fn request_meets(c: &RuleCondition) -> bool {
     let values = |cfg: Option<&[String]>| -> Vec<String> {
@@ -313,8 +313,12 @@ pub fn request_meets(c: &RuleCondition) -> bool {
         }
         // The lock rule of shard_weight matches a header no real request carries.
         Some("http-header") => c.http_header_config().is_some_and(|h| {
-            h.http_header_name().is_some_and(|n| n.eq_ignore_ascii_case("host"))
-                && h.values().iter().any(|p| glob(p, HOST, true))
+            let value = match h.http_header_name().map(str::to_ascii_lowercase).as_deref() {
+                Some("host") => HOST,
+                Some("connection") => "close",
+                _ => return false,
+            };
+            h.values().iter().any(|p| glob(p, value, true))
         }),
         _ => false,
     }
