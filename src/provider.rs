@@ -60,6 +60,7 @@ struct EndpointsConfig {
     elbv2: Attr<String>,
     eks: Attr<String>,
     sts: Attr<String>,
+    cloudwatch: Attr<String>,
 }
 
 /// Collects known values and the names of unknown ones.
@@ -131,7 +132,12 @@ impl Provider for ShardProvider {
         .with_block(NestedBlock::single(
             "endpoints",
             "Custom service endpoints.",
-            vec![endpoint("elbv2", "Elastic Load Balancing v2"), endpoint("eks", "EKS"), endpoint("sts", "STS")],
+            vec![
+                endpoint("elbv2", "Elastic Load Balancing v2"),
+                endpoint("eks", "EKS"),
+                endpoint("sts", "STS"),
+                endpoint("cloudwatch", "CloudWatch (shard_weight's metric_guard)"),
+            ],
         ))
         .with_block(kube::connection_block(
             "hub",
@@ -156,6 +162,7 @@ impl Provider for ShardProvider {
                 ("sts", e.sts, "AssumeRole's temporary credentials and the EKS token's signed request travel"),
                 ("eks", e.eks, "the cluster CA every eks_cluster_name connection trusts travels"),
                 ("elbv2", e.elbv2, "listener and target group answers travel"),
+                ("cloudwatch", e.cloudwatch, "the metrics a metric_guard judges a ramp by travel"),
             ] {
                 if let Attr::Known(url) = value
                     && validators::is_remote_plaintext(&url)
@@ -189,6 +196,7 @@ impl Provider for ShardProvider {
                 elbv2: take(e.elbv2, "endpoints.elbv2", &mut unknown),
                 eks: take(e.eks, "endpoints.eks", &mut unknown),
                 sts: take(e.sts, "endpoints.sts", &mut unknown),
+                cloudwatch: take(e.cloudwatch, "endpoints.cloudwatch", &mut unknown),
             },
             None => Endpoints::default(),
         };

@@ -277,6 +277,31 @@ fn cases(ns: &str, insecure_kubeconfig: &str, ca_file: &str) -> Vec<Case> {
         "Invalid value for override_reason",
         "  fleet_guard {\n    override_reason = \" \" #@\n  }",
     );
+    c.add(
+        w,
+        "metric_guard.max_5xx_percent",
+        "Invalid value for max_5xx_percent",
+        "  metric_guard {\n    max_5xx_percent = 101 #@\n  }",
+    );
+    c.add(
+        w,
+        "metric_guard.max_response_time",
+        "Invalid value for max_response_time",
+        "  metric_guard {\n    max_response_time = \"0s\" #@\n  }",
+    );
+    c.add(
+        w,
+        "metric_guard.response_time_percentile",
+        "Invalid value for response_time_percentile",
+        "  metric_guard {\n    response_time_percentile = \"99\" #@\n  }",
+    );
+    c.add(w, "metric_guard.window", "Invalid value for window", "  metric_guard {\n    window = \"a minute\" #@\n  }");
+    c.add(
+        w,
+        "metric_guard.on_breach",
+        "Invalid value for on_breach",
+        "  metric_guard {\n    on_breach = \"abort\" #@\n  }",
+    );
     c.add(w, "timeouts.create", "Invalid value for create", "  timeouts {\n    create = \"0s\" #@\n  }");
     c.add(w, "timeouts.update", "Invalid value for update", "  timeouts {\n    update = \"0\" #@\n  }");
     c.add(w, "timeouts.delete", "Invalid value for delete", "  timeouts {\n    delete = \"-5m\" #@\n  }");

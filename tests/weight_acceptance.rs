@@ -414,6 +414,64 @@ fn racing_drains_from_two_directories_let_exactly_one_through() {
 }
 
 #[test]
+fn a_metric_guarded_ramp_reaches_its_target_on_good_metrics_and_steps_back_on_a_breach() {
+    let moto = Moto::start();
+    let guard = "  ramp {\n    step = 10\n    interval = \"2s\"\n  }\n  metric_guard {\n    max_5xx_percent = 1\n    max_response_time = \"500ms\"\n    max_unhealthy_hosts = 0\n    bake_time = \"2s\"\n    check_interval = \"1s\"\n  }";
+    let (ing, ws) = applied_shard(&moto, &["weights=0,50"], 1, 0, guard);
+    let (listener, tg) = (ing.listener.clone(), ing.tgs[0].clone());
+    let good = ["requests=400", "5xx=2", "rt=0.12", "unhealthy=0"];
+    moto.fixture(&[&["put-metrics", &listener, &tg][..], &good[..]].concat());
+
+    // Good metrics: the ramp goes 10, 20, 30, judged after each step and through the bake.
+    ws.write(&moto, &shard(&listener, &tg, 30, guard));
+    ws.apply();
+    assert_eq!(weight_of(&moto, &listener, &tg), Some(30));
+
+    // Back to 0 (a drain is not judged), then up again while the shard starts failing at step 2:
+    // the test plays the ALB, publishing its 5xx once the listener sends the shard weight 20.
+    ws.write(&moto, &shard(&listener, &tg, 0, guard));
+    ws.apply();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sick = {
+        let (stop, endpoint, listener, tg) = (stop.clone(), moto.raw_endpoint.clone(), listener.clone(), tg.clone());
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let actions = support::fixture_command(&endpoint, &["actions", &listener]).output().unwrap();
+                let actions = support::fixture_answer(&["actions"], &actions).unwrap();
+                let weights = support::shards::forward_weights(&actions).unwrap_or_default();
+                if weights.iter().any(|(t, w)| *t == tg && *w == 20) {
+                    let args = ["put-metrics", &listener, &tg, "requests=400", "5xx=60", "rt=0.15", "unhealthy=0"];
+                    let out = support::fixture_command(&endpoint, &args).output().unwrap();
+                    return support::fixture_answer(&args, &out).is_ok();
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            false
+        })
+    };
+    ws.write(&moto, &shard(&listener, &tg, 30, guard));
+    let failed = ws.fails(
+        &["apply", "-auto-approve", "-no-color"],
+        &[
+            "Metric guard breached",
+            "at weight 20 (step 2 of 3)",
+            "target 5xx",
+            "max_5xx_percent 1",
+            "Stepping back to weight 10",
+            "rolled back",
+        ],
+    );
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(sick.join().unwrap(), "the test published the 5xx at step 2");
+    assert!(failed.flat().contains(" requests, 5xx "), "the values judged are in the error: {}", failed.text());
+    assert_eq!(weight_of(&moto, &listener, &tg), Some(10), "back to the last weight judged good");
+    assert_eq!(ws.state_of("shard_weight.this")["weight"], 10, "state records the weight it stepped back to");
+    let plan = ws.plan();
+    assert!(plan.stdout.contains("10 -> 30"), "the next plan shows the way up again:\n{}", plan.stdout);
+    no_lock_left(&moto, &listener);
+}
+
+#[test]
 fn ramp_moves_in_steps_and_drain_delay_waits() {
     let moto = Moto::start();
     let (ing, ws) = applied_shard(&moto, &["weights=5,5"], 1, 10, "");

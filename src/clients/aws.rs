@@ -35,6 +35,7 @@ pub struct Endpoints {
     pub elbv2: Option<String>,
     pub eks: Option<String>,
     pub sts: Option<String>,
+    pub cloudwatch: Option<String>,
 }
 
 /// Why an AWS call could not be made or failed. Mapped to a diagnostic at the resource boundary.
@@ -84,6 +85,7 @@ pub struct AwsClients {
     sdk: OnceCell<aws_types::SdkConfig>,
     elbv2: OnceCell<aws_sdk_elasticloadbalancingv2::Client>,
     eks: OnceCell<aws_sdk_eks::Client>,
+    cloudwatch: OnceCell<aws_sdk_cloudwatch::Client>,
     /// AWS's clock, from the `Date` of ELBv2 responses (the listener lock judges time in it).
     clock: Arc<ServerClock>,
 }
@@ -95,6 +97,7 @@ impl AwsClients {
             sdk: OnceCell::new(),
             elbv2: OnceCell::new(),
             eks: OnceCell::new(),
+            cloudwatch: OnceCell::new(),
             clock: Arc::default(),
         }
     }
@@ -138,6 +141,20 @@ impl AwsClients {
                     b = b.endpoint_url(e);
                 }
                 aws_sdk_elasticloadbalancingv2::Client::from_conf(b.build())
+            })
+            .await)
+    }
+
+    pub async fn cloudwatch(&self) -> Result<&aws_sdk_cloudwatch::Client, AwsError> {
+        let sdk = self.sdk().await?;
+        Ok(self
+            .cloudwatch
+            .get_or_init(|| async {
+                let mut b = aws_sdk_cloudwatch::config::Builder::from(sdk);
+                if let Some(e) = &self.settings.endpoints.cloudwatch {
+                    b = b.endpoint_url(e);
+                }
+                aws_sdk_cloudwatch::Client::from_conf(b.build())
             })
             .await)
     }

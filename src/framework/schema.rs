@@ -440,6 +440,15 @@ pub mod validators {
         }
     }
 
+    /// A number (whole or not) in `min..=max`.
+    pub fn number_between(min: f64, max: f64) -> impl Fn(&Value) -> Result<(), String> + Send + Sync {
+        move |v| match v {
+            Value::Number(n) if (min..=max).contains(&n.as_f64()) => Ok(()),
+            Value::Number(n) => Err(format!("must be between {min} and {max} inclusive, got {}", n.as_f64())),
+            _ => Err(format!("must be a number between {min} and {max}")),
+        }
+    }
+
     pub fn one_of(allowed: &'static [&'static str]) -> impl Fn(&Value) -> Result<(), String> + Send + Sync {
         move |v| match v.as_str() {
             Some(s) if allowed.contains(&s) => Ok(()),

@@ -5,6 +5,7 @@
 
 use crate::clients::ShardData;
 use crate::clients::arn::{self, ArnKind, ElbArn};
+use crate::clients::cloudwatch;
 use crate::clients::elbv2::{self, ElbError};
 use crate::clients::entry_edit::{EntryEdit, edit_locked};
 use crate::clients::fleet::{self, FleetGuard};
@@ -12,6 +13,7 @@ use crate::clients::forward::{
     ActionOwner, EditError, EntryChange, Forward, HealthCounts, WeightedTargetGroup, edit_entries, find_forward,
     placement_mismatch, share_of, share_percent, share_text,
 };
+use crate::clients::metric_guard::{self, Thresholds};
 use crate::framework::schema::{Attribute, IdentityAttribute, IdentitySchema, NestedBlock, validators};
 use crate::framework::timeouts::{Op, Timeouts, format_duration, parse_duration, timeouts_block_with_defaults};
 use crate::framework::{
@@ -53,6 +55,7 @@ pub struct Model {
     on_destroy: OnDestroy,
     ramp: Option<Ramp>,
     fleet_guard: Option<FleetGuardModel>,
+    metric_guard: Option<MetricGuardModel>,
     share_change_warning: i64,
     traffic_share: Attr<String>,
     timeouts: Option<Timeouts>,
@@ -80,6 +83,33 @@ impl FleetGuardModel {
             contact: self.contact.clone(),
             override_reason: self.override_reason.clone(),
         }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+struct MetricGuardModel {
+    max_5xx_percent: Option<f64>,
+    max_response_time: Option<String>,
+    response_time_percentile: String,
+    max_unhealthy_hosts: Option<i64>,
+    window: String,
+    bake_time: String,
+    check_interval: String,
+    on_breach: String,
+}
+
+impl MetricGuardModel {
+    fn thresholds(&self) -> Thresholds {
+        Thresholds {
+            max_5xx_percent: self.max_5xx_percent,
+            max_response_time: self.max_response_time.as_deref().and_then(|d| parse_duration(d).ok()),
+            percentile: self.response_time_percentile.clone(),
+            max_unhealthy_hosts: self.max_unhealthy_hosts,
+        }
+    }
+    fn course(&self) -> GuardCourse {
+        let d = |text: &str| parse_duration(text).unwrap_or(Duration::ZERO);
+        GuardCourse { bake: d(&self.bake_time), every: d(&self.check_interval).max(Duration::from_secs(1)) }
     }
 }
 
@@ -222,6 +252,17 @@ pub enum Step {
     Pause(Duration),
     /// After going to 0: wait so in-flight requests finish (skipped if the shard was not serving).
     Drain(Duration),
+    /// Judge the target group's metrics once (metric guard), after a ramp step's interval.
+    Guard,
+    /// At the target: judge the metrics every `every` for this long, and at its end (once, for 0).
+    Bake { time: Duration, every: Duration },
+}
+
+/// The metric guard's part of a rise: how long to bake at the target, checking how often.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GuardCourse {
+    pub bake: Duration,
+    pub every: Duration,
 }
 
 /// What drives a weight change: where the entry is, where it should be, and how to get there.
@@ -234,6 +275,8 @@ pub struct Course {
     pub ramp: Option<(i64, Duration)>,
     pub min_healthy: i64,
     pub drain_delay: Duration,
+    /// The metric guard, judged on a rise.
+    pub guard: Option<GuardCourse>,
 }
 
 /// The steps from `start` to `target`: a rise from 0 waits for health first (joining at 0 first
@@ -259,6 +302,10 @@ pub fn plan_steps(c: &Course) -> Vec<Step> {
             && let Some((_, interval)) = c.ramp
         {
             steps.push(Step::Pause(interval));
+            // The step just taken served for an interval: judge it before going higher.
+            if c.guard.is_some() && *w > current {
+                steps.push(Step::Guard);
+            }
         }
         if *w > current && c.min_healthy > 0 {
             if current == 0 {
@@ -272,6 +319,11 @@ pub fn plan_steps(c: &Course) -> Vec<Step> {
     }
     if c.target == 0 && !c.drain_delay.is_zero() && !weights.is_empty() {
         steps.push(Step::Drain(c.drain_delay));
+    }
+    if let Some(g) = c.guard
+        && c.target > c.start.unwrap_or(0)
+    {
+        steps.push(Step::Bake { time: g.bake, every: g.every });
     }
     steps
 }
@@ -400,13 +452,45 @@ async fn converge(ctx: &Ctx<ShardData>, m: &Model, prior: Option<&Model>) -> Res
         ramp: m.ramp.as_ref().map(|r| (r.step, parse_duration(&r.interval).unwrap_or(Duration::ZERO))),
         min_healthy: m.min_healthy_targets,
         drain_delay: m.drain_delay(),
+        guard: m.metric_guard.as_ref().map(MetricGuardModel::course),
     };
     let steps = plan_steps(&course);
     // Where the entry really was before the first write (the plan may go by refreshed state).
     let mut origin = start;
     let mut reached = start;
     let mut wrote = false;
+    // The last weight the metric guard judged good (where a breach steps back to).
+    let mut last_good = start;
+    let mut steps_set = 0;
+    let ramp_len = steps.iter().filter(|s| matches!(s, Step::Set(_))).count();
     for step in &steps {
+        if let (Step::Guard | Step::Bake { .. }, Some(g)) = (step, &m.metric_guard) {
+            let at = reached.unwrap_or(0);
+            match judge_metrics(ctx, m, g, step).await {
+                Ok(()) => {
+                    last_good = reached;
+                    continue;
+                }
+                Err(MetricStop::Interrupted(why)) => return Ok(Outcome::failed(reached.map(|w| m.at_weight(w)), why)),
+                Err(MetricStop::Breach(found)) => {
+                    let to = if g.on_breach == "zero" { Some(0) } else { Some(last_good.unwrap_or(0)) };
+                    let why = Diagnostics::attr_error(
+                        AttrPath::attr("metric_guard"),
+                        "Metric guard breached",
+                        format!(
+                            "at weight {at} (step {steps_set} of {ramp_len}) the target group's metrics broke the guard: {found}. \
+                             Stepping back to weight {} (on_breach = \"{}\")",
+                            to.unwrap_or(0),
+                            g.on_breach
+                        ),
+                    );
+                    return Ok(roll_back(ctx, m, to, reached, why).await);
+                }
+            }
+        }
+        if matches!(step, Step::Set(_)) {
+            steps_set += 1;
+        }
         let result: Result<(), Diagnostics> = match step {
             Step::WaitHealthy { min } => gate(ctx, &m.target_group_arn, *min, false).await,
             Step::CheckHealthy { min } => gate(ctx, &m.target_group_arn, *min, true).await,
@@ -449,7 +533,7 @@ async fn converge(ctx: &Ctx<ShardData>, m: &Model, prior: Option<&Model>) -> Res
                     )
                 })
             }
-            Step::Drain(_) => Ok(()),
+            Step::Drain(_) | Step::Guard | Step::Bake { .. } => Ok(()),
         };
         let Err(why) = result else { continue };
         return Ok(match recovery(step, origin, wrote) {
@@ -465,6 +549,54 @@ async fn converge(ctx: &Ctx<ShardData>, m: &Model, prior: Option<&Model>) -> Res
         return Ok(Outcome::ok(m.read_from(&forward, m.weight as i32)));
     }
     Ok(Outcome::ok(m.at_weight(m.weight as i32)))
+}
+
+/// Why the metric guard stopped a rise.
+enum MetricStop {
+    /// The metrics broke a threshold, or could not be read: step back.
+    Breach(String),
+    /// Cancelled or timed out while baking: keep the weight reached.
+    Interrupted(Diagnostics),
+}
+
+/// Judges the target group's metrics: once (`Guard`), or through the bake time.
+async fn judge_metrics(ctx: &Ctx<ShardData>, m: &Model, g: &MetricGuardModel, step: &Step) -> Result<(), MetricStop> {
+    let (bake, every) = match step {
+        Step::Bake { time, every } => (*time, *every),
+        _ => (Duration::ZERO, Duration::ZERO),
+    };
+    let thresholds = g.thresholds();
+    let window = parse_duration(&g.window).unwrap_or(Duration::from_secs(60));
+    let Some((lb, tg)) = metric_guard::dimensions(&m.listener_arn, &m.target_group_arn) else {
+        return Err(MetricStop::Breach(format!("no CloudWatch dimensions for {}", m.target_group_arn)));
+    };
+    let until = Instant::now() + bake;
+    loop {
+        let sample = cloudwatch::target_group_sample(&ctx.data.aws, (&lb, &tg), window, &g.response_time_percentile)
+            .await
+            .map_err(|e| {
+                MetricStop::Breach(format!("the metrics could not be read ({e}), so the step is not judged good"))
+            })?;
+        let found = metric_guard::breaches(&thresholds, &sample);
+        tracing::info!(metrics = %sample.describe(&thresholds.percentile), breaches = found.len(), "metric guard");
+        if !found.is_empty() {
+            return Err(MetricStop::Breach(format!(
+                "{} ({})",
+                found.join("; "),
+                sample.describe(&thresholds.percentile)
+            )));
+        }
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(());
+        }
+        ctx.sleep(every.min(left)).await.map_err(|i| {
+            MetricStop::Interrupted(Diagnostics::error(
+                format!("Bake time {}", interrupted(ctx, i)),
+                format!("the weight stays at {}; the metric guard had not finished judging it", m.weight),
+            ))
+        })?;
+    }
 }
 
 /// After a failed ramp step: put the weight back where the ramp started, then fail saying so.
@@ -598,6 +730,44 @@ impl Resource<ShardData> for WeightResource {
                     .optional()
                     .validate(validators::string(fleet::validate_note))
                     .description("Break glass: the drain goes through although the guard refuses it (the plan warns, with the refusal), and this reason is recorded with the drain. Remove it once the incident is over."),
+            ],
+        ))
+        .with_block(NestedBlock::single(
+            "metric_guard",
+            "Judge a rise (a ramp back after maintenance, a new shard joining, any raise) by this shard's own load balancer metrics in CloudWatch (`AWS/ApplicationELB`, dimensions `TargetGroup` and `LoadBalancer`, one GetMetricData per evaluation): after each ramp step's interval, before going higher, and through `bake_time` at the target. On a breach the weight steps back (`on_breach`) and the apply fails with the metric values and the step reached; state records the weight it stepped back to, so the next plan shows the way up again. Metrics that cannot be read count as a breach. ALB publishes per minute and only for minutes with requests (no data: no breach): give ramp intervals and `window` a minute or more. Needs `cloudwatch:GetMetricData`.",
+            vec![
+                Attribute::number("max_5xx_percent")
+                    .optional()
+                    .validate(validators::number_between(0.0, 100.0))
+                    .description("Largest share of requests the targets may answer with a 5xx (`HTTPCode_Target_5XX_Count` over `RequestCount`, summed over `window`), in percent, e.g. `1`."),
+                Attribute::string("max_response_time")
+                    .optional()
+                    .validate(validators::positive_duration())
+                    .description("Largest `TargetResponseTime` at `response_time_percentile` (the worst minute of `window`), e.g. `\"500ms\"`."),
+                Attribute::string("response_time_percentile")
+                    .default("p99")
+                    .validate(validators::string(metric_guard::validate_percentile))
+                    .description("The percentile statistic of `TargetResponseTime`, as CloudWatch names it. Default: `p99`."),
+                Attribute::number("max_unhealthy_hosts")
+                    .optional()
+                    .validate(validators::int_between(0, 10_000))
+                    .description("Largest `UnHealthyHostCount` (the worst minute of `window`), e.g. `0`."),
+                Attribute::string("window")
+                    .default("1m")
+                    .validate(validators::positive_duration())
+                    .description("How far back each evaluation looks. Default: `1m`."),
+                Attribute::string("bake_time")
+                    .default("0s")
+                    .validate(validators::duration())
+                    .description("After reaching the target, keep judging for this long (every `check_interval`) before the apply succeeds; `0s`: judge once. Default: `0s`."),
+                Attribute::string("check_interval")
+                    .default("30s")
+                    .validate(validators::positive_duration())
+                    .description("How often the bake time judges the metrics. Default: `30s`."),
+                Attribute::string("on_breach")
+                    .default("previous")
+                    .validate(validators::one_of(&["previous", "zero"]))
+                    .description("Where a breach steps back to: the last weight the guard judged good, or where the rise started (`previous`), or `zero`. Default: `previous`."),
             ],
         ))
         .with_block(timeouts_block_with_defaults(&[Op::Create, Op::Update, Op::Delete], |op| self.default_timeout(op)))
@@ -817,6 +987,7 @@ impl Resource<ShardData> for WeightResource {
             on_destroy: OnDestroy::Remove,
             ramp: None,
             fleet_guard: None,
+            metric_guard: None,
             share_change_warning: 50,
             traffic_share: Attr::Null,
             timeouts: None,
@@ -860,7 +1031,7 @@ mod step_tests {
     const S: Duration = Duration::from_secs(1);
 
     fn course(start: Option<i32>, target: i32) -> Course {
-        Course { start, target, ramp: None, min_healthy: 1, drain_delay: Duration::ZERO }
+        Course { start, target, ramp: None, min_healthy: 1, drain_delay: Duration::ZERO, guard: None }
     }
 
     #[test]
@@ -896,6 +1067,34 @@ mod step_tests {
         );
         let down = Course { ramp: Some((30, S)), drain_delay: 5 * S, ..course(Some(60), 0) };
         assert_eq!(plan_steps(&down), vec![Set(30), Pause(S), Set(0), Drain(5 * S)]);
+    }
+
+    #[test]
+    fn the_metric_guard_judges_each_step_before_the_next_rise_and_bakes_at_the_target() {
+        let guard = Some(GuardCourse { bake: 60 * S, every: 10 * S });
+        let c = Course { ramp: Some((20, 3 * S)), guard, ..course(Some(0), 50) };
+        assert_eq!(
+            plan_steps(&c),
+            vec![
+                WaitHealthy { min: 1 },
+                Set(20),
+                Pause(3 * S),
+                Guard,
+                CheckHealthy { min: 1 },
+                Set(40),
+                Pause(3 * S),
+                Guard,
+                CheckHealthy { min: 1 },
+                Set(50),
+                Bake { time: 60 * S, every: 10 * S }
+            ]
+        );
+        // A single raise bakes at the target; lowering and staying are not judged.
+        let c = Course { guard, ..course(Some(10), 50) };
+        assert_eq!(plan_steps(&c), vec![Set(50), Bake { time: 60 * S, every: 10 * S }]);
+        let down = Course { ramp: Some((30, S)), guard, ..course(Some(60), 0) };
+        assert_eq!(plan_steps(&down), vec![Set(30), Pause(S), Set(0)]);
+        assert_eq!(plan_steps(&Course { guard, ..course(Some(50), 50) }), Vec::<Step>::new());
     }
 
     #[test]

@@ -55,8 +55,13 @@ pub struct Moto {
 }
 
 impl Moto {
+    /// moto with CloudWatch percentiles (tests/fixtures/moto_server.py).
     pub fn start() -> Moto {
-        Moto::start_with(|| Command::new(bench_bin("moto_server")))
+        Moto::start_with(|| {
+            let mut c = Command::new(project_root().join(".bench/venv/bin/python3"));
+            c.arg(project_root().join("tests/fixtures/moto_server.py"));
+            c
+        })
     }
 
     /// moto with EKS clusters described as AWS describes them (tests/fixtures/eks_moto.py): each
@@ -153,7 +158,7 @@ impl Moto {
         let e = Some(self.endpoint.clone());
         AwsClients::new(AwsSettings {
             region: Some("us-east-1".into()),
-            endpoints: Endpoints { elbv2: e.clone(), eks: e.clone(), sts: e },
+            endpoints: Endpoints { elbv2: e.clone(), eks: e.clone(), sts: e.clone(), cloudwatch: e },
             ..Default::default()
         })
     }
@@ -233,7 +238,7 @@ impl ProviderHcl {
         let e = &self.endpoint;
         let mut out = format!(
             "terraform {{\n  required_providers {{\n    shard = {{ source = \"shardkit/shard\" }}\n  }}\n}}\n\n\
-             provider \"shard\" {{\n  region = \"us-east-1\"\n  endpoints {{\n    elbv2 = {e}\n    eks = {e}\n    sts = {e}\n  }}\n"
+             provider \"shard\" {{\n  region = \"us-east-1\"\n  endpoints {{\n    elbv2 = {e}\n    eks = {e}\n    sts = {e}\n    cloudwatch = {e}\n  }}\n"
         );
         for l in &self.lines {
             out.push_str(l);

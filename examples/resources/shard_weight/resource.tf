@@ -20,11 +20,21 @@ resource "shard_weight" "this" {
   # Come back gradually, re-checking health at every step.
   ramp {
     step     = 10
-    interval = "30s"
+    interval = "2m"
+  }
+
+  # Judge every step by this shard's own ALB metrics, and keep judging for 5 minutes at the
+  # target; a breach steps back to the last good weight and fails the apply.
+  metric_guard {
+    max_5xx_percent     = 1
+    max_response_time   = "800ms"
+    max_unhealthy_hosts = 0
+    window              = "2m"
+    bake_time           = "5m"
   }
 
   timeouts {
-    create = "15m"
-    update = "15m"
+    create = "30m"
+    update = "30m"
   }
 }

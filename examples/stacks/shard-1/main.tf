@@ -75,7 +75,10 @@ module "delivery" {
   # Longer than the target group's deregistration delay, so in-flight requests finish before the
   # next apply (the upgrade) starts; no stickiness (ingress/), so nothing else holds clients.
   drain_delay = "${local.ingress.deregistration_delay + 15}s"
-  ramp        = { step = 10, interval = "30s" }
+  # Back into traffic step by step, each step judged by this shard's own ALB metrics (ALB
+  # publishes per minute: steps of 2 minutes over a 2-minute window), then 5 minutes at 50.
+  ramp         = { step = 10, interval = "2m" }
+  metric_guard = var.metric_guard
   # One shard out at a time across the fleet, decided under the listener lock; whoever is
   # refused learns which shard is out, since when and who drained it.
   fleet_guard = {
@@ -83,7 +86,7 @@ module "delivery" {
     contact         = var.drain_contact
     override_reason = var.drain_override_reason
   }
-  weight_timeout = "20m" # 5 steps of 30 s to 50, plus the health gate
+  weight_timeout = "30m" # 5 steps of 2 min to 50, the bake, and the health gate
 
   argocd = {
     role_arn = local.argo.shard_access_role_arn

@@ -103,3 +103,21 @@ variable "drain_override_reason" {
   type        = string
   default     = null
 }
+
+variable "metric_guard" {
+  description = "How a rise of this shard's weight is judged by its own ALB metrics (modules/shard-delivery, shard_weight's metric_guard); null: target health only."
+  type = object({
+    max_5xx_percent     = optional(number)
+    max_response_time   = optional(string)
+    max_unhealthy_hosts = optional(number)
+    window              = optional(string, "1m")
+    bake_time           = optional(string, "0s")
+  })
+  default = {
+    max_5xx_percent     = 1
+    max_response_time   = "1s"
+    max_unhealthy_hosts = 0
+    window              = "2m"
+    bake_time           = "5m"
+  }
+}

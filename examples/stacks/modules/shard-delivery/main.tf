@@ -103,6 +103,20 @@ resource "shard_weight" "this" {
     }
   }
 
+  dynamic "metric_guard" {
+    for_each = var.metric_guard == null ? [] : [var.metric_guard]
+    content {
+      max_5xx_percent          = metric_guard.value.max_5xx_percent
+      max_response_time        = metric_guard.value.max_response_time
+      response_time_percentile = metric_guard.value.response_time_percentile
+      max_unhealthy_hosts      = metric_guard.value.max_unhealthy_hosts
+      window                   = metric_guard.value.window
+      bake_time                = metric_guard.value.bake_time
+      check_interval           = metric_guard.value.check_interval
+      on_breach                = metric_guard.value.on_breach
+    }
+  }
+
   dynamic "ramp" {
     for_each = var.ramp == null ? [] : [var.ramp]
     content {

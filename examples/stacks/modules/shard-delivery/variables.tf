@@ -187,6 +187,21 @@ variable "fleet_guard" {
   default = null
 }
 
+variable "metric_guard" {
+  description = "shard_weight's metric guard for a rise (docs/resources/weight.md): the target group's own ALB metrics are judged after each ramp step and through bake_time; a breach steps back to the last good weight and fails the apply. null: target health only."
+  type = object({
+    max_5xx_percent          = optional(number)
+    max_response_time        = optional(string)
+    response_time_percentile = optional(string, "p99")
+    max_unhealthy_hosts      = optional(number)
+    window                   = optional(string, "1m")
+    bake_time                = optional(string, "0s")
+    check_interval           = optional(string, "30s")
+    on_breach                = optional(string, "previous")
+  })
+  default = null
+}
+
 variable "weight_timeout" {
   description = "shard_weight's create, update and delete timeout: bounds the wait for healthy targets, the ramp and the wait for the listener lock, e.g. \"15m\" (longer than the ramp: (weight / step) x interval)."
   type        = string
