@@ -20,12 +20,12 @@ Options:
   --binary PATH      package this binary instead of building (e.g. target/debug/terraform-provider-shard)
   --platform OS_ARCH the binary's platform (default: this machine's, e.g. linux_amd64)
   --target TRIPLE    build for this Rust target triple (cargo build --release --target TRIPLE);
-                     sets the platform. RELEASE_CARGO overrides the build command (default "cargo"):
-                       x86_64-unknown-linux-gnu   linux_amd64   native here
-                       aarch64-unknown-linux-gnu  linux_arm64   a C cross linker: RELEASE_CARGO="cargo zigbuild"
-                                                                (cargo-zigbuild + zig) or RELEASE_CARGO=cross (Docker)
-                       x86_64-apple-darwin        darwin_amd64  a macOS host (rustup target add), or cargo-zigbuild
-                       aarch64-apple-darwin       darwin_arm64  with a macOS SDK (SDKROOT); see CONTRIBUTING.md
+                     sets the platform. RELEASE_CARGO overrides the build command (default "cargo
+                     zigbuild" for a target with a glibc suffix, else "cargo"):
+                       x86_64-unknown-linux-gnu.2.17   linux_amd64   the default on Linux x86_64
+                       aarch64-unknown-linux-gnu.2.17  linux_arm64   cross-built with cargo-zigbuild
+                       x86_64-apple-darwin             darwin_amd64  on a Mac (rustup target add); from Linux
+                       aarch64-apple-darwin            darwin_arm64  a macOS SDK is needed; see CONTRIBUTING.md
                      cargo-zigbuild's glibc suffix is accepted: --target x86_64-unknown-linux-gnu.2.17
                      (a plain build on Debian bookworm needs glibc 2.34+ wherever it runs).
                      Default on Linux x86_64: x86_64-unknown-linux-gnu.2.17 with "cargo zigbuild";
