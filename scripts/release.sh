@@ -7,7 +7,9 @@ usage() {
   cat <<'HELP'
 Usage: scripts/release.sh [--binary PATH] [--platform OS_ARCH | --target TRIPLE] [--out DIR] [--mirror DIR]
 
-Builds the provider (cargo build --release) and writes, for the version in Cargo.toml:
+Builds the provider (cargo build --release; on Linux x86_64 by default with cargo-zigbuild against
+glibc 2.17, so the binary starts on Amazon Linux 2, RHEL 7+, Ubuntu 18.04+) and writes, for the
+version in Cargo.toml:
   DIR/terraform-provider-shard_<version>_<os>_<arch>.zip   the binary terraform-provider-shard_v<version>
   DIR/terraform-provider-shard_<version>_manifest.json     {"version": 1, "metadata": {"protocol_versions": ["6.0"]}}
   DIR/terraform-provider-shard_<version>_SHA256SUMS        every zip of that version in DIR, and the manifest
@@ -18,14 +20,21 @@ Options:
   --binary PATH      package this binary instead of building (e.g. target/debug/terraform-provider-shard)
   --platform OS_ARCH the binary's platform (default: this machine's, e.g. linux_amd64)
   --target TRIPLE    build for this Rust target triple (cargo build --release --target TRIPLE);
-                     sets the platform. RELEASE_CARGO overrides the build command (default "cargo"):
-                       x86_64-unknown-linux-gnu   linux_amd64   native here
-                       aarch64-unknown-linux-gnu  linux_arm64   a C cross linker: RELEASE_CARGO="cargo zigbuild"
-                                                                (cargo-zigbuild + zig) or RELEASE_CARGO=cross (Docker)
-                       x86_64-apple-darwin        darwin_amd64  a macOS host (rustup target add), or cargo-zigbuild
-                       aarch64-apple-darwin       darwin_arm64  with a macOS SDK (SDKROOT); see CONTRIBUTING.md
+                     sets the platform. RELEASE_CARGO overrides the build command (default "cargo
+                     zigbuild" for a target with a glibc suffix, else "cargo"):
+                       x86_64-unknown-linux-gnu.2.17   linux_amd64   the default on Linux x86_64
+                       aarch64-unknown-linux-gnu.2.17  linux_arm64   cross-built with cargo-zigbuild
+                       x86_64-apple-darwin             darwin_amd64  on a Mac (rustup target add); from Linux
+                       aarch64-apple-darwin            darwin_arm64  a macOS SDK is needed; see CONTRIBUTING.md
                      cargo-zigbuild's glibc suffix is accepted: --target x86_64-unknown-linux-gnu.2.17
-                     (a plain build on Debian bookworm needs glibc 2.34+ wherever it runs)
+                     (a plain build on Debian bookworm needs glibc 2.34+ wherever it runs).
+                     Default on Linux x86_64: x86_64-unknown-linux-gnu.2.17 with "cargo zigbuild";
+                     RELEASE_NATIVE=1 builds natively instead (the builder's glibc).
+                     A target with a glibc suffix installs what it needs, once, into
+                     .bench/release-tools/ unless already on PATH: cargo-zigbuild (crates.io)
+                     and zig (PyPI's ziglang); and the Rust target (rustup target add).
+                     Every linux package's binary is checked: the highest GLIBC_ symbol version it
+                     needs must not exceed the suffix (release_package.py glibc-floor).
   --out DIR          where the packages go (default: dist/)
   --mirror DIR       also lay the zip out as a packed filesystem mirror:
                        DIR/registry.terraform.io/shardkit/shard/terraform-provider-shard_<version>_<os>_<arch>.zip
@@ -74,16 +83,75 @@ if [ -z "$platform" ]; then
   platform="${os}_${arch}"
 fi
 
+# The glibc floor of Linux builds: without a target, on Linux x86_64, the default is glibc 2.17
+# (the oldest cargo-zigbuild supports well; Rust's own floor for *-linux-gnu is 2.17 too,
+# https://doc.rust-lang.org/rustc/platform-support.html).
+if [ -z "$binary" ] && [ -z "$target" ] && [ "${RELEASE_NATIVE:-0}" != 1 ] \
+  && [ "$(uname -s)" = Linux ] && [ "$platform" = linux_amd64 ]; then
+  target=x86_64-unknown-linux-gnu.2.17
+  triple=x86_64-unknown-linux-gnu
+fi
+glibc_floor=""
+case "$target" in *-linux-gnu.*) glibc_floor=${target#*-linux-gnu.} ;; esac
+
+# Pinned tools for cross and glibc-floor builds, installed once into .bench/release-tools/.
+ZIGBUILD_VERSION=0.24.0 # crates.io
+ZIGLANG_VERSION=0.15.2  # PyPI's zig
+ensure_zigbuild() {
+  # The physical path: .bench may be a symlink shared between checkouts, and the zig shim names
+  # its interpreter by absolute path.
+  mkdir -p "$root/.bench"
+  local tools
+  tools="$(cd "$root/.bench" && pwd -P)/release-tools"
+  if ! command -v zig >/dev/null; then
+    if [ ! -x "$tools/venv/bin/python3" ] || ! "$tools/venv/bin/python3" -c 'import ziglang' 2>/dev/null; then
+      echo "release: installing zig $ZIGLANG_VERSION (PyPI's ziglang, about 50 MB) into $tools (once)"
+      rm -rf "$tools/venv"
+      python3 -m venv "$tools/venv"
+      "$tools/venv/bin/pip" install --quiet --disable-pip-version-check "ziglang==$ZIGLANG_VERSION" >/dev/null
+    fi
+    mkdir -p "$tools/zig-bin"
+    printf '#!/bin/sh\nexec "%s" -m ziglang "$@"\n' "$tools/venv/bin/python3" >"$tools/zig-bin/zig"
+    chmod +x "$tools/zig-bin/zig"
+    export PATH="$tools/zig-bin:$PATH"
+  fi
+  if ! command -v cargo-zigbuild >/dev/null; then
+    if [ ! -x "$tools/bin/cargo-zigbuild" ]; then
+      echo "release: installing cargo-zigbuild $ZIGBUILD_VERSION from crates.io into $tools (cargo install: about 3 minutes on 2 cores, once)"
+      cargo install --locked --quiet --version "$ZIGBUILD_VERSION" --root "$tools" cargo-zigbuild
+    fi
+    export PATH="$tools/bin:$PATH"
+  fi
+  echo "release: $(cargo-zigbuild --version), zig $(zig version)"
+}
+ensure_rust_target() {
+  if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx "$1"; then
+    echo "release: rustup target add $1 (the Rust standard library for it, once)"
+    rustup target add "$1"
+  fi
+}
+
 if [ -z "$binary" ]; then
   target_dir=${CARGO_TARGET_DIR:-$root/target}
-  read -r -a cargo <<<"${RELEASE_CARGO:-cargo}"
+  default_cargo=cargo
+  if [ -n "$glibc_floor" ]; then
+    default_cargo="cargo zigbuild"
+  fi
+  read -r -a cargo <<<"${RELEASE_CARGO:-$default_cargo}"
+  # `cargo zigbuild` is the build command itself (cargo build's options); others take `build`.
+  if [ "${cargo[*]}" = "cargo zigbuild" ]; then
+    ensure_zigbuild
+  else
+    cargo+=(build)
+  fi
+  [ -z "$target" ] || ensure_rust_target "$triple"
   if [ -n "$target" ]; then
-    echo "release: ${cargo[*]} build --release --locked --target $target (version $version, $platform; a cold release build compiles every dependency with thin LTO: several minutes on 2 cores)"
-    "${cargo[@]}" build --release --locked --bin terraform-provider-shard --target "$target" --manifest-path "$root/Cargo.toml"
+    echo "release: ${cargo[*]} --release --locked --target $target (version $version, $platform; a cold release build compiles every dependency with thin LTO: several minutes on 2 cores)"
+    "${cargo[@]}" --release --locked --bin terraform-provider-shard --target "$target" --manifest-path "$root/Cargo.toml"
     binary="$target_dir/$triple/release/terraform-provider-shard"
   else
-    echo "release: ${cargo[*]} build --release --locked (version $version, $platform; a cold release build compiles every dependency with thin LTO: several minutes on 2 cores)"
-    "${cargo[@]}" build --release --locked --bin terraform-provider-shard --manifest-path "$root/Cargo.toml"
+    echo "release: ${cargo[*]} --release --locked (version $version, $platform; a cold release build compiles every dependency with thin LTO: several minutes on 2 cores)"
+    "${cargo[@]}" --release --locked --bin terraform-provider-shard --manifest-path "$root/Cargo.toml"
     binary="$target_dir/release/terraform-provider-shard"
   fi
 fi
@@ -91,3 +159,10 @@ fi
 args=(package --binary "$binary" --version "$version" --platform "$platform" --out "$out")
 [ -z "$mirror" ] || args+=(--mirror "$mirror")
 "$python" "$helper" "${args[@]}"
+
+# The oldest glibc the binary runs on, checked against the floor it was built for.
+if [ -n "$glibc_floor" ]; then
+  "$python" "$helper" glibc-floor "$binary" --max "$glibc_floor"
+elif [ "${platform%%_*}" = linux ]; then
+  "$python" "$helper" glibc-floor "$binary"
+fi

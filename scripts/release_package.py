@@ -22,6 +22,7 @@ versions).
 Usage:
   release_package.py version CARGO_TOML
   release_package.py package --binary PATH --version V --platform OS_ARCH --out DIR [--mirror DIR]
+  release_package.py glibc-floor BINARY_OR_ZIP [--max 2.17]
 """
 import argparse
 import hashlib
@@ -29,6 +30,7 @@ import json
 import os
 import re
 import shutil
+import struct
 import sys
 import tempfile
 import zipfile
@@ -127,6 +129,57 @@ def package(binary, version, platform, out, mirror):
         print(f"release: mirror {os.path.join(target_dir, zip_name)}")
 
 
+def elf_version_needs(data):
+    """The (library, version) pairs an ELF64 little-endian binary's dynamic symbols need: its
+    SHT_GNU_verneed section, as `objdump -T` / `readelf -V` show it. Layouts from the ELF gABI
+    (section headers) and the LSB's "Symbol Versioning" (Elfxx_Verneed, Elfxx_Vernaux)."""
+    if data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
+        raise ValueError("not a 64-bit little-endian ELF binary")
+    shoff, = struct.unpack_from("<Q", data, 0x28)
+    shentsize, shnum = struct.unpack_from("<HH", data, 0x3A)
+    sections = [struct.unpack_from("<IIQQQQIIQQ", data, shoff + i * shentsize) for i in range(shnum)]
+    needs = []
+    for _name, sh_type, _f, _a, offset, _size, link, info, _al, _es in sections:
+        if sh_type != 0x6FFFFFFE:  # SHT_GNU_verneed
+            continue
+        strtab = sections[link][4]
+
+        def text(at):
+            end = data.index(b"\0", strtab + at)
+            return data[strtab + at:end].decode()
+
+        entry = offset
+        for _ in range(info):  # sh_info: the number of Verneed entries
+            _ver, count, file_name, aux, next_entry = struct.unpack_from("<HHIII", data, entry)
+            at = entry + aux
+            for _ in range(count):
+                _hash, _flags, _other, name, next_aux = struct.unpack_from("<IHHII", data, at)
+                needs.append((text(file_name), text(name)))
+                at += next_aux
+            entry += next_entry
+    return needs
+
+
+def glibc_floor(data):
+    """The highest GLIBC_x.y version the binary needs (the oldest glibc it runs on), as a tuple;
+    (0,) for a binary that needs no versioned glibc symbol (static, or musl)."""
+    versions = [tuple(int(p) for p in v[len("GLIBC_"):].split(".")) for _lib, v in elf_version_needs(data)
+                if re.fullmatch(r"GLIBC_[0-9]+(\.[0-9]+)*", v)]
+    return max(versions, default=(0,))
+
+
+def binary_bytes(path):
+    """The binary itself, or the one entry of a release zip."""
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as z:
+            names = z.namelist()
+            if len(names) != 1:
+                raise ValueError(f"{path}: expected one entry, found {names}")
+            return z.read(names[0])
+    with open(path, "rb") as f:
+        return f.read()
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -138,9 +191,19 @@ def main():
     k.add_argument("--platform", required=True)
     k.add_argument("--out", required=True)
     k.add_argument("--mirror")
+    g = sub.add_parser("glibc-floor", help="the highest GLIBC_ symbol version a binary (or release zip) needs")
+    g.add_argument("binary")
+    g.add_argument("--max", help="fail unless the floor is at most this version, e.g. 2.17")
     a = p.parse_args()
     if a.cmd == "version":
         print(cargo_version(a.cargo_toml))
+    elif a.cmd == "glibc-floor":
+        floor = glibc_floor(binary_bytes(a.binary))
+        shown = ".".join(map(str, floor)) if floor != (0,) else "none"
+        print(f"release: {os.path.basename(a.binary)} needs glibc {shown} (highest GLIBC_ symbol version)")
+        if a.max and floor > tuple(int(x) for x in a.max.split(".")):
+            sys.exit(f"release: {a.binary} needs glibc {shown}, above the floor {a.max}: it will not start on "
+                     f"older Linux (build with cargo-zigbuild: --target <triple>.{a.max})")
     else:
         package(a.binary, a.version, a.platform, a.out, a.mirror)
 

@@ -211,12 +211,31 @@ async fn configured() -> Arc<Server<TestProvider>> {
     server
 }
 
-/// PlanResourceChange as Terraform calls it: `proposed` is config merged with prior computed values.
+/// PlanResourceChange as Terraform (1.11+) calls it: `proposed` is config merged with prior
+/// computed values, and the client honours write-only attributes.
 async fn plan_change(
     server: &Server<TestProvider>,
     prior: &Value,
     proposed: &Value,
     config: &Value,
+) -> pb::plan_resource_change::Response {
+    plan_as(
+        server,
+        prior,
+        proposed,
+        config,
+        Some(pb::ClientCapabilities { deferral_allowed: true, write_only_attributes_allowed: true }),
+    )
+    .await
+}
+
+/// PlanResourceChange from a client with these capabilities (None: a client older than them).
+async fn plan_as(
+    server: &Server<TestProvider>,
+    prior: &Value,
+    proposed: &Value,
+    config: &Value,
+    client_capabilities: Option<pb::ClientCapabilities>,
 ) -> pb::plan_resource_change::Response {
     server
         .plan_resource_change(Request::new(pb::plan_resource_change::Request {
@@ -224,6 +243,7 @@ async fn plan_change(
             prior_state: dv(prior),
             proposed_new_state: dv(proposed),
             config: dv(config),
+            client_capabilities,
             ..Default::default()
         }))
         .await
@@ -406,7 +426,27 @@ async fn a_client_without_write_only_support_is_told_so_on_the_attribute() {
         assert_eq!(d.len(), 1, "{d:?}");
         assert!(d[0].summary.contains("Write-only attribute not supported"), "{d:?}");
         assert!(format!("{:?}", d[0].attribute).contains("secret"));
+        assert!(d[0].detail.contains("Terraform 1.11 or later"), "{d:?}");
     }
+    // At plan too (after ConfigureProvider, so naming the client): nothing planned to store.
+    for old in [None, Some(pb::ClientCapabilities { deferral_allowed: true, write_only_attributes_allowed: false })] {
+        let p = plan_as(&server, &Value::Null, &config, &config, old).await;
+        assert_eq!(p.diagnostics.len(), 1, "{:?}", p.diagnostics);
+        assert!(
+            p.diagnostics[0].detail.contains("This Terraform (1.15.5) does not support write-only"),
+            "{:?}",
+            p.diagnostics
+        );
+    }
+    let p = plan_as(
+        &server,
+        &Value::Null,
+        &config,
+        &config,
+        Some(pb::ClientCapabilities { deferral_allowed: false, write_only_attributes_allowed: true }),
+    )
+    .await;
+    assert!(p.diagnostics.is_empty(), "{:?}", p.diagnostics);
 }
 
 #[test]

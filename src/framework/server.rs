@@ -89,6 +89,45 @@ fn write_only_set(block: &Block, config: &Value, path: &AttrPath, out: &mut Vec<
     }
 }
 
+/// The first Terraform release that supports write-only attributes (tfplugin6.8, Terraform 1.11:
+/// https://developer.hashicorp.com/terraform/plugin/framework/resources/write-only-arguments).
+pub const WRITE_ONLY_SINCE: &str = "1.11";
+
+/// Errors for write-only attributes `config` sets when the client did not say it honours them
+/// (`ClientCapabilities.write_only_attributes_allowed`, sent by Terraform 1.11+). An older client
+/// knows no write-only flag in the schema: it would plan and store the value as an ordinary
+/// attribute, so the value must be refused, never accepted and dropped. `client` names the
+/// Terraform release when ConfigureProvider told it (validation comes before configuration).
+fn write_only_refusals(
+    block: &Block,
+    config: &Value,
+    capabilities: Option<&pb::ClientCapabilities>,
+    client: Option<&str>,
+) -> Diagnostics {
+    let mut diags = Diagnostics::new();
+    if capabilities.is_some_and(|c| c.write_only_attributes_allowed) {
+        return diags;
+    }
+    let mut set = Vec::new();
+    write_only_set(block, config, &AttrPath::root(), &mut set);
+    let this = match client {
+        Some(v) if !v.is_empty() => format!("This Terraform ({v})"),
+        _ => "This Terraform client".to_string(),
+    };
+    for path in set {
+        diags.push_attr_error(
+            path.clone(),
+            "Write-only attribute not supported by this Terraform",
+            format!(
+                "{path} is write-only: Terraform {WRITE_ONLY_SINCE} or later sends it to the provider without storing it. \
+                 {this} does not support write-only attributes and would store it in state; upgrade Terraform \
+                 to {WRITE_ONLY_SINCE} or later, or leave {path} unset"
+            ),
+        );
+    }
+    diags
+}
+
 /// Calls `f` with a single nested object or each element of a nested collection.
 fn for_each_element(v: &Value, path: &AttrPath, mut f: impl FnMut(&Value, AttrPath)) {
     match v {
@@ -118,6 +157,8 @@ pub struct Server<P: Provider> {
     data_sources: HashMap<String, Entry<dyn AnyDataSource<P::Data>>>,
     ephemeral_resources: HashMap<String, Entry<dyn AnyEphemeralResource<P::Data>>>,
     data: RwLock<Option<Arc<P::Data>>>,
+    /// The Terraform release ConfigureProvider named, for diagnostics that say what it lacks.
+    client: RwLock<Option<String>>,
     /// Cancelled by StopProvider, then replaced: operations that start after a stop run normally
     /// (as terraform-plugin-go does).
     stop: Mutex<CancellationToken>,
@@ -140,6 +181,7 @@ impl<P: Provider> Server<P> {
             data_sources,
             ephemeral_resources,
             data: RwLock::new(None),
+            client: RwLock::new(None),
             stop: Mutex::new(CancellationToken::new()),
         }
     }
@@ -154,6 +196,11 @@ impl<P: Provider> Server<P> {
         data_sources.sort_by(|a, b| a.0.cmp(&b.0));
         ephemeral_resources.sort_by(|a, b| a.0.cmp(&b.0));
         Schemas { provider: self.provider_schema.clone(), resources, data_sources, ephemeral_resources }
+    }
+
+    /// The Terraform release that configured this provider, once it has.
+    fn client_version(&self) -> Option<String> {
+        self.client.read().ok().and_then(|c| c.clone())
     }
 
     /// The token the next StopProvider cancels; operations started now watch it.
@@ -285,23 +332,10 @@ impl<P: Provider> GrpcProvider for Server<P> {
         let req = req.into_inner();
         let e = self.resource(&req.type_name)?;
         let config = decode(&e.ty, req.config.as_ref())?;
-        let mut diags = Diagnostics::new();
-        // A client that cannot handle write-only attributes would silently drop the value; refuse
-        // it the way terraform-plugin-framework does.
-        if !req.client_capabilities.is_some_and(|c| c.write_only_attributes_allowed) {
-            let mut set = Vec::new();
-            write_only_set(&e.schema.block, &config, &AttrPath::root(), &mut set);
-            for path in set {
-                diags.push_attr_error(
-                    path.clone(),
-                    "Write-only attribute not supported by this Terraform",
-                    format!(
-                        "{path} is write-only: Terraform 1.11 or later sends it to the provider without storing it. \
-                         This Terraform client does not support write-only attributes; upgrade Terraform or leave {path} unset"
-                    ),
-                );
-            }
-        }
+        // Refused the way terraform-plugin-framework does, before anything is planned.
+        let client = self.client_version();
+        let mut diags =
+            write_only_refusals(&e.schema.block, &config, req.client_capabilities.as_ref(), client.as_deref());
         run_validators(&e.schema.block, &config, &AttrPath::root(), &mut diags);
         diags.extend(e.imp.validate(&ValidateRequest { config }).await);
         Ok(Response::new(pb::validate_resource_config::Response { diagnostics: diags.to_proto() }))
@@ -383,6 +417,17 @@ impl<P: Provider> GrpcProvider for Server<P> {
     ) -> Result<Response<pb::configure_provider::Response>, Status> {
         let req = req.into_inner();
         let config = decode(&self.provider_type, req.config.as_ref())?;
+        let caps = req.client_capabilities.unwrap_or_default();
+        // What this client can do, from what it sent (absent fields: a client older than them).
+        tracing::debug!(
+            terraform_version = %req.terraform_version,
+            write_only_attributes = caps.write_only_attributes_allowed,
+            deferral = caps.deferral_allowed,
+            "terraform client"
+        );
+        if let Ok(mut slot) = self.client.write() {
+            *slot = Some(req.terraform_version.clone());
+        }
         let diags = match self.provider.configure(config, &req.terraform_version).await {
             Ok(data) => {
                 if let Ok(mut slot) = self.data.write() {
@@ -442,6 +487,11 @@ impl<P: Provider> GrpcProvider for Server<P> {
         let prior = decode(&e.ty, req.prior_state.as_ref())?;
         let proposed = decode(&e.ty, req.proposed_new_state.as_ref())?;
         let config = decode(&e.ty, req.config.as_ref())?;
+        // Again at plan, for a client that skipped validation: a write-only value must never be
+        // planned (and so stored) by a client that does not know it is write-only.
+        let client = self.client_version();
+        let refused =
+            write_only_refusals(&e.schema.block, &config, req.client_capabilities.as_ref(), client.as_deref());
         let planned = plan::plan(&e.schema.block, &prior, proposed, &config);
         let changed = planned.changed;
         let mut pr = RawPlan {
@@ -450,9 +500,9 @@ impl<P: Provider> GrpcProvider for Server<P> {
             planned: planned.state,
             requires_replace: planned.requires_replace,
             private: Private::from_bytes(&req.prior_private),
-            diags: Diagnostics::new(),
+            diags: refused,
         };
-        if !pr.planned.is_null() {
+        if !pr.planned.is_null() && !pr.diags.has_errors() {
             // Planning reads at most; it gets the read limit.
             match self.ctx(operation_limit(&pr.planned, Op::Read, e.imp.default_timeout(Op::Read))) {
                 Ok(ctx) => {

@@ -26,6 +26,45 @@ pub fn bench_bin(name: &str) -> PathBuf {
     p
 }
 
+/// The Terraform CLI a `Workspace` drives: the one `SHARD_TF_CLI` names when set (make compat
+/// runs tests/compat.rs once per Terraform release of its matrix, each installed by
+/// scripts/compat-setup.sh), else the bench's own (v1.15.5). Unset, nothing changes.
+pub fn terraform_cli() -> PathBuf {
+    match std::env::var_os("SHARD_TF_CLI").filter(|p| !p.is_empty()) {
+        Some(p) => {
+            let p = PathBuf::from(p);
+            assert!(p.exists(), "SHARD_TF_CLI={} does not exist: run `bash scripts/compat-setup.sh`", p.display());
+            p
+        }
+        None => bench_bin("terraform"),
+    }
+}
+
+/// (major, minor, patch) of `terraform_cli()`, from `terraform version -json` (Terraform >= 0.13
+/// has it), asked once per test process.
+pub fn terraform_version() -> (u32, u32, u32) {
+    static VERSION: std::sync::OnceLock<(u32, u32, u32)> = std::sync::OnceLock::new();
+    *VERSION.get_or_init(|| {
+        let out = Command::new(terraform_cli())
+            .args(["version", "-json"])
+            .env("TF_CLI_CONFIG_FILE", "/dev/null")
+            .env("CHECKPOINT_DISABLE", "1")
+            .output()
+            .expect("run terraform version -json");
+        let json: Json = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("terraform version -json: {e}: {}", String::from_utf8_lossy(&out.stdout)));
+        let text = json["terraform_version"].as_str().expect("terraform_version").to_string();
+        let mut parts = text.split(['.', '-']).map(|p| p.parse::<u32>().unwrap_or(0));
+        (parts.next().unwrap_or(0), parts.next().unwrap_or(0), parts.next().unwrap_or(0))
+    })
+}
+
+/// Whether `terraform_cli()` is at least `major.minor`.
+pub fn terraform_at_least(major: u32, minor: u32) -> bool {
+    let (ma, mi, _) = terraform_version();
+    (ma, mi) >= (major, minor)
+}
+
 pub fn provider_binary() -> PathBuf {
     // Cargo sets this for integration tests only; the sandbox (an example) names its own binary.
     match option_env!("CARGO_BIN_EXE_terraform-provider-shard") {
@@ -405,7 +444,7 @@ impl Workspace {
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(bench_bin("terraform"));
+        let mut c = Command::new(terraform_cli());
         c.current_dir(&self.dir).args(args).stdin(Stdio::null());
         for (k, v) in &self.env {
             c.env(k, v);
