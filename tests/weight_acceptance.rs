@@ -416,7 +416,7 @@ fn racing_drains_from_two_directories_let_exactly_one_through() {
 #[test]
 fn a_metric_guarded_ramp_reaches_its_target_on_good_metrics_and_steps_back_on_a_breach() {
     let moto = Moto::start();
-    let guard = "  ramp {\n    step = 10\n    interval = \"2s\"\n  }\n  metric_guard {\n    max_5xx_percent = 1\n    max_response_time = \"500ms\"\n    max_unhealthy_hosts = 0\n    bake_time = \"2s\"\n    check_interval = \"1s\"\n  }";
+    let guard = "  ramp {\n    step = 10\n    interval = \"4s\"\n  }\n  metric_guard {\n    max_5xx_percent = 1\n    max_response_time = \"500ms\"\n    max_unhealthy_hosts = 0\n    bake_time = \"2s\"\n    check_interval = \"1s\"\n  }";
     let (ing, ws) = applied_shard(&moto, &["weights=0,50"], 1, 0, guard);
     let (listener, tg) = (ing.listener.clone(), ing.tgs[0].clone());
     let good = ["requests=400", "5xx=2", "rt=0.12", "unhealthy=0"];
@@ -431,20 +431,23 @@ fn a_metric_guarded_ramp_reaches_its_target_on_good_metrics_and_steps_back_on_a_
     // the test plays the ALB, publishing its 5xx once the listener sends the shard weight 20.
     ws.write(&moto, &shard(&listener, &tg, 0, guard));
     ws.apply();
+    // Watching the listener through the SDK (every 100 ms) leaves the test most of the step's
+    // interval to publish before the guard judges step 2.
+    let aws = moto.aws_clients();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let sick = {
         let (stop, endpoint, listener, tg) = (stop.clone(), moto.raw_endpoint.clone(), listener.clone(), tg.clone());
         std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let owner = shard_provider::clients::forward::ActionOwner::Listener(listener.clone());
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let actions = support::fixture_command(&endpoint, &["actions", &listener]).output().unwrap();
-                let actions = support::fixture_answer(&["actions"], &actions).unwrap();
-                let weights = support::shards::forward_weights(&actions).unwrap_or_default();
-                if weights.iter().any(|(t, w)| *t == tg && *w == 20) {
+                let read = rt.block_on(shard_provider::clients::elbv2::read_forward(&aws, &owner));
+                if read.is_ok_and(|(_, forward)| forward.weight_of(&tg) == Some(20)) {
                     let args = ["put-metrics", &listener, &tg, "requests=400", "5xx=60", "rt=0.15", "unhealthy=0"];
                     let out = support::fixture_command(&endpoint, &args).output().unwrap();
                     return support::fixture_answer(&args, &out).is_ok();
                 }
-                std::thread::sleep(Duration::from_millis(200));
+                std::thread::sleep(Duration::from_millis(100));
             }
             false
         })
