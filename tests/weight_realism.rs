@@ -353,3 +353,37 @@ fn a_lock_call_throttled_past_the_sdks_attempts_is_tried_again_later() {
     no_lock_left(&moto, &ing.listener);
     ws.assert_plan_empty();
 }
+
+#[test]
+fn the_guards_cost_calls_only_when_configured() {
+    let moto = Moto::start();
+    let ing = ingress(&moto, &["weights=50,50,50"]);
+    for tg in &ing.tgs {
+        moto.fixture(&["register", tg, "1"]);
+    }
+    let proxy = FaultProxy::start(&moto, "");
+    let ws = Workspace::new(&moto);
+    let guard_calls = ["DescribeTargetHealth", "DescribeTags", "AddTags", "RemoveTags", "GetMetricData"];
+    let counts = || guard_calls.map(|c| proxy.calls(c));
+    let apply = |weight: i64, extra: &str| {
+        ws.write_via(&proxy.endpoint, &shard(&ing.listener, &ing.tgs[0], weight, &format!("{NO_GATE}\n{extra}")));
+        ws.ok(&["apply", "-auto-approve", "-no-color"]);
+    };
+    ws.write_via(&proxy.endpoint, &shard(&ing.listener, &ing.tgs[0], 50, NO_GATE));
+    ws.init();
+    // Unguarded: a change, a drain and a raise from 0 make none of the guards' calls.
+    for weight in [20, 0, 30] {
+        apply(weight, "");
+    }
+    assert_eq!(counts(), [0; 5], "{:?} of {guard_calls:?}", counts());
+    // Guarded: the drain reads the two other serving shards' health three times (the plan,
+    // Terraform's plan again at apply, and under the lock) and records itself once; the raise
+    // removes the record and judges the metrics once (bake_time 0s).
+    let guards = "  fleet_guard {\n    max_drained = 2\n  }\n  metric_guard {\n    max_5xx_percent = 1\n  }";
+    apply(0, guards);
+    assert_eq!(counts(), [6, 0, 1, 0, 0], "a guarded drain: {:?} of {guard_calls:?}", counts());
+    apply(30, guards);
+    assert_eq!(counts(), [6, 0, 1, 1, 1], "a guarded raise: {:?} of {guard_calls:?}", counts());
+    ws.assert_plan_empty();
+    no_lock_left(&moto, &ing.listener);
+}
