@@ -114,7 +114,8 @@ impl Sick {
     /// Whether this request, answered by `version`, gets a 500.
     fn fails(&self, version: &str) -> bool {
         let Some((sick, one_in)) = self.release.lock().unwrap().clone() else { return false };
-        sick == version && self.answered.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % u64::from(one_in) == 0
+        sick == version
+            && self.answered.fetch_add(1, std::sync::atomic::Ordering::Relaxed).is_multiple_of(u64::from(one_in))
     }
 }
 
@@ -304,7 +305,12 @@ impl Proxy {
     /// `TargetResponseTime` or 5xx data point, and a 5xx count is published only when not zero.
     /// `UnHealthyHostCount`: for a target group with targets in `registered`, those whose pods do
     /// not accept a connection (a health check of the proxy's own, every period).
-    pub fn publish_metrics(&mut self, cloudwatch: aws_sdk_cloudwatch::Client, listener_arn: &str, registered: Registered) {
+    pub fn publish_metrics(
+        &mut self,
+        cloudwatch: aws_sdk_cloudwatch::Client,
+        listener_arn: &str,
+        registered: Registered,
+    ) {
         let targets = self.targets.clone();
         let task = tokio::spawn(publish(
             cloudwatch,
@@ -599,11 +605,7 @@ async fn publish(
                 Dimension::builder().name("TargetGroup").value(target_group_dimension(tg)).build(),
             ];
             let datum = |name: &str, unit: StandardUnit| {
-                MetricDatum::builder()
-                    .metric_name(name)
-                    .set_dimensions(Some(dims.clone()))
-                    .timestamp(now)
-                    .unit(unit)
+                MetricDatum::builder().metric_name(name).set_dimensions(Some(dims.clone())).timestamp(now).unit(unit)
             };
             let m = measured.get(tg).cloned().unwrap_or_default();
             if m.requests > 0 {
@@ -627,10 +629,8 @@ async fn publish(
                 data.push(d.build());
             }
             if let Some(n) = registered.get(tg).copied().filter(|n| *n > 0) {
-                let up = matches!(
-                    tokio::time::timeout(HEALTH_CHECK_TIMEOUT, TcpStream::connect(addr)).await,
-                    Ok(Ok(_))
-                );
+                let up =
+                    matches!(tokio::time::timeout(HEALTH_CHECK_TIMEOUT, TcpStream::connect(addr)).await, Ok(Ok(_)));
                 let unhealthy = if up { 0 } else { n };
                 data.push(datum("UnHealthyHostCount", StandardUnit::Count).value(f64::from(unhealthy)).build());
             }
@@ -656,10 +656,8 @@ pub async fn cloudwatch_at(endpoint: &str) -> Result<aws_sdk_cloudwatch::Client,
     use shard_provider::clients::aws::{AwsClients, AwsSettings};
     let aws = AwsClients::new(AwsSettings { region: Some("us-east-1".into()), ..Default::default() });
     let sdk = aws.sdk().await.map_err(|e| format!("AWS SDK configuration: {e}"))?;
-    let config = aws_sdk_cloudwatch::config::Builder::from(sdk)
-        .endpoint_url(endpoint)
-        .disable_request_compression(true)
-        .build();
+    let config =
+        aws_sdk_cloudwatch::config::Builder::from(sdk).endpoint_url(endpoint).disable_request_compression(true).build();
     Ok(aws_sdk_cloudwatch::Client::from_conf(config))
 }
 
@@ -838,8 +836,7 @@ async fn request(proxy: SocketAddr) -> Result<(String, String), Failure> {
     let mut answer = Vec::new();
     s.read_to_end(&mut answer).await.map_err(on_way)?;
     let text = String::from_utf8_lossy(&answer);
-    let (head, body) =
-        text.split_once("\r\n\r\n").ok_or_else(|| (format!("proxy: no HTTP answer: {text:?}"), None))?;
+    let (head, body) = text.split_once("\r\n\r\n").ok_or_else(|| (format!("proxy: no HTTP answer: {text:?}"), None))?;
     let status = head.split(' ').nth(1).unwrap_or_default();
     if status != "200" {
         let by = head.lines().find_map(|l| l.strip_prefix("X-Served-By: ")).and_then(|v| {

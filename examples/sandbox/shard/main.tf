@@ -4,9 +4,10 @@
 # next to a copy of ../../stacks/modules/shard-delivery, and writes terraform.tfvars.json for
 # each stage of the story.
 #
-# What is local: moto stands in for ELBv2, EKS, STS and CloudWatch (its EKS clusters' endpoints are the
-# sandbox's kube-apiservers); the hub and the shard clusters are real kube-apiservers that accept
-# EKS tokens, as EKS does. What the real stack has and this one has not: the EKS cluster itself
+# What is local: moto stands in for ELBv2, EKS, STS and CloudWatch (its EKS clusters' endpoints
+# are the sandbox's kube-apiservers; its CloudWatch holds the metrics the sandbox's ALB stand-in
+# publishes); the hub and the shard clusters are real kube-apiservers that accept EKS tokens, as
+# EKS does. What the real stack has and this one has not: the EKS cluster itself
 # (module "cluster", hashicorp/aws), seeded by the sandbox instead, and the S3 backend.
 terraform {
   required_version = ">= 1.10"
