@@ -1465,6 +1465,14 @@ async fn finish_load(w: &mut World, whole_story: bool) -> Result<(), String> {
             p.poll_errors()
         ));
     }
+    if let Some(p) = &w.proxy {
+        // A failed publication is a gap the metric guard would read as "no requests".
+        let (published, failed, why) = p.publish_stats();
+        let why = why.map(|e| format!(", the last: {e}")).unwrap_or_default();
+        say(&format!(
+            "  the ALB's metrics: {published} PutMetricData call(s) to moto's CloudWatch, {failed} failed{why}"
+        ));
+    }
     // One line for tests/sandbox/main.rs.
     let by_stage: serde_json::Map<String, Json> = stages.iter().map(|(n, t)| (n.to_string(), t.json())).collect();
     println!("sandbox-load: {}", json!({ "total": total.json(), "stages": by_stage }));
