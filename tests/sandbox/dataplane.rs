@@ -13,6 +13,10 @@
 //!   canary's share of a shard's requests is the canary's weight).
 //! - [`Load`]: a steady rate of requests through the proxy, tallied per shard, per version and
 //!   per failure.
+//! - [`Proxy::publish_metrics`]: the ALB's CloudWatch metrics of each target group, as the proxy
+//!   measured them (`RequestCount`, `HTTPCode_Target_5XX_Count`, `TargetResponseTime`,
+//!   `UnHealthyHostCount`), put into moto's CloudWatch every [`METRICS_PERIOD`]: what
+//!   `shard_weight`'s metric guard reads.
 //!
 //! Everything speaks HTTP/1.1 with `Connection: close`, one request per connection.
 
@@ -61,6 +65,7 @@ pub struct Backend {
     pub shard: String,
     pub addr: SocketAddr,
     pub versions: Arc<Mutex<Versions>>,
+    sick: Arc<Sick>,
     stop: CancellationToken,
     task: tokio::task::JoinHandle<()>,
 }
@@ -74,13 +79,20 @@ impl Backend {
         socket.bind(addr)?;
         let listener = socket.listen(1024)?;
         let versions = Arc::new(Mutex::new(versions));
+        let sick = Arc::new(Sick::default());
         let stop = CancellationToken::new();
-        let task = tokio::spawn(serve(shard.to_string(), listener, versions.clone(), stop.clone()));
-        Ok(Backend { shard: shard.to_string(), addr, versions, stop, task })
+        let task = tokio::spawn(serve(shard.to_string(), listener, versions.clone(), sick.clone(), stop.clone()));
+        Ok(Backend { shard: shard.to_string(), addr, versions, sick, stop, task })
     }
 
     pub fn set_versions(&self, v: Versions) {
         *self.versions.lock().unwrap() = v;
+    }
+
+    /// A sick release: every `one_in`-th request `version` answers is a 500 (a bug on one code
+    /// path: the pods are up, Ready and pass health checks, so only the metrics tell).
+    pub fn set_sick(&self, version: &str, one_in: u32) {
+        *self.sick.release.lock().unwrap() = Some((version.to_string(), one_in.max(1)));
     }
 
     /// Stops at once: no new connection is accepted and the ones in flight are closed unanswered
@@ -91,14 +103,36 @@ impl Backend {
     }
 }
 
-async fn serve(shard: String, listener: TcpListener, versions: Arc<Mutex<Versions>>, stop: CancellationToken) {
+/// The sick release of a backend, if any, and how many requests it has answered.
+#[derive(Default)]
+struct Sick {
+    release: Mutex<Option<(String, u32)>>,
+    answered: std::sync::atomic::AtomicU64,
+}
+
+impl Sick {
+    /// Whether this request, answered by `version`, gets a 500.
+    fn fails(&self, version: &str) -> bool {
+        let Some((sick, one_in)) = self.release.lock().unwrap().clone() else { return false };
+        sick == version
+            && self.answered.fetch_add(1, std::sync::atomic::Ordering::Relaxed).is_multiple_of(u64::from(one_in))
+    }
+}
+
+async fn serve(
+    shard: String,
+    listener: TcpListener,
+    versions: Arc<Mutex<Versions>>,
+    sick: Arc<Sick>,
+    stop: CancellationToken,
+) {
     loop {
         let conn = tokio::select! {
             _ = stop.cancelled() => return,
             c = listener.accept() => c,
         };
         let Ok((mut stream, _)) = conn else { continue };
-        let (shard, versions, stop) = (shard.clone(), versions.clone(), stop.clone());
+        let (shard, versions, sick, stop) = (shard.clone(), versions.clone(), sick.clone(), stop.clone());
         tokio::spawn(async move {
             tokio::select! {
                 _ = stop.cancelled() => {}
@@ -115,7 +149,12 @@ async fn serve(shard: String, listener: TcpListener, versions: Arc<Mutex<Version
                         }
                     };
                     let body = format!("{shard} {version}\n");
-                    let _ = stream.write_all(response(200, "OK", &body).as_bytes()).await;
+                    let answer = if sick.fails(&version) {
+                        served_by(&shard, &version, &response(500, "Internal Server Error", &format!("{shard} {version} internal error\n")))
+                    } else {
+                        served_by(&shard, &version, &response(200, "OK", &body))
+                    };
+                    let _ = stream.write_all(answer.as_bytes()).await;
                     let _ = stream.shutdown().await;
                 } => {}
             }
@@ -128,6 +167,12 @@ fn response(code: u16, reason: &str, body: &str) -> String {
         "HTTP/1.1 {code} {reason}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
+}
+
+/// The answer with a header naming the pods that gave it (so that a failure is attributed to the
+/// shard and version that answered it, not to the proxy).
+fn served_by(shard: &str, version: &str, answer: &str) -> String {
+    answer.replacen("\r\n", &format!("\r\nX-Served-By: {shard} {version}\r\n"), 1)
 }
 
 /// Reads an HTTP request or response head (up to the blank line); None if the peer closed first.
@@ -167,10 +212,29 @@ struct ProxyState {
     /// When the route last changed, and to what (for the stage reports).
     changes: Vec<(Instant, Route)>,
     poll_errors: u64,
+    /// Per target group, what the proxy measured since the last publish (publish_metrics).
+    measured: BTreeMap<String, Measured>,
+    /// PutMetricData calls that failed (the metric guard would see gaps).
+    publish_errors: u64,
+    /// The last failure of one, to say why.
+    publish_error: Option<String>,
+    published: u64,
+}
+
+/// What ALB counts for a target group: requests routed to it (`RequestCount`: once a target is
+/// chosen, whatever the outcome), the targets' own 5xx answers (`HTTPCode_Target_5XX_Count`; the
+/// 502 the proxy answers when a target refuses is the load balancer's, `HTTPCode_ELB_502_Count`,
+/// not counted here) and each answer's time (`TargetResponseTime`, seconds).
+#[derive(Debug, Default, Clone)]
+struct Measured {
+    requests: u64,
+    target_5xx: u64,
+    response_times: Vec<f64>,
 }
 
 pub struct Proxy {
     pub addr: SocketAddr,
+    targets: Arc<BTreeMap<String, SocketAddr>>,
     state: Arc<Mutex<ProxyState>>,
     live: tokio::sync::watch::Receiver<bool>,
     stop: CancellationToken,
@@ -191,8 +255,9 @@ impl Proxy {
         let stop = CancellationToken::new();
         let (live_tx, live) = tokio::sync::watch::channel(false);
         let poller = tokio::spawn(poll(elbv2, listener_arn.to_string(), state.clone(), live_tx, stop.clone()));
-        let server = tokio::spawn(proxy_serve(listener, Arc::new(targets), state.clone(), stop.clone()));
-        Ok(Proxy { addr, state, live, stop, tasks: vec![poller, server] })
+        let targets = Arc::new(targets);
+        let server = tokio::spawn(proxy_serve(listener, targets.clone(), state.clone(), stop.clone()));
+        Ok(Proxy { addr, targets, state, live, stop, tasks: vec![poller, server] })
     }
 
     /// The route the proxy applies to new requests now.
@@ -223,6 +288,39 @@ impl Proxy {
 
     pub fn poll_errors(&self) -> u64 {
         self.state.lock().unwrap().poll_errors
+    }
+
+    /// (PutMetricData calls made, failed, the last failure).
+    pub fn publish_stats(&self) -> (u64, u64, Option<String>) {
+        let s = self.state.lock().unwrap();
+        (s.published, s.publish_errors, s.publish_error.clone())
+    }
+
+    /// Publishes the ALB's metrics of each target group in `targets` to CloudWatch (`cloudwatch`:
+    /// moto through the realism proxy, see [`cloudwatch_at`]) every [`METRICS_PERIOD`], timestamped
+    /// now, with the dimensions ALB gives them: `LoadBalancer` = `app/NAME/ID` (from
+    /// `listener_arn`) and `TargetGroup` = `targetgroup/NAME/ID`
+    /// (<https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-cloudwatch-metrics.html>).
+    /// As ALB, a target group without requests in a period has no `RequestCount`,
+    /// `TargetResponseTime` or 5xx data point, and a 5xx count is published only when not zero.
+    /// `UnHealthyHostCount`: for a target group with targets in `registered`, those whose pods do
+    /// not accept a connection (a health check of the proxy's own, every period).
+    pub fn publish_metrics(
+        &mut self,
+        cloudwatch: aws_sdk_cloudwatch::Client,
+        listener_arn: &str,
+        registered: Registered,
+    ) {
+        let targets = self.targets.clone();
+        let task = tokio::spawn(publish(
+            cloudwatch,
+            load_balancer_dimension(listener_arn),
+            targets,
+            registered,
+            self.state.clone(),
+            self.stop.clone(),
+        ));
+        self.tasks.push(task);
     }
 
     pub async fn stop(self) {
@@ -418,6 +516,7 @@ async fn forward(mut client: TcpStream, targets: &BTreeMap<String, SocketAddr>, 
     let Some(addr) = targets.get(chosen) else {
         return reply(&mut client, 503, &format!("no targets in {chosen}")).await;
     };
+    state.lock().unwrap().measured.entry(chosen.clone()).or_default().requests += 1;
     // No retry elsewhere: the ALB returns 502 when its target refuses or drops the connection.
     let mut upstream = match TcpStream::connect(addr).await {
         Ok(s) => s,
@@ -426,12 +525,23 @@ async fn forward(mut client: TcpStream, targets: &BTreeMap<String, SocketAddr>, 
     if upstream.write_all(&head).await.is_err() {
         return reply(&mut client, 502, &format!("{chosen}: connection closed")).await;
     }
+    // TargetResponseTime: from the request leaving the load balancer until the answer's head
+    // (the backends write head and body at once).
+    let sent = Instant::now();
     let mut answer = Vec::new();
     let complete = upstream.read_to_end(&mut answer).await.is_ok()
         && answer.windows(4).any(|w| w == b"\r\n\r\n")
         && answer.starts_with(b"HTTP/1.1 ");
     if !complete {
         return reply(&mut client, 502, &format!("{chosen}: closed without an answer")).await;
+    }
+    {
+        let mut s = state.lock().unwrap();
+        let m = s.measured.entry(chosen.clone()).or_default();
+        m.response_times.push(sent.elapsed().as_secs_f64());
+        if answer.get(9) == Some(&b'5') {
+            m.target_5xx += 1;
+        }
     }
     let _ = client.write_all(&answer).await;
     let _ = client.shutdown().await;
@@ -441,6 +551,114 @@ async fn reply(client: &mut TcpStream, code: u16, why: &str) {
     let reason = if code == 502 { "Bad Gateway" } else { "Service Unavailable" };
     let _ = client.write_all(response(code, reason, &format!("{code} {reason}: {why}\n")).as_bytes()).await;
     let _ = client.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The ALB's metrics in CloudWatch
+
+/// How often the proxy publishes its metrics. ALB publishes per minute, a minute or two late; the
+/// sandbox scales time down (a 3 s ramp interval stands for minutes), so it publishes every
+/// second, at most a second late.
+pub const METRICS_PERIOD: Duration = Duration::from_secs(1);
+/// How long the proxy's health check waits for a target to accept a connection.
+const HEALTH_CHECK_TIMEOUT: Duration = Duration::from_millis(250);
+
+/// Targets registered per target group (ARN → count), as the AWS Load Balancer Controller
+/// registered them: kept by whoever registers them (the sandbox's pods).
+pub type Registered = Arc<Mutex<BTreeMap<String, u32>>>;
+
+/// `app/NAME/ID` from `arn:…:listener/app/NAME/ID/LISTENER_ID`.
+pub fn load_balancer_dimension(listener_arn: &str) -> String {
+    let tail = listener_arn.split_once(":listener/").map(|(_, t)| t).unwrap_or_default();
+    tail.split('/').take(3).collect::<Vec<_>>().join("/")
+}
+
+/// `targetgroup/NAME/ID` from `arn:…:targetgroup/NAME/ID`.
+pub fn target_group_dimension(target_group_arn: &str) -> String {
+    format!("targetgroup/{}", target_group_arn.split_once(":targetgroup/").map(|(_, t)| t).unwrap_or_default())
+}
+
+async fn publish(
+    cloudwatch: aws_sdk_cloudwatch::Client,
+    load_balancer: String,
+    targets: Arc<BTreeMap<String, SocketAddr>>,
+    registered: Registered,
+    state: Arc<Mutex<ProxyState>>,
+    stop: CancellationToken,
+) {
+    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
+    let mut tick = tokio::time::interval(METRICS_PERIOD);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let measured = std::mem::take(&mut state.lock().unwrap().measured);
+        let registered = registered.lock().unwrap().clone();
+        let now = aws_smithy_types::DateTime::from(std::time::SystemTime::now());
+        let mut data = Vec::new();
+        for (tg, addr) in targets.iter() {
+            let dims = vec![
+                Dimension::builder().name("LoadBalancer").value(&load_balancer).build(),
+                Dimension::builder().name("TargetGroup").value(target_group_dimension(tg)).build(),
+            ];
+            let datum = |name: &str, unit: StandardUnit| {
+                MetricDatum::builder().metric_name(name).set_dimensions(Some(dims.clone())).timestamp(now).unit(unit)
+            };
+            let m = measured.get(tg).cloned().unwrap_or_default();
+            if m.requests > 0 {
+                data.push(datum("RequestCount", StandardUnit::Count).value(m.requests as f64).build());
+            }
+            if m.target_5xx > 0 {
+                data.push(datum("HTTPCode_Target_5XX_Count", StandardUnit::Count).value(m.target_5xx as f64).build());
+            }
+            // Every answer's time, as values with counts (to the millisecond; a datum takes at
+            // most 150 distinct values), so that CloudWatch's percentiles are over requests.
+            let mut counts: BTreeMap<u64, u32> = BTreeMap::new();
+            for t in &m.response_times {
+                *counts.entry((t * 1000.0).round() as u64).or_default() += 1;
+            }
+            let counts: Vec<(u64, u32)> = counts.into_iter().collect();
+            for chunk in counts.chunks(150) {
+                let mut d = datum("TargetResponseTime", StandardUnit::Seconds);
+                for (ms, n) in chunk {
+                    d = d.values(*ms as f64 / 1000.0).counts(f64::from(*n));
+                }
+                data.push(d.build());
+            }
+            if let Some(n) = registered.get(tg).copied().filter(|n| *n > 0) {
+                let up =
+                    matches!(tokio::time::timeout(HEALTH_CHECK_TIMEOUT, TcpStream::connect(addr)).await, Ok(Ok(_)));
+                let unhealthy = if up { 0 } else { n };
+                data.push(datum("UnHealthyHostCount", StandardUnit::Count).value(f64::from(unhealthy)).build());
+            }
+        }
+        if data.is_empty() {
+            continue;
+        }
+        let put = cloudwatch.put_metric_data().namespace("AWS/ApplicationELB").set_metric_data(Some(data)).send().await;
+        let mut s = state.lock().unwrap();
+        s.published += 1;
+        if let Err(e) = put {
+            s.publish_errors += 1;
+            s.publish_error = Some(format!("{e:?}"));
+        }
+    }
+}
+
+/// A CloudWatch client for `endpoint`: in the sandbox and the tests, the AWS-realism proxy in
+/// front of moto (tests/fixtures/fault_proxy.py), which translates the SDK's Smithy RPC v2 CBOR
+/// to the JSON protocol moto speaks. Request compression is off: CloudWatch accepts gzip bodies
+/// for PutMetricData, but that proxy does not decode them (and the bodies here are small).
+pub async fn cloudwatch_at(endpoint: &str) -> Result<aws_sdk_cloudwatch::Client, String> {
+    use shard_provider::clients::aws::{AwsClients, AwsSettings};
+    let aws = AwsClients::new(AwsSettings { region: Some("us-east-1".into()), ..Default::default() });
+    let sdk = aws.sdk().await.map_err(|e| format!("AWS SDK configuration: {e}"))?;
+    let config =
+        aws_sdk_cloudwatch::config::Builder::from(sdk).endpoint_url(endpoint).disable_request_compression(true).build();
+    Ok(aws_sdk_cloudwatch::Client::from_conf(config))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -454,6 +672,9 @@ pub struct Tally {
     pub served: BTreeMap<String, u64>,
     pub versions: BTreeMap<(String, String), u64>,
     pub failures: BTreeMap<String, u64>,
+    /// Failed requests that a shard's pods answered themselves (a 5xx with their X-Served-By),
+    /// per (shard, version); the others failed in the proxy (502, 503) or on the way.
+    pub answered_by: BTreeMap<(String, String), u64>,
     /// The first few failures: (seconds since the load started, what).
     pub samples: Vec<(f64, String)>,
 }
@@ -473,6 +694,7 @@ impl Tally {
             served: diff(&self.served, &earlier.served),
             versions: diff(&self.versions, &earlier.versions),
             failures: diff(&self.failures, &earlier.failures),
+            answered_by: diff(&self.answered_by, &earlier.answered_by),
             samples: self.samples[earlier.samples.len()..].to_vec(),
         }
     }
@@ -493,6 +715,11 @@ impl Tally {
             "served": self.served,
             "versions": self.by_version(),
             "failures": self.failures,
+            "failed_answered_by": self
+                .answered_by
+                .iter()
+                .map(|((shard, version), n)| (format!("{shard} :{version}"), json!(n)))
+                .collect::<serde_json::Map<String, Json>>(),
         })
     }
 
@@ -510,7 +737,13 @@ impl Tally {
         }
         if !self.failures.is_empty() {
             let why: Vec<String> = self.failures.iter().map(|(k, n)| format!("{n} × {k}")).collect();
-            out.push_str(&format!(" ({})", why.join(", ")));
+            out.push_str(&format!(" ({}", why.join(", ")));
+            if !self.answered_by.is_empty() {
+                let by: Vec<String> =
+                    self.answered_by.iter().map(|((s, v), n)| format!("{n} by {s}'s pods on :{v}")).collect();
+                out.push_str(&format!("; answered {}", by.join(", ")));
+            }
+            out.push(')');
         }
         out
     }
@@ -548,7 +781,7 @@ impl Load {
                 inflight.spawn(async move {
                     let outcome = match tokio::time::timeout(REQUEST_TIMEOUT, request(proxy)).await {
                         Ok(r) => r,
-                        Err(_) => Err("no answer in 5 s".to_string()),
+                        Err(_) => Err(("no answer in 5 s".to_string(), None)),
                     };
                     let mut t = t.lock().unwrap();
                     t.requests += 1;
@@ -557,8 +790,11 @@ impl Load {
                             *t.served.entry(shard.clone()).or_default() += 1;
                             *t.versions.entry((shard, version)).or_default() += 1;
                         }
-                        Err(why) => {
+                        Err((why, by)) => {
                             t.failed += 1;
+                            if let Some(by) = by {
+                                *t.answered_by.entry(by).or_default() += 1;
+                            }
                             // The reason without the details (ports, ARNs) that make each unique.
                             let kind = why.split(':').next().unwrap_or(&why).to_string();
                             *t.failures.entry(kind).or_default() += 1;
@@ -588,23 +824,31 @@ impl Load {
     }
 }
 
+/// Why a request failed, and the (shard, version) whose pods answered it, if they did.
+type Failure = (String, Option<(String, String)>);
+
 /// One request: Ok((shard, version)) from a 200 answer, else why it failed.
-async fn request(proxy: SocketAddr) -> Result<(String, String), String> {
-    let mut s = TcpStream::connect(proxy).await.map_err(|e| format!("proxy: {e}"))?;
+async fn request(proxy: SocketAddr) -> Result<(String, String), Failure> {
+    let on_way = |e: std::io::Error| (format!("proxy: {e}"), None);
+    let mut s = TcpStream::connect(proxy).await.map_err(on_way)?;
     let req = format!("GET {PATH} HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).await.map_err(|e| format!("proxy: {e}"))?;
+    s.write_all(req.as_bytes()).await.map_err(on_way)?;
     let mut answer = Vec::new();
-    s.read_to_end(&mut answer).await.map_err(|e| format!("proxy: {e}"))?;
+    s.read_to_end(&mut answer).await.map_err(on_way)?;
     let text = String::from_utf8_lossy(&answer);
-    let (head, body) = text.split_once("\r\n\r\n").ok_or_else(|| format!("proxy: no HTTP answer: {text:?}"))?;
+    let (head, body) = text.split_once("\r\n\r\n").ok_or_else(|| (format!("proxy: no HTTP answer: {text:?}"), None))?;
     let status = head.split(' ').nth(1).unwrap_or_default();
     if status != "200" {
-        return Err(format!("HTTP {status}: {}", body.trim()));
+        let by = head.lines().find_map(|l| l.strip_prefix("X-Served-By: ")).and_then(|v| {
+            let (shard, version) = v.trim().split_once(' ')?;
+            Some((shard.to_string(), version.to_string()))
+        });
+        return Err((format!("HTTP {status}: {}", body.trim()), by));
     }
     let mut words = body.split_whitespace();
     match (words.next(), words.next()) {
         (Some(shard), Some(version)) => Ok((shard.to_string(), version.to_string())),
-        _ => Err(format!("HTTP 200 without shard and version: {body:?}")),
+        _ => Err((format!("HTTP 200 without shard and version: {body:?}"), None)),
     }
 }
 

@@ -2,9 +2,11 @@
 //! sandbox's shard stack examples/sandbox/shard, which calls it, are formatted, valid for the real
 //! Terraform CLI with this provider's schema, and their variable validations refuse what they
 //! should; the data plane (dataplane.rs: the ALB's stand-in, the shards' pods, the load) follows
-//! the listener and fails requests sent to stopped pods; and the driver itself (the example next
-//! to this file, tests/sandbox/sandbox.rs) serves every request of the whole story, while its
-//! variant that upgrades a shard's nodes before the drain returned loses some.
+//! the listener, fails requests sent to stopped pods and publishes the ALB's metrics that
+//! shard_weight's metric guard reads; and the driver itself (the example next to this file,
+//! tests/sandbox/sandbox.rs) serves every request of the whole story but the sick release's own
+//! 500s, which the metric guard stops, while its variant that upgrades a shard's nodes before the
+//! drain returned loses some.
 
 #[path = "../support/mod.rs"]
 mod support;
@@ -172,6 +174,79 @@ fn the_data_plane_follows_the_listener_and_fails_requests_sent_to_stopped_pods()
     });
 }
 
+/// The ALB's metrics as the data plane publishes them are what shard_weight's metric guard reads
+/// (the provider's own GetMetricData, through the realism proxy as in the sandbox): every request
+/// routed to a target group counted once, its pods' 500s as target 5xx, response times as values
+/// whose percentile is the service time, and targets whose pods are gone as unhealthy.
+#[test]
+fn the_data_plane_publishes_the_albs_metrics_that_the_metric_guard_reads() {
+    use shard_provider::clients::aws::{AwsClients, AwsSettings, Endpoints};
+    use shard_provider::clients::cloudwatch::target_group_sample;
+    use shard_provider::clients::metric_guard::dimensions;
+    static_credentials();
+    let moto = Moto::start();
+    let ing = support::shards::ingress(&moto, &["weights=50,50"]);
+    let (tg_a, tg_b) = (ing.tgs[0].clone(), ing.tgs[1].clone());
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        let (addr_a, addr_b) = (free_addr(), free_addr());
+        let v1 = Versions { stable: "1".into(), canary: None };
+        let pods_a = Backend::start("a", addr_a, v1.clone()).await.unwrap();
+        let pods_b = Backend::start("b", addr_b, v1.clone()).await.unwrap();
+        pods_b.set_sick("1", 4);
+        let targets = BTreeMap::from([(tg_a.clone(), addr_a), (tg_b.clone(), addr_b)]);
+        let elbv2 = dataplane::elbv2_at(&moto.raw_endpoint).await.unwrap();
+        let mut proxy = Proxy::start(elbv2, &ing.listener, targets).await.unwrap();
+        let registered = dataplane::Registered::default();
+        registered.lock().unwrap().extend([(tg_a.clone(), 2), (tg_b.clone(), 2)]);
+        proxy.publish_metrics(dataplane::cloudwatch_at(&moto.endpoint).await.unwrap(), &ing.listener, registered);
+        let load = Load::start(proxy.addr, 100, proxy.live());
+        tokio::time::timeout(Duration::from_secs(10), proxy.live().wait_for(|v| *v)).await.unwrap().unwrap();
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let tally = load.stop().await;
+        // The last period's metrics are published within METRICS_PERIOD.
+        tokio::time::sleep(dataplane::METRICS_PERIOD + Duration::from_millis(700)).await;
+
+        let aws = AwsClients::new(AwsSettings {
+            region: Some("us-east-1".into()),
+            endpoints: Endpoints { cloudwatch: Some(moto.endpoint.clone()), ..Default::default() },
+            ..Default::default()
+        });
+        let sample = |tg: String| {
+            let (aws, listener) = (&aws, ing.listener.clone());
+            async move {
+                let (lb, tg) = dimensions(&listener, &tg).unwrap();
+                target_group_sample(aws, (&lb, &tg), Duration::from_secs(60), "p99").await.unwrap()
+            }
+        };
+        let (a, b) = (sample(tg_a.clone()).await, sample(tg_b.clone()).await);
+        let sick_b = tally.answered_by.get(&("b".to_string(), "1".to_string())).copied().unwrap_or(0);
+        assert_eq!(tally.failed, sick_b, "only b's own 500s fail: {}", tally.summary());
+        assert!(sick_b > 10, "b answers every 4th request with a 500: {}", tally.summary());
+        assert_eq!(a.requests, Some(served(&tally, "a") as f64), "{a:?} {}", tally.summary());
+        assert_eq!(b.requests, Some((served(&tally, "b") + sick_b) as f64), "{b:?} {}", tally.summary());
+        assert_eq!(a.target_5xx, None, "no 5xx: no data point, as ALB: {a:?}");
+        assert_eq!(b.target_5xx, Some(sick_b as f64), "{b:?}");
+        assert!(b.error_percent().unwrap() > 20.0 && b.error_percent().unwrap() < 30.0, "{b:?}");
+        for s in [&a, &b] {
+            let p99 = s.response_time.unwrap();
+            assert!(p99 >= dataplane::SERVICE_TIME.as_secs_f64() && p99 < 1.0, "p99 {p99} s: {s:?}");
+            assert_eq!(s.unhealthy_hosts, Some(0.0), "{s:?}");
+        }
+
+        // b's pods stop while its 2 targets stay registered: the health check fails them.
+        pods_b.stop().await;
+        tokio::time::sleep(dataplane::METRICS_PERIOD * 2 + Duration::from_millis(500)).await;
+        let (lb, tg) = dimensions(&ing.listener, &tg_b).unwrap();
+        let now = target_group_sample(&aws, (&lb, &tg), Duration::from_secs(2), "p99").await.unwrap();
+        assert_eq!(now.unhealthy_hosts, Some(2.0), "{now:?}");
+        let (published, failed, why) = proxy.publish_stats();
+        assert!(published >= 4 && failed == 0, "{published} published, {failed} failed: {why:?}");
+        proxy.stop().await;
+        pods_a.stop().await;
+    });
+}
+
 /// The rules an ALB evaluates before the default action: shard_weight's lock rule (a header no
 /// request carries) never takes the load's requests; a catch-all path would.
 #[test]
@@ -254,8 +329,10 @@ fn run_driver(extra: &[&str]) -> (bool, String, Json) {
 
 /// `make sandbox`'s zero is a result: the same driver, with shard-1's node upgrade started as its
 /// drain apply starts instead of after it returned, loses requests (and says so, failing); the
-/// story played in the runbook's order loses none, every shard serves, and the canary's version
-/// serves its share.
+/// story played in the runbook's order loses none but the sick release's own 500s, which the
+/// metric guard stops (stage 7: it breaches at weight 25 and steps back to 0), every shard
+/// serves, the canary's version serves its share, and the restore with the release fixed passes
+/// the guard (stage 8).
 #[test]
 fn the_story_serves_every_request_and_an_upgrade_before_the_drain_loses_some() {
     let (ok, text, load) = run_driver(&["--upgrade-before-drain"]);
@@ -275,8 +352,51 @@ fn the_story_serves_every_request_and_an_upgrade_before_the_drain_loses_some() {
     assert!(ok, "the sandbox failed:\n{text}");
     eprintln!("the whole story: {}", load["total"]);
     let total = &load["total"];
-    assert_eq!(total["failed"], 0, "{load:#}");
     assert!(total["requests"].as_u64().unwrap() > 1000, "{load:#}");
+    // Failures: the sick release's own 500s in stage 7, and nothing else anywhere.
+    let sick = load["stages"]["7"]["failed_answered_by"]["shard-1 :3"].as_u64().unwrap_or(0);
+    assert!(sick > 0, "the sick release answered no 500 before the guard stopped it: {load:#}");
+    assert_eq!(load["stages"]["7"]["failed"], sick, "{load:#}");
+    assert_eq!(load["stages"]["7"]["failures"], serde_json::json!({ "HTTP 500": sick }), "{load:#}");
+    assert_eq!(total["failed"], sick, "a failure outside the sick release's stage: {load:#}");
+    for (stage, t) in load["stages"].as_object().unwrap() {
+        if stage != "7" {
+            assert_eq!(t["failed"], 0, "stage {stage}: {load:#}");
+            assert!(t["versions"]["3"].is_null(), "release :3 served outside stage 7 (stage {stage}): {load:#}");
+        }
+    }
+    assert!(text.contains("every one in stage 7"), "the driver reports the sick release's failures apart:\n{text}");
+
+    // The guard: the sick release breached at the first step and was stepped back to 0, in moto
+    // too; the fixed release passed every evaluation, each on real traffic, up to 50.
+    let guard: Json = text
+        .lines()
+        .find_map(|l| l.strip_prefix("sandbox-guard: "))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .unwrap_or_else(|| panic!("no sandbox-guard line:\n{text}"));
+    let breach = &guard["breach"];
+    assert_eq!((breach["at"].as_i64(), breach["stepped_back_to"].as_i64()), (Some(25), Some(0)), "{guard:#}");
+    assert_eq!(breach["weight_in_moto"], 0, "{guard:#}");
+    assert!(breach["detail"].as_str().unwrap().contains("> max_5xx_percent 1"), "{guard:#}");
+    let judged = breach["evaluations"].as_array().unwrap();
+    assert_eq!(judged.len(), 1, "the first step's judgement is the breach: {guard:#}");
+    assert_eq!(judged[0]["passed"], false, "{guard:#}");
+    assert!(judged[0]["requests"].as_u64().unwrap() > 0, "{guard:#}");
+    let pass = &guard["pass"];
+    assert_eq!(pass["weight_in_moto"], 50, "{guard:#}");
+    let passed = pass["evaluations"].as_array().unwrap();
+    // After the first step, then through the bake time at the target (3 s, every second).
+    assert!(passed.len() >= 4, "{guard:#}");
+    for e in passed {
+        assert_eq!(e["passed"], true, "{guard:#}");
+        assert!(e["requests"].as_u64().unwrap() > 0, "an evaluation without traffic judges nothing: {guard:#}");
+    }
+    assert_eq!(
+        load["stages"]["8"]["versions"],
+        serde_json::json!({ "2": load["stages"]["8"]["requests"] }),
+        "{load:#}"
+    );
+    assert!(load["stages"]["8"]["served"]["shard-1"].as_u64().unwrap_or(0) > 0, "{load:#}");
     for shard in ["shard-1", "shard-2", "shard-3"] {
         assert!(total["served"][shard].as_u64().unwrap_or(0) > 0, "{shard} served nothing: {load:#}");
     }
@@ -284,9 +404,9 @@ fn the_story_serves_every_request_and_an_upgrade_before_the_drain_loses_some() {
     for stage in ["4", "5", "6"] {
         assert!(load["stages"][stage]["served"]["shard-1"].is_null(), "{load:#}");
     }
-    assert!(load["stages"]["8"]["served"]["shard-1"].as_u64().unwrap_or(0) > 0, "{load:#}");
+    assert!(load["stages"]["9"]["served"]["shard-1"].as_u64().unwrap_or(0) > 0, "{load:#}");
     // The canary's version: a small share at step 1, more at step 3, all of shard-2's at the end.
     let v2 = |stage: &str| load["stages"][stage]["versions"]["2"].as_u64().unwrap_or(0);
     assert!(v2("4") + v2("5") > 0, "{load:#}");
-    assert!(total["versions"]["1"].as_u64().unwrap() > 0 && v2("8") > 0, "{load:#}");
+    assert!(total["versions"]["1"].as_u64().unwrap() > 0 && v2("9") > 0, "{load:#}");
 }

@@ -11,15 +11,19 @@
 //! fail: shard-1's pods stop as its drain apply starts, and the story ends after that stage.
 //!
 //! What it starts, all on loopback, and stops at the end, on failure and on Ctrl-C:
-//! - moto (tests/fixtures/eks_moto.py) for ELBv2, EKS and STS, behind the realism proxy;
+//! - moto (tests/fixtures/eks_moto.py, with CloudWatch percentiles) for ELBv2, EKS, STS and
+//!   CloudWatch, behind the realism proxy;
 //! - two kube-apiservers (scripts/kube-cluster.sh): the Argo CD hub (EKS cluster `argo-hub`) and
 //!   one for the shards' clusters (EKS clusters `shard-1`, `shard-2`, `shard-3`, each its own
 //!   endpoint: a port forwarding to that API server; each shard's workload in its own namespace);
 //! - stand-in controllers (tests/support): Argo CD's ApplicationSet and application controllers
 //!   on the hub, the Argo Rollouts controller on the shards' API server;
 //! - the data plane (dataplane.rs): a weighted proxy standing in for the ALB, following the
-//!   listener in moto; one HTTP server per shard, up while its pods would be (`Pods`); and a load
-//!   of 100 requests a second through them, tallied per stage. The run fails if one fails.
+//!   listener in moto and publishing the ALB's metrics of each target group to moto's CloudWatch
+//!   (what shard_weight's metric guard reads); one HTTP server per shard, up while its pods would
+//!   be (`Pods`); and a load of 100 requests a second through them, tallied per stage. The run
+//!   fails if one fails, but for the sick release's own 500s in the stage whose metric guard
+//!   stopped it (stage 7), which it reports apart.
 //!
 //! It seeds what the `vpc/`, `ingress/` and `argo-cluster/` stacks and each shard's EKS cluster
 //! would create on AWS (hashicorp/aws cannot be installed here), then applies one Terraform
@@ -293,6 +297,8 @@ struct World {
     stage_loads: Mutex<Vec<(usize, Tally)>>,
     /// --upgrade-before-drain (see main).
     upgrade_before_drain: bool,
+    /// The stage whose sick release the metric guard stopped: its pods' 500s are reported apart.
+    sick_stage: Mutex<Option<SickStage>>,
 }
 
 impl World {
@@ -322,6 +328,7 @@ impl World {
             load_mark: Mutex::new(Tally::default()),
             stage_loads: Mutex::new(Vec::new()),
             upgrade_before_drain: false,
+            sick_stage: Mutex::new(None),
         }
     }
 
@@ -510,23 +517,88 @@ async fn story(w: &mut World) -> Result<(), String> {
     table(w).await?;
     took(t);
 
-    let t = stage(7, "restore shard-1 (maintenance = false): gates first, then ramp back 25 at a time");
+    let t = stage(7, "restore shard-1 under the metric guard, with a sick release: the guard stops the ramp");
+    say("  while shard-1 was drained, release :3 reached it (Argo CD synced it from git) and, with no traffic to");
+    say("  canary on, was promoted fully (kubectl argo rollouts promote --full): on a drained shard, the guarded");
+    say("  ramp is the canary. Release :3 is sick: its pods are Ready and pass health checks, but every");
+    say(&format!("  {SICK_ONE_IN}th request they answer is a 500."));
+    release_on_drained(w, "shard-1", SICK_RELEASE).await?;
     say("  (the upgrade itself, module \"cluster\"'s kubernetes_version, is hashicorp/aws's work: not simulated)");
     say("  shard-1's upgrade is over: its pods start again once its Rollout is Healthy and register as targets;");
-    say("  the weight's health gate waits for them before the first step up");
+    say("  the weight's health gate waits for them before the first step up, then the guard judges each step");
     w.pods["shard-1"].nodes_up().await;
-    apply(w, "shard-1", vars(w, "shard-1", 50, false, &gate)).await?;
+    let mark = debug_log_len(w, "shard-1");
+    let breach = match apply(w, "shard-1", guarded(vars(w, "shard-1", 50, false, &gate))).await {
+        Ok(()) => return Err(format!("the metric guard let the sick release :{SICK_RELEASE} through")),
+        Err(e) if e == "interrupted" => return Err(e),
+        Err(_) => guard_breach(w, "shard-1")?,
+    };
+    let evaluations = guard_evaluations(w, "shard-1", mark);
+    say("  the apply FAILED, as it must (its error, from shard-1/apply.log):");
+    say("    Error: Metric guard breached");
+    say(&format!("    {}", breach.detail));
+    show_evaluations(&evaluations);
+    // The data plane's view: the stepped-back weight is the listener's, and the proxy routes by it
+    // (no sick request after it), before the stage's load is counted.
+    let in_moto = weight_in_moto(w, "shard-1").await?;
+    if in_moto != Some(breach.back_to) {
+        return Err(format!(
+            "the guard says it stepped back to {}, the listener in moto has {in_moto:?}",
+            breach.back_to
+        ));
+    }
+    let tg = w.target_groups["shard-1"].clone();
+    let proxy = w.proxy.as_ref().expect("proxy started");
+    proxy
+        .wait_route(Duration::from_secs(5), |r| route_weight(r, &tg) == Some(breach.back_to))
+        .await
+        .map_err(|r| format!("the proxy does not apply the stepped-back weight: {r:?}"))?;
+    tokio::time::sleep(dataplane::SERVICE_TIME * 5).await;
+    say(&format!(
+        "  the listener in moto: shard-1 at weight {} (stepped back from {}); the proxy routes by it",
+        breach.back_to, breach.at
+    ));
     table(w).await?;
+    *w.sick_stage.lock().unwrap() = Some(SickStage { stage: 7, shard: "shard-1".into(), breach: breach.clone() });
     took(t);
 
-    let t = stage(8, "add shard-3: its EKS cluster (seeded), then its first apply");
+    let t = stage(8, "fix shard-1's release and restore again under the metric guard: it passes");
+    say("  the fix: shard-1's release goes back to :2 (git revert; what shard-2 serves), promoted fully at weight 0");
+    release_on_drained(w, "shard-1", "2").await?;
+    w.pods["shard-1"].wait_serving("2").await?;
+    let mark = debug_log_len(w, "shard-1");
+    apply(w, "shard-1", guarded(vars(w, "shard-1", 50, false, &gate))).await?;
+    let passed = guard_evaluations(w, "shard-1", mark);
+    show_evaluations(&passed);
+    if passed.is_empty() || passed.iter().any(|e| !e.passed) {
+        return Err(format!("the guarded restore of :2 should pass every evaluation: {passed:?}"));
+    }
+    if !passed.iter().any(|e| e.requests > 0) {
+        return Err("the metric guard passed without seeing a request: are the metrics published?".into());
+    }
+    say(&format!("  the guard passed {} evaluation(s): every step and the bake time", passed.len()));
+    let in_moto = weight_in_moto(w, "shard-1").await?;
+    table(w).await?;
+    println!(
+        "sandbox-guard: {}",
+        json!({
+            "breach": {
+                "at": breach.at, "stepped_back_to": breach.back_to, "weight_in_moto": breach.back_to,
+                "detail": breach.detail, "evaluations": evaluations.iter().map(Evaluation::json).collect::<Vec<_>>(),
+            },
+            "pass": { "weight_in_moto": in_moto, "evaluations": passed.iter().map(Evaluation::json).collect::<Vec<_>>() },
+        })
+    );
+    took(t);
+
+    let t = stage(9, "add shard-3: its EKS cluster (seeded), then its first apply");
     create_eks_cluster(w, "shard-3").await?;
     say("  seeded: EKS cluster shard-3 (what shard-3/'s module \"cluster\" creates with hashicorp/aws)");
     apply(w, "shard-3", vars(w, "shard-3", 50, false, &gate)).await?;
     table(w).await?;
     took(t);
 
-    let t = stage(9, "break-glass drain of shard-3 while the hub is down (-refresh=false, -target the weight)");
+    let t = stage(10, "break-glass drain of shard-3 while the hub is down (-refresh=false, -target the weight)");
     say("  the provider's hub is an EKS cluster nothing answers for; only the weight is planned and applied");
     let mut sick = vars(w, "shard-3", 50, true, &gate);
     sick["hub_cluster_name"] = json!(HUB_DOWN);
@@ -534,7 +606,7 @@ async fn story(w: &mut World) -> Result<(), String> {
     table(w).await?;
     took(t);
 
-    let t = stage(10, "remove shard-3: drain (maintenance = true, the hub back), then terraform destroy");
+    let t = stage(11, "remove shard-3: drain (maintenance = true, the hub back), then terraform destroy");
     apply(w, "shard-3", vars(w, "shard-3", 50, true, &gate)).await?;
     say("  destroy: out of the listener, then the registration goes and Argo CD removes its Application");
     destroy(w, "shard-3").await?;
@@ -607,6 +679,196 @@ fn vars(w: &World, shard: &str, weight: i64, maintenance: bool, rollouts: &Json)
         "maintenance": maintenance,
         "rollouts": serde_json::from_str::<Json>(&text).unwrap_or_default(),
     })
+}
+
+// ---------------------------------------------------------------------------------------------
+// The metric guard
+
+/// The guarded restore's ramp interval: each step serves this long before the guard judges it.
+/// The data plane publishes its metrics every second (at most a second late) and the proxy takes
+/// up to half a second to apply a weight, so a step's window holds 1.5 to 2.5 s of its traffic.
+const GUARD_RAMP_INTERVAL: &str = "3s";
+
+/// shard_weight's metric_guard for the restore, in the sandbox's scaled time (the stacks: a
+/// window of minutes, bake_time 5m; examples/stacks/shard-1).
+fn metric_guard() -> Json {
+    json!({
+        "max_5xx_percent": 1,
+        "max_response_time": "1s",
+        "max_unhealthy_hosts": 0,
+        "window": GUARD_RAMP_INTERVAL,
+        "bake_time": "3s",
+        "check_interval": "1s",
+    })
+}
+
+/// A shard's variables with the metric guard and its ramp interval.
+fn guarded(mut vars: Json) -> Json {
+    vars["ramp_interval"] = json!(GUARD_RAMP_INTERVAL);
+    vars["metric_guard"] = metric_guard();
+    vars
+}
+
+/// A release reaches a shard at weight 0 (Argo CD syncs the new image) and is promoted fully
+/// there at once, as `kubectl argo rollouts promote --full` does (status.promoteFull): with no
+/// traffic, its canary steps would judge nothing; the guarded ramp does.
+async fn release_on_drained(w: &World, shard: &str, version: &str) -> Result<(), String> {
+    let ns = namespace_of(shard);
+    let image = format!("registry.example/api:{version}");
+    rollouts::set_image(&w.shard_api(), &ns, ROLLOUT, &image).await;
+    // The controller took the new revision in (a promoteFull written before would be reset).
+    rollouts::wait_for(&w.shard_api(), &ns, ROLLOUT, Duration::from_secs(30), "the new revision", |r| {
+        r["status"]["observedGeneration"].as_str().map(str::to_string)
+            == r["metadata"]["generation"].as_i64().map(|g| g.to_string())
+            && !r["status"]["currentPodHash"].is_null()
+            && r["status"]["currentPodHash"] != r["status"]["stableRS"]
+    })
+    .await?;
+    let patch = json!({ "status": { "promoteFull": true } });
+    rollouts::api(&w.shard_api(), &ns)
+        .patch_status(ROLLOUT, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch))
+        .await
+        .map_err(|e| format!("promote --full {ns}/{ROLLOUT}: {e}"))?;
+    rollouts::wait_for(&w.shard_api(), &ns, ROLLOUT, Duration::from_secs(30), "fully promoted", |r| {
+        rollouts::healthy(r) && r["spec"]["template"]["spec"]["containers"][0]["image"] == image.as_str()
+    })
+    .await?;
+    say(&format!(
+        "  {shard}: release :{version} synced and promoted fully (Rollout {ns}/{ROLLOUT} Healthy, all on :{version})"
+    ));
+    Ok(())
+}
+
+/// The breach the apply failed with.
+#[derive(Debug, Clone)]
+struct Breach {
+    /// The weight judged, and the one it stepped back to.
+    at: i64,
+    back_to: i64,
+    /// The diagnostic's detail, on one line.
+    detail: String,
+}
+
+#[derive(Debug, Clone)]
+struct SickStage {
+    stage: usize,
+    shard: String,
+    breach: Breach,
+}
+
+/// The "Metric guard breached" error of the last apply in `shard`'s directory.
+fn guard_breach(w: &World, shard: &str) -> Result<Breach, String> {
+    let log_path = w.work.join("tf/sandbox").join(shard).join("apply.log");
+    let log = std::fs::read_to_string(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
+    let Some(detail) = diagnostic(&log, "Error: Metric guard breached") else {
+        return Err(format!("the apply failed, but not with a metric guard breach:\n{log}"));
+    };
+    // "at weight 25 (step 1 of 2) … Stepping back to weight 0 (on_breach = …)"
+    let number_after = |text: &str, key: &str| -> Option<i64> {
+        let rest = &text[text.find(key)? + key.len()..];
+        rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+    };
+    match (number_after(&detail, "at weight "), number_after(&detail, "Stepping back to weight ")) {
+        (Some(at), Some(back_to)) => Ok(Breach { at, back_to, detail }),
+        _ => Err(format!("cannot read the breach's weights from: {detail}")),
+    }
+}
+
+/// The detail of the diagnostic titled `title` in Terraform's output, its wrapped lines joined
+/// (without the "with …"/"on …" source lines).
+fn diagnostic(log: &str, title: &str) -> Option<String> {
+    let mut lines = log.lines().skip_while(|l| !l.contains(title)).skip(1);
+    let mut words = Vec::new();
+    let mut in_source = false;
+    for line in lines.by_ref() {
+        if line.starts_with('╵') {
+            break;
+        }
+        let text = line.trim_start_matches('│').trim();
+        if text.starts_with("with ") || text.starts_with("on ") {
+            in_source = true;
+            continue;
+        }
+        if text.is_empty() {
+            in_source = false;
+            continue;
+        }
+        if !in_source {
+            words.push(text.to_string());
+        }
+    }
+    if words.is_empty() { None } else { Some(words.join(" ")) }
+}
+
+/// One judgement of the metric guard, as the provider logged it.
+#[derive(Debug, Clone)]
+struct Evaluation {
+    metrics: String,
+    requests: u64,
+    passed: bool,
+}
+
+impl Evaluation {
+    fn json(&self) -> Json {
+        json!({ "metrics": self.metrics, "requests": self.requests, "passed": self.passed })
+    }
+}
+
+fn debug_log_len(w: &World, shard: &str) -> u64 {
+    let log = w.work.join("tf/sandbox").join(shard).join("terraform-debug.log");
+    std::fs::metadata(log).map(|m| m.len()).unwrap_or(0)
+}
+
+/// The metric guard's evaluations the provider logged (TF_LOG_PROVIDER=DEBUG, in
+/// terraform-debug.log) since `from` (a length of that log).
+fn guard_evaluations(w: &World, shard: &str, from: u64) -> Vec<Evaluation> {
+    let path = w.work.join("tf/sandbox").join(shard).join("terraform-debug.log");
+    let bytes = std::fs::read(path).unwrap_or_default();
+    let text = String::from_utf8_lossy(bytes.get(usize::try_from(from).unwrap_or(0)..).unwrap_or_default());
+    text.lines()
+        .filter(|l| l.contains("metric guard"))
+        .filter_map(|l| {
+            let metrics = quoted_field(l, "metrics")?;
+            let breaches: u64 = field(l, "breaches")?.parse().ok()?;
+            let requests = metrics.split(' ').next().and_then(|n| n.parse().ok()).unwrap_or(0);
+            Some(Evaluation { metrics, requests, passed: breaches == 0 })
+        })
+        .collect()
+}
+
+/// `key="value"` in a log line (Terraform's rendering of the provider's JSON log fields).
+fn quoted_field(line: &str, key: &str) -> Option<String> {
+    let start = line.find(&format!("{key}=\""))? + key.len() + 2;
+    let end = line[start..].find('"')?;
+    Some(line[start..start + end].to_string())
+}
+
+/// `key=value` (unquoted) in a log line.
+fn field(line: &str, key: &str) -> Option<String> {
+    let start = line.find(&format!(" {key}="))? + key.len() + 2;
+    Some(line[start..].split_whitespace().next()?.trim_matches('"').to_string())
+}
+
+fn show_evaluations(evaluations: &[Evaluation]) {
+    say("  the metric guard's evaluations (the provider's log; one GetMetricData each, window 3 s):");
+    for (n, e) in evaluations.iter().enumerate() {
+        let verdict = if e.passed { "passed" } else { "BREACH" };
+        say(&format!("    {}. {} → {verdict}", n + 1, e.metrics));
+    }
+}
+
+/// The shard's weight in the listener's forward action, as moto has it.
+async fn weight_in_moto(w: &World, shard: &str) -> Result<Option<i64>, String> {
+    let actions = fixture(&w.moto().raw_endpoint, &["actions", &w.listener]).await?;
+    let weights: BTreeMap<String, i64> = forward_weights(&actions).unwrap_or_default().into_iter().collect();
+    Ok(weights.get(&w.target_groups[shard]).copied())
+}
+
+fn route_weight(route: &dataplane::Route, tg: &str) -> Option<i64> {
+    match route {
+        dataplane::Route::Forward(tgs) => tgs.iter().find(|(t, _)| t == tg).map(|(_, w)| i64::from(*w)),
+        _ => None,
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -703,7 +965,7 @@ kill "$@" 2>/dev/null
 for g in $groups; do kill -KILL -- "-$g" 2>/dev/null; done"#;
 
 async fn start_moto(w: &mut World) -> Result<(), String> {
-    say("  starting moto (ELBv2, EKS, STS)…");
+    say("  starting moto (ELBv2, EKS, STS, CloudWatch)…");
     let hub = Connection::read(&w.kube_dirs[0])?;
     let shards = Connection::read(&w.kube_dirs[1])?;
     let mut clusters: Vec<(String, String, PathBuf)> = vec![
@@ -940,6 +1202,10 @@ impl Workload for SandboxWorkload {
 
 /// Requests a second through the data plane.
 const LOAD_RATE: u32 = 100;
+/// The release that is sick wherever it runs: its pods are Ready and pass health checks, but
+/// every SICK_ONE_IN-th request they answer is a 500 (a bug on one code path).
+const SICK_RELEASE: &str = "3";
+const SICK_ONE_IN: u32 = 5;
 /// How often a shard's pods look at its Rollout (Ready pods, the canary's weight).
 const POD_POLL: Duration = Duration::from_millis(200);
 
@@ -955,6 +1221,8 @@ struct Pods {
     target_group: String,
     /// moto itself (the fixtures register and deregister targets there).
     moto: String,
+    /// The targets registered per target group, for the ALB stand-in's UnHealthyHostCount.
+    registered: dataplane::Registered,
     state: tokio::sync::Mutex<PodState>,
 }
 
@@ -975,9 +1243,25 @@ impl Pods {
         if let Some(b) = st.backend.take() {
             b.stop().await;
             fixture(&self.moto, &["deregister", &self.target_group]).await?;
+            self.registered.lock().unwrap().remove(&self.target_group);
             say(&format!("  [data plane] {}: nodes upgrading: pods stopped, targets deregistered", self.shard));
         }
         Ok(())
+    }
+
+    /// Waits until the pods serve `version` alone (they follow their Rollout every POD_POLL).
+    async fn wait_serving(&self, version: &str) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let now = self.state.lock().await.backend.as_ref().map(|b| b.versions.lock().unwrap().clone());
+            if now.as_ref().is_some_and(|v| v.stable == version && v.canary.is_none()) {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!("{}'s pods do not serve :{version} alone within 10 s: {now:?}", self.shard));
+            }
+            tokio::time::sleep(POD_POLL).await;
+        }
     }
 
     /// The upgrade is over: the pods start again on the next poll that finds the Rollout Healthy.
@@ -998,6 +1282,7 @@ impl Pods {
                     if let Some(b) = st.backend.take() {
                         b.stop().await;
                         let _ = fixture(&self.moto, &["deregister", &self.target_group]).await;
+                        self.registered.lock().unwrap().remove(&self.target_group);
                         say(&format!(
                             "  [data plane] {}: Rollout deleted: pods stopped, targets deregistered",
                             self.shard
@@ -1011,12 +1296,16 @@ impl Pods {
                     } else if st.nodes_up && r["status"]["phase"] == "Healthy" {
                         match Backend::start(&self.shard, self.addr, versions).await {
                             Ok(b) => {
+                                b.set_sick(SICK_RELEASE, SICK_ONE_IN);
                                 st.backend = Some(b);
                                 match fixture(&self.moto, &["register", &self.target_group, "2"]).await {
-                                    Ok(_) => say(&format!(
-                                        "  [data plane] {}: Rollout Healthy: pods serve on {}, 2 targets registered",
-                                        self.shard, self.addr
-                                    )),
+                                    Ok(_) => {
+                                        self.registered.lock().unwrap().insert(self.target_group.clone(), 2);
+                                        say(&format!(
+                                            "  [data plane] {}: Rollout Healthy: pods serve on {}, 2 targets registered",
+                                            self.shard, self.addr
+                                        ))
+                                    }
                                     Err(e) => say(&format!("  [data plane] {}: register targets: {e}", self.shard)),
                                 }
                             }
@@ -1058,6 +1347,7 @@ fn versions_of(r: &Json, stable: &mut Option<String>) -> Versions {
 /// Rollout is Healthy) and the load, which starts when the listener first forwards somewhere.
 async fn start_data_plane(w: &mut World) -> Result<(), String> {
     let mut targets = BTreeMap::new();
+    let registered = dataplane::Registered::default();
     for shard in SHARDS {
         let addr: SocketAddr = format!("127.0.0.1:{}", support::free_port()).parse().map_err(|e| format!("{e}"))?;
         targets.insert(w.target_groups[shard].clone(), addr);
@@ -1066,13 +1356,17 @@ async fn start_data_plane(w: &mut World) -> Result<(), String> {
             addr,
             target_group: w.target_groups[shard].clone(),
             moto: w.moto().raw_endpoint.clone(),
+            registered: registered.clone(),
             state: tokio::sync::Mutex::new(PodState { nodes_up: true, backend: None, stable: None }),
         });
         w.pod_tasks.push(tokio::spawn(pods.clone().supervise(w.shard_api())));
         w.pods.insert(shard.to_string(), pods);
     }
     let elbv2 = dataplane::elbv2_at(&w.moto().raw_endpoint).await?;
-    let proxy = Proxy::start(elbv2, &w.listener, targets).await.map_err(|e| format!("the proxy: {e}"))?;
+    let mut proxy = Proxy::start(elbv2, &w.listener, targets).await.map_err(|e| format!("the proxy: {e}"))?;
+    // Through the realism proxy, as the provider's GetMetricData (it speaks CloudWatch's CBOR).
+    let cloudwatch = dataplane::cloudwatch_at(&w.moto().endpoint).await?;
+    proxy.publish_metrics(cloudwatch, &w.listener, registered);
     say(&format!(
         "  data plane: a weighted HTTP proxy on {} stands in for the ALB: it reads the listener's forward action",
         proxy.addr
@@ -1085,6 +1379,13 @@ async fn start_data_plane(w: &mut World) -> Result<(), String> {
     say(&format!(
         "  stopped pods fails (502), no retry elsewhere. The load: {LOAD_RATE} requests/s once the listener forwards."
     ));
+    say(&format!(
+        "  It publishes the ALB's metrics of each target group into moto's CloudWatch every {} s (RequestCount,",
+        dataplane::METRICS_PERIOD.as_secs()
+    ));
+    say(
+        "  HTTPCode_Target_5XX_Count, TargetResponseTime, UnHealthyHostCount): what shard_weight's metric_guard reads.",
+    );
     w.load = Some(Load::start(proxy.addr, LOAD_RATE, proxy.live()));
     w.proxy = Some(proxy);
     Ok(())
@@ -1164,26 +1465,61 @@ async fn finish_load(w: &mut World, whole_story: bool) -> Result<(), String> {
             p.poll_errors()
         ));
     }
+    if let Some(p) = &w.proxy {
+        // A failed publication is a gap the metric guard would read as "no requests".
+        let (published, failed, why) = p.publish_stats();
+        let why = why.map(|e| format!(", the last: {e}")).unwrap_or_default();
+        say(&format!(
+            "  the ALB's metrics: {published} PutMetricData call(s) to moto's CloudWatch, {failed} failed{why}"
+        ));
+    }
     // One line for tests/sandbox/main.rs.
     let by_stage: serde_json::Map<String, Json> = stages.iter().map(|(n, t)| (n.to_string(), t.json())).collect();
     println!("sandbox-load: {}", json!({ "total": total.json(), "stages": by_stage }));
-    if total.failed > 0 {
+    // The sick release's own 500s, in the stage whose guard stopped it, are reported apart; any
+    // other failure, anywhere, fails the run.
+    let sick = w.sick_stage.lock().unwrap().clone();
+    let sick_failed = |n: usize, t: &Tally| -> u64 {
+        match &sick {
+            Some(s) if s.stage == n => {
+                t.answered_by.get(&(s.shard.clone(), SICK_RELEASE.to_string())).copied().unwrap_or(0)
+            }
+            _ => 0,
+        }
+    };
+    let expected: u64 = stages.iter().map(|(n, t)| sick_failed(*n, t)).sum();
+    let unexpected = total.failed - expected;
+    if unexpected > 0 {
         let samples: Vec<String> =
             total.samples.iter().take(5).map(|(at, why)| format!("at {at:.2} s: {why}")).collect();
         return Err(format!(
             "{} of {} requests FAILED ({}), e.g.\n    {}",
-            total.failed,
+            unexpected,
             total.requests,
             total.summary(),
             samples.join("\n    ")
         ));
     }
-    say(&format!("  {}: not one request failed", total.summary()));
+    match &sick {
+        Some(s) if expected > 0 => {
+            let stage_requests = stages.iter().find(|(n, _)| *n == s.stage).map(|(_, t)| t.requests).unwrap_or(0);
+            say(&format!(
+                "  {} requests; {expected} failed, every one in stage {} ({stage_requests} requests there): HTTP 500 answered by \
+                 {}'s sick release :{SICK_RELEASE}, stopped by the metric guard at weight {} (stepped back to {}).",
+                total.requests, s.stage, s.shard, s.breach.at, s.breach.back_to
+            ));
+            say("  Every other stage: not one request failed.");
+        }
+        _ => say(&format!("  {}: not one request failed", total.summary())),
+    }
     if whole_story {
         for shard in SHARDS {
             if total.served.get(shard).copied().unwrap_or(0) == 0 {
                 return Err(format!("{shard} never served a request"));
             }
+        }
+        if sick.is_none() {
+            return Err("the metric guard's stage did not run".into());
         }
         let canary: u64 = stages
             .iter()
@@ -1245,8 +1581,9 @@ async fn apply_with(w: &World, shard: &str, vars: Json, extra: &[&str]) -> Resul
     let dir = w.work.join("tf/sandbox").join(shard);
     let text = serde_json::to_string_pretty(&vars).unwrap_or_default();
     std::fs::write(dir.join("terraform.tfvars.json"), format!("{text}\n")).map_err(|e| e.to_string())?;
-    let interesting = ["weight", "maintenance", "rollouts"];
-    let summary: Vec<String> = interesting.iter().map(|k| format!("{k} = {}", vars[*k])).collect();
+    let interesting = ["weight", "maintenance", "rollouts", "ramp_interval", "metric_guard"];
+    let summary: Vec<String> =
+        interesting.iter().filter(|k| !vars[**k].is_null()).map(|k| format!("{k} = {}", vars[*k])).collect();
     say(&format!("  {shard}/terraform.tfvars.json: {}", summary.join(", ")));
     let mut args = vec!["apply", "-auto-approve", "-input=false", "-no-color"];
     args.extend_from_slice(extra);

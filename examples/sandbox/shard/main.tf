@@ -4,9 +4,10 @@
 # next to a copy of ../../stacks/modules/shard-delivery, and writes terraform.tfvars.json for
 # each stage of the story.
 #
-# What is local: moto stands in for ELBv2, EKS and STS (its EKS clusters' endpoints are the
-# sandbox's kube-apiservers); the hub and the shard clusters are real kube-apiservers that accept
-# EKS tokens, as EKS does. What the real stack has and this one has not: the EKS cluster itself
+# What is local: moto stands in for ELBv2, EKS, STS and CloudWatch (its EKS clusters' endpoints
+# are the sandbox's kube-apiservers; its CloudWatch holds the metrics the sandbox's ALB stand-in
+# publishes); the hub and the shard clusters are real kube-apiservers that accept EKS tokens, as
+# EKS does. What the real stack has and this one has not: the EKS cluster itself
 # (module "cluster", hashicorp/aws), seeded by the sandbox instead, and the S3 backend.
 terraform {
   required_version = ">= 1.10"
@@ -17,7 +18,7 @@ terraform {
 }
 
 variable "aws_endpoint" {
-  description = "moto: ELBv2, EKS and STS."
+  description = "moto (through the AWS-realism proxy): ELBv2, EKS, STS and CloudWatch."
   type        = string
 }
 
@@ -55,6 +56,27 @@ variable "fleet_label" {
   default     = "service"
 }
 
+variable "ramp_interval" {
+  description = "The ramp's interval (the real stacks: 30s). Longer where the metric guard judges each step: the data plane publishes its metrics every second."
+  type        = string
+  default     = "1s"
+}
+
+variable "metric_guard" {
+  description = "shard_weight's metric guard (the module's metric_guard; null: none). The sandbox's guarded restore sets it, in scaled time."
+  type = object({
+    max_5xx_percent          = optional(number)
+    max_response_time        = optional(string)
+    response_time_percentile = optional(string, "p99")
+    max_unhealthy_hosts      = optional(number)
+    window                   = optional(string, "1m")
+    bake_time                = optional(string, "0s")
+    check_interval           = optional(string, "30s")
+    on_breach                = optional(string, "previous")
+  })
+  default = null
+}
+
 variable "rollouts" {
   description = "The module's rollouts (its defaults: abort_on_failure = true, timeout = \"30m\")."
   type = map(object({
@@ -75,9 +97,10 @@ provider "shard" {
   region = "us-east-1"
 
   endpoints {
-    elbv2 = var.aws_endpoint
-    eks   = var.aws_endpoint
-    sts   = var.aws_endpoint
+    elbv2      = var.aws_endpoint
+    eks        = var.aws_endpoint
+    sts        = var.aws_endpoint
+    cloudwatch = var.aws_endpoint
   }
 
   hub {
@@ -98,7 +121,9 @@ module "delivery" {
 
   # Sandbox timings (the real stacks: 45s and 10 every 30s).
   drain_delay = "2s"
-  ramp        = { step = 25, interval = "1s" }
+  ramp        = { step = 25, interval = var.ramp_interval }
+
+  metric_guard = var.metric_guard
 
   weight_timeout = "2m"
 
