@@ -256,6 +256,8 @@ fn health_gate_waits_then_fails_and_passes_once_targets_are_healthy() {
     assert_eq!(weight_of(&moto, &ing.listener, &ing.tgs[1]), None, "nothing written while unhealthy");
     assert!(ws.show()["values"]["root_module"]["resources"].is_null(), "a failed create leaves no state");
     moto.fixture(&["register", &ing.tgs[1], "1"]);
+    // Time enough now: on a loaded machine the join under the lock alone can take seconds.
+    ws.write(&moto, &shard(&ing.listener, &ing.tgs[1], 20, "  timeouts {\n    create = \"60s\"\n  }"));
     ws.apply();
     assert_eq!(weight_of(&moto, &ing.listener, &ing.tgs[1]), Some(20));
     ws.destroy();
@@ -413,6 +415,34 @@ fn racing_drains_from_two_directories_let_exactly_one_through() {
     no_lock_left(&moto, &ing.listener);
 }
 
+/// One minute of a target group's ALB metrics, as ALB publishes them, timestamped now.
+async fn publish_alb_metrics(
+    aws: &shard_provider::clients::aws::AwsClients,
+    listener: &str,
+    tg: &str,
+    requests: f64,
+    target_5xx: f64,
+) -> bool {
+    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
+    let (lb, tg) = shard_provider::clients::metric_guard::dimensions(listener, tg).unwrap();
+    let dims = vec![
+        Dimension::builder().name("LoadBalancer").value(lb).build(),
+        Dimension::builder().name("TargetGroup").value(tg).build(),
+    ];
+    let now = aws_smithy_types::DateTime::from(std::time::SystemTime::now());
+    let data = [("RequestCount", requests), ("HTTPCode_Target_5XX_Count", target_5xx), ("TargetResponseTime", 0.15)]
+        .map(|(name, value)| {
+            MetricDatum::builder()
+                .metric_name(name)
+                .set_dimensions(Some(dims.clone()))
+                .value(value)
+                .timestamp(now)
+                .build()
+        });
+    let Ok(cw) = aws.cloudwatch().await else { return false };
+    cw.put_metric_data().namespace("AWS/ApplicationELB").set_metric_data(Some(data.to_vec())).send().await.is_ok()
+}
+
 #[test]
 fn a_metric_guarded_ramp_reaches_its_target_on_good_metrics_and_steps_back_on_a_breach() {
     let moto = Moto::start();
@@ -436,16 +466,16 @@ fn a_metric_guarded_ramp_reaches_its_target_on_good_metrics_and_steps_back_on_a_
     let aws = moto.aws_clients();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let sick = {
-        let (stop, endpoint, listener, tg) = (stop.clone(), moto.raw_endpoint.clone(), listener.clone(), tg.clone());
+        let (stop, listener, tg) = (stop.clone(), listener.clone(), tg.clone());
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             let owner = shard_provider::clients::forward::ActionOwner::Listener(listener.clone());
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let read = rt.block_on(shard_provider::clients::elbv2::read_forward(&aws, &owner));
                 if read.is_ok_and(|(_, forward)| forward.weight_of(&tg) == Some(20)) {
-                    let args = ["put-metrics", &listener, &tg, "requests=400", "5xx=60", "rt=0.15", "unhealthy=0"];
-                    let out = support::fixture_command(&endpoint, &args).output().unwrap();
-                    return support::fixture_answer(&args, &out).is_ok();
+                    // Published through the SDK as well (milliseconds, where a fixture process can
+                    // take seconds on a loaded machine): the step's interval is the test's margin.
+                    return rt.block_on(publish_alb_metrics(&aws, &listener, &tg, 400.0, 60.0));
                 }
                 std::thread::sleep(Duration::from_millis(100));
             }

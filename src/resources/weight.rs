@@ -572,6 +572,17 @@ async fn judge_metrics(ctx: &Ctx<ShardData>, m: &Model, g: &MetricGuardModel, st
     };
     let until = Instant::now() + bake;
     loop {
+        // Through a bake, the weight serves for a check_interval before each judgement, so the
+        // target weight is judged on its own traffic (the first check is not right after the write).
+        let left = until.saturating_duration_since(Instant::now());
+        if !left.is_zero() {
+            ctx.sleep(every.min(left)).await.map_err(|i| {
+                MetricStop::Interrupted(Diagnostics::error(
+                    format!("Bake time {}", interrupted(ctx, i)),
+                    format!("the weight stays at {}; the metric guard had not finished judging it", m.weight),
+                ))
+            })?;
+        }
         let sample = cloudwatch::target_group_sample(&ctx.data.aws, (&lb, &tg), window, &g.response_time_percentile)
             .await
             .map_err(|e| {
@@ -586,16 +597,9 @@ async fn judge_metrics(ctx: &Ctx<ShardData>, m: &Model, g: &MetricGuardModel, st
                 sample.describe(&thresholds.percentile)
             )));
         }
-        let left = until.saturating_duration_since(Instant::now());
-        if left.is_zero() {
+        if Instant::now() >= until {
             return Ok(());
         }
-        ctx.sleep(every.min(left)).await.map_err(|i| {
-            MetricStop::Interrupted(Diagnostics::error(
-                format!("Bake time {}", interrupted(ctx, i)),
-                format!("the weight stays at {}; the metric guard had not finished judging it", m.weight),
-            ))
-        })?;
     }
 }
 
@@ -759,7 +763,7 @@ impl Resource<ShardData> for WeightResource {
                 Attribute::string("bake_time")
                     .default("0s")
                     .validate(validators::duration())
-                    .description("After reaching the target, keep judging for this long (every `check_interval`) before the apply succeeds; `0s`: judge once. Default: `0s`."),
+                    .description("After reaching the target, keep judging for this long before the apply succeeds: every `check_interval`, the first one a `check_interval` after the last step, so the target weight is judged on its own traffic. `0s`: judge once, at once (over the last `window`, which then holds mostly the previous weight's traffic); on a real ALB give at least `window` plus the minute or two CloudWatch lags. Default: `0s`."),
                 Attribute::string("check_interval")
                     .default("30s")
                     .validate(validators::positive_duration())
