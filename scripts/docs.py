@@ -8,11 +8,12 @@ type's page is rendered from its template in templates/ with the generated parts
     python3 scripts/docs.py --check    # exit 1 with a unified diff when docs/ is stale
 
 Templates (templates/index.md.tmpl, templates/resources/<name>.md.tmpl,
-templates/data-sources/<name>.md.tmpl, templates/ephemeral-resources/<name>.md.tmpl; <name>
-without the `shard_` prefix) are Markdown with these placeholders:
+templates/data-sources/<name>.md.tmpl, templates/ephemeral-resources/<name>.md.tmpl,
+templates/list-resources/<name>.md.tmpl, templates/actions/<name>.md.tmpl; <name> without the
+`shard_` prefix) are Markdown with these placeholders:
 
     {{ .Name }}              shard_weight (the provider page: shard)
-    {{ .Type }}              Resource, Data Source, Ephemeral Resource or Provider
+    {{ .Type }}              Resource, Data Source, Ephemeral Resource, List Resource, Action or Provider
     {{ .ProviderName }}      shard
     {{ .Description }}       the schema's description of the type (pipe `| prefixlines "  "` to indent)
     {{ .SchemaMarkdown }}    the generated "## Schema" section
@@ -57,6 +58,15 @@ KINDS = {
         "ephemeral-resource.tf",
         "Ephemeral Resource",
     ),
+    # Terraform 1.14+: `list` blocks in .tfquery.hcl files, and `action` blocks.
+    "list-resource": (
+        "list_resource_schemas",
+        "list-resources",
+        "list-resources",
+        "list-resource.tfquery.hcl",
+        "List Resource",
+    ),
+    "action": ("action_schemas", "actions", "actions", "action.tf", "Action"),
 }
 
 # A description sentence stating that a change destroys and recreates the object; shown as the
@@ -401,7 +411,7 @@ def first_sentence(text: str) -> str:
 def types_table(schema: dict) -> str:
     rows = ["| Type | What it does |", "| --- | --- |"]
     for kind, (key, folder, *_rest) in KINDS.items():
-        prefix = {"resource": "", "data-source": "data.", "ephemeral": "ephemeral."}[kind]
+        prefix = {"resource": "", "data-source": "data.", "ephemeral": "ephemeral.", "list-resource": "list.", "action": "action."}[kind]
         for type_, s in sorted(schema.get(key, {}).items()):
             short = type_.removeprefix(PROVIDER_NAME + "_")
             desc = first_sentence(s["block"].get("description", "")).replace("|", "\\|")

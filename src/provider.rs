@@ -7,7 +7,8 @@ use crate::clients::aws_rules;
 use crate::clients::kubernetes::{self as kube, Connection};
 use crate::framework::schema::{Attribute, NestedBlock, validators};
 use crate::framework::{
-    AnyDataSource, AnyEphemeralResource, AnyResource, Attr, AttrPath, Diagnostics, Provider, Schema, decode,
+    AnyAction, AnyDataSource, AnyEphemeralResource, AnyListResource, AnyResource, Attr, AttrPath, Diagnostics,
+    Provider, Schema, decode,
 };
 use crate::protocol::value::Value;
 use async_trait::async_trait;
@@ -36,6 +37,16 @@ pub fn data_sources() -> Vec<Arc<dyn AnyDataSource<ShardData>>> {
 
 pub fn ephemeral_resources() -> Vec<Arc<dyn AnyEphemeralResource<ShardData>>> {
     vec![Arc::new(crate::ephemeral_resources::eks_token::EksTokenEphemeralResource)]
+}
+
+/// List resources (`terraform query`), each named after the resource type it lists.
+pub fn list_resources() -> Vec<Arc<dyn AnyListResource<ShardData>>> {
+    vec![Arc::new(crate::resources::weight::WeightResource::default())]
+}
+
+/// Actions (`terraform apply -invoke=action.TYPE.NAME`).
+pub fn actions() -> Vec<Arc<dyn AnyAction<ShardData>>> {
+    vec![Arc::new(crate::resources::weight::DrainAction), Arc::new(crate::resources::weight::RestoreAction)]
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -238,6 +249,14 @@ impl Provider for ShardProvider {
 
     fn ephemeral_resources(&self) -> Vec<Arc<dyn AnyEphemeralResource<ShardData>>> {
         ephemeral_resources()
+    }
+
+    fn list_resources(&self) -> Vec<Arc<dyn AnyListResource<ShardData>>> {
+        list_resources()
+    }
+
+    fn actions(&self) -> Vec<Arc<dyn AnyAction<ShardData>>> {
+        actions()
     }
 }
 

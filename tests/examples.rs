@@ -1,7 +1,8 @@
 //! Every example a user copies is checked with the real Terraform CLI (v1.15.5, `.bench/bin`):
 //! - every `.tf` file under `examples/` is formatted (`terraform fmt -check`);
 //! - every per-type example (`examples/resources/<type>`, `data-sources/<type>`,
-//!   `ephemeral-resources/<type>`) and `examples/provider` passes `terraform validate` against this
+//!   `ephemeral-resources/<type>`, `list-resources/<type>` (with `-query`), `actions/<type>`) and
+//!   `examples/provider` passes `terraform validate` against this
 //!   provider's schema. The snippets refer to things a real configuration has around them (a
 //!   variable, another stack's remote state, the shard's cluster module); [`surroundings`] declares
 //!   exactly those, so any other undeclared reference, unknown attribute or wrong type fails;
@@ -66,7 +67,7 @@ fn drop_top_level_blocks(text: &str, headers: &[&str]) -> String {
 fn per_type_examples() -> Vec<PathBuf> {
     let root = project_root().join("examples");
     let mut dirs = vec![root.join("provider")];
-    for kind in ["resources", "data-sources", "ephemeral-resources"] {
+    for kind in ["resources", "data-sources", "ephemeral-resources", "list-resources", "actions"] {
         let mut found: Vec<PathBuf> = std::fs::read_dir(root.join(kind))
             .unwrap_or_else(|e| panic!("examples/{kind}: {e}"))
             .map(|e| e.expect("dir entry").path())
@@ -82,7 +83,8 @@ fn tf_files(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.expect("dir entry").path())
-        .filter(|p| p.extension().is_some_and(|x| x == "tf"))
+        // Query files (`list` blocks) too: `terraform validate -query` checks them.
+        .filter(|p| p.extension().is_some_and(|x| x == "tf") || p.to_string_lossy().ends_with(".tfquery.hcl"))
         .collect();
     files.sort();
     files
@@ -115,7 +117,10 @@ fn workspace_for(dir: &Path, s: &Surroundings) -> Workspace {
 
 fn validate(ws: &Workspace, what: &Path) {
     ws.ok(&["init", "-no-color", "-input=false", "-backend=false"]);
-    let r = ws.run(&["validate", "-no-color"]);
+    let query = std::fs::read_dir(&ws.dir)
+        .expect("read workspace")
+        .any(|e| e.expect("dir entry").file_name().to_string_lossy().ends_with(".tfquery.hcl"));
+    let r = if query { ws.run(&["validate", "-query", "-no-color"]) } else { ws.run(&["validate", "-no-color"]) };
     assert_eq!(r.code, 0, "{} does not validate:\n{}", what.display(), r.text());
     assert!(r.stdout.contains("The configuration is valid"), "{}: {}", what.display(), r.text());
 }

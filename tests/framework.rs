@@ -452,10 +452,18 @@ async fn a_client_without_write_only_support_is_told_so_on_the_attribute() {
 #[test]
 fn every_shard_schema_is_one_terraform_accepts() {
     let server = Server::new(shard_provider::provider::ShardProvider);
-    let shard_provider::framework::server::Schemas { provider, resources, data_sources, ephemeral_resources } =
-        server.schemas();
+    let shard_provider::framework::server::Schemas {
+        provider,
+        resources,
+        data_sources,
+        ephemeral_resources,
+        list_resources,
+        actions,
+    } = server.schemas();
     provider.check().expect("provider schema");
-    for (name, s) in resources.iter().chain(&data_sources).chain(&ephemeral_resources) {
+    for (name, s) in
+        resources.iter().chain(&data_sources).chain(&ephemeral_resources).chain(&list_resources).chain(&actions)
+    {
         s.check().unwrap_or_else(|e| panic!("{name}: {e}"));
         // Never both `type` and `nested_type` on one attribute.
         fn walk(b: &pb::schema::Block, name: &str) {
@@ -476,6 +484,14 @@ fn every_shard_schema_is_one_terraform_accepts() {
     assert!(data_sources.iter().any(|(n, _)| n == "shard_eks_cluster"));
     assert!(resources.iter().any(|(n, _)| n == "shard_argocd_cluster_registration"));
     assert!(ephemeral_resources.iter().any(|(n, _)| n == "shard_eks_token"));
+    assert!(actions.iter().any(|(n, _)| n == "shard_drain"));
+    // Terraform lists only types it also knows as managed resources with an identity
+    // (hashicorp/terraform v1.15.5 internal/plugin6/grpc_provider.go ListResource).
+    for (name, _) in &list_resources {
+        let managed =
+            shard_provider::provider::resources().into_iter().find(|r| format!("shard_{}", r.name()) == *name);
+        assert!(managed.is_some_and(|r| r.identity().is_some()), "{name}: no managed resource with an identity");
+    }
     for r in shard_provider::provider::resources() {
         if let Some(identity) = r.identity() {
             identity.check(&r.schema()).unwrap_or_else(|e| panic!("{}: {e}", r.name()));
@@ -486,8 +502,14 @@ fn every_shard_schema_is_one_terraform_accepts() {
 #[test]
 fn the_registry_docs_cover_every_attribute() {
     let server = Server::new(shard_provider::provider::ShardProvider);
-    let shard_provider::framework::server::Schemas { provider, resources, data_sources, ephemeral_resources } =
-        server.schemas();
+    let shard_provider::framework::server::Schemas {
+        provider,
+        resources,
+        data_sources,
+        ephemeral_resources,
+        list_resources,
+        actions,
+    } = server.schemas();
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
     let mut pages = vec![("index.md".to_string(), provider)];
     pages.extend(resources.into_iter().map(|(n, s)| (format!("resources/{}.md", n.trim_start_matches("shard_")), s)));
@@ -499,6 +521,10 @@ fn the_registry_docs_cover_every_attribute() {
             .into_iter()
             .map(|(n, s)| (format!("ephemeral-resources/{}.md", n.trim_start_matches("shard_")), s)),
     );
+    pages.extend(
+        list_resources.into_iter().map(|(n, s)| (format!("list-resources/{}.md", n.trim_start_matches("shard_")), s)),
+    );
+    pages.extend(actions.into_iter().map(|(n, s)| (format!("actions/{}.md", n.trim_start_matches("shard_")), s)));
     for (page, schema) in pages {
         let text = std::fs::read_to_string(root.join(&page)).unwrap_or_else(|_| panic!("docs/{page} is missing"));
         fn names(b: &shard_provider::framework::Block, out: &mut Vec<String>) {

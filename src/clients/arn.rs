@@ -8,6 +8,7 @@ pub enum ArnKind {
     Listener,
     ListenerRule,
     TargetGroup,
+    LoadBalancer,
 }
 
 impl fmt::Display for ArnKind {
@@ -16,6 +17,7 @@ impl fmt::Display for ArnKind {
             ArnKind::Listener => "listener",
             ArnKind::ListenerRule => "listener rule",
             ArnKind::TargetGroup => "target group",
+            ArnKind::LoadBalancer => "load balancer",
         })
     }
 }
@@ -44,6 +46,7 @@ impl ElbArn {
                 "arn:aws:elasticloadbalancing:<region>:<account>:listener-rule/app/<lb-name>/<lb-id>/<listener-id>/<rule-id>"
             }
             ArnKind::TargetGroup => "arn:aws:elasticloadbalancing:<region>:<account>:targetgroup/<name>/<id>",
+            ArnKind::LoadBalancer => "arn:aws:elasticloadbalancing:<region>:<account>:loadbalancer/app/<name>/<id>",
         };
         // Echo at most a line of the input back; a pasted blob should not fill the terminal.
         let shown: String = text.chars().take(200).collect();
@@ -71,6 +74,7 @@ impl ElbArn {
             ("listener", 4) => (ArnKind::Listener, Some(segments[0].to_string())),
             ("listener-rule", 5) => (ArnKind::ListenerRule, Some(segments[0].to_string())),
             ("targetgroup", 2) => (ArnKind::TargetGroup, None),
+            ("loadbalancer", 3) => (ArnKind::LoadBalancer, Some(segments[0].to_string())),
             _ => {
                 return Err(bad(&format!("resource {prefix:?} with {} path segments", segments.len())));
             }
@@ -91,6 +95,15 @@ impl ElbArn {
             path: path.to_string(),
             lb_type,
         })
+    }
+
+    /// The name in the path: a target group's or a load balancer's.
+    pub fn name(&self) -> &str {
+        let segments: Vec<&str> = self.path.split('/').collect();
+        match self.kind {
+            ArnKind::TargetGroup => segments[0],
+            _ => segments.get(1).copied().unwrap_or_default(),
+        }
     }
 
     /// For a rule: the ARN of the listener it belongs to.

@@ -9,6 +9,7 @@ use super::forward::{
     ActionOwner, EditError, Forward, HealthCounts, Placement, WeightedTargetGroup, count_health, find_forward,
 };
 use super::listener_lock::LockError;
+use super::paging::{Pager, PagingError};
 use crate::framework::Diagnostics;
 use aws_sdk_elasticloadbalancingv2::types::Action;
 use std::collections::BTreeMap;
@@ -32,6 +33,8 @@ pub enum ElbError {
     Overwritten { owner: String, held: Vec<WeightedTargetGroup>, expected: Vec<WeightedTargetGroup> },
     #[error(transparent)]
     Lock(#[from] LockError),
+    #[error(transparent)]
+    Paging(#[from] PagingError),
     #[error(
         "the write to {owner} got no answer ({cause}), so it may still land. The listener lock is kept until it \
          expires (contenders may break it in {breakable_in_secs} s), so that a late write cannot overwrite another \
@@ -56,6 +59,7 @@ impl From<ElbError> for Diagnostics {
             ElbError::Lock(l) => l.into(),
             ElbError::NotFound { .. } => Diagnostics::error("Not found", e.to_string()),
             ElbError::NotForward(_) => Diagnostics::error("Not a forward action", e.to_string()),
+            ElbError::Paging(_) => Diagnostics::error("Listing abandoned", e.to_string()),
             ElbError::Edit(_) => Diagnostics::error("Change refused", e.to_string()),
             ElbError::Fleet(_) => Diagnostics::error("Drain refused by the fleet guard", e.to_string()),
             ElbError::Overwritten { .. } => Diagnostics::error("Weight not applied as written", e.to_string()),
@@ -87,6 +91,85 @@ pub async fn find_actions(aws: &AwsClients, owner: &ActionOwner) -> Result<Optio
             }
         }
     }
+}
+
+/// The listeners of a load balancer (DescribeListeners by `LoadBalancerArn`, every page).
+pub async fn listeners_of(
+    aws: &AwsClients,
+    load_balancer_arn: &str,
+    deadline: std::time::Instant,
+) -> Result<Vec<String>, ElbError> {
+    let client = aws.elbv2().await?;
+    let endpoint = aws.elbv2_endpoint();
+    let what = format!("load balancer {load_balancer_arn}");
+    let mut pager = Pager::new("DescribeListeners", deadline);
+    let (mut listeners, mut marker) = (Vec::new(), None);
+    loop {
+        pager.before_page()?;
+        tracing::debug!(aws_call = "DescribeListeners", %load_balancer_arn, "aws call");
+        let page =
+            match client.describe_listeners().load_balancer_arn(load_balancer_arn).set_marker(marker).send().await {
+                Ok(page) => page,
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_load_balancer_not_found_exception()) => {
+                    return Err(ElbError::NotFound { owner: what });
+                }
+                Err(e) => return Err(api_error("DescribeListeners", &what, &endpoint, &e).into()),
+            };
+        listeners.extend(page.listeners().iter().filter_map(|l| l.listener_arn().map(str::to_string)));
+        match pager.next(page.next_marker())? {
+            Some(m) => marker = Some(m),
+            None => return Ok(listeners),
+        }
+    }
+}
+
+/// Every forward action of a listener: its default action's, then its rules' in priority order
+/// (DescribeListeners, then DescribeRules, every page). Actions that do not forward (the
+/// provider's lock rule, redirects, fixed responses) are left out.
+pub async fn forwards_of_listener(
+    aws: &AwsClients,
+    listener_arn: &str,
+    deadline: std::time::Instant,
+) -> Result<Vec<(ActionOwner, Forward)>, ElbError> {
+    let listener = ActionOwner::Listener(listener_arn.to_string());
+    let mut found = Vec::new();
+    let default_actions = read_actions(aws, &listener).await?;
+    if let Ok(forward) = find_forward(&default_actions, &listener) {
+        found.push((listener, forward));
+    }
+    let client = aws.elbv2().await?;
+    let endpoint = aws.elbv2_endpoint();
+    let what = format!("listener {listener_arn}");
+    let mut pager = Pager::new("DescribeRules", deadline);
+    let mut marker = None;
+    let mut rules = Vec::new();
+    loop {
+        pager.before_page()?;
+        tracing::debug!(aws_call = "DescribeRules", purpose = "list", %listener_arn, "aws call");
+        let page = client
+            .describe_rules()
+            .listener_arn(listener_arn)
+            .set_marker(marker)
+            .send()
+            .await
+            .map_err(|e| api_error("DescribeRules", &what, &endpoint, &e))?;
+        rules.extend(page.rules().iter().cloned());
+        match pager.next(page.next_marker())? {
+            Some(m) => marker = Some(m),
+            None => break,
+        }
+    }
+    // Rule priorities are numbers as text ("default" for the default rule, already covered).
+    rules.retain(|r| !r.is_default().unwrap_or(false));
+    rules.sort_by_key(|r| r.priority().and_then(|p| p.parse::<u32>().ok()).unwrap_or(u32::MAX));
+    for rule in rules {
+        let Some(arn) = rule.rule_arn() else { continue };
+        let owner = ActionOwner::Rule(arn.to_string());
+        if let Ok(forward) = find_forward(rule.actions(), &owner) {
+            found.push((owner, forward));
+        }
+    }
+    Ok(found)
 }
 
 /// Like [`find_actions`], but a missing owner is an error.

@@ -29,6 +29,9 @@ pub struct Ctx<D> {
     deadline: Instant,
     limit: Duration,
     warnings: Mutex<Diagnostics>,
+    /// Where [`Ctx::progress`] lines go besides the log: an action's event stream, which the
+    /// CLI prints as the action runs (None for resources, whose progress only the log shows).
+    progress: Option<tokio::sync::mpsc::UnboundedSender<String>>,
 }
 
 /// What a probe found: the awaited result, or why not yet (kept for the timeout message).
@@ -73,7 +76,24 @@ const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
 impl<D> Ctx<D> {
     /// A context whose operation may take `limit` from now.
     pub fn new(data: Arc<D>, cancel: CancellationToken, limit: Duration) -> Ctx<D> {
-        Ctx { data, cancel, deadline: after(limit), limit, warnings: Mutex::new(Diagnostics::new()) }
+        Ctx { data, cancel, deadline: after(limit), limit, warnings: Mutex::new(Diagnostics::new()), progress: None }
+    }
+
+    /// This context, with [`Ctx::progress`] lines also sent to `to`.
+    pub fn with_progress(mut self, to: tokio::sync::mpsc::UnboundedSender<String>) -> Ctx<D> {
+        self.progress = Some(to);
+        self
+    }
+
+    /// Says what a long operation is doing now: logged, and streamed to the CLI when an action
+    /// runs (`terraform apply -invoke` prints each line as it comes).
+    pub fn progress(&self, message: impl Into<String>) {
+        let message = message.into();
+        tracing::info!(progress = %message);
+        if let Some(to) = &self.progress {
+            // A closed stream (the CLI went away) is the cancellation's business, not ours.
+            let _ = to.send(message);
+        }
     }
 
     pub fn deadline(&self) -> Instant {

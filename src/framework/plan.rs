@@ -74,6 +74,16 @@ fn mark_untouched_unknown(block: &Block, prior: &Value, planned: &mut Value, con
     }
 }
 
+/// `config` with the default of every attribute it leaves null: what an action or a list
+/// resource runs with (Terraform plans no state for them, so no plan fills defaults in).
+pub fn with_defaults(block: &Block, config: &Value) -> Value {
+    let mut out = config.clone();
+    if !out.is_null() && !out.is_unknown() {
+        apply_defaults(block, &mut out, config);
+    }
+    out
+}
+
 /// Sets the default of every optional+computed attribute the configuration leaves null.
 fn apply_defaults(block: &Block, state: &mut Value, config: &Value) {
     for a in &block.attributes {

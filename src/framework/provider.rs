@@ -1,8 +1,10 @@
 //! The provider itself: its configuration and the types it offers.
 
+use super::action::AnyAction;
 use super::data_source::AnyDataSource;
 use super::diag::Diagnostics;
 use super::ephemeral::AnyEphemeralResource;
+use super::list::AnyListResource;
 use super::resource::AnyResource;
 use super::schema::Schema;
 use crate::protocol::value::Value;
@@ -26,6 +28,15 @@ pub trait Provider: Send + Sync + 'static {
     fn data_sources(&self) -> Vec<Arc<dyn AnyDataSource<Self::Data>>>;
     /// Ephemeral resources (Terraform 1.10+); none by default.
     fn ephemeral_resources(&self) -> Vec<Arc<dyn AnyEphemeralResource<Self::Data>>> {
+        Vec::new()
+    }
+    /// List resources (Terraform 1.14+ `terraform query`), each named after the managed
+    /// resource type it lists; none by default.
+    fn list_resources(&self) -> Vec<Arc<dyn AnyListResource<Self::Data>>> {
+        Vec::new()
+    }
+    /// Actions (Terraform 1.14+ `action` blocks); none by default.
+    fn actions(&self) -> Vec<Arc<dyn AnyAction<Self::Data>>> {
         Vec::new()
     }
 }

@@ -2,10 +2,13 @@
 //! type's schema, runs validators and plan automation, calls the author's code, and encodes
 //! results, enforcing Terraform's invariants on the way out.
 
+use super::action::AnyAction;
 use super::context::Ctx;
 use super::data_source::AnyDataSource;
 use super::diag::{AttrPath, Diagnostics};
 use super::ephemeral::AnyEphemeralResource;
+use super::generate;
+use super::list::{AnyListResource, Listed, Listing};
 use super::model::ValidateRequest;
 use super::plan;
 use super::private::Private;
@@ -17,10 +20,16 @@ use crate::protocol::tfplugin6::{self as pb, provider_server::Provider as GrpcPr
 use crate::protocol::value::{Type, Value};
 use crate::protocol::{json, msgpack};
 use std::collections::HashMap;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
+
+/// A server-streaming response (ListResource, InvokeAction).
+type EventStream<T> = Pin<Box<dyn futures::Stream<Item = Result<T, Status>> + Send + 'static>>;
 
 struct Entry<T: ?Sized> {
     imp: Arc<T>,
@@ -146,6 +155,9 @@ pub struct Schemas {
     pub resources: Vec<(String, Schema)>,
     pub data_sources: Vec<(String, Schema)>,
     pub ephemeral_resources: Vec<(String, Schema)>,
+    /// The `config` block of each list resource, by the managed type it lists.
+    pub list_resources: Vec<(String, Schema)>,
+    pub actions: Vec<(String, Schema)>,
 }
 
 /// The gRPC face of a provider. Schemas are built once, at start.
@@ -156,6 +168,8 @@ pub struct Server<P: Provider> {
     resources: HashMap<String, Entry<dyn AnyResource<P::Data>>>,
     data_sources: HashMap<String, Entry<dyn AnyDataSource<P::Data>>>,
     ephemeral_resources: HashMap<String, Entry<dyn AnyEphemeralResource<P::Data>>>,
+    list_resources: HashMap<String, Entry<dyn AnyListResource<P::Data>>>,
+    actions: HashMap<String, Entry<dyn AnyAction<P::Data>>>,
     data: RwLock<Option<Arc<P::Data>>>,
     /// The Terraform release ConfigureProvider named, for diagnostics that say what it lacks.
     client: RwLock<Option<String>>,
@@ -171,6 +185,8 @@ impl<P: Provider> Server<P> {
         let data_sources = registry(prefix, provider.data_sources(), |imp| (imp.name(), imp.schema(), None));
         let ephemeral_resources =
             registry(prefix, provider.ephemeral_resources(), |imp| (imp.name(), imp.schema(), None));
+        let list_resources = registry(prefix, provider.list_resources(), |imp| (imp.name(), imp.schema(), None));
+        let actions = registry(prefix, provider.actions(), |imp| (imp.name(), imp.schema(), None));
         let provider_schema = provider.schema();
         let provider_type = provider_schema.value_type();
         Server {
@@ -180,6 +196,8 @@ impl<P: Provider> Server<P> {
             resources,
             data_sources,
             ephemeral_resources,
+            list_resources,
+            actions,
             data: RwLock::new(None),
             client: RwLock::new(None),
             stop: Mutex::new(CancellationToken::new()),
@@ -188,14 +206,19 @@ impl<P: Provider> Server<P> {
 
     /// Every registered schema, by full type name (for docs and schema checks).
     pub fn schemas(&self) -> Schemas {
-        let mut resources: Vec<_> = self.resources.iter().map(|(k, e)| (k.clone(), e.schema.clone())).collect();
-        let mut data_sources: Vec<_> = self.data_sources.iter().map(|(k, e)| (k.clone(), e.schema.clone())).collect();
-        let mut ephemeral_resources: Vec<_> =
-            self.ephemeral_resources.iter().map(|(k, e)| (k.clone(), e.schema.clone())).collect();
-        resources.sort_by(|a, b| a.0.cmp(&b.0));
-        data_sources.sort_by(|a, b| a.0.cmp(&b.0));
-        ephemeral_resources.sort_by(|a, b| a.0.cmp(&b.0));
-        Schemas { provider: self.provider_schema.clone(), resources, data_sources, ephemeral_resources }
+        fn sorted<T: ?Sized>(entries: &HashMap<String, Entry<T>>) -> Vec<(String, Schema)> {
+            let mut out: Vec<_> = entries.iter().map(|(k, e)| (k.clone(), e.schema.clone())).collect();
+            out.sort_by(|a, b| a.0.cmp(&b.0));
+            out
+        }
+        Schemas {
+            provider: self.provider_schema.clone(),
+            resources: sorted(&self.resources),
+            data_sources: sorted(&self.data_sources),
+            ephemeral_resources: sorted(&self.ephemeral_resources),
+            list_resources: sorted(&self.list_resources),
+            actions: sorted(&self.actions),
+        }
     }
 
     /// The Terraform release that configured this provider, once it has.
@@ -226,6 +249,14 @@ impl<P: Provider> Server<P> {
 
     fn data_source(&self, name: &str) -> Result<&Entry<dyn AnyDataSource<P::Data>>, Status> {
         self.data_sources.get(name).ok_or_else(|| Status::not_found(format!("unknown data source type {name}")))
+    }
+
+    fn list_resource(&self, name: &str) -> Result<&Entry<dyn AnyListResource<P::Data>>, Status> {
+        self.list_resources.get(name).ok_or_else(|| Status::not_found(format!("unknown list resource type {name}")))
+    }
+
+    fn action(&self, name: &str) -> Result<&Entry<dyn AnyAction<P::Data>>, Status> {
+        self.actions.get(name).ok_or_else(|| Status::not_found(format!("unknown action type {name}")))
     }
 
     fn ephemeral_resource(&self, name: &str) -> Result<&Entry<dyn AnyEphemeralResource<P::Data>>, Status> {
@@ -267,7 +298,9 @@ fn capabilities() -> pb::ServerCapabilities {
         plan_destroy: true,
         get_provider_schema_optional: true,
         move_resource_state: false,
-        generate_resource_config: false,
+        // Terraform 1.14+ asks us for `-generate-config-out` configuration instead of guessing
+        // it from state (which would write every default out).
+        generate_resource_config: true,
     }
 }
 
@@ -281,9 +314,13 @@ impl<P: Provider> GrpcProvider for Server<P> {
         let mut resources: Vec<_> = self.resources.keys().cloned().collect();
         let mut data_sources: Vec<_> = self.data_sources.keys().cloned().collect();
         let mut ephemeral: Vec<_> = self.ephemeral_resources.keys().cloned().collect();
+        let mut lists: Vec<_> = self.list_resources.keys().cloned().collect();
+        let mut actions: Vec<_> = self.actions.keys().cloned().collect();
         resources.sort();
         data_sources.sort();
         ephemeral.sort();
+        lists.sort();
+        actions.sort();
         Ok(Response::new(m::Response {
             server_capabilities: Some(capabilities()),
             diagnostics: Vec::new(),
@@ -291,6 +328,8 @@ impl<P: Provider> GrpcProvider for Server<P> {
             resources: resources.into_iter().map(|type_name| m::ResourceMetadata { type_name }).collect(),
             functions: Vec::new(),
             ephemeral_resources: ephemeral.into_iter().map(|type_name| m::EphemeralMetadata { type_name }).collect(),
+            list_resources: lists.into_iter().map(|type_name| m::ListResourceMetadata { type_name }).collect(),
+            actions: actions.into_iter().map(|type_name| m::ActionMetadata { type_name }).collect(),
         }))
     }
 
@@ -310,6 +349,12 @@ impl<P: Provider> GrpcProvider for Server<P> {
                 .ephemeral_resources
                 .iter()
                 .map(|(k, e)| (k.clone(), e.schema.to_proto()))
+                .collect(),
+            list_resource_schemas: self.list_resources.iter().map(|(k, e)| (k.clone(), e.schema.to_proto())).collect(),
+            action_schemas: self
+                .actions
+                .iter()
+                .map(|(k, e)| (k.clone(), pb::ActionSchema { schema: Some(e.schema.to_proto()) }))
                 .collect(),
         }))
     }
@@ -667,6 +712,20 @@ impl<P: Provider> GrpcProvider for Server<P> {
         }))
     }
 
+    async fn generate_resource_config(
+        &self,
+        req: Request<pb::generate_resource_config::Request>,
+    ) -> Result<Response<pb::generate_resource_config::Response>, Status> {
+        let req = req.into_inner();
+        let e = self.resource(&req.type_name)?;
+        let state = decode(&e.ty, req.state.as_ref())?;
+        let config = generate::config_from_state(&e.schema.block, &state);
+        Ok(Response::new(pb::generate_resource_config::Response {
+            config: encode(&e.ty, config),
+            diagnostics: Vec::new(),
+        }))
+    }
+
     async fn validate_ephemeral_resource_config(
         &self,
         req: Request<pb::validate_ephemeral_resource_config::Request>,
@@ -766,6 +825,182 @@ impl<P: Provider> GrpcProvider for Server<P> {
             },
         };
         Ok(Response::new(pb::close_ephemeral_resource::Response { diagnostics: diags.to_proto() }))
+    }
+
+    type ListResourceStream = EventStream<pb::list_resource::Event>;
+
+    async fn list_resource(
+        &self,
+        req: Request<pb::list_resource::Request>,
+    ) -> Result<Response<Self::ListResourceStream>, Status> {
+        let req = req.into_inner();
+        let list = self.list_resource(&req.type_name)?;
+        let managed = self.resource(&req.type_name)?;
+        let config = plan::with_defaults(&list.schema.block, &decode(&list.ty, req.config.as_ref())?);
+        let (events, stream) = mpsc::channel(16);
+        let ctx = match self.ctx(list.imp.timeout()) {
+            Ok(ctx) => ctx,
+            Err(d) => {
+                let _ =
+                    events.try_send(Ok(pb::list_resource::Event { diagnostic: d.to_proto(), ..Default::default() }));
+                return Ok(Response::new(Box::pin(ReceiverStream::new(stream))));
+            }
+        };
+        let imp = list.imp.clone();
+        let identity = managed.identity.clone();
+        let state_ty = managed.ty.clone();
+        let include = req.include_resource_object;
+        let type_name = req.type_name.clone();
+        tokio::spawn(async move {
+            let (found, mut found_rx) = mpsc::channel::<Listed>(16);
+            let lister = async {
+                let mut listing = Listing::new(found, req.limit);
+                imp.list(&ctx, config, &mut listing).await
+                // `listing` (the sender) drops here, which ends the forwarding below.
+            };
+            let forward = async {
+                while let Some(Listed { display_name, state }) = found_rx.recv().await {
+                    let mut event = pb::list_resource::Event { display_name, ..Default::default() };
+                    match identity.as_ref().and_then(|(schema, ty)| Some((schema.of_state(&state)?, ty))) {
+                        Some((id, ty)) => {
+                            event.identity = Some(pb::ResourceIdentityData { identity_data: encode(ty, id) })
+                        }
+                        None => {
+                            let d = Diagnostics::error(
+                                "Listed object without an identity",
+                                format!(
+                                    "{type_name}: {:?} has no complete identity; this is a bug in the provider",
+                                    event.display_name
+                                ),
+                            );
+                            event.diagnostic = d.to_proto();
+                        }
+                    }
+                    if include {
+                        event.resource_object = encode(&state_ty, state);
+                    }
+                    if events.send(Ok(event)).await.is_err() {
+                        // Terraform has what it asked for, or went away: stop listing.
+                        ctx.cancel.cancel();
+                        break;
+                    }
+                }
+            };
+            let (listed, ()) = tokio::join!(lister, forward);
+            let mut diags = match listed {
+                Ok(()) => Diagnostics::new(),
+                Err(d) => d,
+            };
+            diags.extend(ctx.take_diagnostics());
+            if !diags.is_empty() {
+                let _ = events
+                    .send(Ok(pb::list_resource::Event { diagnostic: diags.to_proto(), ..Default::default() }))
+                    .await;
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(stream))))
+    }
+
+    async fn validate_list_resource_config(
+        &self,
+        req: Request<pb::validate_list_resource_config::Request>,
+    ) -> Result<Response<pb::validate_list_resource_config::Response>, Status> {
+        let req = req.into_inner();
+        let e = self.list_resource(&req.type_name)?;
+        let config = decode(&e.ty, req.config.as_ref())?;
+        let mut diags = Diagnostics::new();
+        run_validators(&e.schema.block, &config, &AttrPath::root(), &mut diags);
+        diags.extend(e.imp.validate(&ValidateRequest { config }).await);
+        Ok(Response::new(pb::validate_list_resource_config::Response { diagnostics: diags.to_proto() }))
+    }
+
+    async fn validate_action_config(
+        &self,
+        req: Request<pb::validate_action_config::Request>,
+    ) -> Result<Response<pb::validate_action_config::Response>, Status> {
+        let req = req.into_inner();
+        let e = self.action(&req.type_name)?;
+        let config = decode(&e.ty, req.config.as_ref())?;
+        let mut diags = Diagnostics::new();
+        run_validators(&e.schema.block, &config, &AttrPath::root(), &mut diags);
+        diags.extend(e.imp.validate(&ValidateRequest { config }).await);
+        Ok(Response::new(pb::validate_action_config::Response { diagnostics: diags.to_proto() }))
+    }
+
+    async fn plan_action(
+        &self,
+        req: Request<pb::plan_action::Request>,
+    ) -> Result<Response<pb::plan_action::Response>, Status> {
+        let req = req.into_inner();
+        let e = self.action(&req.action_type)?;
+        let config = plan::with_defaults(&e.schema.block, &decode(&e.ty, req.config.as_ref())?);
+        // Plan-time checks read the remote side; values known only after apply are checked when
+        // the action runs.
+        let diags = if config.is_wholly_known() {
+            match self.ctx(e.imp.timeout(&config)) {
+                Ok(ctx) => e.imp.plan(&ctx, config).await.and(ctx.take_diagnostics()),
+                Err(d) => d,
+            }
+        } else {
+            Diagnostics::new()
+        };
+        Ok(Response::new(pb::plan_action::Response { diagnostics: diags.to_proto(), deferred: None }))
+    }
+
+    type InvokeActionStream = EventStream<pb::invoke_action::Event>;
+
+    async fn invoke_action(
+        &self,
+        req: Request<pb::invoke_action::Request>,
+    ) -> Result<Response<Self::InvokeActionStream>, Status> {
+        use pb::invoke_action::Event;
+        use pb::invoke_action::event::{Completed, Progress, Type as Kind};
+        let req = req.into_inner();
+        let e = self.action(&req.action_type)?;
+        let config = plan::with_defaults(&e.schema.block, &decode(&e.ty, req.config.as_ref())?);
+        let (events, stream) = mpsc::channel(16);
+        let completed = |diags: Diagnostics| {
+            Ok(Event { r#type: Some(Kind::Completed(Completed { diagnostics: diags.to_proto() })) })
+        };
+        let ctx = match self.ctx(e.imp.timeout(&config)) {
+            Ok(ctx) => ctx,
+            Err(d) => {
+                let _ = events.try_send(completed(d));
+                return Ok(Response::new(Box::pin(ReceiverStream::new(stream))));
+            }
+        };
+        let (progress, mut progress_rx) = mpsc::unbounded_channel();
+        let ctx = ctx.with_progress(progress);
+        let imp = e.imp.clone();
+        tokio::spawn(async move {
+            let run = async {
+                let result = imp.invoke(&ctx, config).await;
+                let warnings = ctx.take_diagnostics();
+                match result {
+                    Ok(()) => warnings,
+                    Err(d) => d.and(warnings),
+                }
+            };
+            tokio::pin!(run);
+            let forward = |message: String| Ok(Event { r#type: Some(Kind::Progress(Progress { message })) });
+            let diags = loop {
+                tokio::select! {
+                    biased;
+                    Some(message) = progress_rx.recv() => {
+                        if events.send(forward(message)).await.is_err() {
+                            // The CLI went away (Ctrl-C): stop the action where it is.
+                            ctx.cancel.cancel();
+                        }
+                    }
+                    diags = &mut run => break diags,
+                }
+            };
+            while let Ok(message) = progress_rx.try_recv() {
+                let _ = events.send(forward(message)).await;
+            }
+            let _ = events.send(completed(diags)).await;
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(stream))))
     }
 
     async fn get_functions(

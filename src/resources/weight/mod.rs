@@ -3,6 +3,11 @@
 //! cross-process listener lock (clients::listener_lock) and preserves every other entry, its
 //! order and the stickiness configuration.
 
+mod actions;
+mod list;
+
+pub use actions::{DrainAction, RestoreAction};
+
 use crate::clients::ShardData;
 use crate::clients::arn::{self, ArnKind, ElbArn};
 use crate::clients::cloudwatch;
@@ -134,6 +139,28 @@ impl Model {
     fn drain_delay(&self) -> Duration {
         parse_duration(&self.drain_delay).unwrap_or(Duration::ZERO)
     }
+    /// The entry of `target_group_arn` in the action of `rule_arn` (or the listener's default
+    /// action), with every setting at its default, before a read fills in the weight.
+    fn unread(listener_arn: String, rule_arn: Option<String>, target_group_arn: String) -> Model {
+        Model {
+            id: Attr::Known(resource_id(rule_arn.as_deref().unwrap_or(&listener_arn), &target_group_arn)),
+            listener_arn,
+            rule_arn,
+            target_group_arn,
+            weight: 0,
+            min_healthy_targets: 1,
+            allow_total_outage: false,
+            drain_delay: "0s".into(),
+            on_destroy: OnDestroy::Remove,
+            ramp: None,
+            fleet_guard: None,
+            metric_guard: None,
+            share_change_warning: 50,
+            traffic_share: Attr::Null,
+            timeouts: None,
+        }
+    }
+
     /// This model as state, with the weight the entry really has.
     fn at_weight(&self, weight: i32) -> Model {
         // A share the plan could not compute is not known after a partial apply either.
@@ -162,6 +189,92 @@ impl Model {
         }
     }
 }
+/// The `ramp` block (the resource's and `shard_restore`'s).
+fn ramp_block() -> NestedBlock {
+    NestedBlock::single(
+        "ramp",
+        "Move from the current weight to `weight` in steps, re-checking target health before each step up.",
+        vec![
+            Attribute::number("step")
+                .required()
+                .validate(validators::int_between(1, 999))
+                .description("Weight change per step, 1..999."),
+            Attribute::string("interval")
+                .required()
+                .validate(validators::duration())
+                .description("Wait between steps, e.g. \"30s\"."),
+        ],
+    )
+}
+
+/// The `fleet_guard` block (the resource's and `shard_drain`'s).
+fn fleet_guard_block() -> NestedBlock {
+    NestedBlock::single(
+        "fleet_guard",
+        "Guard the fleet when this shard is taken out of traffic (weight to 0, or removed on destroy) from a serving weight: checked at plan and again under the listener lock before the write, on the action as it is then, so two directories draining at the same time cannot both pass. The drain is recorded on this shard's target group (tags `terraform-provider-shard:drained-at`, `…:drained-by`, `…:drain-override`) so that a refusal elsewhere says since when and by whom a shard is out, and the record is removed when the weight rises from 0 again. Without this block only the all-zero check of `allow_total_outage` applies, with no extra AWS call. Needs `elasticloadbalancing:DescribeTargetHealth`, `DescribeTags`, `AddTags` and `RemoveTags`.",
+        vec![
+            Attribute::number("min_serving")
+                .default(1)
+                .validate(validators::int_between(0, 4))
+                .description("Refuse a drain that would leave fewer than this many other shards of the action at weight > 0 with at least one healthy target. Default: `1`."),
+            Attribute::number("max_drained")
+                .optional()
+                .validate(validators::int_between(1, 5))
+                .description("Refuse a drain that would leave more than this many shards of the action at weight 0 at once, this one included (a shard that joined at 0 and waits to be raised counts too). `1`: one shard out at a time. Default: no limit."),
+            Attribute::string("contact")
+                .optional()
+                .validate(validators::string(fleet::validate_note))
+                .description("Who drains, recorded with the drain (e.g. `team-payments #oncall` or the pipeline): shown to whoever is refused because of this drain."),
+            Attribute::string("override_reason")
+                .optional()
+                .validate(validators::string(fleet::validate_note))
+                .description("Break glass: the drain goes through although the guard refuses it (the plan warns, with the refusal), and this reason is recorded with the drain. Remove it once the incident is over."),
+        ],
+    )
+}
+
+/// The `metric_guard` block (the resource's and `shard_restore`'s).
+fn metric_guard_block() -> NestedBlock {
+    NestedBlock::single(
+        "metric_guard",
+        "Judge a rise (a ramp back after maintenance, a new shard joining, any raise) by this shard's own load balancer metrics in CloudWatch (`AWS/ApplicationELB`, dimensions `TargetGroup` and `LoadBalancer`, one GetMetricData per evaluation): after each ramp step's interval, before going higher, and through `bake_time` at the target. On a breach the weight steps back (`on_breach`) and the apply fails with the metric values and the step reached; state records the weight it stepped back to, so the next plan shows the way up again. Metrics that cannot be read count as a breach. ALB publishes per minute and only for minutes with requests (no data: no breach): give ramp intervals and `window` a minute or more. Needs `cloudwatch:GetMetricData`.",
+        vec![
+            Attribute::number("max_5xx_percent")
+                .optional()
+                .validate(validators::number_between(0.0, 100.0))
+                .description("Largest share of requests the targets may answer with a 5xx (`HTTPCode_Target_5XX_Count` over `RequestCount`, summed over `window`), in percent, e.g. `1`."),
+            Attribute::string("max_response_time")
+                .optional()
+                .validate(validators::positive_duration())
+                .description("Largest `TargetResponseTime` at `response_time_percentile` (the worst minute of `window`), e.g. `\"500ms\"`."),
+            Attribute::string("response_time_percentile")
+                .default("p99")
+                .validate(validators::string(metric_guard::validate_percentile))
+                .description("The percentile statistic of `TargetResponseTime`, as CloudWatch names it. Default: `p99`."),
+            Attribute::number("max_unhealthy_hosts")
+                .optional()
+                .validate(validators::int_between(0, 10_000))
+                .description("Largest `UnHealthyHostCount` (the worst minute of `window`), e.g. `0`."),
+            Attribute::string("window")
+                .default("1m")
+                .validate(validators::positive_duration())
+                .description("How far back each evaluation looks. Default: `1m`."),
+            Attribute::string("bake_time")
+                .default("0s")
+                .validate(validators::duration())
+                .description("After reaching the target, keep judging for this long before the apply succeeds: every `check_interval`, the first one a `check_interval` after the last step, so the target weight is judged on its own traffic. `0s`: judge once, at once (over the last `window`, which then holds mostly the previous weight's traffic); on a real ALB give at least `window` plus the minute or two CloudWatch lags. Default: `0s`."),
+            Attribute::string("check_interval")
+                .default("30s")
+                .validate(validators::positive_duration())
+                .description("How often the bake time judges the metrics. Default: `30s`."),
+            Attribute::string("on_breach")
+                .default("previous")
+                .validate(validators::one_of(&["previous", "zero"]))
+                .description("Where a breach steps back to: the last weight the guard judged good, or where the rise started (`previous`), or `zero`. Default: `previous`."),
+        ],
+    )
+}
+
 /// Where the refreshed state keeps the other entries' total weight (private state).
 const OTHERS_WEIGHT: &str = "others_weight";
 
@@ -198,20 +311,20 @@ fn plan_share(req: &mut PlanRequest<Model>, m: &Model) {
 
 /// The fleet guard at plan, on the action as the plan read it (checked again under the lock at
 /// apply): an error on the `fleet_guard` attribute that refuses, or a warning when overridden.
-async fn plan_fleet_guard(ctx: &Ctx<ShardData>, req: &mut PlanRequest<Model>, m: &Model, next: &[WeightedTargetGroup]) {
-    let Some(guard) = m.fleet_guard.as_ref().map(FleetGuardModel::guard) else { return };
+async fn plan_fleet_guard(ctx: &Ctx<ShardData>, m: &Model, next: &[WeightedTargetGroup]) -> Diagnostics {
+    let Some(guard) = m.fleet_guard.as_ref().map(FleetGuardModel::guard) else { return Diagnostics::new() };
     let aws = &ctx.data.aws;
     let view = match elbv2::observe_fleet(aws, next, &m.target_group_arn).await {
         Ok(view) => view,
-        Err(e) => return req.diags.extend(e.into()),
+        Err(e) => return e.into(),
     };
     let now = i64::try_from(aws.clock().now_unix()).unwrap_or(i64::MAX);
     let Err(refusal) = fleet::check(&guard, &m.owner().describe(), &m.target_group_arn, next, &view, now) else {
-        return;
+        return Diagnostics::new();
     };
     match &guard.override_reason {
-        None => req.diags.extend(elb_diag(ElbError::Fleet(refusal), m)),
-        Some(why) => req.diags.push_attr_warning(
+        None => elb_diag(ElbError::Fleet(refusal), m),
+        Some(why) => Diagnostics::attr_warning(
             AttrPath::attr("fleet_guard").then("override_reason"),
             "Fleet guard overridden",
             format!("this drain goes through although the fleet guard refuses it (override_reason: {why}): {refusal}"),
@@ -706,74 +819,9 @@ impl Resource<ShardData> for WeightResource {
                     .description("On destroy: `remove` the target group from the action, set it to weight 0 (`zero`), or touch nothing (`retain`). Removing the only target group of an action is refused (an action needs one): use `zero` there. Default: `remove`."),
             ],
         )
-        .with_block(NestedBlock::single(
-            "ramp",
-            "Move from the current weight to `weight` in steps, re-checking target health before each step up.",
-            vec![
-                Attribute::number("step").required().validate(validators::int_between(1, 999)).description("Weight change per step, 1..999."),
-                Attribute::string("interval").required().validate(validators::duration()).description("Wait between steps, e.g. \"30s\"."),
-            ],
-        ))
-        .with_block(NestedBlock::single(
-            "fleet_guard",
-            "Guard the fleet when this shard is taken out of traffic (weight to 0, or removed on destroy) from a serving weight: checked at plan and again under the listener lock before the write, on the action as it is then, so two directories draining at the same time cannot both pass. The drain is recorded on this shard's target group (tags `terraform-provider-shard:drained-at`, `…:drained-by`, `…:drain-override`) so that a refusal elsewhere says since when and by whom a shard is out, and the record is removed when the weight rises from 0 again. Without this block only the all-zero check of `allow_total_outage` applies, with no extra AWS call. Needs `elasticloadbalancing:DescribeTargetHealth`, `DescribeTags`, `AddTags` and `RemoveTags`.",
-            vec![
-                Attribute::number("min_serving")
-                    .default(1)
-                    .validate(validators::int_between(0, 4))
-                    .description("Refuse a drain that would leave fewer than this many other shards of the action at weight > 0 with at least one healthy target. Default: `1`."),
-                Attribute::number("max_drained")
-                    .optional()
-                    .validate(validators::int_between(1, 5))
-                    .description("Refuse a drain that would leave more than this many shards of the action at weight 0 at once, this one included (a shard that joined at 0 and waits to be raised counts too). `1`: one shard out at a time. Default: no limit."),
-                Attribute::string("contact")
-                    .optional()
-                    .validate(validators::string(fleet::validate_note))
-                    .description("Who drains, recorded with the drain (e.g. `team-payments #oncall` or the pipeline): shown to whoever is refused because of this drain."),
-                Attribute::string("override_reason")
-                    .optional()
-                    .validate(validators::string(fleet::validate_note))
-                    .description("Break glass: the drain goes through although the guard refuses it (the plan warns, with the refusal), and this reason is recorded with the drain. Remove it once the incident is over."),
-            ],
-        ))
-        .with_block(NestedBlock::single(
-            "metric_guard",
-            "Judge a rise (a ramp back after maintenance, a new shard joining, any raise) by this shard's own load balancer metrics in CloudWatch (`AWS/ApplicationELB`, dimensions `TargetGroup` and `LoadBalancer`, one GetMetricData per evaluation): after each ramp step's interval, before going higher, and through `bake_time` at the target. On a breach the weight steps back (`on_breach`) and the apply fails with the metric values and the step reached; state records the weight it stepped back to, so the next plan shows the way up again. Metrics that cannot be read count as a breach. ALB publishes per minute and only for minutes with requests (no data: no breach): give ramp intervals and `window` a minute or more. Needs `cloudwatch:GetMetricData`.",
-            vec![
-                Attribute::number("max_5xx_percent")
-                    .optional()
-                    .validate(validators::number_between(0.0, 100.0))
-                    .description("Largest share of requests the targets may answer with a 5xx (`HTTPCode_Target_5XX_Count` over `RequestCount`, summed over `window`), in percent, e.g. `1`."),
-                Attribute::string("max_response_time")
-                    .optional()
-                    .validate(validators::positive_duration())
-                    .description("Largest `TargetResponseTime` at `response_time_percentile` (the worst minute of `window`), e.g. `\"500ms\"`."),
-                Attribute::string("response_time_percentile")
-                    .default("p99")
-                    .validate(validators::string(metric_guard::validate_percentile))
-                    .description("The percentile statistic of `TargetResponseTime`, as CloudWatch names it. Default: `p99`."),
-                Attribute::number("max_unhealthy_hosts")
-                    .optional()
-                    .validate(validators::int_between(0, 10_000))
-                    .description("Largest `UnHealthyHostCount` (the worst minute of `window`), e.g. `0`."),
-                Attribute::string("window")
-                    .default("1m")
-                    .validate(validators::positive_duration())
-                    .description("How far back each evaluation looks. Default: `1m`."),
-                Attribute::string("bake_time")
-                    .default("0s")
-                    .validate(validators::duration())
-                    .description("After reaching the target, keep judging for this long before the apply succeeds: every `check_interval`, the first one a `check_interval` after the last step, so the target weight is judged on its own traffic. `0s`: judge once, at once (over the last `window`, which then holds mostly the previous weight's traffic); on a real ALB give at least `window` plus the minute or two CloudWatch lags. Default: `0s`."),
-                Attribute::string("check_interval")
-                    .default("30s")
-                    .validate(validators::positive_duration())
-                    .description("How often the bake time judges the metrics. Default: `30s`."),
-                Attribute::string("on_breach")
-                    .default("previous")
-                    .validate(validators::one_of(&["previous", "zero"]))
-                    .description("Where a breach steps back to: the last weight the guard judged good, or where the rise started (`previous`), or `zero`. Default: `previous`."),
-            ],
-        ))
+        .with_block(ramp_block())
+        .with_block(fleet_guard_block())
+        .with_block(metric_guard_block())
         .with_block(timeouts_block_with_defaults(&[Op::Create, Op::Update, Op::Delete], |op| self.default_timeout(op)))
     }
 
@@ -898,7 +946,7 @@ impl Resource<ShardData> for WeightResource {
             Err(e) => req.diags.extend(elb_diag(e, &m)),
             Ok(next) => {
                 if fleet::is_drain(prior_weight, Some(0)) {
-                    plan_fleet_guard(ctx, req, &m, &next).await;
+                    req.diags.extend(plan_fleet_guard(ctx, &m, &next).await);
                 }
                 // (A create's share stays unknown: Terraform plans a create again at apply, when
                 // other shards may have moved; the apply reads it.)
@@ -979,23 +1027,7 @@ impl Resource<ShardData> for WeightResource {
                 (owner_arn.to_string(), None)
             }
         };
-        let m = Model {
-            id: Attr::Known(resource_id(owner_arn, tg)),
-            listener_arn,
-            rule_arn,
-            target_group_arn: tg.to_string(),
-            weight: 0,
-            min_healthy_targets: 1,
-            allow_total_outage: false,
-            drain_delay: "0s".into(),
-            on_destroy: OnDestroy::Remove,
-            ramp: None,
-            fleet_guard: None,
-            metric_guard: None,
-            share_change_warning: 50,
-            traffic_share: Attr::Null,
-            timeouts: None,
-        };
+        let m = Model::unread(listener_arn, rule_arn, tg.to_string());
         let owner = m.owner();
         let (_, forward) = elbv2::read_forward(&ctx.data.aws, &owner).await.map_err(|e| elb_diag(e, &m))?;
         let Some(weight) = forward.weight_of(tg) else {
