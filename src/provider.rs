@@ -46,7 +46,13 @@ pub fn list_resources() -> Vec<Arc<dyn AnyListResource<ShardData>>> {
 
 /// Actions (`terraform apply -invoke=action.TYPE.NAME`).
 pub fn actions() -> Vec<Arc<dyn AnyAction<ShardData>>> {
-    vec![Arc::new(crate::resources::weight::DrainAction), Arc::new(crate::resources::weight::RestoreAction)]
+    vec![
+        Arc::new(crate::resources::weight::DrainAction),
+        Arc::new(crate::resources::weight::RestoreAction),
+        Arc::new(crate::resources::rollout_gate::PromoteAction),
+        Arc::new(crate::resources::rollout_gate::AbortAction),
+        Arc::new(crate::resources::rollout_gate::RetryAction),
+    ]
 }
 
 #[derive(Debug, Deserialize, Default)]

@@ -1033,3 +1033,59 @@ fn a_credential_plugin_named_only_by_state_is_never_run() {
     let st = ws.state_of("shard_rollout_gate.api");
     assert_eq!(st["cluster"]["exec"]["command"], json!(good));
 }
+
+/// `action "shard_rollout_<verb>"` blocks for one Rollout (Terraform 1.14+ actions).
+fn rollout_actions(s: &Shard, name: &str) -> String {
+    ["promote", "abort", "retry"]
+        .iter()
+        .map(|verb| {
+            format!(
+                "action \"shard_rollout_{verb}\" \"{name}\" {{\n  config {{\n    namespace = \"{}\"\n    name      = \"{name}\"\n  {}  }}\n}}\n",
+                s.ns,
+                s.cluster_block().replace('\n', "\n  ")
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn promote_abort_and_retry_actions_send_the_clis_patches_now() {
+    if !support::terraform_at_least(1, 14) {
+        eprintln!("skipped: actions need Terraform 1.14 or later");
+        return;
+    }
+    let s = Shard::new("gate-actions");
+    s.canary_paused_at("api", steps4(), false, 1);
+    let ws = workspace(&rollout_actions(&s, "api"));
+    let invoke = |verb: &str| {
+        ws.ok(&["apply", "-auto-approve", "-no-color", &format!("-invoke=action.shard_rollout_{verb}.api")])
+    };
+    let promoted = invoke("promote");
+    // Progress is streamed: what the action read, what it sent.
+    assert!(promoted.stdout.contains("step 1 of 4 (pause), phase Paused"), "{}", promoted.stdout);
+    assert!(
+        promoted.stdout.contains(r#"kubectl argo rollouts promote: status {"status":{"pauseConditions":null}}"#),
+        "{}",
+        promoted.stdout
+    );
+    s.wait("api", "the next pause (step 3)", rollouts::paused_at(3));
+
+    invoke("abort");
+    let aborted = s.wait("api", "aborted, back at step 0", |r| {
+        r["status"]["abort"] == true && r["status"]["currentStepIndex"] == 0
+    });
+    assert!(aborted["status"]["conditions"].to_string().contains("RolloutAborted"), "{aborted:#}");
+
+    invoke("retry");
+    // Retried, the controller starts the steps again and stops at the first pause.
+    let retried = s.wait("api", "the first pause again", rollouts::paused_at(1));
+    assert_ne!(retried["status"]["abort"], true);
+
+    // A Rollout that is not there: an error naming it, nothing written.
+    let missing = workspace(&rollout_actions(&s, "nope"));
+    missing.fails(
+        &["apply", "-auto-approve", "-no-color", "-invoke=action.shard_rollout_abort.nope"],
+        &["Rollout not found", "nope"],
+    );
+    assert!(s.controller.errors().is_empty(), "{:?}", s.controller.errors());
+}

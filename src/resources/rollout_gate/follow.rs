@@ -227,7 +227,7 @@ fn describe(view: &Option<RolloutView>) -> String {
 /// Sends one promote: the status patch (only to the version decided on), then the spec patch,
 /// as `kubectl argo rollouts promote` does. A 409 means the Rollout moved since: the watch
 /// brings the new state and the gate decides again. True when the status patch (if any) applied.
-async fn send(
+pub(super) async fn send(
     ctx: &Ctx<ShardData>,
     client: &KubeClient,
     api: &Api<DynamicObject>,

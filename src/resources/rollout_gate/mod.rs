@@ -6,10 +6,12 @@
 //! [`crate::argo::rollouts`]; the calls to the cluster in [`follow`]; the import id in
 //! [`import_id`].
 
+mod actions;
 mod follow;
 mod import_id;
 mod model;
 
+pub use actions::{AbortAction, PromoteAction, RetryAction};
 pub use model::Model;
 
 use crate::argo::rollouts::{self, RolloutView, Target};

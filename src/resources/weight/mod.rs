@@ -579,6 +579,7 @@ async fn converge(ctx: &Ctx<ShardData>, m: &Model, prior: Option<&Model>) -> Res
     for step in &steps {
         if let (Step::Guard | Step::Bake { .. }, Some(g)) = (step, &m.metric_guard) {
             let at = reached.unwrap_or(0);
+            ctx.progress(format!("judging the metrics at weight {at}"));
             match judge_metrics(ctx, m, g, step).await {
                 Ok(()) => {
                     last_good = reached;
@@ -603,6 +604,17 @@ async fn converge(ctx: &Ctx<ShardData>, m: &Model, prior: Option<&Model>) -> Res
         }
         if matches!(step, Step::Set(_)) {
             steps_set += 1;
+        }
+        // What the apply (or an action's stream) shows while it runs.
+        match step {
+            Step::Set(w) if ramp_len > 1 => ctx.progress(format!("weight {w} (step {steps_set} of {ramp_len})")),
+            Step::Set(w) => ctx.progress(format!("weight {w}")),
+            Step::WaitHealthy { min } => ctx.progress(format!("waiting for {min} healthy target(s)")),
+            Step::Pause(d) => ctx.progress(format!("next step in {}", format_duration(*d))),
+            Step::Drain(d) if origin.unwrap_or(0) > 0 => {
+                ctx.progress(format!("draining in-flight requests for {}", format_duration(*d)))
+            }
+            _ => {}
         }
         let result: Result<(), Diagnostics> = match step {
             Step::WaitHealthy { min } => gate(ctx, &m.target_group_arn, *min, false).await,
@@ -637,15 +649,12 @@ async fn converge(ctx: &Ctx<ShardData>, m: &Model, prior: Option<&Model>) -> Res
                 )
             }),
             // Only a shard that was serving before the first write has requests to drain.
-            Step::Drain(d) if origin.unwrap_or(0) > 0 => {
-                tracing::info!(delay = %m.drain_delay, "draining before returning");
-                ctx.sleep(*d).await.map_err(|i| {
-                    Diagnostics::error(
-                        format!("Drain delay {}", interrupted(ctx, i)),
-                        "the weight is 0; in-flight requests may not have finished",
-                    )
-                })
-            }
+            Step::Drain(d) if origin.unwrap_or(0) > 0 => ctx.sleep(*d).await.map_err(|i| {
+                Diagnostics::error(
+                    format!("Drain delay {}", interrupted(ctx, i)),
+                    "the weight is 0; in-flight requests may not have finished",
+                )
+            }),
             Step::Drain(_) | Step::Guard | Step::Bake { .. } => Ok(()),
         };
         let Err(why) = result else { continue };
