@@ -41,7 +41,11 @@ pub fn ephemeral_resources() -> Vec<Arc<dyn AnyEphemeralResource<ShardData>>> {
 
 /// List resources (`terraform query`), each named after the resource type it lists.
 pub fn list_resources() -> Vec<Arc<dyn AnyListResource<ShardData>>> {
-    vec![Arc::new(crate::resources::weight::WeightResource::default())]
+    vec![
+        Arc::new(crate::resources::weight::WeightResource::default()),
+        Arc::new(crate::resources::argocd_cluster_registration::ClusterRegistrationResource),
+        Arc::new(crate::resources::rollout_gate::RolloutGateResource),
+    ]
 }
 
 /// Actions (`terraform apply -invoke=action.TYPE.NAME`).

@@ -1844,3 +1844,84 @@ async fn racing_registrations_of_one_cluster_let_exactly_one_win() {
     })
     .await;
 }
+
+/// Terraform 1.14+ `terraform query`: a hub with clusters registered outside this directory
+/// (by hand and by another directory) is adopted through generated import blocks and
+/// configuration whose plan holds nothing but the imports.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn query_adopts_the_clusters_registered_on_the_hub() {
+    if !support::terraform_at_least(1, 14) {
+        eprintln!("skipped: list resources need Terraform 1.14 or later");
+        return;
+    }
+    let moto = Moto::start_eks(&[]);
+    let hub = hub_namespace("argocd-query").await;
+    eks_cluster(&moto, "shard-7").await;
+    let owner = workspace(
+        &moto,
+        &hub,
+        &registration(&format!(
+            "  name = \"shard-7\"\n  eks_cluster_name = \"shard-7\"\n  labels = {{ fleet = \"shards\" }}\n  aws_auth {{ role_arn = \"{ROLE}\" }}"
+        )),
+    );
+    let owner = blocking(move || {
+        owner.init();
+        owner.apply();
+        owner
+    })
+    .await;
+    // Another cluster, registered by something else (with a label the query filters on), and a
+    // Secret that is not a cluster Secret (never listed).
+    let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> =
+        kube::Api::namespaced(hub.kube.admin_client(), &hub.ns);
+    for (name, fleet) in [("cluster-by-hand", "shards"), ("cluster-other-fleet", "tools")] {
+        // The EKS cluster it registers, with the endpoint and CA EKS describes.
+        let (server, ca) = eks_cluster(&moto, name).await;
+        let config = json!({ "awsAuthConfig": { "clusterName": name },
+                             "tlsClientConfig": { "insecure": false, "caData": b64(&ca) } });
+        let secret = json!({
+            "metadata": { "name": name, "labels": { "argocd.argoproj.io/secret-type": "cluster", "fleet": fleet } },
+            "stringData": { "name": name, "server": server, "config": config.to_string() }
+        });
+        secrets
+            .create(&kube::api::PostParams::default(), &serde_json::from_value(secret).unwrap())
+            .await
+            .expect("create a cluster Secret by hand");
+    }
+    let adopter = workspace(&moto, &hub, "");
+    std::fs::write(
+        adopter.path("hub.tfquery.hcl"),
+        format!(
+            "list \"shard_argocd_cluster_registration\" \"fleet\" {{\n  provider = shard\n  config {{\n    namespace = \"{}\"\n    label_selector = \"fleet=shards\"\n  }}\n}}\n",
+            hub.ns
+        ),
+    )
+    .unwrap();
+    let adopter = blocking(move || {
+        adopter.init();
+        let listed = adopter.ok(&["query", "-no-color"]);
+        assert!(listed.stdout.contains("shard-7 (https://"), "{}", listed.stdout);
+        assert!(listed.stdout.contains("cluster-by-hand"), "{}", listed.stdout);
+        assert!(!listed.stdout.contains("cluster-other-fleet"), "the selector was not applied:\n{}", listed.stdout);
+        adopter.ok(&["query", "-no-color", "-generate-config-out=generated.tf"]);
+        let generated = support::read(&adopter.path("generated.tf"));
+        assert_eq!(generated.matches("import {").count(), 2, "{generated}");
+        assert!(
+            generated.contains("secret_name = \"cluster-shard-7\"") || generated.contains("cluster-shard-7"),
+            "{generated}"
+        );
+        std::fs::remove_file(adopter.path("hub.tfquery.hcl")).unwrap();
+        let plan = adopter.ok(&["plan", "-no-color", "-input=false"]);
+        assert!(
+            plan.stdout.contains("2 to import, 0 to add, 0 to change, 0 to destroy"),
+            "{}\n{generated}",
+            plan.stdout
+        );
+        adopter.apply();
+        adopter
+    })
+    .await;
+    assert!(hub.argo.cluster("cluster-by-hand").await.is_some());
+    drop(adopter);
+    drop(owner);
+}

@@ -1089,3 +1089,43 @@ fn promote_abort_and_retry_actions_send_the_clis_patches_now() {
     );
     assert!(s.controller.errors().is_empty(), "{:?}", s.controller.errors());
 }
+
+/// Terraform 1.14+ `terraform query` on a shard's cluster: the Rollouts there become gates
+/// whose imports (by identity, naming the cluster) plan nothing else.
+#[test]
+fn query_adopts_the_rollouts_of_a_shards_namespace() {
+    if !support::terraform_at_least(1, 14) {
+        eprintln!("skipped: list resources need Terraform 1.14 or later");
+        return;
+    }
+    let s = Shard::new("gate-query");
+    for name in ["api", "web"] {
+        s.create(&rollouts::canary(name, steps4(), false));
+        s.wait(name, "the first revision Healthy", rollouts::healthy);
+    }
+    let ws = workspace("");
+    std::fs::write(
+        ws.path("rollouts.tfquery.hcl"),
+        format!(
+            "list \"shard_rollout_gate\" \"shard\" {{\n  provider = shard\n  config {{\n    namespace = \"{}\"\n  {}  }}\n}}\n",
+            s.ns,
+            s.cluster_block().replace('\n', "\n  ")
+        ),
+    )
+    .unwrap();
+    let listed = ws.ok(&["query", "-no-color"]);
+    assert!(listed.stdout.contains(&format!("{}/api (", s.ns)), "{}", listed.stdout);
+    assert!(listed.stdout.contains(&format!("{}/web (", s.ns)), "{}", listed.stdout);
+    ws.ok(&["query", "-no-color", "-generate-config-out=generated.tf"]);
+    let generated = support::read(&ws.path("generated.tf"));
+    assert_eq!(generated.matches("import {").count(), 2, "{generated}");
+    // The identity names the cluster, so the import reaches it and not the provider's hub.
+    assert!(generated.contains("config_context=bench"), "{generated}");
+    std::fs::remove_file(ws.path("rollouts.tfquery.hcl")).unwrap();
+    let plan = ws.ok(&["plan", "-no-color", "-input=false"]);
+    assert!(plan.stdout.contains("2 to import, 0 to add, 0 to change, 0 to destroy"), "{}\n{generated}", plan.stdout);
+    let before = s.get("api")["metadata"]["resourceVersion"].clone();
+    ws.apply();
+    assert_eq!(s.get("api")["metadata"]["resourceVersion"], before, "adoption wrote to the Rollout");
+    assert_eq!(ws.state_of("shard_rollout_gate.shard_0")["phase"], "Healthy");
+}

@@ -335,6 +335,25 @@ pub(super) async fn rival_registrations(
         .collect())
 }
 
+/// Argo CD's cluster Secrets in `namespace` (label `argocd.argoproj.io/secret-type: cluster`),
+/// narrowed by `selector` (a Kubernetes label selector) when given.
+pub(super) async fn cluster_secrets(
+    ctx: &Ctx<ShardData>,
+    client: &KubeClient,
+    namespace: &str,
+    selector: Option<&str>,
+) -> Result<Vec<Secret>, KubeError> {
+    let api: Api<Secret> = Api::namespaced(client.client.clone(), namespace);
+    let mut labels = format!("{}={}", argocd::SECRET_TYPE_LABEL, argocd::SECRET_TYPE_CLUSTER);
+    if let Some(extra) = selector.filter(|s| !s.trim().is_empty()) {
+        labels.push(',');
+        labels.push_str(extra);
+    }
+    let params = ListParams::default().labels(&labels);
+    let call = Call::on("list", &ApiResource::erase::<Secret>(&())).namespace(namespace);
+    Ok(client.call(ctx, call, || api.list(&params)).await?.items)
+}
+
 /// The Secret `namespace/name`: None when it does not exist.
 pub(super) async fn get_secret(
     ctx: &Ctx<ShardData>,

@@ -17,6 +17,7 @@
 mod apply;
 mod drift;
 mod hub;
+mod list;
 mod model;
 mod schema;
 

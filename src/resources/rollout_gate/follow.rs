@@ -44,7 +44,12 @@ fn view_of(obj: &DynamicObject) -> RolloutView {
 /// generation (the `workload-generation` annotation lags it: the controller patches it only once
 /// its informer saw the change, `rollout/templateref.go`). A workload that cannot be read (no
 /// RBAC for it, say) leaves the annotation check alone, as Argo CD's health check has it.
-async fn resolved_view(ctx: &Ctx<ShardData>, client: &KubeClient, m: &Model, obj: &DynamicObject) -> RolloutView {
+pub(super) async fn resolved_view(
+    ctx: &Ctx<ShardData>,
+    client: &KubeClient,
+    m: &Model,
+    obj: &DynamicObject,
+) -> RolloutView {
     let view = view_of(obj);
     let Some((api_version, kind, name)) = view.workload.clone() else { return view };
     let (group, version) = api_version.split_once('/').unwrap_or(("", api_version.as_str()));
@@ -61,7 +66,7 @@ async fn resolved_view(ctx: &Ctx<ShardData>, client: &KubeClient, m: &Model, obj
 }
 
 /// A failed call as a diagnostic; a resource type the server does not serve means no Rollouts CRD.
-fn gate_failure(m: &Model, e: KubeError) -> Diagnostics {
+pub(super) fn gate_failure(m: &Model, e: KubeError) -> Diagnostics {
     if e.is_missing_type() {
         return Diagnostics::attr_error(
             AttrPath::attr("name"),

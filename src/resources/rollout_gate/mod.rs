@@ -9,6 +9,7 @@
 mod actions;
 mod follow;
 mod import_id;
+mod list;
 mod model;
 
 pub use actions::{AbortAction, PromoteAction, RetryAction};
@@ -18,7 +19,7 @@ use crate::argo::rollouts::{self, RolloutView, Target};
 use crate::clients::ShardData;
 use crate::clients::kubernetes::{BlockKind, Connection, connection_block, names};
 use crate::framework::resource::decode;
-use crate::framework::schema::{Attribute, validators};
+use crate::framework::schema::{Attribute, IdentityAttribute, IdentitySchema, validators};
 use crate::framework::timeouts::{Op, format_duration, timeouts_block_with_defaults};
 use crate::framework::{
     AttrPath, CreateRequest, Ctx, DeleteRequest, Diagnostics, ImportRequest, Outcome, PlanRequest, ReadRequest,
@@ -176,6 +177,10 @@ impl Resource<ShardData> for RolloutGateResource {
              restarts the canary shows as a diff. Destroying the gate touches nothing on the cluster.",
             vec![
                 Attribute::string("id").computed().use_state_for_unknown().description("`<namespace>/<name>`."),
+                Attribute::string("cluster_ref")
+                    .computed()
+                    .use_state_for_unknown()
+                    .description("The `cluster` block as the import id's suffix (e.g. `eks_cluster_name=shard-2`; empty for the provider's `hub`), part of the resource identity so that an import by identity reaches the same cluster. `exec` settings are never part of it: a gate whose cluster needs a credential plugin is imported by id."),
                 Attribute::string("namespace")
                     .required()
                     .requires_replace()
@@ -426,6 +431,31 @@ impl Resource<ShardData> for RolloutGateResource {
     async fn delete(&self, _ctx: &Ctx<ShardData>, _req: DeleteRequest<Model>) -> Result<(), Diagnostics> {
         // The gate is a desire about progress; forgetting it changes nothing on the cluster.
         Ok(())
+    }
+
+    fn identity(&self) -> Option<IdentitySchema> {
+        Some(IdentitySchema {
+            version: 0,
+            attributes: vec![
+                IdentityAttribute::string("namespace", true, "Namespace of the Rollout."),
+                IdentityAttribute::string("name", true, "Name of the Rollout."),
+                IdentityAttribute::string(
+                    "cluster_ref",
+                    false,
+                    "The cluster, as the import id's suffix (`eks_cluster_name=shard-2`); empty or absent for the provider's hub.",
+                ),
+            ],
+        })
+    }
+
+    fn import_id(&self, identity: &Value) -> Result<String, Diagnostics> {
+        let (Some(namespace), Some(name)) = (identity.get("namespace").as_str(), identity.get("name").as_str()) else {
+            return Err(Diagnostics::error("Incomplete identity", "namespace and name are required"));
+        };
+        Ok(match identity.get("cluster_ref").as_str().filter(|c| !c.is_empty()) {
+            Some(cluster) => format!("{namespace}/{name},{cluster}"),
+            None => format!("{namespace}/{name}"),
+        })
     }
 
     async fn import(&self, ctx: &Ctx<ShardData>, req: ImportRequest) -> Result<Outcome<Model>, Diagnostics> {

@@ -13,6 +13,9 @@ pub struct Model {
     pub(super) name: String,
     /// The `cluster` block (no token: it is stored in state); values may be unknown at plan.
     pub(super) cluster: Option<Connection>,
+    /// The `cluster` block as the import id's suffix: part of the identity, so an import by
+    /// identity (what `terraform query -generate-config-out` writes) reaches the same cluster.
+    pub(super) cluster_ref: Attr<String>,
     pub(super) promote_to_step: Option<i64>,
     pub(super) promote_full: Option<bool>,
     pub(super) promote_to_weight: Option<i64>,
@@ -32,6 +35,35 @@ pub struct Model {
     pub(super) timeouts: Option<Timeouts>,
 }
 
+/// `cluster` as the import id's `,key=value` suffix (see `import_id`): the EKS cluster name, the
+/// kubeconfig and context, or the host with its CA; empty for the provider's hub. An `exec`
+/// plugin is left out: a command is configuration, never taken from state or an identity
+/// (issue 16, item 8), so such a gate is imported by id with its `exec_command`. Unknown while
+/// any of those values is.
+pub(super) fn cluster_ref(cluster: Option<&Connection>) -> Attr<String> {
+    let Some(c) = cluster else { return Attr::Known(String::new()) };
+    let mut parts = Vec::new();
+    for (key, value) in [
+        ("eks_cluster_name", &c.eks_cluster_name),
+        ("config_path", &c.config_path),
+        ("config_context", &c.config_context),
+        ("host", &c.host),
+        ("cluster_ca_certificate", &c.cluster_ca_certificate),
+    ] {
+        match value {
+            Attr::Known(v) => parts.push(format!("{key}={v}")),
+            Attr::Unknown => return Attr::Unknown,
+            Attr::Null => {}
+        }
+    }
+    match c.insecure {
+        Attr::Known(true) => parts.push("insecure=true".into()),
+        Attr::Unknown => return Attr::Unknown,
+        _ => {}
+    }
+    Attr::Known(parts.join(","))
+}
+
 impl Model {
     /// A gate on `namespace/name` with no target and nothing read yet (import starts here).
     pub(super) fn unread(namespace: String, name: String, cluster: Option<Connection>) -> Model {
@@ -39,6 +71,7 @@ impl Model {
             id: Attr::Known(format!("{namespace}/{name}")),
             namespace,
             name,
+            cluster_ref: cluster_ref(cluster.as_ref()),
             cluster,
             promote_to_step: None,
             promote_full: None,
@@ -91,6 +124,7 @@ impl Model {
         let non_empty = |s: &str| if s.is_empty() { Attr::Null } else { Attr::Known(s.to_string()) };
         Model {
             id: Attr::Known(self.key()),
+            cluster_ref: cluster_ref(self.cluster.as_ref()),
             promote_to_step: self.promote_to_step.map(|n| rollouts::step_reached(view, n)),
             promote_full: self.promote_full.map(|f| f && rollouts::holds(view, Target::Full)),
             promote_to_weight: self.promote_to_weight.map(|w| rollouts::weight_reached(view, w)),
