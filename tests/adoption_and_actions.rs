@@ -154,3 +154,40 @@ fn an_action_on_a_target_group_outside_the_action_fails_at_plan_and_writes_nothi
     ops.write(&moto, &ops_actions(&ing.listener, "not-an-arn", "", ""));
     ops.fails(&["validate", "-no-color"], &["target_group_arn", "is not a target group ARN"]);
 }
+
+#[test]
+fn ctrl_c_and_the_timeout_stop_an_action_where_it_is() {
+    if skip_before_1_14() {
+        return;
+    }
+    let moto = Moto::start();
+    let ing = ingress(&moto, &["weights=30,70"]);
+    moto.fixture(&["register", &ing.tgs[1], "1"]);
+    let ops = Workspace::new(&moto);
+    ops.write(&moto, &ops_actions(&ing.listener, &ing.tgs[0], "    drain_delay = \"10m\"", ""));
+    ops.init();
+    // Ctrl-C during the drain delay: the weight is 0 already, the action stops at once.
+    let child = ops.spawn(&["apply", "-auto-approve", "-no-color", "-invoke=action.shard_drain.this"]);
+    support::wait_until(std::time::Duration::from_secs(60), "the drain's write", || {
+        weight_of(&moto, &ing.listener, &ing.tgs[0]) == Some(0)
+    });
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let asked = std::time::Instant::now();
+    support::interrupt(&child);
+    let (ok, text) = support::finish(child);
+    assert!(!ok, "an interrupted action must not report success: {text}");
+    assert!(asked.elapsed() < std::time::Duration::from_secs(30), "Ctrl-C took {:?}", asked.elapsed());
+    assert!(text.contains("Drain delay cancelled") || text.contains("cancelled"), "{text}");
+    no_lock_left(&moto, &ing.listener);
+
+    // A timeout shorter than the health gate's wait: the action fails at its deadline, saying
+    // what it waited for.
+    ops.write(&moto, &ops_actions(&ing.listener, &ing.tgs[0], "", "    timeout = \"3s\"\n    min_healthy_targets = 1"));
+    let started = std::time::Instant::now();
+    ops.fails(
+        &["apply", "-auto-approve", "-no-color", "-invoke=action.shard_restore.this"],
+        &["Target group not healthy", "needs 1", "raise the timeout"],
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(60));
+    assert_eq!(weight_of(&moto, &ing.listener, &ing.tgs[0]), Some(0), "a timed-out restore raised the weight");
+}

@@ -6,7 +6,8 @@
 //! Where a release lacks a feature, the test asserts what that release does instead: a clear
 //! refusal before anything is written, and nothing sensitive in state (docs/compatibility.md).
 //! Feature versions, from Terraform's changelog: import blocks 1.5, `removed` blocks 1.7,
-//! ephemeral resources 1.10, write-only attributes 1.11, resource identity 1.12.
+//! ephemeral resources 1.10, write-only attributes 1.11, resource identity 1.12, list resources
+//! (`terraform query`) and actions 1.14.
 //!
 //! Every workspace installs the provider as users do, from its release zip through a filesystem
 //! mirror (`Workspace::with_mirror`): under `dev_overrides`, `terraform init` before 1.15 still
@@ -328,4 +329,45 @@ resource "shard_argocd_cluster_registration" "via_token" {{
         ws.fails(&["init", "-no-color", "-input=false"], &["Blocks of type \"ephemeral\" are not expected here"]);
         assert!(hub.run(hub.argo.secret("cluster-shard-9")).is_none());
     }
+}
+
+/// List resources and actions: 1.14+. Before, Terraform's parser refuses `action` blocks and has
+/// no `query` command; the provider's other types keep working (the tests above), since older
+/// clients ignore what GetProviderSchema says about list resources and actions.
+#[test]
+fn list_resources_and_actions_from_1_14() {
+    let moto = Moto::start();
+    let ing = ingress(&moto, &["weights=30,70,20"]);
+    let action = format!(
+        "action \"shard_drain\" \"this\" {{\n  config {{\n    listener_arn = \"{}\"\n    target_group_arn = \"{}\"\n  }}\n}}\n",
+        ing.listener, ing.tgs[1]
+    );
+    let ops = Workspace::new(&moto).with_mirror();
+    ops.write(&moto, &action);
+    if !terraform_at_least(1, 14) {
+        ops.fails(&["init", "-no-color", "-input=false"], &["action"]);
+        assert_eq!(weights(&moto, &ing.listener)[1].1, 70, "{}: something was written", release());
+        return;
+    }
+    ops.init();
+    let r = ops.ok(&["apply", "-auto-approve", "-no-color", "-invoke=action.shard_drain.this"]);
+    assert!(r.stdout.contains("weight 70 -> 0"), "{}: {}", release(), r.stdout);
+    assert_eq!(weights(&moto, &ing.listener)[1].1, 0);
+
+    let adopt = Workspace::new(&moto).with_mirror();
+    adopt.write(&moto, "");
+    std::fs::write(
+        adopt.path("q.tfquery.hcl"),
+        format!(
+            "list \"shard_weight\" \"all\" {{\n  provider = shard\n  config {{\n    listener_arn = \"{}\"\n  }}\n}}\n",
+            ing.listener
+        ),
+    )
+    .unwrap();
+    adopt.init();
+    adopt.ok(&["query", "-no-color", "-generate-config-out=generated.tf"]);
+    std::fs::remove_file(adopt.path("q.tfquery.hcl")).unwrap();
+    let plan = adopt.ok(&["plan", "-no-color", "-input=false"]);
+    assert!(plan.stdout.contains("3 to import, 0 to add, 0 to change, 0 to destroy"), "{}: {}", release(), plan.stdout);
+    adopt.apply();
 }

@@ -203,3 +203,16 @@ fn dropping_blocks_keeps_the_rest() {
     let text = "a {\n  x = 1\n}\n\nprovider \"helm\" {\n  k = {\n    y = 2\n  }\n}\n\nb {}\n";
     assert_eq!(drop_top_level_blocks(text, &["provider \"helm\""]), "a {\n  x = 1\n}\n\n\nb {}\n");
 }
+
+/// The break-glass stack (actions only, Terraform 1.14+) uses no registry provider: it validates
+/// here, so every action block in it matches the provider's schema.
+#[test]
+fn the_break_glass_stack_validates() {
+    if !support::terraform_at_least(1, 14) {
+        eprintln!("skipped: action blocks need Terraform 1.14 or later");
+        return;
+    }
+    let dir = project_root().join("examples/stacks/break-glass");
+    let ws = workspace_for(&dir, &Surroundings { declarations: String::new(), drop_blocks: &[] });
+    validate(&ws, &dir);
+}
