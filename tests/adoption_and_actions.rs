@@ -37,6 +37,21 @@ fn query_generates_import_blocks_and_configuration_for_every_entry_of_a_listener
     assert!(listed.stdout.contains(&format!("{} in listener/", tg_name(&ing.tgs[1]))), "{}", listed.stdout);
     assert!(listed.stdout.contains(&format!("{} in rule/", tg_name(&ing.tgs[2]))), "{}", listed.stdout);
 
+    // The same entries through the load balancer (every listener of it).
+    let lb = ing.listener.replacen(":listener/", ":loadbalancer/", 1);
+    let lb = lb.rsplit_once('/').unwrap().0.to_string();
+    query(&format!(
+        "list \"shard_weight\" \"fleet\" {{\n  provider = shard\n  config {{\n    load_balancer_arn = \"{lb}\"\n  }}\n}}\n"
+    ));
+    let by_lb = ws.ok(&["query", "-no-color"]);
+    assert_eq!(by_lb.stdout.matches("list.shard_weight.fleet").count(), 6, "{}", by_lb.stdout);
+    // Both or neither: refused at validation, on the attribute.
+    query(&format!(
+        "list \"shard_weight\" \"fleet\" {{\n  provider = shard\n  config {{\n    load_balancer_arn = \"{lb}\"\n    listener_arn = \"{}\"\n  }}\n}}\n",
+        ing.listener
+    ));
+    ws.fails(&["query", "-no-color"], &["Conflicting list configuration", "load_balancer_arn"]);
+
     // One shard directory adopts only its own entries.
     query(&format!(
         "list \"shard_weight\" \"mine\" {{\n  provider = shard\n  include_resource = true\n  config {{\n    listener_arn = \"{}\"\n    target_group_arns = [\"{}\"]\n  }}\n}}\n",
