@@ -120,3 +120,27 @@ where
         ListResource::list(self, ctx, config, out).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_listing_stops_at_the_limit_and_when_terraform_stops_reading() {
+        let (tx, mut rx) = mpsc::channel(8);
+        let mut listing = Listing::new(tx, 2);
+        assert!(listing.push("a", &1).await.unwrap(), "room for one more");
+        assert!(!listing.push("b", &2).await.unwrap(), "the limit is reached with this one");
+        assert!(!listing.push("c", &3).await.unwrap(), "nothing past the limit");
+        assert_eq!(rx.recv().await.unwrap().display_name, "a");
+        assert_eq!(rx.recv().await.unwrap().display_name, "b");
+        drop(listing);
+        assert!(rx.recv().await.is_none(), "c was never sent");
+
+        let (tx, rx) = mpsc::channel(8);
+        let mut unlimited = Listing::new(tx, 0);
+        assert!(unlimited.push("a", &1).await.unwrap());
+        drop(rx);
+        assert!(!unlimited.push("b", &2).await.unwrap(), "a reader that went away stops the lister");
+    }
+}
