@@ -81,7 +81,8 @@ fn weights(moto: &Moto, zone: &str) -> Json {
 /// main.tf: the provider (every endpoint at moto's realism proxy, Route 53 at `route53`), then `body`.
 fn write(ws: &Workspace, moto: &Moto, route53: &str, body: &str) {
     let provider = ProviderHcl::new(&moto.endpoint).render();
-    let provider = provider.replacen("  }\n", &format!("    route53 = \"{route53}\"\n  }}\n"), 1);
+    let cw = format!("    cloudwatch = \"{}\"\n", moto.endpoint);
+    let provider = provider.replacen(&cw, &format!("{cw}    route53 = \"{route53}\"\n"), 1);
     assert!(provider.contains("route53 = "), "{provider}");
     std::fs::write(ws.path("main.tf"), format!("{provider}\n{body}\n")).expect("write main.tf");
 }

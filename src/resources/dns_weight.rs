@@ -558,7 +558,7 @@ impl Resource<ShardData> for DnsWeightResource {
                     .optional()
                     .validate(validators::int_between(0, 2_147_483_647))
                     .description("Seconds resolvers may cache `records` (required with them; not with an `alias`, which has its target's TTL). A drain waits this long plus `drain_delay`."),
-                Attribute::new("records", Type::set(Type::String))
+                Attribute::new("records", Type::list(Type::String))
                     .optional()
                     .description("The values this shard answers with (e.g. the shard's IP addresses; one value for a CNAME). Either this or `alias`."),
                 Attribute::string("health_check_id")
