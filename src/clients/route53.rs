@@ -369,8 +369,11 @@ async fn edit_under(lock: &DnsLock, aws: &AwsClients, edit: &DnsEdit, deadline: 
             Some(o) => (one(ChangeAction::Delete, o.raw.clone()).map_err(fail)?, None),
         },
     };
-    let next = records::edit_group(&group, &d.set_identifier, edit.change, edit.allow_all_zero, &d.name, &d.rtype)
-        .map_err(|e| fail(e.into()))?;
+    // The fleet guard first (it names the serving shards), then the all-zero rule.
+    let edited = |allow_all_zero: bool| {
+        records::edit_group(&group, &d.set_identifier, edit.change, allow_all_zero, &d.name, &d.rtype)
+    };
+    let next = edited(true).map_err(|e| fail(e.into()))?;
     if let Some(guard) = &edit.guard
         && fleet::is_drain(before.map(clamp), after.map(clamp))
     {
@@ -384,6 +387,7 @@ async fn edit_under(lock: &DnsLock, aws: &AwsClients, edit: &DnsEdit, deadline: 
             }
         }
     }
+    edited(edit.allow_all_zero).map_err(|e| fail(e.into()))?;
     lock.ensure_time_for_write().map_err(|e| fail(e.into()))?;
     let mut batch = vec![ours_change];
     batch.extend(lock.fence().map_err(|e| fail(e.into()))?);

@@ -667,14 +667,11 @@ impl Resource<ShardData> for DnsWeightResource {
             Ok(g) => g,
             Err(e) => return req.diags.extend(dns_diag(e.into())),
         };
-        let next = match records::edit_group(
-            &group,
-            &m.set_identifier,
-            DnsChange::Set(m.weight),
-            m.allow_all_zero,
-            &m.name,
-            &m.rtype,
-        ) {
+        // The fleet guard first (it names the serving shards), then the all-zero rule.
+        let edit = |allow_all_zero: bool| {
+            records::edit_group(&group, &m.set_identifier, DnsChange::Set(m.weight), allow_all_zero, &m.name, &m.rtype)
+        };
+        let next = match edit(true) {
             Ok(n) => n,
             Err(e) => return req.diags.extend(dns_diag(e.into())),
         };
@@ -705,6 +702,9 @@ impl Resource<ShardData> for DnsWeightResource {
                     ),
                 }
             }
+        }
+        if let Err(e) = edit(m.allow_all_zero) {
+            return req.diags.extend(dns_diag(e.into()));
         }
         if !creating {
             plan_share(req, &m);
@@ -765,6 +765,8 @@ impl Resource<ShardData> for DnsWeightResource {
             parse_import_id(&req.id).map_err(|e| Diagnostics::error("Invalid import id", e))?;
         let found =
             route53::list_name(&ctx.data.aws, &zone_id, &name, &rtype, deadline(ctx)).await.map_err(dns_diag)?;
+        // A simple record or another routing policy is named first: that is why ours is not there.
+        let group = records::weighted_group(&found, &name, &rtype).map_err(|e| dns_diag(e.into()))?;
         let Some(ours) = found.iter().find(|r| r.set_identifier.as_deref() == Some(set_identifier.as_str())) else {
             let present: Vec<&str> = found.iter().filter_map(|r| r.set_identifier.as_deref()).collect();
             return Err(Diagnostics::error(
@@ -775,7 +777,6 @@ impl Resource<ShardData> for DnsWeightResource {
                 ),
             ));
         };
-        let group = records::weighted_group(&found, &name, &rtype).map_err(|e| dns_diag(e.into()))?;
         let weight = ours.weight().unwrap_or(0);
         let m = Model {
             id: Attr::Known(resource_id(&zone_id, &name, &rtype, &set_identifier)),
