@@ -283,6 +283,7 @@ fn racing_applies_from_four_directories_lose_nothing() {
         }
     }
     let seen = proxy.seen();
+    eprintln!("route53 proxy: {seen}");
     assert_eq!(seen["lost"], 1, "the lost answer was exercised: {seen}");
     assert_eq!(r53(&moto, &["list", &z, &format!("_shard-lock.{NAME}")]), serde_json::json!([]), "no lock left");
 }

@@ -30,6 +30,8 @@ use tokio_util::sync::CancellationToken;
 
 /// The lock record's label in front of the name.
 pub const LOCK_LABEL: &str = "_shard-lock";
+/// How long a release is tried again after throttling or a 5xx.
+const RELEASE_BUDGET: Duration = Duration::from_secs(15);
 /// The lock record's TTL: nobody resolves it; the smallest useful value.
 const LOCK_RECORD_TTL: i64 = 1;
 
@@ -124,7 +126,12 @@ fn holder_name() -> String {
 #[derive(Debug, Clone, PartialEq)]
 enum AtName {
     Nothing,
-    Lock { info: LockInfo, raw: ResourceRecordSet },
+    /// The read failed transiently: wait and try again.
+    Unread,
+    Lock {
+        info: LockInfo,
+        raw: ResourceRecordSet,
+    },
     Other(String),
 }
 
@@ -145,6 +152,7 @@ enum Verdict {
 fn verdict(at: &AtName, our_owner: &str, now_unix: u64) -> Verdict {
     match at {
         AtName::Nothing => Verdict::Retry,
+        AtName::Unread => Verdict::Wait,
         AtName::Other(_) => Verdict::Taken,
         AtName::Lock { info, .. } if info.owner == our_owner => Verdict::Ours,
         AtName::Lock { info, .. } if info.implausible(now_unix) => Verdict::Implausible,
@@ -277,7 +285,12 @@ impl DnsLock {
                 Some(BatchRefusal::AlreadyExists) => {
                     if last_inspection.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
                         last_inspection = Some(Instant::now());
-                        let at = inspect(aws, zone_id, &lock).await?;
+                        let at = match inspect(aws, zone_id, &lock).await {
+                            Ok(at) => at,
+                            // Throttled (the account's 5 requests a second): look again later.
+                            Err(e) if e.is_transient() => AtName::Unread,
+                            Err(e) => return Err(e),
+                        };
                         let now = clock.now_unix();
                         match (verdict(&at, &info.owner, now), at) {
                             // An earlier attempt landed: hold the lock with the value it wrote.
@@ -376,13 +389,23 @@ impl DnsLock {
     /// logged: the lock expires, and contenders break it a grace period after that.
     pub async fn release(self, aws: &AwsClients) {
         let Ok(delete) = txt(&self.name, &self.value).and_then(|s| change(ChangeAction::Delete, s)) else { return };
-        match send(aws, &self.zone_id, &self.name, vec![delete], "unlock").await {
-            Ok(None) => {}
-            Ok(Some(r)) => {
-                tracing::warn!(lock = %self.name, refusal = ?r, "the DNS lock was no longer ours at release")
-            }
-            Err(e) => {
-                tracing::warn!(lock = %self.name, error = %e, "could not release the DNS lock; it expires by itself")
+        // A lock left behind costs every contender its expiry plus the grace: a throttled
+        // release is worth a few more tries.
+        let until = Instant::now() + RELEASE_BUDGET;
+        let mut pause = Duration::from_millis(300);
+        loop {
+            match send(aws, &self.zone_id, &self.name, vec![delete.clone()], "unlock").await {
+                Ok(None) => return,
+                Ok(Some(r)) => {
+                    return tracing::warn!(lock = %self.name, refusal = ?r, "the DNS lock was no longer ours at release");
+                }
+                Err(e) if e.is_transient() && Instant::now() + pause < until => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(3));
+                }
+                Err(e) => {
+                    return tracing::warn!(lock = %self.name, error = %e, "could not release the DNS lock; it expires by itself");
+                }
             }
         }
     }

@@ -20,6 +20,8 @@ pub const CALL_TIMEOUT: Duration = super::listener_lock::CALL_TIMEOUT;
 /// (<https://docs.aws.amazon.com/Route53/latest/APIReference/API_GetChange.html>); every 2 s keeps
 /// the calls well under the API's 5 requests a second per account.
 pub const CHANGE_POLL: Duration = Duration::from_secs(2);
+/// How long one health check read may be retried after throttling.
+const HEALTH_READ_BUDGET: Duration = Duration::from_secs(30);
 /// Records per ListResourceRecordSets page (Route 53's maximum is 300).
 const PAGE_SIZE: i32 = 300;
 
@@ -96,18 +98,24 @@ pub async fn list_name(
     let mut out = Vec::new();
     loop {
         pager.before_page().map_err(|source| paging(zone_id, name, source))?;
-        tracing::debug!(aws_call = "ListResourceRecordSets", %zone_id, name = %position.0, "aws call");
-        let call = client
-            .list_resource_record_sets()
-            .hosted_zone_id(bare_zone(zone_id))
-            .start_record_name(&position.0)
-            .start_record_type(RrType::from(position.1.as_str()))
-            .set_start_record_identifier(position.2.clone())
-            .max_items(PAGE_SIZE)
-            .send();
-        let page = bounded("ListResourceRecordSets", &what, call)
-            .await?
-            .map_err(|e| api_error("ListResourceRecordSets", &what, &endpoint, &e))?;
+        let page = read_retrying(deadline, || {
+            tracing::debug!(aws_call = "ListResourceRecordSets", %zone_id, name = %position.0, "aws call");
+            let call = client
+                .list_resource_record_sets()
+                .hosted_zone_id(bare_zone(zone_id))
+                .start_record_name(&position.0)
+                .start_record_type(RrType::from(position.1.as_str()))
+                .set_start_record_identifier(position.2.clone())
+                .max_items(PAGE_SIZE)
+                .send();
+            let (what, endpoint) = (&what, &endpoint);
+            async move {
+                bounded("ListResourceRecordSets", what, call)
+                    .await?
+                    .map_err(|e| Route53Error::from(api_error("ListResourceRecordSets", what, endpoint, &e)))
+            }
+        })
+        .await?;
         let mut left_the_name = false;
         for raw in page.resource_record_sets() {
             let r = RecordSet::of(raw);
@@ -133,6 +141,30 @@ pub async fn list_name(
             return Ok(out);
         }
         position = next;
+    }
+}
+
+/// A read made again after a transient failure (throttling above all: Route 53 allows 5 requests
+/// a second per account, shared by every apply of every shard) until `deadline`, beyond the SDK's
+/// own attempts, with jittered pauses growing to 5 s.
+async fn read_retrying<T, F, Fut>(deadline: Instant, mut call: F) -> Result<T, Route53Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, Route53Error>>,
+{
+    let mut pause = Duration::from_millis(500);
+    loop {
+        match call().await {
+            Err(e) if e.is_transient() && Instant::now() + pause < deadline => {
+                tracing::debug!(error = %e, "transient failure of a Route 53 read; trying again");
+                tokio::time::sleep(Duration::from_millis(rand::random_range(
+                    pause.as_millis() as u64 / 2..=pause.as_millis() as u64,
+                )))
+                .await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+            other => return other,
+        }
     }
 }
 
@@ -234,9 +266,17 @@ pub async fn health_check_status(aws: &AwsClients, id: &str) -> Result<(bool, St
     let endpoint = aws.route53_endpoint();
     let what = format!("health check {id}");
     tracing::debug!(aws_call = "GetHealthCheckStatus", health_check = %id, "aws call");
-    let out = bounded("GetHealthCheckStatus", &what, client.get_health_check_status().health_check_id(id).send())
-        .await?
-        .map_err(|e| api_error("GetHealthCheckStatus", &what, &endpoint, &e))?;
+    let deadline = Instant::now() + HEALTH_READ_BUDGET;
+    let out = read_retrying(deadline, || {
+        let call = client.get_health_check_status().health_check_id(id).send();
+        let (what, endpoint) = (&what, &endpoint);
+        async move {
+            bounded("GetHealthCheckStatus", what, call)
+                .await?
+                .map_err(|e| Route53Error::from(api_error("GetHealthCheckStatus", what, endpoint, &e)))
+        }
+    })
+    .await?;
     let statuses: Vec<String> = out
         .health_check_observations()
         .iter()
