@@ -130,7 +130,7 @@ enum AtName {
     Unread,
     Lock {
         info: LockInfo,
-        raw: ResourceRecordSet,
+        raw: Box<ResourceRecordSet>,
     },
     Other(String),
 }
@@ -302,7 +302,7 @@ impl DnsLock {
                             (Verdict::Break, AtName::Lock { info: stale, raw }) => {
                                 tracing::warn!(lock = %lock, holder = %stale.holder, "breaking an expired DNS lock");
                                 let batch = vec![
-                                    change(ChangeAction::Delete, raw)?,
+                                    change(ChangeAction::Delete, *raw)?,
                                     change(ChangeAction::Create, txt(&lock, &value)?)?,
                                 ];
                                 match send(aws, zone_id, &lock, batch, "break stale lock").await {
@@ -437,7 +437,7 @@ async fn inspect(aws: &AwsClients, zone_id: &str, lock: &str) -> Result<AtName, 
     let values: Vec<&str> = found.resource_records().iter().map(|r| r.value()).collect();
     Ok(match values.as_slice() {
         [one] => match parse(one) {
-            Some(info) => AtName::Lock { info, raw: found.clone() },
+            Some(info) => AtName::Lock { info, raw: Box::new(found.clone()) },
             None => AtName::Other(one.to_string()),
         },
         many => AtName::Other(many.join(" ")),
@@ -474,7 +474,7 @@ mod tests {
     fn a_contender_adopts_its_own_lock_waits_for_a_live_one_and_breaks_only_after_the_grace() {
         let info = LockInfo { owner: "mine".into(), expires_unix: 1000, holder: "h".into() };
         let raw = txt("_shard-lock.a.example.com", &render(&info)).unwrap();
-        let at = AtName::Lock { info, raw };
+        let at = AtName::Lock { info, raw: Box::new(raw) };
         assert_eq!(verdict(&at, "mine", 5000), Verdict::Ours);
         assert_eq!(verdict(&at, "other", 999), Verdict::Wait);
         assert_eq!(verdict(&at, "other", 1005), Verdict::Wait, "expired, within the grace");
@@ -483,7 +483,10 @@ mod tests {
         assert_eq!(verdict(&AtName::Other("\"x\"".into()), "other", 0), Verdict::Taken);
         let far = LockInfo { owner: "o".into(), expires_unix: u64::MAX, holder: "x".into() };
         let raw = txt("_shard-lock.a.example.com", &render(&far)).unwrap();
-        assert_eq!(verdict(&AtName::Lock { info: far, raw }, "other", 1_700_000_000), Verdict::Implausible);
+        assert_eq!(
+            verdict(&AtName::Lock { info: far, raw: Box::new(raw) }, "other", 1_700_000_000),
+            Verdict::Implausible
+        );
     }
 
     #[test]

@@ -40,7 +40,6 @@ const OTHERS: &str = "others";
 /// Record types a weighted record set may have here (alias records: A, AAAA, CNAME).
 const TYPES: &[&str] = &["A", "AAAA", "CNAME", "TXT", "MX", "SRV", "CAA", "PTR", "NAPTR", "SPF", "DS"];
 
-#[derive(Default)]
 pub struct DnsWeightResource;
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
