@@ -287,3 +287,63 @@ fn racing_applies_from_four_directories_lose_nothing() {
     assert_eq!(seen["lost"], 1, "the lost answer was exercised: {seen}");
     assert_eq!(r53(&moto, &["list", &z, &format!("_shard-lock.{NAME}")]), serde_json::json!([]), "no lock left");
 }
+
+#[test]
+fn an_alias_record_is_raised_only_once_its_health_check_passes_and_ramps_in_steps() {
+    let moto = Moto::start();
+    let hc = r53(&moto, &["health-check"])["id"].as_str().expect("health check id").to_string();
+    // The health check fails until the rules change.
+    let proxy = Route53Proxy::start(&moto, &format!("unhealthy={hc}"));
+    let z = zone(&moto);
+    r53(&moto, &["upsert", &z, NAME, "A", "shard-1", "50", "10.0.0.1", "1"]);
+    let alias = |weight: i64, extra: &str| {
+        format!(
+            r#"resource "shard_dns_weight" "this" {{
+  zone_id         = "{z}"
+  name            = "{NAME}"
+  type            = "A"
+  set_identifier  = "shard-2"
+  weight          = {weight}
+  health_check_id = "{hc}"
+  alias {{
+    dns_name = "Cell-2-123.us-east-1.elb.amazonaws.com"
+    zone_id  = "Z35SXDOTRQ7X7K"
+  }}
+{extra}
+  timeouts {{
+    create = "8s"
+  }}
+}}
+"#
+        )
+    };
+    let ws = dir(&moto, &proxy, &alias(40, ""));
+    // Unhealthy: the create waits for the health check until its timeout, and writes nothing.
+    ws.fails(&["apply", "-auto-approve", "-no-color", "-input=false"], &["Health check not healthy", "0 of"]);
+    assert_eq!(weights(&moto, &z), serde_json::json!({"shard-1": 50}));
+
+    // Healthy: created at 0, then raised in steps of 20 with the health check re-read before each.
+    let proxy_rules = |rules: &str| {
+        let addr = proxy.endpoint.trim_start_matches("http://");
+        let mut stream = std::net::TcpStream::connect(addr).expect("connect to route53 proxy");
+        use std::io::{Read, Write};
+        write!(stream, "POST /__rules HTTP/1.0\r\nHost: {addr}\r\nContent-Length: {}\r\n\r\n{rules}", rules.len())
+            .expect("set rules");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("read proxy");
+        assert!(response.contains(" 200 "), "{response}");
+    };
+    proxy_rules("");
+    write(&ws, &moto, &proxy.endpoint, &alias(0, ""));
+    ws.apply();
+    write(&ws, &moto, &proxy.endpoint, &alias(40, "  ramp {\n    step     = 20\n    interval = \"1s\"\n  }\n"));
+    ws.apply();
+    assert_eq!(weights(&moto, &z), serde_json::json!({"shard-1": 50, "shard-2": 40}));
+    let seen = proxy.seen();
+    assert!(seen["ChangeResourceRecordSets"].as_u64().unwrap_or(0) >= 2 * 3, "two ramp steps, each locked: {seen}");
+    assert!(seen["GetHealthCheckStatus"].as_u64().unwrap_or(0) >= 2, "checked before each step up: {seen}");
+    // The alias as Route 53 returns it (lowercase, trailing dot) is the configured one: no drift.
+    let s = ws.state_of("shard_dns_weight.this");
+    assert_eq!(s["alias"]["dns_name"], "Cell-2-123.us-east-1.elb.amazonaws.com", "{s}");
+    assert_eq!(s["traffic_share"], "44.4%");
+}
