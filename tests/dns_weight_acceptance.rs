@@ -347,3 +347,23 @@ fn an_alias_record_is_raised_only_once_its_health_check_passes_and_ramps_in_step
     assert_eq!(s["alias"]["dns_name"], "Cell-2-123.us-east-1.elb.amazonaws.com", "{s}");
     assert_eq!(s["traffic_share"], "44.4%");
 }
+
+#[test]
+fn a_crashed_applys_lock_is_broken_after_its_expiry_and_a_foreign_txt_is_refused() {
+    let moto = Moto::start();
+    let proxy = Route53Proxy::start(&moto, "");
+    let z = zone(&moto);
+    let lock = format!("_shard-lock.{NAME}");
+    // Left by an apply that crashed long ago (expired at unix time 1000).
+    r53(&moto, &["txt", &z, &lock, "\"shard-lock owner=dead expires=1000 holder=ci-9:77\""]);
+    let ws = dir(&moto, &proxy, &shard(&z, "shard-1", 10, ""));
+    ws.apply();
+    assert_eq!(weights(&moto, &z), serde_json::json!({"shard-1": 10}));
+    assert_eq!(r53(&moto, &["list", &z, &lock]), serde_json::json!([]), "broken, then released");
+
+    // A TXT record there that is not a lock: refused by name, nothing written.
+    r53(&moto, &["txt", &z, &lock, "\"v=spf1 -all\""]);
+    write(&ws, &moto, &proxy.endpoint, &shard(&z, "shard-1", 20, ""));
+    ws.fails(&["apply", "-auto-approve", "-no-color", "-input=false"], &["is not a shard_dns_weight lock", &lock]);
+    assert_eq!(weights(&moto, &z), serde_json::json!({"shard-1": 10}));
+}
