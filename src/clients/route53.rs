@@ -343,8 +343,16 @@ pub async fn edit_locked(
         };
         match result {
             Ok(done) => return Ok(Edited { before: first_before.unwrap_or(done.before), ..done }),
-            Err(Attempt::Unanswered(before, e)) | Err(Attempt::Failed(before, e)) if is_retryable(&e) => {
-                first_before.get_or_insert(before);
+            Err(attempt @ (Attempt::Unanswered(..) | Attempt::Failed(..))) if attempt.error().is_transient() => {
+                let e = match attempt {
+                    // The write may have landed: the weight before it is the one this round read.
+                    Attempt::Unanswered(before, e) => {
+                        first_before.get_or_insert(before);
+                        e
+                    }
+                    // Nothing was written: the next round's read is the weight before.
+                    Attempt::Failed(e) => e,
+                };
                 rounds += 1;
                 let pause = Duration::from_secs(1 << rounds.min(5)).min(MAX_TRANSIENT_PAUSE);
                 if Instant::now() + pause > deadline {
@@ -356,31 +364,35 @@ pub async fn edit_locked(
                     _ = tokio::time::sleep(pause) => {}
                 }
             }
-            Err(Attempt::Unanswered(_, e) | Attempt::Failed(_, e)) => return Err(e),
+            Err(Attempt::Unanswered(_, e) | Attempt::Failed(e)) => return Err(e),
         }
     }
-}
-
-fn is_retryable(e: &Route53Error) -> bool {
-    e.is_transient()
 }
 
 /// How one locked round failed: with the weight read before (if the read got that far).
 enum Attempt {
     /// The write got no answer (it may have landed, fenced by the lock).
     Unanswered(Option<i64>, Route53Error),
-    Failed(Option<i64>, Route53Error),
+    Failed(Route53Error),
+}
+
+impl Attempt {
+    fn error(&self) -> &Route53Error {
+        match self {
+            Attempt::Unanswered(_, e) | Attempt::Failed(e) => e,
+        }
+    }
 }
 
 impl From<DnsLockError> for Attempt {
     fn from(e: DnsLockError) -> Attempt {
-        Attempt::Failed(None, e.into())
+        Attempt::Failed(e.into())
     }
 }
 
 impl From<Route53Error> for Attempt {
     fn from(e: Route53Error) -> Attempt {
-        Attempt::Failed(None, e)
+        Attempt::Failed(e)
     }
 }
 
@@ -390,7 +402,7 @@ async fn edit_under(lock: &DnsLock, aws: &AwsClients, edit: &DnsEdit, deadline: 
     let group = records::weighted_group(&records, &d.name, &d.rtype).map_err(Route53Error::from)?;
     let ours = records.iter().find(|r| r.set_identifier.as_deref() == Some(d.set_identifier.as_str()));
     let before = ours.and_then(RecordSet::weight);
-    let fail = |e: Route53Error| Attempt::Failed(before, e);
+    let fail = Attempt::Failed;
     let (ours_change, after) = match edit.change {
         DnsChange::Set(w) => {
             let want = Desired { weight: w, ..d.clone() };
@@ -437,12 +449,11 @@ async fn edit_under(lock: &DnsLock, aws: &AwsClients, edit: &DnsEdit, deadline: 
             Ok(Edited { before, change_id: Some(id) })
         }
         Err(e) => {
-            if let Some((refusal, message)) = refusal_of(&e) {
+            if let Some((_, message)) = refusal_of(&e) {
                 // The fence failed: the lock record is no longer ours (broken after a stall).
                 if lock.refusal_is_fence(&message) {
                     return Err(fail(DnsLockError::Lost { name: lock.record_name().to_string() }.into()));
                 }
-                let _ = refusal;
                 return Err(fail(Route53Error::Refused { what: edit.describe(), message }));
             }
             match e {
