@@ -25,6 +25,7 @@ pub fn resources() -> Vec<Arc<dyn AnyResource<ShardData>>> {
         Arc::new(crate::resources::weight::WeightResource::default()),
         Arc::new(crate::resources::argocd_cluster_registration::ClusterRegistrationResource),
         Arc::new(crate::resources::rollout_gate::RolloutGateResource),
+        Arc::new(crate::resources::dns_weight::DnsWeightResource),
     ]
 }
 
@@ -32,6 +33,7 @@ pub fn data_sources() -> Vec<Arc<dyn AnyDataSource<ShardData>>> {
     vec![
         Arc::new(crate::data_sources::listener::ListenerDataSource),
         Arc::new(crate::data_sources::eks_cluster::EksClusterDataSource),
+        Arc::new(crate::data_sources::dns_records::DnsRecordsDataSource),
     ]
 }
 
@@ -82,6 +84,7 @@ struct EndpointsConfig {
     eks: Attr<String>,
     sts: Attr<String>,
     cloudwatch: Attr<String>,
+    route53: Attr<String>,
 }
 
 /// Collects known values and the names of unknown ones.
@@ -158,6 +161,7 @@ impl Provider for ShardProvider {
                 endpoint("eks", "EKS"),
                 endpoint("sts", "STS"),
                 endpoint("cloudwatch", "CloudWatch (shard_weight's metric_guard)"),
+                endpoint("route53", "Route 53 (shard_dns_weight, shard_dns_records)"),
             ],
         ))
         .with_block(kube::connection_block(
@@ -184,6 +188,7 @@ impl Provider for ShardProvider {
                 ("eks", e.eks, "the cluster CA every eks_cluster_name connection trusts travels"),
                 ("elbv2", e.elbv2, "listener and target group answers travel"),
                 ("cloudwatch", e.cloudwatch, "the metrics a metric_guard judges a ramp by travel"),
+                ("route53", e.route53, "the weighted records the DNS writes are based on travel"),
             ] {
                 if let Attr::Known(url) = value
                     && validators::is_remote_plaintext(&url)
@@ -218,6 +223,7 @@ impl Provider for ShardProvider {
                 eks: take(e.eks, "endpoints.eks", &mut unknown),
                 sts: take(e.sts, "endpoints.sts", &mut unknown),
                 cloudwatch: take(e.cloudwatch, "endpoints.cloudwatch", &mut unknown),
+                route53: take(e.route53, "endpoints.route53", &mut unknown),
             },
             None => Endpoints::default(),
         };

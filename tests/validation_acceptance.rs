@@ -103,6 +103,32 @@ impl Cases {
                     merge(&[("listener_arn", format!("\"{L}\""))], &lines)
                 )
             }
+            "shard_dns_weight" => format!(
+                "resource \"shard_dns_weight\" \"{name}\" {{\n{}\n}}\n",
+                merge(
+                    &[
+                        ("zone_id", "\"Z0123456789ABCDEFGHIJ\"".into()),
+                        ("name", "\"api.example.com\"".into()),
+                        ("type", "\"A\"".into()),
+                        ("set_identifier", format!("\"{name}\"")),
+                        ("weight", "1".into()),
+                        ("records", "[\"10.0.0.1\"]".into()),
+                        ("ttl", "60".into())
+                    ],
+                    &lines
+                )
+            ),
+            "data.shard_dns_records" => format!(
+                "data \"shard_dns_records\" \"{name}\" {{\n{}\n}}\n",
+                merge(
+                    &[
+                        ("zone_id", "\"Z0123456789ABCDEFGHIJ\"".into()),
+                        ("name", "\"api.example.com\"".into()),
+                        ("type", "\"A\"".into())
+                    ],
+                    &lines
+                )
+            ),
             "data.shard_eks_cluster" => format!("data \"shard_eks_cluster\" \"{name}\" {{\n{lines}\n}}\n"),
             "ephemeral.shard_eks_token" => format!("ephemeral \"shard_eks_token\" \"{name}\" {{\n{lines}\n}}\n"),
             other => panic!("unknown type {other}"),
@@ -461,6 +487,80 @@ fn cases(ns: &str, insecure_kubeconfig: &str, ca_file: &str) -> Vec<Case> {
     for bad in ["", "has space", "_x"] {
         c.add(et, "cluster_name", "Invalid value for cluster_name", &format!("  cluster_name = \"{bad}\" #@"));
     }
+    // shard_dns_weight and data.shard_dns_records (Route 53).
+    let d = "shard_dns_weight";
+    // (`zone_id  =`, two spaces: `merge` keeps the resource's own zone_id beside the alias's.)
+    let alias = "  alias {\n    dns_name = \"lb.example.com\"\n    zone_id  = \"Z2\"\n  }";
+    for bad in ["z0123", "/hostedzone/Z0123", "Z-1"] {
+        c.add(d, "zone_id", "Invalid value for zone_id", &format!("  zone_id = \"{bad}\" #@"));
+    }
+    for bad in ["", "a..example.com", &format!("{}.example.com", long(64))] {
+        c.add(d, "name", "Invalid value for name", &format!("  name = \"{bad}\" #@"));
+    }
+    c.add(d, "type", "Invalid value for type", "  type = \"NS\" #@");
+    for bad in ["", "a/b", &long(129)] {
+        c.add(d, "set_identifier", "Invalid value for set_identifier", &format!("  set_identifier = \"{bad}\" #@"));
+    }
+    c.add(d, "weight", "Invalid value for weight", "  weight = 256 #@");
+    c.add(d, "weight", "Invalid value for weight", "  weight = -1 #@");
+    c.add(d, "ttl", "Invalid value for ttl", "  ttl = -1 #@");
+    c.add(d, "health_check_id", "Invalid value for health_check_id", "  health_check_id = \"hc-1\" #@");
+    c.add(d, "drain_delay", "Invalid value for drain_delay", "  drain_delay = \"a TTL\" #@");
+    c.add(d, "on_destroy", "Invalid value for on_destroy", "  on_destroy = \"delete\" #@");
+    c.add(
+        d,
+        "alias.dns_name",
+        "Invalid value for dns_name",
+        "  records = null\n  ttl = null\n  alias {\n    dns_name = \"a..b\" #@\n    zone_id  = \"Z2\"\n  }",
+    );
+    c.add(
+        d,
+        "alias.zone_id",
+        "Invalid value for zone_id",
+        "  records = null\n  ttl = null\n  alias {\n    dns_name = \"lb.example.com\"\n    zone_id  = \"z2\" #@\n  }",
+    );
+    c.add(d, "ramp.step", "Invalid value for step", "  ramp {\n    step = 256 #@\n    interval = \"1s\"\n  }");
+    c.add(d, "ramp.interval", "Invalid value for interval", "  ramp {\n    step = 1\n    interval = \"1 min\" #@\n  }");
+    c.add(
+        d,
+        "fleet_guard.min_serving",
+        "Invalid value for min_serving",
+        "  fleet_guard {\n    min_serving = -1 #@\n  }",
+    );
+    c.add(
+        d,
+        "fleet_guard.override_reason",
+        "Invalid value for override_reason",
+        "  fleet_guard {\n    override_reason = \" \" #@\n  }",
+    );
+    c.add(d, "timeouts.create", "Invalid value for create", "  timeouts {\n    create = \"0s\" #@\n  }");
+    c.add(d, "ttl", "TTL on an alias", &format!("  records = null\n  ttl = 60 #@\n{alias}"));
+    c.add(d, "type", "Alias of this type", &format!("  records = null\n  ttl = null\n  type = \"TXT\" #@\n{alias}"));
+    c.add(d, "records", "No records", "  records = [] #@");
+    c.add(
+        d,
+        "records",
+        "CNAME with several values",
+        "  type = \"CNAME\"\n  records = [\"a.example.com\", \"b.example.com\"] #@",
+    );
+    c.add(d, "records[*]", "Invalid record value", "  records = [\"10.0.0.300\"] #@");
+    c.add(d, "records[*]", "Invalid record value", "  type = \"AAAA\"\n  records = [\"10.0.0.1\"] #@");
+    let dd = "data.shard_dns_records";
+    c.add(dd, "zone_id", "Invalid value for zone_id", "  zone_id = \"hostedzone\" #@");
+    c.add(dd, "name", "Invalid value for name", "  name = \"a..b\" #@");
+    c.add(dd, "type", "Invalid value for type", "  type = \"\" #@");
+    c.add(
+        p,
+        "endpoints.route53",
+        "Invalid value for route53",
+        "  endpoints {\n    route53 = \"route53.example.com\" #@\n  }",
+    );
+    c.warn(
+        p,
+        "endpoints.route53",
+        "AWS endpoint over plain HTTP",
+        "  endpoints {\n    route53 = \"http://route53.example.com\" #@\n  }",
+    );
     let _ = OTHER_L;
     c.list
 }
@@ -507,6 +607,16 @@ resource "shard_weight" "unknown" {{
   listener_arn = terraform_data.later.output
   target_group_arn = terraform_data.later.output
   weight = 1
+}}
+
+resource "shard_dns_weight" "unknown" {{
+  zone_id = terraform_data.later.output
+  name = terraform_data.later.output
+  type = "A"
+  set_identifier = terraform_data.later.output
+  weight = 1
+  records = [terraform_data.later.output]
+  ttl = 60
 }}
 
 data "shard_eks_cluster" "unknown" {{

@@ -36,6 +36,7 @@ pub struct Endpoints {
     pub eks: Option<String>,
     pub sts: Option<String>,
     pub cloudwatch: Option<String>,
+    pub route53: Option<String>,
 }
 
 /// Why an AWS call could not be made or failed. Mapped to a diagnostic at the resource boundary.
@@ -86,6 +87,7 @@ pub struct AwsClients {
     elbv2: OnceCell<aws_sdk_elasticloadbalancingv2::Client>,
     eks: OnceCell<aws_sdk_eks::Client>,
     cloudwatch: OnceCell<aws_sdk_cloudwatch::Client>,
+    route53: OnceCell<aws_sdk_route53::Client>,
     /// AWS's clock, from the `Date` of ELBv2 responses (the listener lock judges time in it).
     clock: Arc<ServerClock>,
 }
@@ -98,6 +100,7 @@ impl AwsClients {
             elbv2: OnceCell::new(),
             eks: OnceCell::new(),
             cloudwatch: OnceCell::new(),
+            route53: OnceCell::new(),
             clock: Arc::default(),
         }
     }
@@ -157,6 +160,30 @@ impl AwsClients {
                 aws_sdk_cloudwatch::Client::from_conf(b.build())
             })
             .await)
+    }
+
+    /// Route 53 (a global service: the SDK's endpoint rules send it to the partition's one
+    /// endpoint whatever the region). Its responses' `Date` feeds the same server clock, which
+    /// judges the DNS lock's expiry (clients::dns_lock).
+    pub async fn route53(&self) -> Result<&aws_sdk_route53::Client, AwsError> {
+        let sdk = self.sdk().await?;
+        Ok(self
+            .route53
+            .get_or_init(|| async {
+                let mut b = aws_sdk_route53::config::Builder::from(sdk)
+                    .interceptor(DateHeaderInterceptor(self.clock.clone()))
+                    .retry_partition(unlimited_retry_partition("shard-route53"));
+                if let Some(e) = &self.settings.endpoints.route53 {
+                    b = b.endpoint_url(e);
+                }
+                aws_sdk_route53::Client::from_conf(b.build())
+            })
+            .await)
+    }
+
+    /// Where Route 53 calls go, for error messages.
+    pub fn route53_endpoint(&self) -> String {
+        self.settings.endpoints.route53.clone().unwrap_or_else(|| "the Route 53 endpoint".to_string())
     }
 
     pub async fn eks(&self) -> Result<&aws_sdk_eks::Client, AwsError> {

@@ -7,6 +7,7 @@ pub mod attempts;
 pub mod aws;
 pub mod aws_rules;
 pub mod cloudwatch;
+pub mod dns_lock;
 pub mod eks;
 pub mod eks_token;
 pub mod elbv2;
@@ -20,6 +21,8 @@ pub mod live_token;
 pub mod metric_guard;
 pub mod paging;
 pub mod pem;
+pub mod route53;
+pub mod route53_records;
 pub mod server_clock;
 
 use crate::framework::{Attr, Ctx};

@@ -1,4 +1,5 @@
 //! Data source types, one file each.
 
+pub mod dns_records;
 pub mod eks_cluster;
 pub mod listener;

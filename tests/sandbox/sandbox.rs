@@ -986,7 +986,7 @@ async fn start_moto(w: &mut World) -> Result<(), String> {
     let e = Some(moto.endpoint.clone());
     w.aws = Some(AwsClients::new(AwsSettings {
         region: Some("us-east-1".into()),
-        endpoints: Endpoints { elbv2: e.clone(), eks: e.clone(), sts: e.clone(), cloudwatch: e },
+        endpoints: Endpoints { elbv2: e.clone(), eks: e.clone(), sts: e.clone(), cloudwatch: e.clone(), route53: e },
         ..Default::default()
     }));
     say(&format!("    moto: {} (through the AWS-realism proxy {})", moto.raw_endpoint, moto.endpoint));

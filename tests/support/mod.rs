@@ -197,7 +197,13 @@ impl Moto {
         let e = Some(self.endpoint.clone());
         AwsClients::new(AwsSettings {
             region: Some("us-east-1".into()),
-            endpoints: Endpoints { elbv2: e.clone(), eks: e.clone(), sts: e.clone(), cloudwatch: e },
+            endpoints: Endpoints {
+                elbv2: e.clone(),
+                eks: e.clone(),
+                sts: e.clone(),
+                cloudwatch: e.clone(),
+                route53: e,
+            },
             ..Default::default()
         })
     }

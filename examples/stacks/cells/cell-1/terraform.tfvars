@@ -1,0 +1,10 @@
+region                = "eu-west-1"
+cell                  = "cell-1"
+zone_id               = "Z0123456789ABCDEFGHIJ"
+service_name          = "api.example.com"
+vpc_id                = "vpc-0123456789abcdef0"
+public_subnet_ids     = ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"]
+alb_security_group_id = "sg-0123456789abcdef0"
+certificate_arn       = "arn:aws:acm:eu-west-1:111122223333:certificate/00000000-0000-0000-0000-000000000000"
+weight                = 50
+maintenance           = false
