@@ -109,8 +109,10 @@ impl Provider for ShardProvider {
 
     fn schema(&self) -> Schema {
         let endpoint = |name: &str, service: &str| {
+            // Route 53 is global: one endpoint per partition, whatever the region.
+            let default = if name == "route53" { "the partition's global endpoint" } else { "the regional endpoint" };
             Attribute::string(name).optional().validate(validators::url()).description(&format!(
-                "Custom {service} endpoint URL (VPC endpoint, LocalStack, moto). Default: the regional endpoint."
+                "Custom {service} endpoint URL (VPC endpoint, LocalStack, moto). Default: {default}."
             ))
         };
         Schema::new(
