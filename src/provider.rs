@@ -25,7 +25,7 @@ pub fn resources() -> Vec<Arc<dyn AnyResource<ShardData>>> {
         Arc::new(crate::resources::weight::WeightResource::default()),
         Arc::new(crate::resources::argocd_cluster_registration::ClusterRegistrationResource),
         Arc::new(crate::resources::rollout_gate::RolloutGateResource),
-        Arc::new(crate::resources::dns_weight::DnsWeightResource),
+        Arc::new(crate::resources::dns_weight::DnsWeightResource::default()),
     ]
 }
 

@@ -255,6 +255,14 @@ fn records_that_are_not_weighted_are_refused_clearly() {
         &["import", "-no-color", "-input=false", "shard_dns_weight.this", &format!("{z}/{other}/A/shard-9")],
         &["uses failover routing"],
     );
+
+    // Two resources of one configuration for one record set would fight on every apply: the
+    // plan refuses the second, on its set_identifier, before anything is written.
+    let twice =
+        format!("{}{}", shard(&z, "shard-3", 10, ""), shard(&z, "shard-3", 20, "").replace("\"this\"", "\"again\""));
+    write(&ws, &moto, &proxy.endpoint, &twice);
+    ws.fails(&["plan", "-no-color", "-input=false"], &["Duplicate shard_dns_weight", "set_identifier"]);
+    assert!(weights(&moto, &z).get("shard-3").is_none(), "a refused plan wrote");
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! Resource/DataSource/EphemeralResource/Provider traits, plan automation, diagnostics, deadlines and waits.
 
 pub mod action;
+pub mod claims;
 pub mod context;
 pub mod data_source;
 pub mod diag;

@@ -13,6 +13,7 @@ use crate::clients::route53_records::{
     self as records, Alias, Desired, DnsChange, RecordSet, Target, share, validate_health_check_id, validate_name,
     validate_set_identifier, validate_value, validate_zone_id,
 };
+use crate::framework::claims::Claims;
 use crate::framework::schema::{Attribute, IdentityAttribute, IdentitySchema, NestedBlock, validators};
 use crate::framework::timeouts::{Op, Timeouts, format_duration, parse_duration, timeouts_block_with_defaults};
 use crate::framework::{
@@ -40,7 +41,12 @@ const OTHERS: &str = "others";
 /// Record types a weighted record set may have here (alias records: A, AAAA, CNAME).
 const TYPES: &[&str] = &["A", "AAAA", "CNAME", "TXT", "MX", "SRV", "CAA", "PTR", "NAPTR", "SPF", "DS"];
 
-pub struct DnsWeightResource;
+#[derive(Default)]
+pub struct DnsWeightResource {
+    /// Record sets planned in this process, to catch two resources of one configuration managing
+    /// the same record set.
+    claims: Claims,
+}
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct Model {
@@ -644,6 +650,19 @@ impl Resource<ShardData> for DnsWeightResource {
 
     async fn modify_plan(&self, ctx: &Ctx<ShardData>, req: &mut PlanRequest<Model>) {
         let Some(m) = req.planned_model() else { return };
+        let prior_id = req.prior.as_ref().map(Model::id);
+        if self.claims.duplicate(&m.id(), prior_id.as_deref()) {
+            req.diags.push_attr_error(
+                AttrPath::attr("set_identifier"),
+                "Duplicate shard_dns_weight",
+                format!(
+                    "another shard_dns_weight in this configuration also manages the record set {}; exactly one \
+                     resource may own a shard's weighted record",
+                    m.id()
+                ),
+            );
+            return;
+        }
         if !ctx.data.aws.settings().unknown.is_empty() {
             return;
         }

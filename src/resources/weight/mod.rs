@@ -19,6 +19,7 @@ use crate::clients::forward::{
     placement_mismatch, share_of, share_percent, share_text,
 };
 use crate::clients::metric_guard::{self, Thresholds};
+use crate::framework::claims::Claims;
 use crate::framework::schema::{Attribute, IdentityAttribute, IdentitySchema, NestedBlock, validators};
 use crate::framework::timeouts::{Op, Timeouts, format_duration, parse_duration, timeouts_block_with_defaults};
 use crate::framework::{
@@ -28,8 +29,6 @@ use crate::framework::{
 use crate::protocol::value::Value;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15 * 60);
@@ -40,11 +39,9 @@ const ROLLBACK_BUDGET: Duration = Duration::from_secs(60);
 
 #[derive(Default)]
 pub struct WeightResource {
-    /// (action owner, target group) keys planned in this process, to catch two resources of one
-    /// configuration managing the same entry (Terraform plans a whole configuration in one
-    /// provider process).
-    /// Per key: (plans of existing instances, plans of new ones).
-    claims: Mutex<HashMap<(String, String), (u32, u32)>>,
+    /// Entries (action owner, target group) planned in this process, to catch two resources of
+    /// one configuration managing the same entry.
+    claims: Claims,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -865,30 +862,19 @@ impl Resource<ShardData> for WeightResource {
         // Remote checks need known values; unknown ones are checked again at apply.
         let Some(m) = req.planned_model() else { return };
         let prior = req.prior.as_ref();
-        let key = (m.owner().arn().to_string(), m.target_group_arn.clone());
-        let same_object = prior
-            .as_ref()
-            .is_some_and(|p| (p.owner().arn(), p.target_group_arn.as_str()) == (key.0.as_str(), key.1.as_str()));
-        // A replacement is planned twice in one process (as an update with a prior state, then as a
-        // create without one), so only two claims of the same kind are certainly two resources.
-        let replacing = prior.is_some() && !same_object;
-        if !replacing {
-            let mut claims = self.claims.lock().unwrap_or_else(|p| p.into_inner());
-            let (existing, new) = claims.entry(key.clone()).or_insert((0, 0));
-            let count = if prior.is_some() { existing } else { new };
-            *count += 1;
-            if *count > 1 {
-                req.diags.push_attr_error(
-                    AttrPath::attr("target_group_arn"),
-                    "Duplicate shard_weight",
-                    format!(
-                        "another shard_weight in this configuration also manages {} in {}; exactly one resource may own a target group's weight",
-                        m.target_group_arn,
-                        m.owner().describe()
-                    ),
-                );
-                return;
-            }
+        let key = resource_id(m.owner().arn(), &m.target_group_arn);
+        let prior_key = prior.map(|p| resource_id(p.owner().arn(), &p.target_group_arn));
+        if self.claims.duplicate(&key, prior_key.as_deref()) {
+            req.diags.push_attr_error(
+                AttrPath::attr("target_group_arn"),
+                "Duplicate shard_weight",
+                format!(
+                    "another shard_weight in this configuration also manages {} in {}; exactly one resource may own a target group's weight",
+                    m.target_group_arn,
+                    m.owner().describe()
+                ),
+            );
+            return;
         }
         // With provider settings still unknown (e.g. an endpoint created in this run), AWS cannot
         // be asked yet; apply runs the same checks under the lock before writing.
