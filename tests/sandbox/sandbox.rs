@@ -269,6 +269,10 @@ fn signal_group(pgid: u32, signal: &str) {
         .status();
 }
 
+/// One table's weights per shard: (the listener's, the DNS record's); None: not in the listener /
+/// no record.
+type DnsCheck = BTreeMap<String, (Option<i64>, Option<i64>)>;
+
 /// Everything the sandbox started, and what the story needs to reach it.
 struct World {
     work: PathBuf,
@@ -286,9 +290,8 @@ struct World {
     route53_proxy: Option<std::process::Child>,
     route53_endpoint: String,
     dns_zone: String,
-    /// Per table: (stage, the listener's weight and the DNS record's weight of each shard; None:
-    /// not in the listener / no record).
-    dns_checks: Mutex<Vec<(usize, BTreeMap<String, (Option<i64>, Option<i64>)>)>>,
+    /// Per table: the stage and its weights.
+    dns_checks: Mutex<Vec<(usize, DnsCheck)>>,
     forwarders: Vec<tokio::task::JoinHandle<()>>,
     argocd: Option<ArgoCdController>,
     rollout_controllers: Vec<RolloutController>,
