@@ -6,7 +6,8 @@
 //! shard_weight's metric guard reads; and the driver itself (the example next to this file,
 //! tests/sandbox/sandbox.rs) serves every request of the whole story but the sick release's own
 //! 500s, which the metric guard stops, while its variant that upgrades a shard's nodes before the
-//! drain returned loses some.
+//! drain returned loses some; and after every stage each shard's weighted DNS record (moto's Route
+//! 53, written by the provider through tests/fixtures/route53_proxy.py) has its listener weight.
 
 #[path = "../support/mod.rs"]
 mod support;
