@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The local sandbox (`make sandbox`): the whole shard story with the real Terraform CLI and this
-# provider, against moto (AWS), two kube-apiservers (the Argo CD hub and the shards' clusters) and
+# provider, against moto (AWS, Route 53 included), two kube-apiservers (the Argo CD hub and the shards' clusters) and
 # stand-in Argo CD / Argo Rollouts controllers, all on loopback, with 100 requests a second through
 # a stand-in for the ALB's data plane to one HTTP server per shard (the run fails if any request
 # fails: examples/sandbox/README.md, "Zero downtime, measured"). The story itself is a Rust

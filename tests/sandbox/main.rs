@@ -6,7 +6,8 @@
 //! shard_weight's metric guard reads; and the driver itself (the example next to this file,
 //! tests/sandbox/sandbox.rs) serves every request of the whole story but the sick release's own
 //! 500s, which the metric guard stops, while its variant that upgrades a shard's nodes before the
-//! drain returned loses some.
+//! drain returned loses some; and after every stage each shard's weighted DNS record (moto's Route
+//! 53, written by the provider through tests/fixtures/route53_proxy.py) has its listener weight.
 
 #[path = "../support/mod.rs"]
 mod support;
@@ -52,6 +53,9 @@ fn the_module_refuses_bad_input_before_touching_anything() {
     ws.ok(&["-chdir=sandbox/shard", "init", "-input=false", "-no-color"]);
     let vars = [
         "-var=aws_endpoint=http://127.0.0.1:9",
+        "-var=route53_endpoint=http://127.0.0.1:9",
+        "-var=dns_zone_id=Z0123456789ABCDEFGHIJ",
+        "-var=dns_address=198.51.100.2",
         "-var=hub_cluster_name=hub",
         "-var=name=shard-2",
         "-var=listener_arn=arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/a/1/2",
@@ -409,4 +413,38 @@ fn the_story_serves_every_request_and_an_upgrade_before_the_drain_loses_some() {
     let v2 = |stage: &str| load["stages"][stage]["versions"]["2"].as_u64().unwrap_or(0);
     assert!(v2("4") + v2("5") > 0, "{load:#}");
     assert!(total["versions"]["1"].as_u64().unwrap() > 0 && v2("9") > 0, "{load:#}");
+
+    // DNS: after every stage each shard's weighted record in Route 53 (moto) has the weight of its
+    // listener entry, and none while the shard is out of the listener; the provider wrote them
+    // through the Route 53 proxy, waiting for PENDING changes.
+    let dns: Json = text
+        .lines()
+        .find_map(|l| l.strip_prefix("sandbox-dns: "))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .unwrap_or_else(|| panic!("no sandbox-dns line:\n{text}"));
+    let tables = dns["tables"].as_array().unwrap();
+    let stages: Vec<u64> = tables.iter().map(|t| t["stage"].as_u64().unwrap()).collect();
+    assert_eq!(stages, [0, 1, 3, 4, 5, 6, 7, 8, 9, 10, 11], "one DNS read per table: {dns:#}");
+    for t in tables {
+        for (shard, s) in t["shards"].as_object().unwrap() {
+            let (listener, record) = (s["listener"].as_i64(), s["dns"].as_i64());
+            match record {
+                Some(wt) => assert_eq!(listener, Some(wt), "stage {}, {shard}: {dns:#}", t["stage"]),
+                // Before its first apply a shard is in the listener at 0 (ingress/ seeds 0), no record.
+                None => assert!(listener.unwrap_or(0) == 0, "stage {}, {shard}: {dns:#}", t["stage"]),
+            }
+        }
+    }
+    let at = |stage: u64, shard: &str| {
+        let t = tables.iter().find(|t| t["stage"] == stage).unwrap();
+        t["shards"][shard]["dns"].as_i64()
+    };
+    // The story's weights, in DNS: both join, shard-1 drains, the guard's breach leaves it at 0
+    // (the record follows shard_weight's result), the restore, shard-3's break-glass drain and removal.
+    assert_eq!((at(1, "shard-1"), at(1, "shard-2")), (Some(50), Some(50)), "{dns:#}");
+    assert_eq!((at(3, "shard-1"), at(7, "shard-1"), at(8, "shard-1")), (Some(0), Some(0), Some(50)), "{dns:#}");
+    assert_eq!((at(9, "shard-3"), at(10, "shard-3"), at(11, "shard-3")), (Some(50), Some(0), None), "{dns:#}");
+    let r53 = &dns["route53_proxy"];
+    assert!(r53["ChangeResourceRecordSets"].as_u64().unwrap_or(0) > 0, "{dns:#}");
+    assert!(r53["GetChange"].as_u64().unwrap_or(0) > 0, "changes were waited for until INSYNC: {dns:#}");
 }

@@ -11,8 +11,10 @@
 //! fail: shard-1's pods stop as its drain apply starts, and the story ends after that stage.
 //!
 //! What it starts, all on loopback, and stops at the end, on failure and on Ctrl-C:
-//! - moto (tests/fixtures/eks_moto.py, with CloudWatch percentiles) for ELBv2, EKS, STS and
-//!   CloudWatch, behind the realism proxy;
+//! - moto (tests/fixtures/eks_moto.py, with CloudWatch percentiles) for ELBv2, EKS, STS,
+//!   CloudWatch and Route 53, behind the realism proxy (ELBv2, CloudWatch) and
+//!   tests/fixtures/route53_proxy.py (Route 53: PENDING changes, 5 requests a second), with one
+//!   public hosted zone whose name `api.sandbox.example.com` every shard holds a weighted record of;
 //! - two kube-apiservers (scripts/kube-cluster.sh): the Argo CD hub (EKS cluster `argo-hub`) and
 //!   one for the shards' clusters (EKS clusters `shard-1`, `shard-2`, `shard-3`, each its own
 //!   endpoint: a port forwarding to that API server; each shard's workload in its own namespace);
@@ -69,6 +71,10 @@ const HUB_CLUSTER: &str = "argo-hub";
 const HUB_DOWN: &str = "argo-hub-down";
 const ARGOCD_NAMESPACE: &str = "argocd";
 const SHARDS: [&str; 3] = ["shard-1", "shard-2", "shard-3"];
+/// The public hosted zone the sandbox seeds, and the name every shard's shard_dns_weight shares
+/// (examples/sandbox/shard's default dns_name).
+const DNS_ZONE: &str = "sandbox.example.com";
+const DNS_NAME: &str = "api.sandbox.example.com";
 /// The gated Rollout of every shard (the service's workload: `app/api` on a real shard).
 const ROLLOUT: &str = "api";
 /// modules/shard-delivery's output target_group_annotation.
@@ -263,6 +269,10 @@ fn signal_group(pgid: u32, signal: &str) {
         .status();
 }
 
+/// One table's weights per shard: (the listener's, the DNS record's); None: not in the listener /
+/// no record.
+type DnsCheck = BTreeMap<String, (Option<i64>, Option<i64>)>;
+
 /// Everything the sandbox started, and what the story needs to reach it.
 struct World {
     work: PathBuf,
@@ -276,6 +286,12 @@ struct World {
     /// Kills moto if the sandbox is killed outright (watch_children).
     watchdog: Option<std::process::Child>,
     moto: Option<Arc<Moto>>,
+    /// tests/fixtures/route53_proxy.py in front of moto: the provider's Route 53 endpoint.
+    route53_proxy: Option<std::process::Child>,
+    route53_endpoint: String,
+    dns_zone: String,
+    /// Per table: the stage and its weights.
+    dns_checks: Mutex<Vec<(usize, DnsCheck)>>,
     forwarders: Vec<tokio::task::JoinHandle<()>>,
     argocd: Option<ArgoCdController>,
     rollout_controllers: Vec<RolloutController>,
@@ -312,6 +328,10 @@ impl World {
             kube_groups: Vec::new(),
             watchdog: None,
             moto: None,
+            route53_proxy: None,
+            route53_endpoint: String::new(),
+            dns_zone: String::new(),
+            dns_checks: Mutex::new(Vec::new()),
             forwarders: Vec::new(),
             argocd: None,
             rollout_controllers: Vec::new(),
@@ -367,6 +387,10 @@ impl World {
             .map(|dir| tokio::process::Command::from(kube_cluster("stop", dir)).stdin(Stdio::null()).status())
             .collect();
         futures::future::join_all(stops).await;
+        if let Some(mut proxy) = self.route53_proxy.take() {
+            let _ = proxy.kill();
+            let _ = proxy.wait();
+        }
         if let Some(moto) = self.moto.take() {
             // The last reference: dropping it stops moto and its proxy.
             let _ = tokio::task::spawn_blocking(move || drop(moto)).await;
@@ -405,7 +429,9 @@ fn took(since: Instant) {
 
 async fn story(w: &mut World) -> Result<(), String> {
     say("sandbox: the shard story with the real Terraform CLI (v1.15.5) and this provider, all on loopback.");
-    say("  AWS (ELBv2, EKS, STS) is moto; the Argo CD hub and the shard clusters are two real kube-apiservers;");
+    say(
+        "  AWS (ELBv2, EKS, STS, CloudWatch, Route 53) is moto; the Argo CD hub and the shard clusters are two real kube-apiservers;",
+    );
     say("  Argo CD and Argo Rollouts are STAND-INS from tests/support (their effects, not their code).");
     say(&format!(
         "  work directory: {} (removed at the end unless something fails or SANDBOX_KEEP_WORK=1)",
@@ -598,11 +624,20 @@ async fn story(w: &mut World) -> Result<(), String> {
     table(w).await?;
     took(t);
 
-    let t = stage(10, "break-glass drain of shard-3 while the hub is down (-refresh=false, -target the weight)");
-    say("  the provider's hub is an EKS cluster nothing answers for; only the weight is planned and applied");
+    let t = stage(10, "break-glass drain of shard-3 while the hub is down (-refresh=false, -target the weights)");
+    say("  the provider's hub is an EKS cluster nothing answers for; only the weights (listener and DNS) are planned");
+    say("  and applied");
     let mut sick = vars(w, "shard-3", 50, true, &gate);
     sick["hub_cluster_name"] = json!(HUB_DOWN);
-    apply_with(w, "shard-3", sick, &["-refresh=false", "-target=module.delivery.shard_weight.this"]).await?;
+    // The DNS record drains too: it reads shard_weight's weight, so targeting it adds nothing that
+    // needs the hub.
+    apply_with(
+        w,
+        "shard-3",
+        sick,
+        &["-refresh=false", "-target=module.delivery.shard_weight.this", "-target=shard_dns_weight.this"],
+    )
+    .await?;
     table(w).await?;
     took(t);
 
@@ -624,6 +659,7 @@ async fn story(w: &mut World) -> Result<(), String> {
     say("  Argo CD deleted shard-3's workload (its Rollout) before the cluster Secret went");
     table(w).await?;
     took(t);
+    print_dns_checks(w).await?;
     finish_load(w, true).await?;
 
     let errors: Vec<String> = w
@@ -671,6 +707,11 @@ fn vars(w: &World, shard: &str, weight: i64, maintenance: bool, rollouts: &Json)
     let text = rollouts.to_string().replace("\"NS\"", &format!("\"{}\"", namespace_of(shard)));
     json!({
         "aws_endpoint": w.moto().endpoint,
+        "route53_endpoint": w.route53_endpoint,
+        "dns_zone_id": w.dns_zone,
+        "dns_name": DNS_NAME,
+        // Each cell's own (made-up, TEST-NET-2) load balancer address.
+        "dns_address": format!("198.51.100.{}", shard.trim_start_matches("shard-")),
         "hub_cluster_name": HUB_CLUSTER,
         "name": shard,
         "listener_arn": w.listener,
@@ -965,7 +1006,7 @@ kill "$@" 2>/dev/null
 for g in $groups; do kill -KILL -- "-$g" 2>/dev/null; done"#;
 
 async fn start_moto(w: &mut World) -> Result<(), String> {
-    say("  starting moto (ELBv2, EKS, STS, CloudWatch)…");
+    say("  starting moto (ELBv2, EKS, STS, CloudWatch, Route 53)…");
     let hub = Connection::read(&w.kube_dirs[0])?;
     let shards = Connection::read(&w.kube_dirs[1])?;
     let mut clusters: Vec<(String, String, PathBuf)> = vec![
@@ -982,19 +1023,78 @@ async fn start_moto(w: &mut World) -> Result<(), String> {
     })
     .await
     .map_err(|e| format!("moto did not start: {e}"))?;
+    let moto = Arc::new(moto);
+    // Started before the watchdog, which kills the sandbox's children if it is killed outright.
+    w.moto = Some(moto.clone());
+    let (proxy, route53) = start_route53_proxy(&moto.raw_endpoint, &w.work.join("route53-proxy.err")).await?;
+    w.route53_proxy = Some(proxy);
+    w.route53_endpoint = route53.clone();
     use shard_provider::clients::aws::{AwsClients, AwsSettings, Endpoints};
     let e = Some(moto.endpoint.clone());
     w.aws = Some(AwsClients::new(AwsSettings {
         region: Some("us-east-1".into()),
-        endpoints: Endpoints { elbv2: e.clone(), eks: e.clone(), sts: e.clone(), cloudwatch: e.clone(), route53: e },
+        endpoints: Endpoints {
+            elbv2: e.clone(),
+            eks: e.clone(),
+            sts: e.clone(),
+            cloudwatch: e,
+            route53: Some(route53.clone()),
+        },
         ..Default::default()
     }));
     say(&format!("    moto: {} (through the AWS-realism proxy {})", moto.raw_endpoint, moto.endpoint));
-    w.moto = Some(Arc::new(moto));
+    say(&format!("    Route 53: moto through tests/fixtures/route53_proxy.py {route53} (PENDING changes, throttling)"));
     let pgids = w.work.join("terraform.pgids");
     w.procs.record_in(pgids.clone());
     w.watchdog = Some(watch_children(&pgids)?);
     Ok(())
+}
+
+/// tests/fixtures/route53_proxy.py in front of moto (`upstream`), with its defaults: each change
+/// PENDING for 1 s before INSYNC, 5 Route 53 requests a second before Throttling. Stopped at
+/// shutdown (and by the watchdog).
+async fn start_route53_proxy(upstream: &str, err: &Path) -> Result<(std::process::Child, String), String> {
+    let port = support::free_port();
+    let mut child = std::process::Command::new(project_root().join(".bench/venv/bin/python3"))
+        .arg(project_root().join("tests/fixtures/route53_proxy.py"))
+        .args([&port.to_string(), upstream, ""])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(err).map_err(|e| format!("{}: {e}", err.display()))?)
+        .process_group(0)
+        .spawn()
+        .map_err(|e| format!("route53_proxy.py: {e}"))?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!(
+                "route53_proxy.py exited ({status}): {}",
+                std::fs::read_to_string(err).unwrap_or_default()
+            ));
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err("route53_proxy.py did not start in 20 s".into());
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    Ok((child, format!("http://127.0.0.1:{port}")))
+}
+
+/// tests/fixtures/route53_fixture.py against moto itself: arranges and reads Route 53 as another
+/// stack (or the console) would.
+async fn route53_fixture(endpoint: &str, args: &[&str]) -> Result<Json, String> {
+    let mut c = tokio::process::Command::new(project_root().join(".bench/venv/bin/python3"));
+    c.arg(project_root().join("tests/fixtures/route53_fixture.py")).args(args).env("MOTO_ENDPOINT", endpoint);
+    let out = c
+        .stdin(Stdio::null())
+        .process_group(0)
+        .kill_on_drop(true)
+        .output()
+        .await
+        .map_err(|e| format!("route53_fixture.py: {e}"))?;
+    fixture_answer(args, &out)
 }
 
 async fn create_eks_cluster(w: &World, name: &str) -> Result<(), String> {
@@ -1030,6 +1130,12 @@ async fn seed(w: &mut World) -> Result<(), String> {
     }
     create_eks_cluster(w, HUB_CLUSTER).await?;
     create_eks_cluster(w, HUB_DOWN).await?;
+    let zone = route53_fixture(&moto, &["zone", DNS_ZONE]).await?;
+    w.dns_zone = zone["zone_id"].as_str().ok_or_else(|| format!("no zone id: {zone}"))?.to_string();
+    say(&format!(
+        "    Route 53: public hosted zone {DNS_ZONE} ({}); each shard's weighted record of {DNS_NAME} comes with its apply",
+        w.dns_zone
+    ));
     say(
         "    shard-N/ module \"cluster\": EKS clusters shard-1, shard-2 (shard-3 comes later); argo-cluster/: argo-hub",
     );
@@ -1728,6 +1834,16 @@ async fn table(w: &World) -> Result<(), String> {
     let actions = fixture(&w.moto().raw_endpoint, &["actions", &w.listener]).await?;
     let weights: BTreeMap<String, i64> = forward_weights(&actions).unwrap_or_default().into_iter().collect();
     let total: i64 = weights.values().sum();
+    // One read of the name's weighted records per table, from moto itself (what Route 53 holds).
+    let dns = route53_fixture(&w.moto().raw_endpoint, &["weights", &w.dns_zone, DNS_NAME, "A"]).await?;
+    let dns: BTreeMap<String, i64> = dns
+        .as_object()
+        .ok_or_else(|| format!("route53 weights: {dns}"))?
+        .iter()
+        .map(|(set_id, wt)| wt.as_i64().map(|wt| (set_id.clone(), wt)).ok_or_else(|| format!("{set_id}: weight {wt}")))
+        .collect::<Result<_, _>>()?;
+    let dns_total: i64 = dns.values().sum();
+    let mut compared = BTreeMap::new();
     let secrets = Api::<Secret>::namespaced(w.hub(), ARGOCD_NAMESPACE);
     let apps = Api::<DynamicObject>::namespaced_with(w.hub(), ARGOCD_NAMESPACE, &application_resource())
         .list(&Default::default())
@@ -1735,9 +1851,10 @@ async fn table(w: &World) -> Result<(), String> {
         .map_err(|e| format!("list Applications: {e}"))?;
 
     let load = stage_load(w);
-    let mut rows: Vec<[String; 6]> = vec![[
+    let mut rows: Vec<[String; 7]> = vec![[
         "shard".into(),
         "weight (share)".into(),
+        "DNS weight (share)".into(),
         "Argo CD".into(),
         "Applications (sync, health)".into(),
         "Rollout api (in app-<shard>)".into(),
@@ -1749,6 +1866,13 @@ async fn table(w: &World) -> Result<(), String> {
             Some(wt) => format!("{wt}"),
             None => "not in listener".to_string(),
         };
+        // Route 53 answers every record equally when all weights are 0.
+        let dns_cell = match dns.get(shard) {
+            Some(wt) if dns_total > 0 => format!("{wt} ({:.0}%)", 100.0 * *wt as f64 / dns_total as f64),
+            Some(wt) => format!("{wt} ({:.0}%)", 100.0 / dns.len() as f64),
+            None => "no record".to_string(),
+        };
+        compared.insert(shard.to_string(), (weights.get(&w.target_groups[shard]).copied(), dns.get(shard).copied()));
         let registered = match secrets.get_opt(&format!("cluster-{shard}")).await.map_err(|e| e.to_string())? {
             Some(s)
                 if s.metadata
@@ -1785,9 +1909,9 @@ async fn table(w: &World) -> Result<(), String> {
             Err(e) => format!("({e})"),
         };
         let served = load.as_ref().map(|t| served_cell(t, shard)).unwrap_or_else(|| "—".into());
-        rows.push([shard.to_string(), weight, registered, applications, rollout, served]);
+        rows.push([shard.to_string(), weight, dns_cell, registered, applications, rollout, served]);
     }
-    let widths: Vec<usize> = (0..6).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..7).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
     println!();
     for (n, row) in rows.iter().enumerate() {
         let cells: Vec<String> = row.iter().zip(&widths).map(|(c, wd)| format!("{c:<wd$}")).collect();
@@ -1802,6 +1926,58 @@ async fn table(w: &World) -> Result<(), String> {
         None if w.load.is_some() => println!("  load: none yet (it starts when the listener first forwards)"),
         None => {}
     }
+    // The DNS record follows the listener entry: the same weight, none while the shard is not in
+    // the listener. A shard the listener lists at 0 before its first apply (ingress/ seeds
+    // every shard at 0) has no record yet: both send it nothing.
+    let stage = STAGE.load(Ordering::Relaxed);
+    let differ: Vec<String> = compared
+        .iter()
+        .filter(|(_, (listener, dns))| {
+            listener.unwrap_or(0) != dns.unwrap_or(0) || (listener.is_none() && dns.is_some())
+        })
+        .map(|(shard, (listener, dns))| format!("{shard}: listener {listener:?}, DNS {dns:?}"))
+        .collect();
+    w.dns_checks.lock().unwrap().push((stage, compared));
+    if !differ.is_empty() {
+        return Err(format!("stage {stage}: the DNS weights do not follow the listener's: {}", differ.join("; ")));
+    }
+    Ok(())
+}
+
+/// What the Route 53 proxy saw (its GET /__faults): calls per operation, throttled requests.
+async fn route53_seen(endpoint: &str) -> Result<Json, String> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let addr = endpoint.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.map_err(|e| format!("route53 proxy: {e}"))?;
+    stream
+        .write_all(format!("GET /__faults HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .await
+        .map_err(|e| format!("route53 proxy: {e}"))?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.map_err(|e| format!("route53 proxy: {e}"))?;
+    serde_json::from_str(response.split("\r\n\r\n").nth(1).unwrap_or_default())
+        .map_err(|e| format!("route53 proxy's /__faults: {e}: {response}"))
+}
+
+/// One line for tests/sandbox/main.rs: each table's listener and DNS weights per shard, and the
+/// Route 53 calls the proxy served (the provider's: the driver reads moto itself).
+async fn print_dns_checks(w: &World) -> Result<(), String> {
+    let seen = route53_seen(&w.route53_endpoint).await?;
+    say(&format!("  Route 53 through route53_proxy.py: {seen}"));
+    let checks: Vec<Json> = w
+        .dns_checks
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(stage, shards)| {
+            let shards: serde_json::Map<String, Json> = shards
+                .iter()
+                .map(|(s, (listener, dns))| (s.clone(), json!({ "listener": listener, "dns": dns })))
+                .collect();
+            json!({ "stage": stage, "shards": shards })
+        })
+        .collect();
+    println!("sandbox-dns: {}", json!({ "tables": checks, "route53_proxy": seen }));
     Ok(())
 }
 

@@ -4,11 +4,15 @@
 # next to a copy of ../../stacks/modules/shard-delivery, and writes terraform.tfvars.json for
 # each stage of the story.
 #
-# What is local: moto stands in for ELBv2, EKS, STS and CloudWatch (its EKS clusters' endpoints
+# What is local: moto stands in for ELBv2, EKS, STS, CloudWatch and Route 53 (its EKS clusters' endpoints
 # are the sandbox's kube-apiservers; its CloudWatch holds the metrics the sandbox's ALB stand-in
 # publishes); the hub and the shard clusters are real kube-apiservers that accept EKS tokens, as
 # EKS does. What the real stack has and this one has not: the EKS cluster itself
 # (module "cluster", hashicorp/aws), seeded by the sandbox instead, and the S3 backend.
+#
+# Next to the module, this shard's weighted DNS record (shard_dns_weight) for the name every shard
+# shares: the DNS view of the same traffic split, for when cells sit behind their own ALBs. Its
+# weight is the listener entry's (0 in maintenance), so the two agree after every apply.
 terraform {
   required_version = ">= 1.10"
 
@@ -19,6 +23,27 @@ terraform {
 
 variable "aws_endpoint" {
   description = "moto (through the AWS-realism proxy): ELBv2, EKS, STS and CloudWatch."
+  type        = string
+}
+
+variable "route53_endpoint" {
+  description = "moto's Route 53, through the Route 53 realism proxy (PENDING changes, throttling)."
+  type        = string
+}
+
+variable "dns_zone_id" {
+  description = "The shared public hosted zone (seeded by the sandbox: sandbox.example.com)."
+  type        = string
+}
+
+variable "dns_name" {
+  description = "The name every shard shares a weighted record of."
+  type        = string
+  default     = "api.sandbox.example.com"
+}
+
+variable "dns_address" {
+  description = "What this shard's record answers with: its own (made-up) load balancer address."
   type        = string
 }
 
@@ -101,6 +126,7 @@ provider "shard" {
     eks        = var.aws_endpoint
     sts        = var.aws_endpoint
     cloudwatch = var.aws_endpoint
+    route53    = var.route53_endpoint
   }
 
   hub {
@@ -137,8 +163,34 @@ module "delivery" {
   rollouts = var.rollouts
 }
 
+# This shard's weighted record, at the listener entry's weight (Route 53 takes 0..255; the sandbox
+# uses 50). It reads module.delivery.weight, so it is written after shard_weight (and what that
+# waits for) succeeded: a ramp the metric guard stops fails the apply before DNS sends the shard
+# anything, and a break-glass `-target=shard_dns_weight.this` pulls in only shard_weight's own
+# dependencies. Plain records with a 1 s TTL and no extra drain delay keep the sandbox fast: a
+# drain waits INSYNC, then the TTL (an alias to an ALB would wait its 60 s TTL). moto resolves
+# nothing, so that wait is only the provider's.
+resource "shard_dns_weight" "this" {
+  zone_id        = var.dns_zone_id
+  name           = var.dns_name
+  type           = "A"
+  set_identifier = var.name
+  weight         = module.delivery.weight
+  records        = [var.dns_address]
+  ttl            = 1
+  drain_delay    = "0s"
+}
+
 output "weight" {
   value = module.delivery.weight
+}
+
+output "dns_weight" {
+  value = shard_dns_weight.this.weight
+}
+
+output "dns_traffic_share" {
+  value = shard_dns_weight.this.traffic_share
 }
 
 output "argocd_cluster_name" {
