@@ -8,7 +8,8 @@ the plan comparison (below), and 20 parallel shard applies (moto).
 plan (also part of aws): a plan of 20 applied shard_weight next to 20 `noop_thing` of the Go no-op
 provider (PEER_PROVIDER: its binary, from scripts/bench-peer.sh; skipped when unset) and 20
 terraform_data, refresh on and off, PLAN_RUNS (15) interleaved rounds; then the provider's own
-start-up milestones and per-RPC timings per launch (SHARD_RPC_TIMINGS).
+start-up milestones and per-RPC timings per launch (SHARD_RPC_TIMINGS), and the peak RSS of a plan.
+SHARD_BASELINE_BIN: another build of this provider, timed as one more case in the same run.
 
 argocd: shard_argocd_cluster_registration against the bench (real Terraform, moto with EKS as AWS
 describes it, the real kube-apiserver as the Argo CD hub). Like the tests, it plays Argo CD: an
@@ -167,8 +168,11 @@ sys.exit(p.returncode)
         return json.loads(out)
 
     def env(self, log, direct=False):
-        """direct: the binary itself and no logs (for timings); else the RSS wrapper, DEBUG logs."""
-        return tf_env(self.cli_direct, None) if direct else tf_env(self.cli, log)
+        """direct: the binary itself and no logs (for timings; a path: that CLI config); else the
+        RSS wrapper, DEBUG logs."""
+        if direct:
+            return tf_env(direct if isinstance(direct, str) else self.cli_direct, None)
+        return tf_env(self.cli, log)
 
     def workspace(self, name, body):
         d = os.path.join(self.work, name)
@@ -202,6 +206,8 @@ def api_calls(log):
 
 
 PEER = os.environ.get("PEER_PROVIDER", "")
+# Optional: another build of this provider timed in the same plan comparison (before/after a change).
+BASELINE = os.environ.get("SHARD_BASELINE_BIN", "")
 PLAN_RUNS = int(os.environ.get("PLAN_RUNS", "15"))
 
 
@@ -240,7 +246,15 @@ def plan_report(b):
         f.write("".join(f'resource "terraform_data" "w{i}" {{\n  input = {i}\n}}\n' for i in range(20)))
     b.tf(stand_in, "init")
     b.tf(stand_in, "apply", "-auto-approve")
-    cases = [("shard_weight", many)]
+    cases = [("shard_weight", many, True)]
+    if BASELINE:
+        # The same plan through another build of the provider (e.g. before a change), in the same run.
+        base_dir = os.path.join(b.work, "baseline-provider")
+        os.makedirs(base_dir)
+        os.symlink(BASELINE, os.path.join(base_dir, "terraform-provider-shard"))
+        base_cli = os.path.join(b.work, "cli-baseline.tfrc")
+        write_cli_config(base_cli, base_dir)
+        cases.append(("shard_weight, baseline binary", many, base_cli))
     if PEER:
         peer = os.path.join(b.work, "plan-20-noop")
         os.makedirs(peer)
@@ -255,21 +269,21 @@ def plan_report(b):
                     '    "example.com/peer/noop" = "%s"\n  }\n  direct {}\n}\n'
                     % (os.path.dirname(BIN), os.path.dirname(PEER)))
         b.tf(peer, "apply", "-auto-approve", direct=True)
-        cases.append(("Go no-op (noop_thing)", peer))
-    cases.append(("terraform_data", stand_in))
+        cases.append(("Go no-op (noop_thing)", peer, True))
+    cases.append(("terraform_data", stand_in, True))
 
-    def timed(d, *extra):
+    def timed(d, cli, *extra):
         start = time.perf_counter()
-        b.tf(d, "plan", "-detailed-exitcode", *extra, log="plan-timed.log", direct=True, ok=(0,))
+        b.tf(d, "plan", "-detailed-exitcode", *extra, log="plan-timed.log", direct=cli, ok=(0,))
         return time.perf_counter() - start
 
-    runs = [(name, d, extra) for extra in ((), ("-refresh=false",)) for name, d in cases]
-    times = {(name, extra): [] for name, _, extra in runs}
+    runs = [(name, d, cli, extra) for extra in ((), ("-refresh=false",)) for name, d, cli in cases]
+    times = {(name, extra): [] for name, _, _, extra in runs}
     load_before = os.getloadavg()
     for i in range(PLAN_RUNS):
         # Interleaved, each round starting one case later, so no case always follows the same one.
-        for name, d, extra in runs[i % len(runs):] + runs[:i % len(runs)]:
-            times[(name, extra)].append(timed(d, *extra))
+        for name, d, cli, extra in runs[i % len(runs):] + runs[:i % len(runs)]:
+            times[(name, extra)].append(timed(d, cli, *extra))
     load_after = os.getloadavg()
     b.tf(many, "plan", log="plan-calls.log")
     refresh_calls = api_calls(os.path.join(many, "plan-calls.log"))
@@ -281,7 +295,7 @@ def plan_report(b):
         lines += ["(the Go no-op provider was skipped: see scripts/bench-peer.sh)", ""]
     lines += ["| provider | plan (refresh on) | plan -refresh=false |", "| --- | --- | --- |"]
     med = {}
-    for name, _ in cases:
+    for name, _, _ in cases:
         cells = []
         for extra in ((), ("-refresh=false",)):
             m, q1, q3, lo, hi = spread(times[(name, extra)])
@@ -290,9 +304,39 @@ def plan_report(b):
         lines.append(f"| {name} | {cells[0]} | {cells[1]} |")
     lines.append("")
     for extra, label in (((), "refresh on"), (("-refresh=false",), "-refresh=false")):
-        for other, _ in cases[1:]:
+        for other, _, _ in cases[1:]:
             lines.append(f"- {label}: shard_weight / {other} = **{med[('shard_weight', extra)] / med[(other, extra)]:.2f}x**")
     lines += [f"- AWS calls of one shard_weight plan (refresh on): {json.dumps(refresh_calls, sort_keys=True)}", ""]
+
+    # Peak RSS of the provider processes of a plan (refresh on), through a wrapper that records
+    # each process's maximum resident set when it exits (untimed); per build when a baseline is given.
+    builds = [("shard_weight", BIN)] + ([("shard_weight, baseline binary", BASELINE)] if BASELINE else [])
+    rss = {name: [] for name, _ in builds}
+    wrappers = {}
+    for name, binary in builds:
+        wdir = os.path.join(b.work, f"rss-{len(wrappers)}")
+        os.makedirs(wdir)
+        log = os.path.join(wdir, "rss.log")
+        with open(os.path.join(wdir, "terraform-provider-shard"), "w") as f:
+            f.write(f"""#!{PY}
+import resource, subprocess, sys
+p = subprocess.run([{binary!r}] + sys.argv[1:])
+with open({log!r}, "a") as f:
+    f.write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) + "\\n")
+sys.exit(p.returncode)
+""")
+        os.chmod(os.path.join(wdir, "terraform-provider-shard"), 0o755)
+        cli = os.path.join(wdir, "cli.tfrc")
+        write_cli_config(cli, wdir)
+        wrappers[name] = (cli, log)
+    for _ in range(5):
+        for name, _ in builds:
+            cli, log = wrappers[name]
+            open(log, "w").close()
+            b.tf(many, "plan", log="plan-rss.log", direct=cli)
+            rss[name].append(max(int(x) for x in open(log).read().split()) / 1024)
+    lines += ["Peak RSS of a provider process during the plan (refresh on; the largest of its three launches, "
+              "median of 5 plans): " + "; ".join(f"{name} {statistics.median(v):.1f} MB" for name, v in rss.items()), ""]
 
     # Where the provider's time goes: the same plan with SHARD_RPC_TIMINGS, untimed.
     timings = os.path.join(b.work, "rpc-timings.jsonl")
@@ -311,7 +355,9 @@ def plan_report(b):
     for kind in sorted(by_kind):
         entries = by_kind[kind]
         m = lambda key: statistics.median(e["milestones_ms"].get(key, float("nan")) for e in entries)
-        rpc_names = sorted({n for e in entries for n in e["rpcs"]} - {"TLS handshake"})
+        # go-plugin's broker and stdio streams last as long as the process: not calls.
+        rpc_names = sorted(n for n in {n for e in entries for n in e["rpcs"]}
+                           if n != "TLS handshake" and not n.startswith(("GRPCBroker/", "GRPCStdio/")))
         med_rpc = lambda n, k: statistics.median(e["rpcs"][n][k] for e in entries if n in e["rpcs"])
         tls_us = med_rpc("TLS handshake", "p50_us") if any("TLS handshake" in e["rpcs"] for e in entries) else float("nan")
         rpcs = "; ".join(f"{n} {med_rpc(n, 'count'):.0f}×{med_rpc(n, 'p50_us'):.0f} ({med_rpc(n, 'total_us'):.0f})"
