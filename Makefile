@@ -58,9 +58,11 @@ lint:
 	@echo "lint: cargo clippy (on a fresh clone this first compiles every dependency: about 5 minutes on 2 cores)"
 	cargo clippy --all-targets -- -D warnings
 
-# The figures in docs/benchmarks.md (release build): start-up, memory, AWS calls, then the Argo CD
-# registration's requests and wait latencies (its own kube-apiserver). `bash scripts/benchmark.sh
-# aws` or `argocd` runs one part.
+# The figures in docs/benchmarks.md (release build): start-up, memory, AWS calls, a plan of 20
+# shard_weight next to the Go no-op provider (built by ../shared/tools/peer-provider-go when that
+# is there: scripts/bench-peer.sh; skipped with a message otherwise) and terraform_data, with the
+# provider's per-RPC timings; then the Argo CD registration's requests and wait latencies (its own
+# kube-apiserver). `bash scripts/benchmark.sh aws`, `plan` or `argocd` runs one part.
 benchmark: bench
 	bash scripts/benchmark.sh
 
@@ -75,8 +77,12 @@ fuzz-short:
 
 # Regenerates docs/ from the provider's schema (terraform providers schema -json against a debug
 # build), templates/ and examples/. tests/docs.rs fails when docs/ is stale.
+# (Built with the sandbox driver: an example needs the dev-dependencies, whose features — tokio's
+# test-util — then apply to the whole build, as in make sandbox and make test. The binary alone
+# would compile tokio and the 43 crates above it, the AWS SDKs, kube, hyper and tonic among them, a
+# second time with other features.)
 docs: bench
-	cargo build --bin terraform-provider-shard
+	cargo build --bin terraform-provider-shard --example sandbox
 	.bench/venv/bin/python3 scripts/docs.py --provider-binary $${CARGO_TARGET_DIR:-target}/debug/terraform-provider-shard
 
 # Release packages for this machine's platform in dist/ (zip, manifest, SHA256SUMS; Registry shape).

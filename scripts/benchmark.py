@@ -3,7 +3,13 @@ report. Run via scripts/benchmark.sh (`make benchmark`): `benchmark.py ROOT BINA
 both parts when none is named.
 
 aws: start-up to the handshake line, peak RSS during plan/apply, AWS API calls per weight change,
-a plan of 20 shard_weight against 20 terraform_data, and 20 parallel shard applies (moto).
+the plan comparison (below), and 20 parallel shard applies (moto).
+
+plan (also part of aws): a plan of 20 applied shard_weight next to 20 `noop_thing` of the Go no-op
+provider (PEER_PROVIDER: its binary, from scripts/bench-peer.sh; skipped when unset) and 20
+terraform_data, refresh on and off, PLAN_RUNS (15) interleaved rounds; then the provider's own
+start-up milestones and per-RPC timings per launch (SHARD_RPC_TIMINGS), and the peak RSS of a plan.
+SHARD_BASELINE_BIN: another build of this provider, timed as one more case in the same run.
 
 argocd: shard_argocd_cluster_registration against the bench (real Terraform, moto with EKS as AWS
 describes it, the real kube-apiserver as the Argo CD hub). Like the tests, it plays Argo CD: an
@@ -162,8 +168,11 @@ sys.exit(p.returncode)
         return json.loads(out)
 
     def env(self, log, direct=False):
-        """direct: the binary itself and no logs (for timings); else the RSS wrapper, DEBUG logs."""
-        return tf_env(self.cli_direct, None) if direct else tf_env(self.cli, log)
+        """direct: the binary itself and no logs (for timings; a path: that CLI config); else the
+        RSS wrapper, DEBUG logs."""
+        if direct:
+            return tf_env(direct if isinstance(direct, str) else self.cli_direct, None)
+        return tf_env(self.cli, log)
 
     def workspace(self, name, body):
         d = os.path.join(self.work, name)
@@ -172,11 +181,12 @@ sys.exit(p.returncode)
             f.write(main_tf(self.endpoint, body))
         return d
 
-    def tf(self, d, *args, log="tf.log", direct=False):
+    def tf(self, d, *args, log="tf.log", direct=False, ok=(0,), extra_env=None):
         log = os.path.join(d, log)
-        r = subprocess.run([TF, args[0], "-no-color", "-input=false", *args[1:]], cwd=d, env=self.env(log, direct),
+        env = dict(self.env(log, direct), **(extra_env or {}))
+        r = subprocess.run([TF, args[0], "-no-color", "-input=false", *args[1:]], cwd=d, env=env,
                            capture_output=True, text=True)
-        if r.returncode != 0:
+        if r.returncode not in ok:
             raise SystemExit(f"terraform {args} failed in {d}:\n{r.stdout}\n{r.stderr}")
         return log
 
@@ -193,6 +203,169 @@ def api_calls(log):
         for m in re.finditer(r"aws_call=(\w+)", f.read()):
             calls[m.group(1)] = calls.get(m.group(1), 0) + 1
     return calls
+
+
+PEER = os.environ.get("PEER_PROVIDER", "")
+# Optional: another build of this provider timed in the same plan comparison (before/after a change).
+BASELINE = os.environ.get("SHARD_BASELINE_BIN", "")
+PLAN_RUNS = int(os.environ.get("PLAN_RUNS", "15"))
+
+
+def spread(xs):
+    """median, and the middle half and whole range, of timings in seconds, as ms."""
+    xs = sorted(xs)
+    q = lambda f: xs[round((len(xs) - 1) * f)] * 1000
+    return statistics.median(xs) * 1000, q(0.25), q(0.75), xs[0] * 1000, xs[-1] * 1000
+
+
+def launch_kind(rpcs):
+    """Which of a plan's three provider launches a timing line is, by the RPCs it served."""
+    if "GetProviderSchema" in rpcs:
+        return "1 schema"
+    if "PlanResourceChange" in rpcs or "ReadResource" in rpcs:
+        return "3 plan walk"
+    return "2 validate walk"
+
+
+def plan_report(b):
+    """A plan of 20 applied shard_weight (4 listeners x 5 target groups) next to the same plan over
+    20 `noop_thing` of the Go no-op provider (PEER_PROVIDER; skipped when unset) and 20
+    `terraform_data` (builtin: no plugin process), refresh on and off, interleaved in one run;
+    then where the provider's own time goes (SHARD_RPC_TIMINGS, in untimed plans)."""
+    body = ""
+    for i in range(4):
+        t = b.fixture("topology", "weights=1,1,1,1,1", f"name=plan{i}")
+        for j, tg in enumerate(t["target_groups"]):
+            body += weight_block(f"w{i}_{j}", t["listener"], tg, 1 + j)
+    many = b.workspace("plan-20", body)
+    b.tf(many, "init")
+    b.tf(many, "apply", "-auto-approve")
+    stand_in = os.path.join(b.work, "plan-20-stand-in")
+    os.makedirs(stand_in)
+    with open(os.path.join(stand_in, "main.tf"), "w") as f:
+        f.write("".join(f'resource "terraform_data" "w{i}" {{\n  input = {i}\n}}\n' for i in range(20)))
+    b.tf(stand_in, "init")
+    b.tf(stand_in, "apply", "-auto-approve")
+    cases = [("shard_weight", many, True)]
+    if BASELINE:
+        # The same plan through another build of the provider (e.g. before a change), in the same run.
+        base_dir = os.path.join(b.work, "baseline-provider")
+        os.makedirs(base_dir)
+        os.symlink(BASELINE, os.path.join(base_dir, "terraform-provider-shard"))
+        base_cli = os.path.join(b.work, "cli-baseline.tfrc")
+        write_cli_config(base_cli, base_dir)
+        cases.append(("shard_weight, baseline binary", many, base_cli))
+    if PEER:
+        peer = os.path.join(b.work, "plan-20-noop")
+        os.makedirs(peer)
+        with open(os.path.join(peer, "main.tf"), "w") as f:
+            f.write('terraform {\n  required_providers {\n    noop = { source = "example.com/peer/noop" }\n  }\n}\n'
+                    'provider "noop" {}\n'
+                    + "".join(f'resource "noop_thing" "t{i}" {{\n  name = "thing-{i}"\n  value = {i}\n}}\n'
+                              for i in range(20)))
+        # dev_overrides for both providers in the timing CLI config.
+        with open(b.cli_direct, "w") as f:
+            f.write('provider_installation {\n  dev_overrides {\n    "shardkit/shard" = "%s"\n'
+                    '    "example.com/peer/noop" = "%s"\n  }\n  direct {}\n}\n'
+                    % (os.path.dirname(BIN), os.path.dirname(PEER)))
+        b.tf(peer, "apply", "-auto-approve", direct=True)
+        cases.append(("Go no-op (noop_thing)", peer, True))
+    cases.append(("terraform_data", stand_in, True))
+
+    def timed(d, cli, *extra):
+        start = time.perf_counter()
+        b.tf(d, "plan", "-detailed-exitcode", *extra, log="plan-timed.log", direct=cli, ok=(0,))
+        return time.perf_counter() - start
+
+    runs = [(name, d, cli, extra) for extra in ((), ("-refresh=false",)) for name, d, cli in cases]
+    times = {(name, extra): [] for name, _, _, extra in runs}
+    load_before = os.getloadavg()
+    for i in range(PLAN_RUNS):
+        # Interleaved, each round starting one case later, so no case always follows the same one.
+        for name, d, cli, extra in runs[i % len(runs):] + runs[:i % len(runs)]:
+            times[(name, extra)].append(timed(d, cli, *extra))
+    load_after = os.getloadavg()
+    b.tf(many, "plan", log="plan-calls.log")
+    refresh_calls = api_calls(os.path.join(many, "plan-calls.log"))
+
+    lines = [f"## Plan of 20 resources, already applied ({PLAN_RUNS} interleaved runs per case, one run)", "",
+             f"load average before {load_before[0]:.1f}, after {load_after[0]:.1f} ({os.cpu_count()} cores); "
+             f"wall time of `terraform plan` (median; middle half; range), ms", ""]
+    if not PEER:
+        lines += ["(the Go no-op provider was skipped: see scripts/bench-peer.sh)", ""]
+    lines += ["| provider | plan (refresh on) | plan -refresh=false |", "| --- | --- | --- |"]
+    med = {}
+    for name, _, _ in cases:
+        cells = []
+        for extra in ((), ("-refresh=false",)):
+            m, q1, q3, lo, hi = spread(times[(name, extra)])
+            med[(name, extra)] = m
+            cells.append(f"{m:.0f} ({q1:.0f}–{q3:.0f}; {lo:.0f}–{hi:.0f})")
+        lines.append(f"| {name} | {cells[0]} | {cells[1]} |")
+    lines.append("")
+    for extra, label in (((), "refresh on"), (("-refresh=false",), "-refresh=false")):
+        for other, _, _ in cases[1:]:
+            lines.append(f"- {label}: shard_weight / {other} = **{med[('shard_weight', extra)] / med[(other, extra)]:.2f}x**")
+    lines += [f"- AWS calls of one shard_weight plan (refresh on): {json.dumps(refresh_calls, sort_keys=True)}", ""]
+
+    # Peak RSS of the provider processes of a plan (refresh on), through a wrapper that records
+    # each process's maximum resident set when it exits (untimed); per build when a baseline is given.
+    builds = [("shard_weight", BIN)] + ([("shard_weight, baseline binary", BASELINE)] if BASELINE else [])
+    rss = {name: [] for name, _ in builds}
+    wrappers = {}
+    for name, binary in builds:
+        wdir = os.path.join(b.work, f"rss-{len(wrappers)}")
+        os.makedirs(wdir)
+        log = os.path.join(wdir, "rss.log")
+        with open(os.path.join(wdir, "terraform-provider-shard"), "w") as f:
+            f.write(f"""#!{PY}
+import resource, subprocess, sys
+p = subprocess.run([{binary!r}] + sys.argv[1:])
+with open({log!r}, "a") as f:
+    f.write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) + "\\n")
+sys.exit(p.returncode)
+""")
+        os.chmod(os.path.join(wdir, "terraform-provider-shard"), 0o755)
+        cli = os.path.join(wdir, "cli.tfrc")
+        write_cli_config(cli, wdir)
+        wrappers[name] = (cli, log)
+    for _ in range(5):
+        for name, _ in builds:
+            cli, log = wrappers[name]
+            open(log, "w").close()
+            b.tf(many, "plan", log="plan-rss.log", direct=cli)
+            rss[name].append(max(int(x) for x in open(log).read().split()) / 1024)
+    lines += ["Peak RSS of a provider process during the plan (refresh on; the largest of its three launches, "
+              "median of 5 plans): " + "; ".join(f"{name} {statistics.median(v):.1f} MB" for name, v in rss.items()), ""]
+
+    # Where the provider's time goes: the same plan with SHARD_RPC_TIMINGS, untimed.
+    timings = os.path.join(b.work, "rpc-timings.jsonl")
+    open(timings, "w").close()
+    for _ in range(5):
+        b.tf(many, "plan", log="plan-rpc.log", direct=True, extra_env={"SHARD_RPC_TIMINGS": timings})
+    by_kind = {}
+    for line in open(timings):
+        entry = json.loads(line)
+        by_kind.setdefault(launch_kind(entry["rpcs"]), []).append(entry)
+    lines += ["### Inside the provider: each launch of a plan (SHARD_RPC_TIMINGS, medians of 5 plans)", "",
+              "Milestones in ms since `main` started; RPCs as count × p50 µs (sum µs). The RPC time runs "
+              "from the request reaching the server to its response's last frame.", "",
+              "| launch | logging | runtime | schemas | listener | TLS config | handshake line | first RPC | "
+              "end | TLS handshake µs | RPCs |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for kind in sorted(by_kind):
+        entries = by_kind[kind]
+        m = lambda key: statistics.median(e["milestones_ms"].get(key, float("nan")) for e in entries)
+        # go-plugin's broker and stdio streams last as long as the process: not calls.
+        rpc_names = sorted(n for n in {n for e in entries for n in e["rpcs"]}
+                           if n != "TLS handshake" and not n.startswith(("GRPCBroker/", "GRPCStdio/")))
+        med_rpc = lambda n, k: statistics.median(e["rpcs"][n][k] for e in entries if n in e["rpcs"])
+        tls_us = med_rpc("TLS handshake", "p50_us") if any("TLS handshake" in e["rpcs"] for e in entries) else float("nan")
+        rpcs = "; ".join(f"{n} {med_rpc(n, 'count'):.0f}×{med_rpc(n, 'p50_us'):.0f} ({med_rpc(n, 'total_us'):.0f})"
+                         for n in rpc_names)
+        lines.append(f"| {kind} ({len(entries)}) | {m('logging'):.2f} | {m('runtime'):.2f} | {m('schemas'):.2f} | "
+                     f"{m('listener'):.2f} | {m('tls_config'):.2f} | {m('handshake_line'):.2f} | {m('first_rpc'):.2f} | "
+                     f"{m('summary'):.2f} | {tls_us:.0f} | {rpcs} |")
+    return lines + [""]
 
 
 def aws_report():
@@ -231,40 +404,7 @@ def aws_report():
                    f"apply phase: {json.dumps(calls, sort_keys=True)}",
                    f"plan phase (refresh + checks): {json.dumps(plan_calls, sort_keys=True)}", ""]
 
-        # Plan of 20 already-applied shard_weight (4 listeners x 5 target groups) next to the same
-        # plan over 20 terraform_data stand-ins, interleaved, medians compared in one run.
-        body = ""
-        for i in range(4):
-            t = b.fixture("topology", "weights=1,1,1,1,1", f"name=plan{i}")
-            for j, tg in enumerate(t["target_groups"]):
-                body += weight_block(f"w{i}_{j}", t["listener"], tg, 1 + j)
-        many = b.workspace("plan-20", body)
-        b.tf(many, "init")
-        b.tf(many, "apply", "-auto-approve")
-        stand_in = os.path.join(b.work, "plan-20-stand-in")
-        os.makedirs(stand_in)
-        with open(os.path.join(stand_in, "main.tf"), "w") as f:
-            f.write("".join(f'resource "terraform_data" "w{i}" {{\n  input = {i}\n}}\n' for i in range(20)))
-        b.tf(stand_in, "init")
-        b.tf(stand_in, "apply", "-auto-approve")
-
-        def timed(d, *extra):
-            start = time.perf_counter()
-            b.tf(d, "plan", *extra, log="plan-timed.log", direct=True)
-            return time.perf_counter() - start
-
-        shard_t, stand_t, norefresh_t = [], [], []
-        for _ in range(9):
-            shard_t.append(timed(many))
-            stand_t.append(timed(stand_in))
-            norefresh_t.append(timed(many, "-refresh=false"))
-        b.tf(many, "plan", log="plan-calls.log")
-        refresh_calls = api_calls(os.path.join(many, "plan-calls.log"))
-        ms, mt, mn = statistics.median(shard_t), statistics.median(stand_t), statistics.median(norefresh_t)
-        report += ["## Plan of 20 shard_weight vs 20 terraform_data (9 interleaved runs, medians)", "",
-                   f"shard_weight {ms * 1000:.0f} ms, terraform_data {mt * 1000:.0f} ms, ratio **{ms / mt:.2f}x**; "
-                   f"shard_weight with -refresh=false {mn * 1000:.0f} ms; AWS calls of one plan: "
-                   f"{json.dumps(refresh_calls, sort_keys=True)}", ""]
+        report += plan_report(b)
 
         # 20 shard directories applying at once on one (fresh) listener: 5 on the default action,
         # 5 on each of three rules (ALB allows 5 target groups per forward action).
@@ -520,11 +660,17 @@ def argocd_report():
 def main():
     report = ["# Benchmark run", "", f"- binary: release, {os.path.getsize(BIN) / 1e6:.1f} MB",
               f"- machine: {os.cpu_count()} cores, {datetime.date.today()}", ""]
-    unknown = set(PARTS) - {"aws", "argocd"}
+    unknown = set(PARTS) - {"aws", "argocd", "plan"}
     if unknown:
-        raise SystemExit(f"benchmark.py: unknown part(s) {sorted(unknown)}: aws, argocd")
+        raise SystemExit(f"benchmark.py: unknown part(s) {sorted(unknown)}: aws, argocd, plan")
     if "aws" in PARTS:
         report += aws_report()
+    elif "plan" in PARTS:
+        b = Bench()
+        try:
+            report += plan_report(b)
+        finally:
+            b.close()
     if "argocd" in PARTS:
         report += argocd_report()
     print("\n".join(report))

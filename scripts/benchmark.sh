@@ -3,6 +3,9 @@
 #   benchmark.sh            both parts
 #   benchmark.sh aws        provider start-up to handshake, peak RSS during plan/apply, AWS API
 #                           calls per weight change, plan time, 20 parallel shard applies (moto)
+#   benchmark.sh plan       only the plan comparison of the aws part: 20 shard_weight, 20 noop_thing
+#                           of the Go no-op provider (scripts/bench-peer.sh; skipped with a message
+#                           when its build script is absent), 20 terraform_data; and per-RPC timings
 #   benchmark.sh argocd     shard_argocd_cluster_registration: API requests per registration, and
 #                           how soon an apply/destroy returns once Argo CD's Applications are
 #                           Synced+Healthy / gone (starts its own kube-apiserver and moto; RUNS=10)
@@ -10,11 +13,18 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 for part in "$@"; do
   case "$part" in
-    aws | argocd) ;;
-    *) echo "usage: benchmark.sh [aws] [argocd]" >&2; exit 2 ;;
+    aws | argocd | plan) ;;
+    *) echo "usage: benchmark.sh [aws] [plan] [argocd]" >&2; exit 2 ;;
   esac
 done
 bash "$root/scripts/bench-setup.sh"
 echo "benchmark: building the release binary (a first release build takes about 10 minutes on 2 cores)"
 cargo build --release --bin terraform-provider-shard --manifest-path "$root/Cargo.toml"
+if [ $# -eq 0 ] || [[ " $* " == *" aws "* ]] || [[ " $* " == *" plan "* ]]; then
+  PEER_PROVIDER=$(bash "$root/scripts/bench-peer.sh") || {
+    echo "benchmark: the Go no-op provider did not build (above); the plan comparison runs without it" >&2
+    PEER_PROVIDER=""
+  }
+  export PEER_PROVIDER
+fi
 exec "$root/.bench/venv/bin/python3" "$root/scripts/benchmark.py" "$root" "${CARGO_TARGET_DIR:-$root/target}/release/terraform-provider-shard" "$@"

@@ -146,11 +146,11 @@ if [ -z "$binary" ]; then
   fi
   [ -z "$target" ] || ensure_rust_target "$triple"
   if [ -n "$target" ]; then
-    echo "release: ${cargo[*]} --release --locked --target $target (version $version, $platform; a cold release build compiles every dependency with thin LTO: several minutes on 2 cores)"
+    echo "release: ${cargo[*]} --release --locked --target $target (version $version, $platform; a cold release build compiles every dependency, then fat LTO in one codegen unit: about 660 CPU-seconds)"
     "${cargo[@]}" --release --locked --bin terraform-provider-shard --target "$target" --manifest-path "$root/Cargo.toml"
     binary="$target_dir/$triple/release/terraform-provider-shard"
   else
-    echo "release: ${cargo[*]} --release --locked (version $version, $platform; a cold release build compiles every dependency with thin LTO: several minutes on 2 cores)"
+    echo "release: ${cargo[*]} --release --locked (version $version, $platform; a cold release build compiles every dependency, then fat LTO in one codegen unit: about 660 CPU-seconds)"
     "${cargo[@]}" --release --locked --bin terraform-provider-shard --manifest-path "$root/Cargo.toml"
     binary="$target_dir/release/terraform-provider-shard"
   fi

@@ -2,8 +2,8 @@
 //! debugger and prints a TF_REATTACH_PROVIDERS value instead.
 
 use shard_provider::framework::server::Server;
-use shard_provider::protocol::logging;
 use shard_provider::protocol::server::{Launch, ServeError, serve};
+use shard_provider::protocol::{logging, timing};
 use shard_provider::provider::{REGISTRY_ADDRESS, ShardProvider};
 
 const USAGE: &str = "\
@@ -16,6 +16,7 @@ A Terraform provider (registry address shardkit/shard): Terraform starts it; it 
 Install: a filesystem mirror (scripts/release.sh --mirror DIR) or dev_overrides; see README.md.";
 
 fn main() -> std::process::ExitCode {
+    timing::process_started();
     let mut debug = false;
     for arg in std::env::args().skip(1) {
         match arg.as_str() {
@@ -40,6 +41,7 @@ fn main() -> std::process::ExitCode {
         return std::process::ExitCode::from(1);
     }
     logging::init("shard_provider", logging::level_from_env("shard"));
+    timing::mark("logging");
     // Two worker threads: the provider is I/O bound and Terraform runs several in parallel.
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
@@ -48,8 +50,11 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(1);
         }
     };
+    timing::mark("runtime");
     let launch = Launch { debug, provider_address: REGISTRY_ADDRESS.to_string() };
-    match runtime.block_on(serve(Server::new(ShardProvider), launch)) {
+    let server = Server::new(ShardProvider);
+    timing::mark("schemas");
+    match runtime.block_on(serve(server, launch)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e @ ServeError::NotLaunchedByTerraform) => {
             eprintln!("{e}");

@@ -5,6 +5,7 @@ pub mod json;
 pub mod logging;
 pub mod msgpack;
 pub mod server;
+pub mod timing;
 pub mod tls;
 pub mod value;
 

@@ -11,7 +11,7 @@ use super::health::{
     health_server::HealthServer,
 };
 use super::tfplugin6::provider_server::{Provider, ProviderServer};
-use super::{MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE, MAX_MESSAGE_BYTES, PROTOCOL_VERSION, tls};
+use super::{MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE, MAX_MESSAGE_BYTES, PROTOCOL_VERSION, timing, tls};
 use futures::Stream;
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -121,10 +121,12 @@ pub async fn serve<P: Provider>(provider: P, launch: Launch) -> Result<(), Serve
         check_handshake_env()?;
     }
     let listener = open_listener().await?;
+    timing::mark("listener");
     let tls = match std::env::var("PLUGIN_CLIENT_CERT") {
         Ok(pem) if !launch.debug && !pem.trim().is_empty() => Some(tls::server_tls(&pem)?),
         _ => None,
     };
+    timing::mark("tls_config");
 
     if let Some(why) = plaintext_reason(launch.debug, tls.is_some()) {
         tracing::warn!(address = %listener.address(), "serving gRPC in plaintext: {why}");
@@ -141,10 +143,12 @@ pub async fn serve<P: Provider>(provider: P, launch: Launch) -> Result<(), Serve
         let _ = writeln!(out, "{line}");
         let _ = out.flush();
     }
+    timing::mark("handshake_line");
     watch_interrupts(launch.debug, shutdown_tx.clone());
 
     let incoming = accept_loop(listener, tls.map(|t| t.config));
     let services = tonic::transport::Server::builder()
+        .layer(timing::TimingLayer)
         .add_service(
             ProviderServer::new(provider)
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
@@ -168,6 +172,7 @@ pub async fn serve<P: Provider>(provider: P, launch: Launch) -> Result<(), Serve
         }
     }
     tracing::debug!("plugin server stopped");
+    timing::report();
     Ok(())
 }
 
@@ -260,8 +265,10 @@ fn accept_loop(listener: Listener, tls: Option<Arc<rustls::ServerConfig>>) -> In
                 Some(acceptor) => {
                     let acceptor = acceptor.clone();
                     tokio::spawn(async move {
+                        let start = std::time::Instant::now();
                         match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await {
                             Ok(Ok(tls)) => {
+                                timing::record("TLS handshake", start.elapsed());
                                 let _ = tx.send(Ok(Conn(Box::new(tls)))).await;
                             }
                             Ok(Err(e)) => tracing::warn!(error = %e, "TLS handshake refused"),
