@@ -387,3 +387,22 @@ fn the_guards_cost_calls_only_when_configured() {
     ws.assert_plan_empty();
     no_lock_left(&moto, &ing.listener);
 }
+
+/// A refresh whose read is throttled past the SDK's five attempts (the hardening run met one
+/// under 30 % injected faults) is outwaited within the read's timeout, not reported as a failure.
+#[test]
+fn a_refresh_throttled_past_the_sdks_attempts_still_plans() {
+    let moto = Moto::start();
+    let ing = ingress(&moto, &["weights=50,50", "rule=5:6"]);
+    let rule = ing.rule.clone().expect("a rule");
+    let proxy = FaultProxy::start(&moto, "");
+    let ws = Workspace::new(&moto);
+    let body = shard(&ing.listener, &ing.tgs[1], 6, &format!("{NO_GATE}\n  rule_arn = \"{rule}\""));
+    ws.write_via(&proxy.endpoint, &body);
+    ws.init();
+    ws.apply();
+    proxy.set_rules("DescribeRules=throttle:7");
+    let plan = ws.plan();
+    assert_eq!(plan.code, 0, "a throttled refresh failed the plan:\n{}", plan.text());
+    assert!(proxy.calls("DescribeRules") >= 8, "the throttled calls were not made: {}", proxy.calls("DescribeRules"));
+}

@@ -66,6 +66,37 @@ impl AwsError {
     }
 }
 
+/// Calls `call` again after a transient failure (throttling, a 5xx, no answer) while `deadline`
+/// leaves room, spaced 1 s doubling to 8 s, until Ctrl-C. The SDK's own attempts come first; this
+/// covers a burst that outlasts them, so that a refresh or a plan never fails on a fault its
+/// timeout could still outwait (the hardening run found a DescribeRules throttled past the SDK's
+/// five attempts under 30 % injected faults). A persistent failure ends at the deadline with the
+/// last error.
+pub async fn retry_transient<T, F, Fut>(
+    deadline: std::time::Instant,
+    cancel: &tokio_util::sync::CancellationToken,
+    mut call: F,
+) -> Result<T, AwsError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, AwsError>>,
+{
+    let mut pause = Duration::from_secs(1);
+    loop {
+        match call().await {
+            Err(e) if e.is_transient() && std::time::Instant::now() + pause < deadline => {
+                tracing::debug!(error = %e, pause_ms = pause.as_millis() as u64, "transient AWS failure, trying again");
+                tokio::select! {
+                    _ = cancel.cancelled() => return Err(e),
+                    _ = tokio::time::sleep(pause) => {}
+                }
+                pause = (pause * 2).min(Duration::from_secs(8));
+            }
+            other => return other,
+        }
+    }
+}
+
 impl From<AwsError> for Diagnostics {
     fn from(e: AwsError) -> Diagnostics {
         match &e {
@@ -303,4 +334,55 @@ pub fn cause_chain(err: &(dyn std::error::Error + 'static)) -> String {
         next = e.source();
     }
     parts.join(": ")
+}
+
+#[cfg(test)]
+mod retry_tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use tokio_util::sync::CancellationToken;
+
+    fn api(transient: bool) -> AwsError {
+        AwsError::Api {
+            call: "DescribeRules",
+            resource: "listener rule r".into(),
+            why: "refused".into(),
+            chain: "Throttling".into(),
+            code: Some("Throttling".into()),
+            transient,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn transient_failures_are_outwaited_until_the_deadline_and_others_return_at_once() {
+        let calls = AtomicU32::new(0);
+        let far = std::time::Instant::now() + Duration::from_secs(600);
+        let cancel = CancellationToken::new();
+        let answer = retry_transient(far, &cancel, || async {
+            let n = calls.fetch_add(1, Ordering::SeqCst);
+            if n < 3 { Err(api(true)) } else { Ok(n) }
+        })
+        .await;
+        assert_eq!(answer.unwrap(), 3, "three throttled answers, then the fourth call succeeds");
+
+        calls.store(0, Ordering::SeqCst);
+        let refused: Result<(), _> = retry_transient(far, &cancel, || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err(api(false))
+        })
+        .await;
+        assert!(refused.is_err());
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "a refusal is not tried again");
+
+        // No room before the deadline: the transient error is returned, not waited on.
+        calls.store(0, Ordering::SeqCst);
+        let near = std::time::Instant::now() + Duration::from_millis(500);
+        let late: Result<(), _> = retry_transient(near, &cancel, || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err(api(true))
+        })
+        .await;
+        assert!(late.unwrap_err().is_transient());
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
 }

@@ -10,6 +10,7 @@ pub use actions::{DrainAction, RestoreAction};
 
 use crate::clients::ShardData;
 use crate::clients::arn::{self, ArnKind, ElbArn};
+use crate::clients::aws::retry_transient;
 use crate::clients::cloudwatch;
 use crate::clients::elbv2::{self, ElbError};
 use crate::clients::entry_edit::{EntryEdit, edit_locked};
@@ -914,7 +915,7 @@ impl Resource<ShardData> for WeightResource {
         let owner = m.owner();
         let found = match (&owner, listener_actions) {
             (ActionOwner::Listener(_), Some(actions)) => Ok(Some(actions)),
-            _ => elbv2::find_actions(aws, &owner).await,
+            _ => retry_transient(ctx.deadline().into_std(), &ctx.cancel, || elbv2::find_actions(aws, &owner)).await,
         };
         let actions = match found {
             Ok(Some(a)) => a,
@@ -959,7 +960,8 @@ impl Resource<ShardData> for WeightResource {
     async fn read(&self, ctx: &Ctx<ShardData>, req: ReadRequest<Model>) -> Result<Outcome<Model>, Diagnostics> {
         let m = req.state;
         let owner = m.owner();
-        let Some(actions) = ctx.data.refresh_actions(&owner).await? else {
+        let refresh = || ctx.data.refresh_actions(&owner);
+        let Some(actions) = retry_transient(ctx.deadline().into_std(), &ctx.cancel, refresh).await? else {
             return Ok(Outcome::gone());
         };
         // An action that is no longer forward, or lost our entry: the entry is gone.
@@ -987,7 +989,9 @@ impl Resource<ShardData> for WeightResource {
             OnDestroy::Remove => EntryChange::Remove,
         };
         // Gone already (listener or rule deleted): nothing to do.
-        if elbv2::find_actions(&ctx.data.aws, &m.owner()).await?.is_none() {
+        let owner = m.owner();
+        let find = || elbv2::find_actions(&ctx.data.aws, &owner);
+        if retry_transient(ctx.deadline().into_std(), &ctx.cancel, find).await?.is_none() {
             return Ok(());
         }
         let before =
