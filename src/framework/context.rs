@@ -179,6 +179,41 @@ impl<D> Ctx<D> {
         }
     }
 
+    /// A readiness gate: `probe` checked a single time (`once`) or polled every `interval` until
+    /// it is ready. Not ready is `not_ready(last seen, "")` after a single check, or
+    /// `not_ready(last seen, "; waited 12s")` at the deadline; Ctrl-C is an error saying that
+    /// `what` was being waited for, with `unchanged` (what the interruption left as it was).
+    pub async fn gate<F, Fut>(
+        &self,
+        interval: Duration,
+        once: bool,
+        mut probe: F,
+        not_ready: impl Fn(&str, &str) -> Diagnostics,
+        what: &str,
+        unchanged: &str,
+    ) -> Result<(), Diagnostics>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<Check<()>, Diagnostics>>,
+    {
+        if once {
+            return match probe().await? {
+                Check::Ready(()) => Ok(()),
+                Check::NotYet(seen) => Err(not_ready(&seen, "")),
+            };
+        }
+        match self.poll(interval, probe).await {
+            Ok(()) => Ok(()),
+            Err(WaitError::TimedOut { waited, last }) => {
+                Err(not_ready(&last, &format!("; waited {}", format_duration(waited))))
+            }
+            Err(WaitError::Failed(d)) => Err(d),
+            Err(WaitError::Cancelled | WaitError::Ended { .. }) => {
+                Err(Diagnostics::error(format!("Cancelled while waiting for {what}"), unchanged))
+            }
+        }
+    }
+
     /// Feeds every item of `stream` (e.g. a Kubernetes watch) to `check` until it reports
     /// [`Check::Ready`], the deadline passes, Terraform asks us to stop, the stream fails or
     /// ends.

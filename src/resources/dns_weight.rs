@@ -15,13 +15,13 @@ use crate::clients::route53_records::{
 };
 use crate::framework::claims::Claims;
 use crate::framework::schema::{Attribute, IdentityAttribute, IdentitySchema, NestedBlock, validators};
-use crate::framework::timeouts::{Op, Timeouts, format_duration, parse_duration, timeouts_block_with_defaults};
+use crate::framework::timeouts::{Op, Timeouts, parse_duration, timeouts_block_with_defaults};
 use crate::framework::{
     Attr, AttrPath, Check, CreateRequest, Ctx, DeleteRequest, Diagnostics, ImportRequest, Outcome, PlanRequest,
-    ReadRequest, Resource, Schema, UpdateRequest, ValidateRequest, WaitError,
+    ReadRequest, Resource, Schema, UpdateRequest, ValidateRequest,
 };
 use crate::protocol::value::{Type, Value};
-use crate::resources::weight::{Course, Recovery, Step, plan_steps, recovery};
+use crate::resources::weight::{Course, Recovery, Step, plan_steps, recovery, roll_back_report};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
@@ -272,22 +272,7 @@ async fn gate(ctx: &Ctx<ShardData>, id: &str, once: bool) -> Result<(), Diagnost
             ),
         )
     };
-    if once {
-        return match probe().await? {
-            Check::Ready(()) => Ok(()),
-            Check::NotYet(seen) => Err(not_healthy(&seen, "")),
-        };
-    }
-    match ctx.poll(HEALTH_POLL, probe).await {
-        Ok(()) => Ok(()),
-        Err(WaitError::TimedOut { waited, last }) => {
-            Err(not_healthy(&last, &format!("; waited {}", format_duration(waited))))
-        }
-        Err(WaitError::Failed(d)) => Err(d),
-        Err(WaitError::Cancelled | WaitError::Ended { .. }) => {
-            Err(Diagnostics::error("Cancelled while waiting for the health check", "the weight was not changed"))
-        }
-    }
+    ctx.gate(HEALTH_POLL, once, probe, not_healthy, "the health check", "the weight was not changed").await
 }
 
 /// One locked write, then the wait until Route 53's DNS servers answer with it (`INSYNC`).
@@ -408,25 +393,11 @@ async fn roll_back(
         None => DnsChange::Remove,
     };
     let until = deadline(ctx).max(Instant::now() + ROLLBACK_BUDGET);
-    let reached_text = reached.map(|w| w.to_string()).unwrap_or_else(|| "none".into());
-    match write(ctx, m, change, until).await {
-        Ok(_) => {
-            let restored = to.map(|w| w.to_string()).unwrap_or_else(|| "absent (removed again)".into());
-            let d = Diagnostics::error(
-                "Ramp stopped and rolled back",
-                format!(
-                    "the ramp reached weight {reached_text} and failed its next check; the weight is back to {restored}"
-                ),
-            );
-            Outcome::failed(to.map(|w| m.at_weight(w)), d.and(why))
-        }
-        Err(e) => {
-            let d = Diagnostics::error(
-                "Ramp failed and the roll-back failed too",
-                format!("the weight may still be {reached_text}; run terraform apply again to converge"),
-            );
-            Outcome::failed(Some(m.at_weight(reached.unwrap_or(m.weight))), d.and(why).and(e))
-        }
+    let rolled = write(ctx, m, change, until).await;
+    let report = roll_back_report(reached, to, rolled.is_ok());
+    match rolled {
+        Ok(_) => Outcome::failed(to.map(|w| m.at_weight(w)), report.and(why)),
+        Err(e) => Outcome::failed(Some(m.at_weight(reached.unwrap_or(m.weight))), report.and(why).and(e)),
     }
 }
 

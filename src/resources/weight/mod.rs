@@ -25,7 +25,7 @@ use crate::framework::schema::{Attribute, IdentityAttribute, IdentitySchema, Nes
 use crate::framework::timeouts::{Op, Timeouts, format_duration, parse_duration, timeouts_block_with_defaults};
 use crate::framework::{
     Attr, AttrPath, Check, CreateRequest, Ctx, DeleteRequest, Diagnostics, ImportRequest, Interrupted, Outcome,
-    PlanRequest, ReadRequest, Resource, Schema, UpdateRequest, ValidateRequest, WaitError,
+    PlanRequest, ReadRequest, Resource, Schema, UpdateRequest, ValidateRequest,
 };
 use crate::protocol::value::Value;
 use async_trait::async_trait;
@@ -521,22 +521,7 @@ async fn gate(ctx: &Ctx<ShardData>, target_group: &str, min: i64, once: bool) ->
             ),
         )
     };
-    if once {
-        return match probe().await? {
-            Check::Ready(()) => Ok(()),
-            Check::NotYet(seen) => Err(not_healthy(&seen, "")),
-        };
-    }
-    match ctx.poll(HEALTH_POLL, probe).await {
-        Ok(()) => Ok(()),
-        Err(WaitError::TimedOut { waited, last }) => {
-            Err(not_healthy(&last, &format!("; waited {}", format_duration(waited))))
-        }
-        Err(WaitError::Failed(d)) => Err(d),
-        Err(WaitError::Cancelled | WaitError::Ended { .. }) => {
-            Err(Diagnostics::error("Cancelled while waiting for healthy targets", "the weight was not changed"))
-        }
-    }
+    ctx.gate(HEALTH_POLL, once, probe, not_healthy, "healthy targets", "the weight was not changed").await
 }
 
 fn interrupted(ctx: &Ctx<ShardData>, i: Interrupted) -> String {
@@ -738,26 +723,34 @@ async fn roll_back(
     // The roll-back must not be cut short by the timeout that may just have expired.
     let deadline = ctx.deadline().into_std().max(Instant::now() + ROLLBACK_BUDGET);
     let rolled = edit_locked(&ctx.data.aws, &ctx.cancel, &m.edit(change, ctx.data.lock_priority), deadline).await;
-    let reached_text = reached.map(|w| w.to_string()).unwrap_or_else(|| "none".into());
+    let report = roll_back_report(reached.map(i64::from), to.map(i64::from), rolled.is_ok());
     match rolled {
-        Ok(_) => {
-            let restored = to.map(|w| w.to_string()).unwrap_or_else(|| "absent (removed again)".into());
-            let d = Diagnostics::error(
-                "Ramp stopped and rolled back",
-                format!(
-                    "the ramp reached weight {reached_text} and failed its next check; the weight is back to {restored}"
-                ),
-            );
-            // State reflects the restored weight (or nothing, if the entry was new).
-            Outcome::failed(to.map(|w| m.at_weight(w)), d.and(why))
-        }
+        // State reflects the restored weight (or nothing, if the entry was new).
+        Ok(_) => Outcome::failed(to.map(|w| m.at_weight(w)), report.and(why)),
         Err(e) => {
-            let d = Diagnostics::error(
-                "Ramp failed and the roll-back failed too",
-                format!("the weight may still be {reached_text}; run terraform apply again to converge"),
-            );
-            Outcome::failed(Some(m.at_weight(reached.unwrap_or(m.weight as i32))), d.and(why).and(elb_diag(e, m)))
+            Outcome::failed(Some(m.at_weight(reached.unwrap_or(m.weight as i32))), report.and(why).and(elb_diag(e, m)))
         }
+    }
+}
+
+/// What a failed ramp's roll-back says (`shard_weight`'s and `shard_dns_weight`'s): where the ramp
+/// got, and where the weight is now (`to`: None when a new entry was removed again), or, when the
+/// roll-back failed too (`rolled` false), that the weight may still be where the ramp got.
+pub(crate) fn roll_back_report(reached: Option<i64>, to: Option<i64>, rolled: bool) -> Diagnostics {
+    let reached_text = reached.map(|w| w.to_string()).unwrap_or_else(|| "none".into());
+    if rolled {
+        let restored = to.map(|w| w.to_string()).unwrap_or_else(|| "absent (removed again)".into());
+        Diagnostics::error(
+            "Ramp stopped and rolled back",
+            format!(
+                "the ramp reached weight {reached_text} and failed its next check; the weight is back to {restored}"
+            ),
+        )
+    } else {
+        Diagnostics::error(
+            "Ramp failed and the roll-back failed too",
+            format!("the weight may still be {reached_text}; run terraform apply again to converge"),
+        )
     }
 }
 
