@@ -1,8 +1,12 @@
 //! The shared AWS client code against moto, in-process: refresh reads of listeners coalesced
-//! into shared DescribeListeners calls.
+//! into shared DescribeListeners calls, and reused by later reads until the process writes.
 
 mod support;
 
+use aws_sdk_elasticloadbalancingv2::types::{Action, ActionTypeEnum, ForwardActionConfig, TargetGroupTuple};
+use shard_provider::clients::attempts::AttemptLog;
+use shard_provider::clients::elbv2;
+use shard_provider::clients::forward::ActionOwner;
 use shard_provider::clients::listener_reads::ListenerReads;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -27,13 +31,41 @@ async fn concurrent_listener_reads_share_one_call_and_a_missing_listener_does_no
     for (arn, answer) in &answers {
         let actions = answer.as_ref().expect("read").as_ref().expect("listener exists");
         let i = listeners.iter().position(|l| l == arn).unwrap() as i32;
-        let first = actions[0].forward_config().unwrap().target_groups()[0].weight();
-        assert_eq!(first, Some(i + 1), "each reader gets its own listener's actions");
+        assert_eq!(first_weight(actions), i + 1, "each reader gets its own listener's actions");
     }
 
-    // A listener that does not exist (deleted meanwhile) is None; the others still answer.
+    // The next wave of reads (Terraform refreshes ten at a time) is served by the first call.
+    let again = reads.default_actions(&aws, &listeners[2]).await.expect("read").expect("listener exists");
+    assert_eq!(first_weight(&again), 3);
+    assert_eq!(reads.calls(), 1, "a read after the batch reuses its answer");
+
+    // A write of this process: the next read asks ELBv2 again, and sees the write.
+    let tgs = again[0].forward_config().unwrap().target_groups();
+    let changed: Vec<TargetGroupTuple> = tgs
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let weight = if i == 0 { 9 } else { t.weight().unwrap_or(1) };
+            TargetGroupTuple::builder().target_group_arn(t.target_group_arn().unwrap()).weight(weight).build()
+        })
+        .collect();
+    let forward = ForwardActionConfig::builder().set_target_groups(Some(changed)).build();
+    let action = Action::builder().r#type(ActionTypeEnum::Forward).forward_config(forward).build();
+    let owner = ActionOwner::Listener(listeners[2].clone());
+    elbv2::write_actions(&aws, &owner, vec![action], &AttemptLog::default()).await.expect("write");
+    let after = reads.default_actions(&aws, &listeners[2]).await.expect("read").expect("listener exists");
+    assert_eq!(first_weight(&after), 9, "a process reads its own writes");
+    assert_eq!(reads.calls(), 2, "the write made the earlier answer unusable");
+
+    // A listener that does not exist (deleted meanwhile) is None; the others still answer. (New
+    // reads, so both go to ELBv2 in one batch.)
+    let reads = ListenerReads::default();
     let gone = listeners[0].replace(&listeners[0][listeners[0].len() - 6..], "abcdef");
     let (a, b) = tokio::join!(reads.default_actions(&aws, &gone), reads.default_actions(&aws, &listeners[1]));
     assert!(a.expect("no error").is_none());
     assert!(b.expect("no error").is_some());
+}
+
+fn first_weight(actions: &[Action]) -> i32 {
+    actions[0].forward_config().unwrap().target_groups()[0].weight().unwrap()
 }

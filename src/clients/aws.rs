@@ -9,6 +9,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::OnceCell;
 
@@ -121,6 +122,35 @@ pub struct AwsClients {
     route53: OnceCell<aws_sdk_route53::Client>,
     /// AWS's clock, from the `Date` of ELBv2 responses (the listener lock judges time in it).
     clock: Arc<ServerClock>,
+    action_writes: ActionWrites,
+}
+
+/// Counts the starts and ends of this process's listener and rule action writes, so a refresh
+/// read taken before or during one is not reused after it (listener_reads.rs).
+#[derive(Debug, Clone, Default)]
+pub struct ActionWrites(Arc<AtomicU64>);
+
+impl ActionWrites {
+    /// Changes whenever an action write starts or ends.
+    pub fn count(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    /// Marks an action write as started until the returned guard is dropped.
+    pub fn start(&self) -> ActionWrite {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        ActionWrite(self.0.clone())
+    }
+}
+
+/// Held while an action write is out; dropping it (the write succeeded, failed or was
+/// cancelled) changes the count again.
+pub struct ActionWrite(Arc<AtomicU64>);
+
+impl Drop for ActionWrite {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
 }
 
 impl AwsClients {
@@ -133,7 +163,13 @@ impl AwsClients {
             cloudwatch: OnceCell::new(),
             route53: OnceCell::new(),
             clock: Arc::default(),
+            action_writes: ActionWrites::default(),
         }
+    }
+
+    /// This process's action writes (started and ended), shared by its clients.
+    pub fn action_writes(&self) -> &ActionWrites {
+        &self.action_writes
     }
 
     pub fn clock(&self) -> &Arc<ServerClock> {

@@ -204,6 +204,8 @@ pub async fn write_actions(
 ) -> Result<Vec<Action>, AwsError> {
     let client = aws.elbv2().await?;
     let endpoint = aws.elbv2_endpoint();
+    // Refresh reads taken before this write ends are not reused after it.
+    let _writing = aws.action_writes().start();
     match owner {
         ActionOwner::Listener(arn) => {
             tracing::debug!(aws_call = "ModifyListener", listener = %arn, "aws call");
