@@ -548,6 +548,10 @@ fn a_promote_decided_on_a_stale_state_is_refused_by_the_api_server() {
     // wrote in between (e.g. the next pause), the API server answers 409 instead of clearing it.
     let s = Shard::new("gate-stale");
     let seen = s.canary_paused_at("api", steps4(), false, 1);
+    // The test plays the controller's write itself. The stand-in controller, like Argo's, would
+    // recompute `status.message` after it and write again at a moment of its choosing, which made
+    // the last, current patch below race it (a 409 in CI): hold it for the window.
+    s.controller.hold("api");
     let stale = seen["metadata"]["resourceVersion"].as_str().unwrap().to_string();
     let api = rollouts::api(&s.client, &s.ns);
     let pp = kube::api::PatchParams::default();
@@ -563,6 +567,8 @@ fn a_promote_decided_on_a_stale_state_is_refused_by_the_api_server() {
     let fresh = s.get("api")["metadata"]["resourceVersion"].as_str().unwrap().to_string();
     let guarded = shard_provider::argo::rollouts::with_precondition(&clear, Some(&fresh));
     s.run(api.patch_status("api", &pp, &kube::api::Patch::Merge(&guarded))).expect("a current promote applies");
+    assert!(s.get("api")["status"]["pauseConditions"].is_null(), "the current promote cleared the pause");
+    s.controller.release("api");
 }
 
 #[test]
