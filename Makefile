@@ -57,6 +57,8 @@ lint:
 	cargo fmt --all -- --check
 	@echo "lint: cargo clippy (on a fresh clone this first compiles every dependency: about 5 minutes on 2 cores)"
 	cargo clippy --all-targets -- -D warnings
+	@echo "lint: cargo clippy of the library with the benchmark's bench-probes feature"
+	cargo clippy --lib --features bench-probes -- -D warnings
 
 # The figures in docs/benchmarks.md (release build): start-up, memory, AWS calls, a plan of 20
 # shard_weight next to the Go no-op provider (built by ../shared/tools/peer-provider-go when that

@@ -209,6 +209,9 @@ PEER = os.environ.get("PEER_PROVIDER", "")
 # Optional: another build of this provider timed in the same plan comparison (before/after a change).
 BASELINE = os.environ.get("SHARD_BASELINE_BIN", "")
 PLAN_RUNS = int(os.environ.get("PLAN_RUNS", "15"))
+# Optional: this provider built with the `bench-probes` feature (benchmark.sh builds it with
+# PLAN_PROBES=1): its two no-work types split the plan's time (src/resources/bench_probes.rs).
+PROBES = os.environ.get("SHARD_PROBES_BIN", "")
 
 
 def spread(xs):
@@ -270,6 +273,21 @@ def plan_report(b):
                     % (os.path.dirname(BIN), os.path.dirname(PEER)))
         b.tf(peer, "apply", "-auto-approve", direct=True)
         cases.append(("Go no-op (noop_thing)", peer, True))
+    if PROBES:
+        probe_dir = os.path.join(b.work, "probes-provider")
+        os.makedirs(probe_dir)
+        os.symlink(PROBES, os.path.join(probe_dir, "terraform-provider-shard"))
+        probe_cli = os.path.join(b.work, "cli-probes.tfrc")
+        write_cli_config(probe_cli, probe_dir)
+        noop_body = "".join(f'resource "shard_bench_noop" "t{i}" {{\n  name = "thing-{i}"\n  value = {i}\n}}\n'
+                            for i in range(20))
+        wide_body = body.replace('resource "shard_weight"', 'resource "shard_bench_wide"')
+        for label, name, probe_body in (
+                ("shard_bench_noop (ours, no work, noop_thing's schema)", "plan-20-bench-noop", noop_body),
+                ("shard_bench_wide (ours, no work, shard_weight's schema)", "plan-20-bench-wide", wide_body)):
+            d = b.workspace(name, probe_body)
+            b.tf(d, "apply", "-auto-approve", direct=probe_cli)
+            cases.append((label, d, probe_cli))
     cases.append(("terraform_data", stand_in, True))
 
     def timed(d, cli, *extra):

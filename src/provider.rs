@@ -26,6 +26,10 @@ pub fn resources() -> Vec<Arc<dyn AnyResource<ShardData>>> {
         Arc::new(crate::resources::argocd_cluster_registration::ClusterRegistrationResource),
         Arc::new(crate::resources::rollout_gate::RolloutGateResource),
         Arc::new(crate::resources::dns_weight::DnsWeightResource::default()),
+        #[cfg(feature = "bench-probes")]
+        Arc::new(crate::resources::bench_probes::NoopProbe),
+        #[cfg(feature = "bench-probes")]
+        Arc::new(crate::resources::bench_probes::WideProbe),
     ]
 }
 

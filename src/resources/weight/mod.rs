@@ -47,10 +47,10 @@ pub struct WeightResource {
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct Model {
-    id: Attr<String>,
-    listener_arn: String,
+    pub(crate) id: Attr<String>,
+    pub(crate) listener_arn: String,
     rule_arn: Option<String>,
-    target_group_arn: String,
+    pub(crate) target_group_arn: String,
     weight: i64,
     min_healthy_targets: i64,
     allow_total_outage: bool,
@@ -60,7 +60,7 @@ pub struct Model {
     fleet_guard: Option<FleetGuardModel>,
     metric_guard: Option<MetricGuardModel>,
     share_change_warning: i64,
-    traffic_share: Attr<String>,
+    pub(crate) traffic_share: Attr<String>,
     timeouts: Option<Timeouts>,
 }
 
