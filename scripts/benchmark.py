@@ -83,6 +83,17 @@ def write_cli_config(path, provider_dir):
                 % provider_dir)
 
 
+def cli_config_for_build(work, name, binary):
+    """A CLI config installing shardkit/shard from another build `binary` (a directory `name`
+    under `work` holding a link to it): the path of the config."""
+    provider_dir = os.path.join(work, name)
+    os.makedirs(provider_dir)
+    os.symlink(binary, os.path.join(provider_dir, "terraform-provider-shard"))
+    cli = os.path.join(work, f"cli-{name}.tfrc")
+    write_cli_config(cli, provider_dir)
+    return cli
+
+
 def tf_env(cli, log=None):
     """Terraform's environment: CLI config `cli`; the provider's DEBUG log to `log` if given."""
     env = dict(os.environ, TF_CLI_CONFIG_FILE=cli, TF_IN_AUTOMATION="1", CHECKPOINT_DISABLE="1",
@@ -252,12 +263,7 @@ def plan_report(b):
     cases = [("shard_weight", many, True)]
     if BASELINE:
         # The same plan through another build of the provider (e.g. before a change), in the same run.
-        base_dir = os.path.join(b.work, "baseline-provider")
-        os.makedirs(base_dir)
-        os.symlink(BASELINE, os.path.join(base_dir, "terraform-provider-shard"))
-        base_cli = os.path.join(b.work, "cli-baseline.tfrc")
-        write_cli_config(base_cli, base_dir)
-        cases.append(("shard_weight, baseline binary", many, base_cli))
+        cases.append(("shard_weight, baseline binary", many, cli_config_for_build(b.work, "baseline", BASELINE)))
     if PEER:
         peer = os.path.join(b.work, "plan-20-noop")
         os.makedirs(peer)
@@ -274,11 +280,7 @@ def plan_report(b):
         b.tf(peer, "apply", "-auto-approve", direct=True)
         cases.append(("Go no-op (noop_thing)", peer, True))
     if PROBES:
-        probe_dir = os.path.join(b.work, "probes-provider")
-        os.makedirs(probe_dir)
-        os.symlink(PROBES, os.path.join(probe_dir, "terraform-provider-shard"))
-        probe_cli = os.path.join(b.work, "cli-probes.tfrc")
-        write_cli_config(probe_cli, probe_dir)
+        probe_cli = cli_config_for_build(b.work, "probes", PROBES)
         noop_body = "".join(f'resource "shard_bench_noop" "t{i}" {{\n  name = "thing-{i}"\n  value = {i}\n}}\n'
                             for i in range(20))
         wide_body = body.replace('resource "shard_weight"', 'resource "shard_bench_wide"')

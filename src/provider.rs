@@ -27,9 +27,9 @@ pub fn resources() -> Vec<Arc<dyn AnyResource<ShardData>>> {
         Arc::new(crate::resources::rollout_gate::RolloutGateResource),
         Arc::new(crate::resources::dns_weight::DnsWeightResource::default()),
         #[cfg(feature = "bench-probes")]
-        Arc::new(crate::resources::bench_probes::NoopProbe),
+        Arc::new(crate::resources::bench_probes::noop()),
         #[cfg(feature = "bench-probes")]
-        Arc::new(crate::resources::bench_probes::WideProbe),
+        Arc::new(crate::resources::bench_probes::wide()),
     ]
 }
 

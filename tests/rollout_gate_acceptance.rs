@@ -548,9 +548,11 @@ fn a_promote_decided_on_a_stale_state_is_refused_by_the_api_server() {
     // wrote in between (e.g. the next pause), the API server answers 409 instead of clearing it.
     let s = Shard::new("gate-stale");
     let seen = s.canary_paused_at("api", steps4(), false, 1);
-    // The test plays the controller's write itself. The stand-in controller, like Argo's, would
-    // recompute `status.message` after it and write again at a moment of its choosing, which made
-    // the last, current patch below race it (a 409 in CI): hold it for the window.
+    // The test plays the controller's write itself. The stand-in controller, like Argo's, then
+    // recomputes `status.message` from the status (CalculateRolloutPhase in Argo Rollouts'
+    // rolloututil.go, played by tests/support/rollouts.rs) and writes it back when it differs, at
+    // a moment of its choosing: the last, current patch below raced that write (a 409 in CI).
+    // Hold it for the window.
     s.controller.hold("api");
     let stale = seen["metadata"]["resourceVersion"].as_str().unwrap().to_string();
     let api = rollouts::api(&s.client, &s.ns);

@@ -9,14 +9,21 @@
 use crate::clients::ShardData;
 use crate::framework::schema::IdentitySchema;
 use crate::framework::{
-    Attr, Attribute, CreateRequest, Ctx, DeleteRequest, Diagnostics, Outcome, ReadRequest, Resource, Schema,
-    UpdateRequest,
+    Attribute, CreateRequest, Ctx, DeleteRequest, Diagnostics, Outcome, ReadRequest, Resource, Schema, UpdateRequest,
 };
 use crate::resources::weight::{Model as WeightModel, WeightResource};
 use async_trait::async_trait;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-pub struct NoopProbe;
+/// A type that hands back what Terraform planned or stored; `created` fills in the computed
+/// attributes a create would.
+pub struct PassThrough<M> {
+    name: &'static str,
+    schema: fn() -> Schema,
+    identity: fn() -> Option<IdentitySchema>,
+    created: fn(M) -> M,
+}
 
 #[derive(Deserialize, Serialize)]
 pub struct NoopModel {
@@ -24,79 +31,53 @@ pub struct NoopModel {
     value: Option<i64>,
 }
 
-#[async_trait]
-impl Resource<ShardData> for NoopProbe {
-    type Model = NoopModel;
-    fn name(&self) -> &'static str {
-        "bench_noop"
-    }
-    fn schema(&self) -> Schema {
-        Schema::new(
-            "Benchmark only: does nothing (the Go no-op provider's noop_thing).",
-            vec![Attribute::string("name").required(), Attribute::number("value").optional()],
-        )
-    }
-    async fn create(
-        &self,
-        _: &Ctx<ShardData>,
-        req: CreateRequest<NoopModel>,
-    ) -> Result<Outcome<NoopModel>, Diagnostics> {
-        Ok(Outcome::ok(req.planned))
-    }
-    async fn read(&self, _: &Ctx<ShardData>, req: ReadRequest<NoopModel>) -> Result<Outcome<NoopModel>, Diagnostics> {
-        Ok(Outcome::ok(req.state))
-    }
-    async fn update(
-        &self,
-        _: &Ctx<ShardData>,
-        req: UpdateRequest<NoopModel>,
-    ) -> Result<Outcome<NoopModel>, Diagnostics> {
-        Ok(Outcome::ok(req.planned))
-    }
-    async fn delete(&self, _: &Ctx<ShardData>, _: DeleteRequest<NoopModel>) -> Result<(), Diagnostics> {
-        Ok(())
+/// `shard_bench_noop`.
+pub fn noop() -> PassThrough<NoopModel> {
+    PassThrough {
+        name: "bench_noop",
+        schema: || {
+            Schema::new(
+                "Benchmark only: does nothing (the Go no-op provider's noop_thing).",
+                vec![Attribute::string("name").required(), Attribute::number("value").optional()],
+            )
+        },
+        identity: || None,
+        created: |m| m,
     }
 }
 
-pub struct WideProbe;
+/// `shard_bench_wide`.
+pub fn wide() -> PassThrough<WeightModel> {
+    PassThrough {
+        name: "bench_wide",
+        schema: || WeightResource::default().schema(),
+        identity: || WeightResource::default().identity(),
+        created: WeightModel::with_computed_for_bench,
+    }
+}
 
 #[async_trait]
-impl Resource<ShardData> for WideProbe {
-    type Model = WeightModel;
+impl<M: Serialize + DeserializeOwned + Send + Sync + 'static> Resource<ShardData> for PassThrough<M> {
+    type Model = M;
     fn name(&self) -> &'static str {
-        "bench_wide"
+        self.name
     }
     fn schema(&self) -> Schema {
-        WeightResource::default().schema()
+        (self.schema)()
     }
     fn identity(&self) -> Option<IdentitySchema> {
-        WeightResource::default().identity()
+        (self.identity)()
     }
-    async fn create(
-        &self,
-        _: &Ctx<ShardData>,
-        req: CreateRequest<WeightModel>,
-    ) -> Result<Outcome<WeightModel>, Diagnostics> {
-        let mut m = req.planned;
-        m.id = Attr::Known(format!("{}/{}", m.listener_arn, m.target_group_arn));
-        m.traffic_share = Attr::Known("20%".into());
-        Ok(Outcome::ok(m))
+    async fn create(&self, _: &Ctx<ShardData>, req: CreateRequest<M>) -> Result<Outcome<M>, Diagnostics> {
+        Ok(Outcome::ok((self.created)(req.planned)))
     }
-    async fn read(
-        &self,
-        _: &Ctx<ShardData>,
-        req: ReadRequest<WeightModel>,
-    ) -> Result<Outcome<WeightModel>, Diagnostics> {
+    async fn read(&self, _: &Ctx<ShardData>, req: ReadRequest<M>) -> Result<Outcome<M>, Diagnostics> {
         Ok(Outcome::ok(req.state))
     }
-    async fn update(
-        &self,
-        _: &Ctx<ShardData>,
-        req: UpdateRequest<WeightModel>,
-    ) -> Result<Outcome<WeightModel>, Diagnostics> {
+    async fn update(&self, _: &Ctx<ShardData>, req: UpdateRequest<M>) -> Result<Outcome<M>, Diagnostics> {
         Ok(Outcome::ok(req.planned))
     }
-    async fn delete(&self, _: &Ctx<ShardData>, _: DeleteRequest<WeightModel>) -> Result<(), Diagnostics> {
+    async fn delete(&self, _: &Ctx<ShardData>, _: DeleteRequest<M>) -> Result<(), Diagnostics> {
         Ok(())
     }
 }
