@@ -251,8 +251,10 @@ impl Provider for ShardProvider {
             }
         };
         tracing::debug!(?region, ?endpoints, unknown = ?unknown, lock_priority, "provider configured");
+        let aws = AwsClients::new(AwsSettings { region, profile, assume_role, endpoints, unknown });
+        aws.prepare_elbv2();
         Ok(ShardData {
-            aws: AwsClients::new(AwsSettings { region, profile, assume_role, endpoints, unknown }),
+            aws,
             hub: c.hub,
             kube: Default::default(),
             lock_priority,

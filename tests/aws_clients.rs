@@ -66,6 +66,44 @@ async fn concurrent_listener_reads_share_one_call_and_a_missing_listener_does_no
     assert!(b.expect("no error").is_some());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_of_a_listener_being_read_joins_that_call_and_another_listener_does_not_wait_for_it() {
+    let moto = support::Moto::start();
+    let listeners: Vec<String> = (0..2)
+        .map(|i| moto.fixture(&["topology", &format!("weights={},1", i + 1)])["listener"].as_str().unwrap().to_string())
+        .collect();
+    // Every DescribeListeners takes 2 s, so the first read's call is still out when the others come.
+    let proxy = support::FaultProxy::start(&moto, "DescribeListeners=delay:2");
+    let aws = moto.aws_clients_via(&proxy.endpoint);
+    let reads = ListenerReads::default();
+    let start = std::time::Instant::now();
+    let timed = |arn: String| {
+        let (reads, aws) = (&reads, &aws);
+        async move { (reads.default_actions(aws, &arn).await, start.elapsed()) }
+    };
+    let ((first, _), ((same, same_at), (other, other_at))) = tokio::join!(timed(listeners[0].clone()), async {
+        // Well after the first read's window closed (3 ms) and its call went out.
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        tokio::join!(timed(listeners[0].clone()), timed(listeners[1].clone()))
+    });
+    let weight = |a: &Result<Option<Vec<Action>>, _>| first_weight(a.as_ref().expect("read").as_ref().expect("exists"));
+    assert_eq!((weight(&first), weight(&same), weight(&other)), (1, 1, 2), "each reader gets its own listener");
+    assert_eq!(proxy.calls("DescribeListeners"), 2);
+    assert_eq!(reads.calls(), 2);
+    // The late read of the first listener got the first call's answer (at about 2 s), not a call
+    // of its own beside the second listener's (at about 3 s).
+    assert!(
+        other_at.saturating_sub(same_at) > std::time::Duration::from_millis(500),
+        "the late read of a listener being read waited for a call of its own: {same_at:?}, the other listener {other_at:?}"
+    );
+    // The second listener's call went out at once (done at about 3 s), not after the first
+    // call's return (about 4 s).
+    assert!(
+        other_at < std::time::Duration::from_millis(3800),
+        "the second listener waited for the first: {other_at:?}"
+    );
+}
+
 fn first_weight(actions: &[Action]) -> i32 {
     actions[0].forward_config().unwrap().target_groups()[0].weight().unwrap()
 }

@@ -1,6 +1,8 @@
 //! AWS clients built from aws-config's default chain (env, profile, SSO, IRSA, IMDS) plus the
 //! provider's overrides. Built on first use, not at ConfigureProvider: the configuration may
-//! hold values that are unknown until apply, and many runs never call AWS at all.
+//! hold values that are unknown until apply, and many runs never call AWS at all. The one
+//! exception builds the ELBv2 client in the background from ConfigureProvider, never waited for
+//! and sending nothing ([`AwsClients::prepare_elbv2`]).
 
 use super::server_clock::{DateHeaderInterceptor, ServerClock};
 use crate::framework::{AttrPath, Diagnostics};
@@ -112,14 +114,16 @@ impl From<AwsError> for Diagnostics {
     }
 }
 
-/// Lazily-built SDK clients shared by every resource in this provider process.
+/// Lazily-built SDK clients shared by every resource in this provider process. A clone shares
+/// them (for [`AwsClients::prepare_elbv2`]'s background task).
+#[derive(Clone)]
 pub struct AwsClients {
-    settings: AwsSettings,
-    sdk: OnceCell<aws_types::SdkConfig>,
-    elbv2: OnceCell<aws_sdk_elasticloadbalancingv2::Client>,
-    eks: OnceCell<aws_sdk_eks::Client>,
-    cloudwatch: OnceCell<aws_sdk_cloudwatch::Client>,
-    route53: OnceCell<aws_sdk_route53::Client>,
+    settings: Arc<AwsSettings>,
+    sdk: Arc<OnceCell<aws_types::SdkConfig>>,
+    elbv2: Arc<OnceCell<aws_sdk_elasticloadbalancingv2::Client>>,
+    eks: Arc<OnceCell<aws_sdk_eks::Client>>,
+    cloudwatch: Arc<OnceCell<aws_sdk_cloudwatch::Client>>,
+    route53: Arc<OnceCell<aws_sdk_route53::Client>>,
     /// AWS's clock, from the `Date` of ELBv2 responses (the listener lock judges time in it).
     clock: Arc<ServerClock>,
     action_writes: ActionWrites,
@@ -156,15 +160,33 @@ impl Drop for ActionWrite {
 impl AwsClients {
     pub fn new(settings: AwsSettings) -> AwsClients {
         AwsClients {
-            settings,
-            sdk: OnceCell::new(),
-            elbv2: OnceCell::new(),
-            eks: OnceCell::new(),
-            cloudwatch: OnceCell::new(),
-            route53: OnceCell::new(),
+            settings: Arc::new(settings),
+            sdk: Arc::default(),
+            elbv2: Arc::default(),
+            eks: Arc::default(),
+            cloudwatch: Arc::default(),
+            route53: Arc::default(),
             clock: Arc::default(),
             action_writes: ActionWrites::default(),
         }
+    }
+
+    /// Builds the SDK configuration and the ELBv2 client in the background, so that the first
+    /// refresh read does not wait for it (about 6 ms: aws-config's chains and profile files, the
+    /// HTTPS client; docs/benchmarks.md, "Run 6"). Terraform configures the provider some 10 ms
+    /// before its first read. Nothing is sent: credentials are resolved at the first request, as
+    /// before. Only when the region cannot come from the instance metadata service, whose probe
+    /// is a network call that a run without AWS calls must not make: the region is configured
+    /// or in the environment (aws-config's region chain: environment, profile, then IMDS).
+    pub fn prepare_elbv2(&self) {
+        let region_known_locally = self.settings.region.is_some()
+            || ["AWS_REGION", "AWS_DEFAULT_REGION"].iter().any(|v| std::env::var_os(v).is_some_and(|r| !r.is_empty()));
+        if !self.settings.unknown.is_empty() || !region_known_locally {
+            return;
+        }
+        let this = self.clone();
+        // A failure is not kept: the first real use builds again and reports it.
+        tokio::spawn(async move { this.elbv2().await.map(|_| ()) });
     }
 
     /// This process's action writes (started and ended), shared by its clients.

@@ -6,22 +6,29 @@
 //! (<https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_DescribeListeners.html>),
 //! so reads that arrive within a short window share one call.
 //!
-//! Terraform refreshes at most `-parallelism` (10) resources at a time, so a larger
-//! configuration reads in waves, each after the one before has finished. A wave served by the
-//! answers of the one before makes one read per listener per plan instead of one per wave: an
-//! answer is reused for [`SNAPSHOT_FOR`] after its call was sent, unless an action write of this
-//! process started since (then it is read again, so a process reads its own writes). The plan
-//! sees the listeners as one snapshot, at most that old; nothing is written from it, since
-//! writes read under the listener lock with their own call (entry_edit.rs).
+//! Terraform refreshes at most `-parallelism` (10) resources at a time, and even one wave
+//! arrives spread over several milliseconds (each instance upgrades its state first). So a
+//! listener is read at most once per plan, however the reads fall:
+//! - a read whose listener is in a call already sent joins that call's answer;
+//! - a read of another listener opens a window of its own, whose call goes out beside the first
+//!   (windows do not wait for each other);
+//! - an answer is reused for [`SNAPSHOT_FOR`] after its call was sent, which serves the waves
+//!   after it.
+//!
+//! Joining a call or reusing its answer stops once an action write of this process has started
+//! since the call was sent (then the listener is read again, so a process reads its own
+//! writes). The plan sees the listeners as one snapshot, at most that old; nothing is written
+//! from it, since writes read under the listener lock with their own call (entry_edit.rs).
 
-use super::aws::{ActionWrites, AwsClients, AwsError, api_error};
+use super::aws::{AwsClients, AwsError, api_error};
 use aws_sdk_elasticloadbalancingv2::types::Action;
+use futures::StreamExt;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
-/// How long the first read of a batch waits for others to join.
+/// How long the first read of a window waits for others to join.
 const WINDOW: Duration = Duration::from_millis(3);
 /// How long after its call was sent a listener's answer serves later reads. A plan's refresh of
 /// a few hundred resources against AWS takes about this long; the apply reads again anyway.
@@ -30,21 +37,35 @@ pub const SNAPSHOT_FOR: Duration = Duration::from_secs(5);
 const MAX_PER_CALL: usize = 20;
 
 type Answer = Result<Option<Vec<Action>>, AwsError>;
+type Waiters = HashMap<String, Vec<oneshot::Sender<Answer>>>;
 
 #[derive(Default)]
-struct Waiting {
-    by_arn: HashMap<String, Vec<oneshot::Sender<Answer>>>,
-    /// A task is collecting and sending batches.
-    leader: bool,
-    /// The last answer for each listener, for the waves after it.
+struct State {
+    /// Reads waiting for the open window to close, by listener.
+    pending: Waiters,
+    /// A window is open: its task sends `pending` when it closes.
+    window_open: bool,
+    /// Calls sent and not answered yet, by call number.
+    in_flight: HashMap<u64, Call>,
+    /// The newest call in flight for each listener.
+    in_flight_for: HashMap<String, u64>,
+    next_call: u64,
+    /// The last answer for each listener, for the reads after it.
     snapshots: HashMap<String, Snapshot>,
+}
+
+/// A DescribeListeners call that was sent, and every read waiting for its answer.
+struct Call {
+    /// [`ActionWrites::count`](super::aws::ActionWrites::count) when it was sent.
+    writes: u64,
+    waiting: Waiters,
 }
 
 /// A listener's answer and what it can be reused for.
 struct Snapshot {
     /// When its call was sent (the answer is at least this fresh).
     sent: Instant,
-    /// [`ActionWrites::count`] when its call was sent.
+    /// [`ActionWrites::count`](super::aws::ActionWrites::count) when its call was sent.
     writes: u64,
     actions: Option<Vec<Action>>,
 }
@@ -59,30 +80,42 @@ impl Snapshot {
 /// Shared by the resources of one provider process.
 #[derive(Default, Clone)]
 pub struct ListenerReads {
-    waiting: Arc<Mutex<Waiting>>,
+    state: Arc<Mutex<State>>,
     calls: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl ListenerReads {
     /// The listener's default actions, or None when it does not exist.
     pub async fn default_actions(&self, aws: &AwsClients, listener_arn: &str) -> Answer {
-        let client = aws.elbv2().await?.clone();
-        let endpoint = aws.elbv2_endpoint();
         let (tx, rx) = oneshot::channel();
-        let lead = {
-            let mut w = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(s) = w.snapshots.get(listener_arn)
-                && s.serves(Instant::now(), aws.action_writes().count())
+        let open_window = {
+            let mut st = self.lock();
+            let writes = aws.action_writes().count();
+            if let Some(s) = st.snapshots.get(listener_arn)
+                && s.serves(Instant::now(), writes)
             {
                 return Ok(s.actions.clone());
             }
-            w.by_arn.entry(listener_arn.to_string()).or_default().push(tx);
-            !std::mem::replace(&mut w.leader, true)
+            let joinable = st
+                .in_flight_for
+                .get(listener_arn)
+                .copied()
+                .filter(|id| st.in_flight.get(id).is_some_and(|c| c.writes == writes));
+            match joinable.and_then(|id| st.in_flight.get_mut(&id)) {
+                Some(call) => {
+                    call.waiting.entry(listener_arn.to_string()).or_default().push(tx);
+                    false
+                }
+                None => {
+                    st.pending.entry(listener_arn.to_string()).or_default().push(tx);
+                    !std::mem::replace(&mut st.window_open, true)
+                }
+            }
         };
-        if lead {
+        if open_window {
             // A task of its own, so a caller cancelled meanwhile cannot strand the others.
-            let (this, writes) = (self.clone(), aws.action_writes().clone());
-            tokio::spawn(async move { this.lead(client, endpoint, writes).await });
+            let (this, aws) = (self.clone(), aws.clone());
+            tokio::spawn(async move { this.close_window(aws).await });
         }
         rx.await.unwrap_or_else(|_| {
             Err(AwsError::Api {
@@ -101,36 +134,72 @@ impl ListenerReads {
         self.calls.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    async fn lead(
-        &self,
-        client: aws_sdk_elasticloadbalancingv2::Client,
-        endpoint: String,
-        action_writes: ActionWrites,
-    ) {
-        tokio::time::sleep(WINDOW).await;
-        loop {
-            let batch: Vec<(String, Vec<oneshot::Sender<Answer>>)> = {
-                let mut w = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
-                let arns: Vec<String> = w.by_arn.keys().take(MAX_PER_CALL).cloned().collect();
-                if arns.is_empty() {
-                    w.leader = false;
-                    return;
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits out the window (the client is built meanwhile if it was not yet), then sends what
+    /// gathered, 20 listeners a call, the calls side by side.
+    async fn close_window(&self, aws: AwsClients) {
+        let (client, ()) = tokio::join!(aws.elbv2(), tokio::time::sleep(WINDOW));
+        let client = match client {
+            Ok(c) => c.clone(),
+            Err(e) => {
+                let waiting = {
+                    let mut st = self.lock();
+                    st.window_open = false;
+                    std::mem::take(&mut st.pending)
+                };
+                for tx in waiting.into_values().flatten() {
+                    let _ = tx.send(Err(e.clone()));
                 }
-                arns.into_iter().map(|a| (a.clone(), w.by_arn.remove(&a).unwrap_or_default())).collect()
-            };
-            let arns: Vec<String> = batch.iter().map(|(a, _)| a.clone()).collect();
-            let (sent, writes) = (Instant::now(), action_writes.count());
-            let mut answers = self.describe(&client, &endpoint, &arns).await;
-            {
-                let mut w = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
+                return;
+            }
+        };
+        let (sent, writes) = (Instant::now(), aws.action_writes().count());
+        let calls: Vec<(u64, Vec<String>)> = {
+            let mut st = self.lock();
+            st.window_open = false;
+            let pending = std::mem::take(&mut st.pending);
+            let arns: Vec<String> = pending.keys().cloned().collect();
+            let mut pending = pending;
+            arns.chunks(MAX_PER_CALL)
+                .map(|chunk| {
+                    let id = st.next_call;
+                    st.next_call += 1;
+                    let waiting: Waiters = chunk.iter().filter_map(|a| pending.remove_entry(a)).collect();
+                    for arn in chunk {
+                        st.in_flight_for.insert(arn.clone(), id);
+                    }
+                    st.in_flight.insert(id, Call { writes, waiting });
+                    (id, chunk.to_vec())
+                })
+                .collect()
+        };
+        let endpoint = aws.elbv2_endpoint();
+        let answered = calls.into_iter().map(|(id, arns)| {
+            let (client, endpoint) = (&client, &endpoint);
+            async move { (id, self.describe(client, endpoint, &arns).await) }
+        });
+        // Each call's readers are answered as soon as it returns.
+        let mut answered: futures::stream::FuturesUnordered<_> = answered.collect();
+        while let Some((id, mut answers)) = answered.next().await {
+            let waiting = {
+                let mut st = self.lock();
+                let call = st.in_flight.remove(&id);
+                st.in_flight_for.retain(|_, c| *c != id);
                 for (arn, answer) in &answers {
-                    // Failures are not kept: the next read asks again.
-                    if let Ok(actions) = answer {
-                        w.snapshots.insert(arn.clone(), Snapshot { sent, writes, actions: actions.clone() });
+                    // Failures are not kept: the next read asks again. An older answer does not
+                    // replace a newer one.
+                    if let Ok(actions) = answer
+                        && st.snapshots.get(arn).is_none_or(|s| s.sent <= sent)
+                    {
+                        st.snapshots.insert(arn.clone(), Snapshot { sent, writes, actions: actions.clone() });
                     }
                 }
-            }
-            for (arn, senders) in batch {
+                call.map(|c| c.waiting).unwrap_or_default()
+            };
+            for (arn, senders) in waiting {
                 let answer = answers.remove(&arn).unwrap_or(Ok(None));
                 for tx in senders {
                     let _ = tx.send(answer.clone());

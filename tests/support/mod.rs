@@ -187,6 +187,11 @@ impl Moto {
     /// The provider's shared AWS clients, pointed at this moto (through its realism proxy), for
     /// tests that drive client code in-process. Sets the static credentials of this test process.
     pub fn aws_clients(&self) -> shard_provider::clients::aws::AwsClients {
+        self.aws_clients_via(&self.endpoint)
+    }
+
+    /// The provider's AWS clients with every endpoint at `endpoint` (e.g. a FaultProxy's).
+    pub fn aws_clients_via(&self, endpoint: &str) -> shard_provider::clients::aws::AwsClients {
         use shard_provider::clients::aws::{AwsClients, AwsSettings, Endpoints};
         // SAFETY: called at the start of a test, before it starts threads that read the environment.
         unsafe {
@@ -194,7 +199,7 @@ impl Moto {
             std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
             std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
         }
-        let e = Some(self.endpoint.clone());
+        let e = Some(endpoint.to_string());
         AwsClients::new(AwsSettings {
             region: Some("us-east-1".into()),
             endpoints: Endpoints {
