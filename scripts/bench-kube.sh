@@ -26,6 +26,17 @@ fail() {
   tail -n 40 "$log" >&2 || true
   exit 1
 }
+# Runs "$@" with a line every 30 s, so a long build is never a silent terminal.
+with_heartbeat() {
+  local t0=$SECONDS
+  "$@" &
+  local pid=$!
+  while kill -0 "$pid" 2>/dev/null; do
+    for _ in $(seq 30); do kill -0 "$pid" 2>/dev/null && sleep 1; done
+    kill -0 "$pid" 2>/dev/null && echo "bench:     still compiling ($((SECONDS - t0)) s so far, about 3 minutes in all)"
+  done
+  wait "$pid"
+}
 
 codename=$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}")
 if [ "$codename" != bookworm ]; then
@@ -95,8 +106,8 @@ if [ ! -x "$apiserver" ]; then
   stage "generating the OpenAPI definitions (the one generated file the source does not ship)"
   (build_env && make gen_openapi >>"$log" 2>&1) || fail "make gen_openapi failed"
   stage "compiling cmd/kube-apiserver with $(/usr/lib/go/bin/go version | awk '{print $3}'), providerless (the long part)"
-  (build_env && hack/make-rules/build.sh cmd/kube-apiserver >>"$log" 2>&1) \
-    || fail "compiling cmd/kube-apiserver failed"
+  compile() { (build_env && hack/make-rules/build.sh cmd/kube-apiserver) >>"$log" 2>&1; }
+  with_heartbeat compile || fail "compiling cmd/kube-apiserver failed"
   built="$work/src/_output/bin/kube-apiserver"
   [ -x "$built" ] || fail "the build produced no _output/bin/kube-apiserver"
   "$built" --version >>"$log" 2>&1 || fail "the built kube-apiserver does not run"

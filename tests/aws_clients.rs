@@ -12,9 +12,7 @@ use shard_provider::clients::listener_reads::ListenerReads;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_listener_reads_share_one_call_and_a_missing_listener_does_not_spoil_the_batch() {
     let moto = support::Moto::start();
-    let listeners: Vec<String> = (0..4)
-        .map(|i| moto.fixture(&["topology", &format!("weights={},1", i + 1)])["listener"].as_str().unwrap().to_string())
-        .collect();
+    let listeners = listeners(&moto, 4);
     let aws = moto.aws_clients();
     let reads = ListenerReads::default();
     // The client is built before the reads (a provider process builds it at its first call): its
@@ -69,39 +67,45 @@ async fn concurrent_listener_reads_share_one_call_and_a_missing_listener_does_no
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_of_a_listener_being_read_joins_that_call_and_another_listener_does_not_wait_for_it() {
     let moto = support::Moto::start();
-    let listeners: Vec<String> = (0..2)
-        .map(|i| moto.fixture(&["topology", &format!("weights={},1", i + 1)])["listener"].as_str().unwrap().to_string())
-        .collect();
-    // Every DescribeListeners takes 2 s, so the first read's call is still out when the others come.
-    let proxy = support::FaultProxy::start(&moto, "DescribeListeners=delay:2");
+    let listeners = listeners(&moto, 2);
+    // The first DescribeListeners is held 3 s in the proxy (its delay is the rule at its arrival);
+    // the calls after it are not delayed.
+    let proxy = support::FaultProxy::start(&moto, "DescribeListeners=delay:3");
     let aws = moto.aws_clients_via(&proxy.endpoint);
     let reads = ListenerReads::default();
-    let start = std::time::Instant::now();
-    let timed = |arn: String| {
-        let (reads, aws) = (&reads, &aws);
-        async move { (reads.default_actions(aws, &arn).await, start.elapsed()) }
+    // Readers in the order they were answered.
+    let answered = std::sync::atomic::AtomicUsize::new(0);
+    let read = |arn: String| {
+        let (reads, aws, answered) = (&reads, &aws, &answered);
+        async move {
+            let actions = reads.default_actions(aws, &arn).await;
+            (actions, answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst))
+        }
     };
-    let ((first, _), ((same, same_at), (other, other_at))) = tokio::join!(timed(listeners[0].clone()), async {
-        // Well after the first read's window closed (3 ms) and its call went out.
-        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-        tokio::join!(timed(listeners[0].clone()), timed(listeners[1].clone()))
+    let ((first, first_n), ((other, other_n), (same, same_n))) = tokio::join!(read(listeners[0].clone()), async {
+        while proxy.calls("DescribeListeners") == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        proxy.set_rules("DescribeListeners=delay:0");
+        // While the first read's call is held: a read of another listener, then one of the same.
+        let other = read(listeners[1].clone()).await;
+        (other, read(listeners[0].clone()).await)
     });
     let weight = |a: &Result<Option<Vec<Action>>, _>| first_weight(a.as_ref().expect("read").as_ref().expect("exists"));
     assert_eq!((weight(&first), weight(&same), weight(&other)), (1, 1, 2), "each reader gets its own listener");
-    assert_eq!(proxy.calls("DescribeListeners"), 2);
+    // The other listener's undelayed call went out beside the held one, not after its return.
+    assert_eq!(other_n, 0, "the second listener waited for the first listener's call");
+    // The late read of the first listener joined the held call (a call of its own would be a third).
+    assert_eq!(proxy.calls("DescribeListeners"), 2, "the late read of the first listener made a call of its own");
     assert_eq!(reads.calls(), 2);
-    // The late read of the first listener got the first call's answer (at about 2 s), not a call
-    // of its own beside the second listener's (at about 3 s).
-    assert!(
-        other_at.saturating_sub(same_at) > std::time::Duration::from_millis(500),
-        "the late read of a listener being read waited for a call of its own: {same_at:?}, the other listener {other_at:?}"
-    );
-    // The second listener's call went out at once (done at about 3 s), not after the first
-    // call's return (about 4 s).
-    assert!(
-        other_at < std::time::Duration::from_millis(3800),
-        "the second listener waited for the first: {other_at:?}"
-    );
+    assert_eq!((first_n.min(same_n), first_n.max(same_n)), (1, 2), "the late read was answered with the held call");
+}
+
+/// `n` listeners, each forwarding to two target groups, the first of listener i at weight i + 1.
+fn listeners(moto: &support::Moto, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| moto.fixture(&["topology", &format!("weights={},1", i + 1)])["listener"].as_str().unwrap().to_string())
+        .collect()
 }
 
 fn first_weight(actions: &[Action]) -> i32 {

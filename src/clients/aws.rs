@@ -174,10 +174,12 @@ impl AwsClients {
     /// Builds the SDK configuration and the ELBv2 client in the background, so that the first
     /// refresh read does not wait for it (about 6 ms: aws-config's chains and profile files, the
     /// HTTPS client; docs/benchmarks.md, "Run 6"). Terraform configures the provider some 10–15
-    /// ms before its first read. Nothing is sent: credentials are resolved at the first request, as
-    /// before. Only when the region is configured or in the environment: otherwise aws-config's
-    /// region chain (environment, profile, then IMDS) may probe the instance metadata service, a
-    /// network call that a run without AWS calls must not make.
+    /// ms before its first read. Nothing is sent: aws-config's `ConfigLoader::load` (1.13,
+    /// src/lib.rs) builds the credentials chain without calling `provide_credentials`, which the
+    /// first request does, as before. Only when the region is configured or in the environment:
+    /// otherwise its region chain (default_provider/region.rs: environment, profile, then IMDS)
+    /// may probe the instance metadata service, a network call that a run without AWS calls must
+    /// not make.
     pub fn prepare_elbv2(&self) {
         let region_known_locally = self.settings.region.is_some()
             || ["AWS_REGION", "AWS_DEFAULT_REGION"].iter().any(|v| std::env::var_os(v).is_some_and(|r| !r.is_empty()));

@@ -45,16 +45,16 @@ struct State {
     pending: Waiters,
     /// A window is open: its task sends `pending` when it closes.
     window_open: bool,
-    /// Calls sent and not answered yet, by call number.
+    /// Calls sent and not answered yet, by call number (a few at a time: a scan finds a
+    /// listener's).
     in_flight: HashMap<u64, Call>,
-    /// The newest call in flight for each listener.
-    in_flight_for: HashMap<String, u64>,
     next_call: u64,
     /// The last answer for each listener, for the reads after it.
     snapshots: HashMap<String, Snapshot>,
 }
 
-/// A DescribeListeners call that was sent, and every read waiting for its answer.
+/// A DescribeListeners call that was sent, and every read waiting for its answer: each listener
+/// of the call has a `waiting` entry.
 struct Call {
     /// [`ActionWrites::count`](super::aws::ActionWrites::count) when it was sent.
     writes: u64,
@@ -96,12 +96,9 @@ impl ListenerReads {
             {
                 return Ok(s.actions.clone());
             }
-            let joinable = st
-                .in_flight_for
-                .get(listener_arn)
-                .copied()
-                .filter(|id| st.in_flight.get(id).is_some_and(|c| c.writes == writes));
-            match joinable.and_then(|id| st.in_flight.get_mut(&id)) {
+            let joinable =
+                st.in_flight.values_mut().find(|c| c.writes == writes && c.waiting.contains_key(listener_arn));
+            match joinable {
                 Some(call) => {
                     call.waiting.entry(listener_arn.to_string()).or_default().push(tx);
                     false
@@ -160,17 +157,13 @@ impl ListenerReads {
         let calls: Vec<(u64, Vec<String>)> = {
             let mut st = self.lock();
             st.window_open = false;
-            let pending = std::mem::take(&mut st.pending);
+            let mut pending = std::mem::take(&mut st.pending);
             let arns: Vec<String> = pending.keys().cloned().collect();
-            let mut pending = pending;
             arns.chunks(MAX_PER_CALL)
                 .map(|chunk| {
                     let id = st.next_call;
                     st.next_call += 1;
                     let waiting: Waiters = chunk.iter().filter_map(|a| pending.remove_entry(a)).collect();
-                    for arn in chunk {
-                        st.in_flight_for.insert(arn.clone(), id);
-                    }
                     st.in_flight.insert(id, Call { writes, waiting });
                     (id, chunk.to_vec())
                 })
@@ -187,7 +180,6 @@ impl ListenerReads {
             let waiting = {
                 let mut st = self.lock();
                 let call = st.in_flight.remove(&id);
-                st.in_flight_for.retain(|_, c| *c != id);
                 for (arn, answer) in &answers {
                     // Failures are not kept: the next read asks again. An older answer does not
                     // replace a newer one.
